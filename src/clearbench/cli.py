@@ -1,0 +1,48 @@
+"""The `clearbench` command. Thin: each command group lives in its package's `commands` module."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from clearbench import __version__
+from clearbench.errors import UserError
+
+# Each module defines register(subparsers); its parsers set `func(args) -> int`.
+COMMAND_MODULES = (
+    "clearbench.data.commands",
+    "clearbench.train.commands",
+    "clearbench.methods.commands",
+    "clearbench.evaluate.commands",
+    "clearbench.pipeline_commands",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="clearbench", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"clearbench {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UserError as error:
+        print(f"clearbench: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("clearbench: interrupted; completed stages are kept, re-run to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""The `tiny-llava` preset: LLaVA architecture, small CLIP-style tower, small Llama decoder.
+
+Its byte-level BPE tokenizer is trained with `tokenizers` on the dataset's own text, so a few
+million parameters suffice to memorise a synthetic CLEAR. The result is a standard Hugging Face
+checkpoint (model + processor) that the Auto classes load.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+import torch
+
+# USER/ASSISTANT turns as in LLaVA-1.5, but the assistant turn closes with EOS so the model learns to stop.
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] == 'user' %}USER: "
+    "{% for item in message['content'] %}{% if item['type'] == 'image' %}<image>\n"
+    "{% elif item['type'] == 'text' %}{{ item['text'] }}{% endif %}{% endfor %} "
+    "{% else %}ASSISTANT: {% for item in message['content'] %}{{ item['text'] }}{% endfor %}</s>"
+    "{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}ASSISTANT:{% endif %}"
+)
+SPECIAL_TOKENS = ("<pad>", "<s>", "</s>", "<unk>", "<image>")
+
+
+@dataclass(frozen=True)
+class TinySize:
+    image_size: int = 32
+    patch_size: int = 8
+    vision_hidden: int = 64
+    vision_layers: int = 2
+    hidden: int = 128
+    layers: int = 4
+    heads: int = 4
+    vocab_size: int = 2000
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int):
+    """A byte-level BPE tokenizer fitted to `texts`, wrapped as a transformers fast tokenizer."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS),
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    bpe.train_from_iterator(texts, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="</s>",
+                                   pad_token="<pad>", unk_token="<unk>",
+                                   extra_special_tokens={"image_token": "<image>"})
+
+
+def build_tiny_llava(texts: Iterable[str], size: TinySize = TinySize(), seed: int = 0):
+    """(model, processor) with random weights; deterministic for a given seed and text."""
+    from transformers import (CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig,
+                              LlavaForConditionalGeneration, LlavaProcessor)
+
+    tokenizer = train_tokenizer(texts, size.vocab_size)
+    image_processor = CLIPImageProcessor(
+        size={"shortest_edge": size.image_size},
+        crop_size={"height": size.image_size, "width": size.image_size})
+    processor = LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer,
+                               patch_size=size.patch_size, vision_feature_select_strategy="default",
+                               num_additional_image_tokens=1, chat_template=CHAT_TEMPLATE)
+    config = LlavaConfig(
+        vision_config=CLIPVisionConfig(
+            hidden_size=size.vision_hidden, intermediate_size=4 * size.vision_hidden,
+            num_hidden_layers=size.vision_layers, num_attention_heads=max(1, size.vision_hidden // 32),
+            image_size=size.image_size, patch_size=size.patch_size),
+        text_config=LlamaConfig(
+            vocab_size=len(tokenizer), hidden_size=size.hidden, intermediate_size=4 * size.hidden,
+            num_hidden_layers=size.layers, num_attention_heads=size.heads,
+            num_key_value_heads=size.heads, max_position_embeddings=1024,
+            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id),
+        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+        vision_feature_layer=-1,
+    )
+    torch.manual_seed(seed)
+    model = LlavaForConditionalGeneration(config)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    return model, processor
