@@ -1,0 +1,186 @@
+"""The run configuration: typed sections, YAML presets, `key=value` overrides.
+
+A run is described by one `RunConfig`. Presets are YAML files under `clearbench/presets/` (or any YAML
+path; `extends: NAME` starts from another preset); `--set section.key=value` overrides a field, the value parsed as YAML (`3`, `1e-5`, `[ga, npo]`).
+Unknown presets and keys are user errors that name the key and the keys that exist.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from clearbench.errors import UserError
+
+PAPER_METHODS = ("retain_ft", "ga", "gd", "kl", "idk", "dpo", "npo", "scrub", "llmu", "rmu", "sku")
+MODALITIES = ("both", "images", "text")
+
+
+@dataclass
+class DataSection:
+    source: str = "synthetic"      # "synthetic" (generated into the run dir), a local dir, or a Hub id
+    revision: str | None = None
+    persons: int = 20              # synthetic only
+    image_size: int = 64           # synthetic only
+    seed: int = 0                  # synthetic only
+
+
+@dataclass
+class ModelSection:
+    name: str = "tiny-llava"       # preset name, local checkpoint, or Hub id
+    trust_remote_code: bool = False
+    pretrain: bool = True          # tiny world: pretrain a base on the `pretraining` config first
+
+
+@dataclass
+class TrainSection:
+    epochs: float = 3.0
+    max_steps: int | None = None
+    learning_rate: float = 1e-5
+    weight_decay: float = 0.01
+    warmup_steps: int = 0
+    batch_size: int = 4
+    grad_accum: int = 1
+    lora: bool = True
+    lora_r: int = 8
+    lora_alpha: int = 32
+    lora_dropout: float = 0.0
+    freeze_vision: bool = True
+    save_every: int = 0
+
+
+@dataclass
+class UnlearnSection(TrainSection):
+    epochs: float = 5.0
+    methods: list[str] = field(default_factory=lambda: list(PAPER_METHODS))
+    modalities: list[str] = field(default_factory=lambda: ["both"])
+    hparams: dict[str, dict[str, Any]] = field(default_factory=dict)  # method -> {key: value}
+    l1: float = 0.0
+
+
+@dataclass
+class EvalSection:
+    tasks: list[str] | None = None     # None = every task the model can take
+    max_rows: int | None = None        # None = every row (no silent cap)
+    batch_size: int = 8
+    max_new_tokens: int = 64
+    seed: int = 0
+    compat: str = "clearbench"
+
+
+@dataclass
+class ReportSection:
+    retain_fail_threshold: float = 0.4
+
+
+@dataclass
+class RunConfig:
+    forget_split: str = "forget10"
+    seed: int = 0
+    data: DataSection = field(default_factory=DataSection)
+    model: ModelSection = field(default_factory=ModelSection)
+    pretrain: TrainSection = field(default_factory=TrainSection)
+    finetune: TrainSection = field(default_factory=TrainSection)
+    unlearn: UnlearnSection = field(default_factory=UnlearnSection)
+    eval: EvalSection = field(default_factory=EvalSection)
+    report: ReportSection = field(default_factory=ReportSection)
+
+    @property
+    def retain_split(self) -> str:
+        return "retain" + str(100 - int(self.forget_split.removeprefix("forget")))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def preset_names() -> list[str]:
+    return sorted(p.name.removesuffix(".yaml") for p in resources.files("clearbench.presets").iterdir()
+                  if p.name.endswith(".yaml"))
+
+
+def load_config(preset_or_path: str | None = None, overrides: list[str] = ()) -> RunConfig:
+    """Build a RunConfig from a preset name or YAML file (default: `tiny`) and `key=value` overrides."""
+    raw = _read_yaml(preset_or_path or "tiny")
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if not sep or not key:
+            raise UserError(f"override {override!r} is not of the form key=value")
+        _set_path(raw, key.strip().split("."), yaml.safe_load(value))
+    config = _build(RunConfig, raw, "")
+    _validate(config)
+    return config
+
+
+def _read_yaml(preset_or_path: str) -> dict:
+    path = Path(preset_or_path)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise UserError(f"config file {path} does not exist")
+        text = path.read_text()
+    else:
+        candidate = resources.files("clearbench.presets") / f"{preset_or_path}.yaml"
+        if not candidate.is_file():
+            raise UserError(f"unknown preset {preset_or_path!r}; presets: {', '.join(preset_names())}")
+        text = candidate.read_text()
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as error:
+        raise UserError(f"config {preset_or_path}: invalid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"config {preset_or_path}: expected a mapping at the top level")
+    parent = data.pop("extends", None)
+    return _merge(_read_yaml(parent), data) if parent else data
+
+
+def _merge(base: dict, update: dict) -> dict:
+    merged = dict(base)
+    for key, value in update.items():
+        both_sections = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = _merge(merged[key], value) if both_sections else value
+    return merged
+
+
+def _set_path(raw: dict, keys: list[str], value: Any) -> None:
+    for key in keys[:-1]:
+        raw = raw.setdefault(key, {})
+        if not isinstance(raw, dict):
+            raise UserError(f"override key {'.'.join(keys)!r}: {key!r} is not a section")
+    raw[keys[-1]] = value
+
+
+def _build(cls, raw: dict, prefix: str):
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in raw.items():
+        if key not in fields:
+            where = f"section {prefix.rstrip('.')!r}" if prefix else "the top level"
+            raise UserError(f"unknown config key {prefix + key!r}; keys in {where}: {', '.join(fields)}")
+        default = fields[key].default_factory() if fields[key].default_factory is not dataclasses.MISSING \
+            else fields[key].default
+        if dataclasses.is_dataclass(default):
+            if not isinstance(value, dict):
+                raise UserError(f"config key {prefix + key!r} must be a section (mapping)")
+            kwargs[key] = _build(type(default), value, f"{prefix}{key}.")
+        else:
+            kwargs[key] = value
+    return cls(**kwargs)
+
+
+def _validate(config: RunConfig) -> None:
+    if config.forget_split not in ("forget01", "forget05", "forget10"):
+        raise UserError(f"forget_split {config.forget_split!r} must be forget01, forget05 or forget10")
+    for modality in config.unlearn.modalities:
+        if modality not in MODALITIES:
+            raise UserError(f"unlearn.modalities: unknown modality {modality!r}; choose from {MODALITIES}")
+    if not config.unlearn.methods:
+        raise UserError("unlearn.methods is empty")
+
+
+def forget_config(forget_split: str, modality: str) -> str:
+    """The data config holding the forget set of a modality (the paper's Table 3)."""
+    return {"both": f"{forget_split}+tofu", "images": forget_split, "text": f"tofu_{forget_split}"}[modality]

@@ -1,0 +1,238 @@
+"""`clearbench run`: data → base → target / gold → unlearn each method → evaluate → metrics → report.
+
+Every stage writes its output atomically and skips itself when that output is complete, so a killed
+run resumes where it stopped. Under `accelerate launch`, training stages use every process; the
+evaluations are independent, so each process evaluates its own share of the models.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import yaml
+
+from clearbench import __version__, atomic
+from clearbench.config import RunConfig, forget_config
+from clearbench.errors import UserError
+
+
+@dataclass
+class ModelRun:
+    """One model that gets evaluated: its checkpoint, and how it came to be."""
+
+    name: str
+    kind: str                       # base | target | gold | unlearned
+    path: Path
+    method: str | None = None
+    modality: str | None = None
+    status: str = "completed"       # completed | diverged | failed
+    error: str | None = None
+    train_log: Path | None = None
+
+
+class Pipeline:
+    def __init__(self, config: RunConfig, out: Path, log: Callable[[str], None] = print):
+        from accelerate import PartialState
+
+        self.config, self.out, self.log = config, Path(out), log
+        self.state = PartialState()
+        self.data = config.data.source
+
+    # ---- the whole run ---------------------------------------------------------------------
+    def run(self) -> Path:
+        self.out.mkdir(parents=True, exist_ok=True)
+        try:
+            self._record_config()
+            self._stage("data", self.prepare_data)
+            base = self._stage("base", self.train_base)
+            target = self._stage("target", lambda: self.finetune("target", base, "full+tofu"))
+            gold = self._stage("gold", lambda: self.finetune("gold", base,
+                                                            f"{self.config.retain_split}+tofu"))
+            runs = [ModelRun("target", "target", target), ModelRun("gold", "gold", gold)]
+            if self.config.model.pretrain:
+                runs.insert(0, ModelRun("base", "base", base))
+            runs += self._stage("unlearn", lambda: self.unlearn_all(target))
+            self._stage("eval", lambda: self.evaluate_all(runs))
+            self._stage("metrics", lambda: self.metrics_all(runs))
+            return self._stage("report", lambda: self.report(runs))
+        except OSError as error:
+            if error.errno == errno.ENOSPC:
+                raise UserError(f"disk full while writing under {self.out}; completed stages are "
+                                f"kept, free some space and re-run the same command to resume") from None
+            raise
+
+    def _stage(self, name: str, work: Callable):
+        started = time.perf_counter()
+        result = work()
+        self.log(f"[{name}] done in {time.perf_counter() - started:.1f}s")
+        return result
+
+    def _record_config(self) -> None:
+        """Save the resolved config once; refuse to resume a run made with different settings."""
+        resolved = self.config.to_dict()
+        path = self.out / "config.yaml"
+        if path.exists():
+            previous = yaml.safe_load(path.read_text())
+            if previous != resolved:
+                changed = sorted(k for k in resolved if previous.get(k) != resolved[k])
+                raise UserError(f"{self.out} holds a run made with a different config (sections "
+                                f"{', '.join(changed)} differ); use another --out to keep both")
+            return
+        if self.state.is_main_process:
+            atomic.write_text(path, yaml.safe_dump(resolved, sort_keys=False))
+            atomic.write_json(self.out / "run.json", _environment(self.config))
+        self.state.wait_for_everyone()
+
+    # ---- stages ---------------------------------------------------------------------------
+    def prepare_data(self) -> str:
+        if self.config.data.source != "synthetic":
+            return self.data
+        from clearbench.data import synth
+
+        target = self.out / "data"
+        if self.state.is_main_process and not (target / "README.md").exists():
+            synth.generate(target, persons=self.config.data.persons, seed=self.config.data.seed,
+                           image_size=self.config.data.image_size)
+        self.state.wait_for_everyone()
+        self.data = str(target)
+        return self.data
+
+    def train_base(self) -> str:
+        if not self.config.model.pretrain:
+            return self.config.model.name
+        return str(self.finetune("base", self.config.model.name, "pretraining",
+                                 section=self.config.pretrain))
+
+    def finetune(self, name: str, model: str | Path, split: str, section=None) -> Path:
+        from clearbench.train.finetune import finetune
+
+        section = section or self.config.finetune
+        out = self.out / "models" / name
+        finetune(str(model), self.data, split, out, lora=_lora(section), loop=_loop(section, self.config.seed),
+                 batch_size=section.batch_size, freeze_vision=section.freeze_vision,
+                 revision=self.config.data.revision,
+                 trust_remote_code=self.config.model.trust_remote_code)
+        return out
+
+    def unlearn_all(self, target: Path) -> list[ModelRun]:
+        from clearbench.train.unlearn import unlearn
+
+        section = self.config.unlearn
+        runs = []
+        for modality in section.modalities:
+            for method in section.methods:
+                name = method if section.modalities == ["both"] else f"{method}@{modality}"
+                out = self.out / "models" / "unlearn" / name
+                run = ModelRun(name, "unlearned", out, method, modality, train_log=out / "train_log.jsonl")
+                try:
+                    result = unlearn(str(target), self.data, forget_config(self.config.forget_split, modality),
+                                     f"{self.config.retain_split}+tofu", method, out,
+                                     hparams=section.hparams.get(method, {}), lora=_lora(section),
+                                     loop=_loop(section, self.config.seed), batch_size=section.batch_size,
+                                     l1=section.l1, revision=self.config.data.revision)
+                    run.status = result.get("status", "completed")
+                    run.error = result.get("reason")
+                except OSError as error:
+                    if error.errno == errno.ENOSPC:
+                        raise
+                    run.status, run.error = "failed", f"{type(error).__name__}: {error}"
+                except Exception as error:  # one broken method must not stop the others
+                    run.status, run.error = "failed", f"{type(error).__name__}: {error}"
+                self.log(f"[unlearn] {name}: {run.status}" + (f" ({run.error})" if run.error else ""))
+                runs.append(run)
+        return runs
+
+    def evaluate_all(self, runs: list[ModelRun]) -> None:
+        from clearbench.evaluate.runner import evaluate_model
+
+        section = self.config.eval
+        ready = [run for run in runs if run.status == "completed"]
+        for run in ready[self.state.process_index::self.state.num_processes]:
+            try:
+                evaluate_model(run.path, self.data, self.config.forget_split, self._eval_dir(run),
+                               tasks=section.tasks, max_rows=section.max_rows,
+                               batch_size=section.batch_size, max_new_tokens=section.max_new_tokens,
+                               seed=section.seed, revision=self.config.data.revision)
+            except Exception as error:
+                if isinstance(error, UserError) and run.kind != "unlearned":
+                    raise
+                run.status, run.error = "failed", f"evaluation: {type(error).__name__}: {error}"
+        self.state.wait_for_everyone()
+
+    def metrics_all(self, runs: list[ModelRun]) -> None:
+        from clearbench.evaluate.logs import read_eval
+        from clearbench.evaluate.metrics import compute_metrics
+
+        if not self.state.is_main_process:
+            return
+        gold = next(run for run in runs if run.kind == "gold")
+        gold_logs = read_eval(self._eval_dir(gold)) if self._evaluated(gold) else None
+        for run in runs:
+            if run.status != "completed" or not self._evaluated(run):
+                continue
+            metrics = compute_metrics(read_eval(self._eval_dir(run)), gold_logs,
+                                      compat=self.config.eval.compat)
+            atomic.write_json(self.out / "metrics" / f"{run.name}.json", metrics)
+
+    def report(self, runs: list[ModelRun]) -> Path:
+        from clearbench.report import ReportEntry, build_report
+
+        report_dir = self.out / "report"
+        if self.state.is_main_process:
+            entries = []
+            for run in runs:
+                metrics_file = self.out / "metrics" / f"{run.name}.json"
+                metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else None
+                status, error = run.status, run.error
+                if status == "completed" and metrics is None:
+                    status, error = "failed", "no evaluation"
+                entries.append(ReportEntry(name=run.name, kind=run.kind, method=run.method,
+                                           modality=run.modality, status=status, error=error,
+                                           metrics=metrics,
+                                           train_log=run.train_log if run.train_log and run.train_log.exists() else None))
+            build_report(entries, report_dir, config=self.config.to_dict(),
+                         retain_fail_threshold=self.config.report.retain_fail_threshold)
+        self.state.wait_for_everyone()
+        return report_dir
+
+    # ---- helpers --------------------------------------------------------------------------
+    def _eval_dir(self, run: ModelRun) -> Path:
+        return self.out / "evals" / run.name
+
+    def _evaluated(self, run: ModelRun) -> bool:
+        return (self._eval_dir(run) / "summary.json").exists()
+
+
+def _lora(section) -> dict | None:
+    if not section.lora:
+        return None
+    return {"r": section.lora_r, "alpha": section.lora_alpha, "dropout": section.lora_dropout}
+
+
+def _loop(section, seed: int):
+    from clearbench.train.loop import LoopConfig
+
+    return LoopConfig(epochs=section.epochs, max_steps=section.max_steps,
+                      learning_rate=section.learning_rate, weight_decay=section.weight_decay,
+                      warmup_steps=section.warmup_steps, grad_accum=section.grad_accum,
+                      save_every=section.save_every, seed=seed)
+
+
+def _environment(config: RunConfig) -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    for package in ("torch", "transformers", "datasets", "peft", "accelerate", "tokenizers", "rouge-score",
+                    "scipy", "numpy"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = None
+    return {"clearbench": __version__, "python": platform.python_version(), "packages": versions,
+            "seed": config.seed, "data_source": config.data.source, "data_revision": config.data.revision}
