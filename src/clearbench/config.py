@@ -167,8 +167,18 @@ def _build(cls, raw: dict, prefix: str):
                 raise UserError(f"config key {prefix + key!r} must be a section (mapping)")
             kwargs[key] = _build(type(default), value, f"{prefix}{key}.")
         else:
-            kwargs[key] = value
+            kwargs[key] = _coerce(value, fields[key].type, prefix + key)
     return cls(**kwargs)
+
+
+def _coerce(value: Any, annotation: str, key: str) -> Any:
+    """YAML reads `1e-5` as a string (it wants `1.0e-5`); numbers in float fields are floats."""
+    if isinstance(value, str) and annotation.startswith("float"):
+        try:
+            return float(value)
+        except ValueError:
+            raise UserError(f"config key {key!r} must be a number, got {value!r}") from None
+    return value
 
 
 def _validate(config: RunConfig) -> None:
