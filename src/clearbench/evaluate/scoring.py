@@ -1,0 +1,228 @@
+"""Teacher-forced NLL of candidate answers, with the image + question prefix encoded once per row.
+
+Every CLEAR row is scored against several answers that share one prompt (true answer, paraphrase,
+five perturbations). The prompt is where the cost is (~576 image tokens for LLaVA-1.5), so
+`score_candidates` runs it once per row with a KV cache and feeds only the candidates' own tokens
+against copies of that cache. `score_naive` is the reference: one full forward per candidate.
+
+Families whose positions are not a plain token index (Qwen2-VL's multimodal rope, "mrope") cannot
+continue a cache from token positions alone; for them `score_candidates` falls back to the naive
+path, still batched. An adapter can force the choice with a `prefix_cache_safe` attribute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import NamedTuple, Sequence
+
+import torch
+from transformers import DynamicCache
+
+from clearbench.data.format import Sample
+from clearbench.models.base import IGNORE_INDEX, unwrap
+
+
+class AnswerNLL(NamedTuple):
+    """Summed negative log-likelihood of an answer's supervised tokens and their count."""
+
+    sum_nll: float
+    n_tokens: int
+
+    @property
+    def mean(self) -> float:
+        return self.sum_nll / self.n_tokens
+
+
+def score_candidates(model, adapter, processor, prompts: Sequence[Sample],
+                     candidates: Sequence[Sequence[str]], batch_size: int = 8) -> list[list[AnswerNLL]]:
+    """Per row, per candidate answer: (sum_nll, n_tokens) of the answer given the row's prompt.
+
+    `prompts[i]` supplies the question and image of row i (its answer is ignored); `candidates[i]`
+    are the answers scored against it. `batch_size` bounds the sequences in one forward pass.
+    """
+    _check_lengths(prompts, candidates)
+    if not prefix_cache_safe(model, adapter):
+        return score_naive(model, adapter, processor, prompts, candidates, batch_size)
+    results: list[list[AnswerNLL]] = []
+    for start in range(0, len(prompts), batch_size):
+        stop = start + batch_size
+        results.extend(_score_rows(model, adapter, processor, prompts[start:stop],
+                                   candidates[start:stop], batch_size))
+    return results
+
+
+def score_naive(model, adapter, processor, prompts: Sequence[Sample],
+                candidates: Sequence[Sequence[str]], batch_size: int = 8) -> list[list[AnswerNLL]]:
+    """The reference path: every candidate is a full `adapter.encode` + forward of its own."""
+    _check_lengths(prompts, candidates)
+    samples = [replace(prompt, answer=answer) for prompt, answers in zip(prompts, candidates)
+               for answer in answers]
+    flat: list[AnswerNLL] = []
+    for start in range(0, len(samples), batch_size):
+        batch = _to(adapter.encode(processor, samples[start:start + batch_size]), model)
+        labels = batch.pop("labels")
+        with torch.inference_mode():
+            logits = model(**batch).logits
+        flat.extend(_sequence_nll(logits, labels))
+    return _regroup(flat, candidates)
+
+
+def prefix_cache_safe(model, adapter) -> bool:
+    """Whether a cached prompt can be continued from plain token positions (not mrope)."""
+    explicit = getattr(adapter, "prefix_cache_safe", None)
+    if explicit is not None:
+        return bool(explicit)
+    config = unwrap(model).config
+    text_config = config.get_text_config(decoder=True) if hasattr(config, "get_text_config") else config
+    for holder in (config, text_config):
+        for name in ("rope_parameters", "rope_scaling"):
+            rope = getattr(holder, name, None)
+            if isinstance(rope, dict) and "mrope_section" in rope:
+                return False
+    return True
+
+
+def _score_rows(model, adapter, processor, prompts, candidates, batch_size) -> list[list[AnswerNLL]]:
+    samples = [replace(prompt, answer=answer) for prompt, answers in zip(prompts, candidates)
+               for answer in answers]
+    encoded = adapter.encode(processor, samples)
+    owner = [row for row, answers in enumerate(candidates) for _ in answers]
+    lengths = encoded["attention_mask"].sum(dim=1).tolist()
+    prefix_lengths = _prefix_lengths(encoded, owner, len(prompts), _image_token_id(model))
+    first = [owner.index(row) for row in range(len(prompts))]  # a representative sequence per row
+    extras = _per_row_extras(encoded, first)
+    if min(prefix_lengths) < 1 or extras is None:  # nothing to share, or no per-row image inputs
+        return score_naive(model, adapter, processor, prompts, candidates, batch_size)
+
+    device = _device(model)
+    longest = max(prefix_lengths)
+    prefix_ids = torch.full((len(prompts), longest), _pad_id(adapter, processor), dtype=torch.long)
+    prefix_mask = torch.zeros((len(prompts), longest), dtype=torch.long)
+    for row, (seq, length) in enumerate(zip(first, prefix_lengths)):
+        prefix_ids[row, :length] = encoded["input_ids"][seq, :length]
+        prefix_mask[row, :length] = 1
+    with torch.inference_mode():
+        out = model(input_ids=prefix_ids.to(device), attention_mask=prefix_mask.to(device),
+                    use_cache=True, logits_to_keep=1, **_to(extras, model))
+    cached = [(keys, values) for keys, values, *_ in out.cache]
+    prefix_mask = prefix_mask.to(device)
+
+    flat: list[AnswerNLL] = []
+    for start in range(0, len(samples), batch_size):
+        seqs = list(range(start, min(start + batch_size, len(samples))))
+        rows = torch.tensor([owner[seq] for seq in seqs], device=device)
+        starts = [prefix_lengths[owner[seq]] for seq in seqs]
+        width = max(lengths[seq] - begin for seq, begin in zip(seqs, starts))
+        ids = torch.full((len(seqs), width), _pad_id(adapter, processor), dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        labels = torch.full((len(seqs), width), IGNORE_INDEX, dtype=torch.long)
+        for i, (seq, begin) in enumerate(zip(seqs, starts)):
+            n = lengths[seq] - begin
+            ids[i, :n] = encoded["input_ids"][seq, begin:lengths[seq]]
+            mask[i, :n] = 1
+            labels[i, :n] = encoded["labels"][seq, begin:lengths[seq]]
+        # Continuation positions go on from each row's own prefix length, not from the padded width.
+        positions = torch.tensor(starts).unsqueeze(1) + torch.arange(width).unsqueeze(0)
+        cache = DynamicCache([(k[rows], v[rows]) for k, v in cached], config=unwrap(model).config)
+        with torch.inference_mode():
+            logits = model(input_ids=ids.to(device),
+                           attention_mask=torch.cat([prefix_mask[rows], mask.to(device)], dim=1),
+                           position_ids=positions.to(device), cache=cache, use_cache=True).logits
+        flat.extend(_sequence_nll(logits, labels.to(device)))
+    return _regroup(flat, candidates)
+
+
+def _prefix_lengths(encoded, owner, n_rows, image_token_id) -> list[int]:
+    """Per row, the tokens all its candidates share before the first supervised one, minus one.
+
+    The last shared token is left to the continuation so that its logits, which predict the first
+    answer token, come out of the continuation pass. Image placeholders must all be in the prefix.
+    """
+    ids, labels, lengths = encoded["input_ids"], encoded["labels"], encoded["attention_mask"].sum(dim=1)
+    result = []
+    for row in range(n_rows):
+        seqs = [seq for seq, owned in enumerate(owner) if owned == row]
+        shared = min(int((labels[seq] != IGNORE_INDEX).nonzero()[0]) for seq in seqs)
+        reference = ids[seqs[0]]
+        for seq in seqs[1:]:
+            same = (ids[seq, :shared] == reference[:shared]).long()
+            shared = int(same.cumprod(0).sum())
+        length = shared - 1
+        if image_token_id is not None:
+            for seq in seqs:
+                tail = ids[seq, max(length, 0):int(lengths[seq])]
+                if (tail == image_token_id).any():
+                    length = 0
+        result.append(length)
+    return result
+
+
+def _per_row_extras(encoded, first) -> dict | None:
+    """Processor outputs other than text (pixel values, image sizes): one copy per row.
+
+    None when they are not one entry per sequence (rows with and without images mixed).
+    """
+    extras = {}
+    for key, value in encoded.items():
+        if key in ("input_ids", "attention_mask", "labels") or not torch.is_tensor(value):
+            continue
+        if value.shape[0] != len(encoded["input_ids"]):
+            return None
+        extras[key] = value[first]
+    return extras
+
+
+def _sequence_nll(logits: torch.Tensor, labels: torch.Tensor) -> list[AnswerNLL]:
+    """(sum, count) of next-token NLL over each sequence's supervised positions, in float32."""
+    targets = labels[:, 1:]
+    keep = targets != IGNORE_INDEX
+    token_logits = logits[:, :-1][keep].float()
+    nll = torch.nn.functional.cross_entropy(token_logits, targets[keep], reduction="none")
+    rows = keep.nonzero()[:, 0]
+    sums = torch.zeros(labels.shape[0], dtype=torch.float64, device=logits.device)
+    sums.index_add_(0, rows, nll.double())
+    counts = keep.sum(dim=1)
+    return [AnswerNLL(float(s), int(c)) for s, c in zip(sums.tolist(), counts.tolist())]
+
+
+def _regroup(flat: list[AnswerNLL], candidates) -> list[list[AnswerNLL]]:
+    grouped, start = [], 0
+    for answers in candidates:
+        grouped.append(flat[start:start + len(answers)])
+        start += len(answers)
+    return grouped
+
+
+def _check_lengths(prompts, candidates) -> None:
+    if len(prompts) != len(candidates):
+        raise ValueError(f"{len(prompts)} prompts but {len(candidates)} candidate lists")
+
+
+def _image_token_id(model):
+    config = unwrap(model).config
+    for name in ("image_token_id", "image_token_index"):
+        value = getattr(config, name, None)
+        if value is not None:
+            return value
+    return None
+
+
+def _pad_id(adapter, processor) -> int:
+    tokenizer = adapter.tokenizer(processor)
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+
+def _device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _to(batch: dict, model) -> dict:
+    """Tensors onto the model's device; floating inputs (pixel values) in the model's dtype."""
+    parameter = next(model.parameters())
+    moved = {}
+    for key, value in batch.items():
+        if torch.is_tensor(value):
+            dtype = parameter.dtype if value.is_floating_point() else value.dtype
+            value = value.to(parameter.device, dtype)
+        moved[key] = value
+    return moved
