@@ -14,3 +14,9 @@ class LlavaAdapter(Adapter):
     def vision_modules(self, model: nn.Module) -> list[nn.Module]:
         inner = unwrap(model).model
         return [inner.vision_tower, inner.multi_modal_projector]
+
+    def build_tiny(self, texts, seed: int = 0):
+        """(model, processor): the random `tiny-llava` model, see `clearbench.models.tiny`."""
+        from clearbench.models.tiny import build_tiny_llava
+
+        return build_tiny_llava(texts, seed=seed)

@@ -8,7 +8,7 @@ checkpoint (model + processor) that the Auto classes load.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import torch
 
@@ -37,21 +37,27 @@ class TinySize:
     vocab_size: int = 2000
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int):
-    """A byte-level BPE tokenizer fitted to `texts`, wrapped as a transformers fast tokenizer."""
+def train_tokenizer(texts: Iterable[str], vocab_size: int, special_tokens: Sequence[str] = SPECIAL_TOKENS,
+                    **named_tokens):
+    """A byte-level BPE tokenizer fitted to `texts`, wrapped as a transformers fast tokenizer.
+
+    `named_tokens` override the default roles (bos_token=…, eos_token=…, extra_special_tokens=…);
+    the other families' tiny builders use them for their own chat markers.
+    """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     bpe = Tokenizer(models.BPE(unk_token="<unk>"))
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS),
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(special_tokens),
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
                                   show_progress=False)
     bpe.train_from_iterator(texts, trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="</s>",
-                                   pad_token="<pad>", unk_token="<unk>",
-                                   extra_special_tokens={"image_token": "<image>"})
+    roles = dict(bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>",
+                 extra_special_tokens={"image_token": "<image>"})
+    roles.update(named_tokens)
+    return PreTrainedTokenizerFast(tokenizer_object=bpe, **roles)
 
 
 def build_tiny_llava(texts: Iterable[str], size: TinySize = TinySize(), seed: int = 0):
