@@ -59,7 +59,7 @@ def score_naive(model, adapter, processor, prompts: Sequence[Sample],
                for answer in answers]
     flat: list[AnswerNLL] = []
     for start in range(0, len(samples), batch_size):
-        batch = _to(adapter.encode(processor, samples[start:start + batch_size]), model)
+        batch = model_inputs(adapter.encode(processor, samples[start:start + batch_size]), model)
         labels = batch.pop("labels")
         with torch.inference_mode():
             logits = model(**batch).logits
@@ -103,7 +103,7 @@ def _score_rows(model, adapter, processor, prompts, candidates, batch_size) -> l
         prefix_mask[row, :length] = 1
     with torch.inference_mode():
         out = model(input_ids=prefix_ids.to(device), attention_mask=prefix_mask.to(device),
-                    use_cache=True, logits_to_keep=1, **_to(extras, model))
+                    use_cache=True, logits_to_keep=1, **model_inputs(extras, model))
     cached = [(keys, values) for keys, values, *_ in out.cache]
     prefix_mask = prefix_mask.to(device)
 
@@ -216,7 +216,7 @@ def _device(model) -> torch.device:
     return next(model.parameters()).device
 
 
-def _to(batch: dict, model) -> dict:
+def model_inputs(batch: dict, model) -> dict:
     """Tensors onto the model's device; floating inputs (pixel values) in the model's dtype."""
     parameter = next(model.parameters())
     moved = {}

@@ -1,0 +1,160 @@
+"""Evaluate one model on the chosen tasks: one log per task, then a summary; resumes task by task."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from clearbench import __version__
+from clearbench.errors import UserError
+from clearbench.evaluate import logs
+from clearbench.evaluate.generation import generate_answers, rouge_recall
+from clearbench.evaluate.scoring import score_candidates
+from clearbench.evaluate.tasks import Task, TaskItem, select_tasks
+
+# Settings that must match for a resumed run to continue an earlier one in the same directory.
+RUN_KEYS = ("model", "data", "revision", "forget_split", "seed", "max_rows", "max_new_tokens")
+
+
+def evaluate_model(model_path, data: str, forget_split: str, out_dir, *,
+                   tasks: Sequence[str] | None = None, max_rows: int | None = None,
+                   batch_size: int = 8, max_new_tokens: int = 64, seed: int = 0,
+                   revision: str | None = None, trust_remote_code: bool = False,
+                   progress: bool = True) -> Path:
+    """Write `<task>.json` for each task not yet done in `out_dir`, then `summary.json`.
+
+    Every row of every task is evaluated unless `max_rows` caps them. Returns `out_dir`.
+    """
+    from clearbench.data.load import dataset_revision, load_split
+    from clearbench.models import registry
+
+    if max_rows is not None and max_rows < 1:
+        raise UserError(f"--max-rows must be at least 1, got {max_rows}")
+    if batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {batch_size}")
+    out_dir = Path(out_dir)
+    adapter = registry.adapter_for(model_path)
+    chosen = select_tasks(tasks, has_vision=adapter.has_vision)
+    configs = {task.name: task.config(forget_split) for task in chosen}
+    run = {"model": str(model_path), "data": str(data), "revision": revision,
+           "forget_split": forget_split, "seed": seed, "max_rows": max_rows,
+           "max_new_tokens": max_new_tokens}
+    summary = _start_summary(out_dir, run)
+    summary["data_revision"] = dataset_revision(str(data), revision)
+
+    todo = [task for task in chosen if task.name not in logs.completed_tasks(out_dir)]
+    if todo:
+        model, processor = adapter.load(model_path, trust_remote_code=trust_remote_code)
+        model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
+        for task in todo:
+            rows = load_split(str(data), configs[task.name], revision)
+            if max_rows is not None:
+                rows = rows.select(range(min(max_rows, len(rows))))
+            try:
+                items = task.items(rows, seed)
+            except UserError as error:
+                raise UserError(f"data source '{data}', config '{configs[task.name]}': {error}") from None
+            log = evaluate_task(model, adapter, processor, task, items, config=configs[task.name],
+                                batch_size=batch_size, max_new_tokens=max_new_tokens,
+                                progress=progress)
+            logs.write_task_log(out_dir, task.name, log)
+
+    written = logs.read_eval(out_dir)
+    summary["tasks"] = {task.name: task_summary(written[task.name]) for task in chosen}
+    logs.write_summary(out_dir, summary)
+    return out_dir
+
+
+def evaluate_task(model, adapter, processor, task: Task, items: Sequence[TaskItem], *, config: str,
+                  batch_size: int = 8, max_new_tokens: int = 64, progress: bool = False) -> dict:
+    """Score and generate every item of one task; the task's log in the shared format."""
+    from tqdm.auto import tqdm
+
+    log: dict = {"task": task.name, "config": config, "forget": task.forget,
+                 "prob_kind": task.prob_kind}
+    per_sample: dict[str, dict] = {key: {} for key in PER_SAMPLE_KEYS}
+    bar = tqdm(total=len(items), desc=task.name, unit="row", disable=not progress)
+    for start in range(0, len(items), batch_size):
+        chunk = items[start:start + batch_size]
+        scores = score_candidates(model, adapter, processor, [item.prompt for item in chunk],
+                                  [item.candidates() for item in chunk], batch_size)
+        generations = generate_answers(model, adapter, processor, [item.prompt for item in chunk],
+                                       batch_size=batch_size, max_new_tokens=max_new_tokens)
+        for item, row_scores, generation in zip(chunk, scores, generations):
+            key = str(item.index)
+            prompt_text = adapter.prompt_text(processor, item.prompt)
+            for name, value in _row_values(item, row_scores, generation, prompt_text).items():
+                per_sample[name][key] = value
+        bar.update(len(chunk))
+    bar.close()
+    return {**log, **per_sample}
+
+
+PER_SAMPLE_KEYS = ("avg_gt_loss", "gt_loss", "num_token_gt", "avg_paraphrased_loss",
+                   "paraphrased_loss", "num_token_paraphrased", "average_perturb_loss",
+                   "perturb_loss", "num_token_perturb", "generated_text", "rougeL_recall",
+                   "rouge1_recall")
+
+
+def _row_values(item: TaskItem, scores, generation: str, prompt_text: str) -> dict:
+    # candidates() = [answer, (paraphrase if distinct), *alternatives]
+    gt = scores[0]
+    n_alternatives = len(item.alternatives)
+    paraphrase = scores[len(scores) - n_alternatives - 1]
+    perturbed = scores[len(scores) - n_alternatives:]
+    rouge = rouge_recall(generation, item.answer)
+    return {
+        "avg_gt_loss": gt.mean, "gt_loss": gt.sum_nll, "num_token_gt": gt.n_tokens,
+        "avg_paraphrased_loss": paraphrase.mean, "paraphrased_loss": paraphrase.sum_nll,
+        "num_token_paraphrased": paraphrase.n_tokens,
+        "average_perturb_loss": [s.mean for s in perturbed],
+        "perturb_loss": [s.sum_nll for s in perturbed],
+        "num_token_perturb": [s.n_tokens for s in perturbed],
+        "generated_text": [prompt_text, generation, item.answer],
+        "rougeL_recall": rouge.rougeL, "rouge1_recall": rouge.rouge1,
+    }
+
+
+def task_summary(log: dict) -> dict:
+    """Row count and per-task means of the logged per-sample values (metrics come later)."""
+    def mean(values):
+        return sum(values) / len(values) if values else math.nan
+
+    gt = logs.samples(log, "avg_gt_loss")
+    return {
+        "config": log.get("config"),
+        "rows": len(gt),
+        "mean_avg_gt_loss": mean(gt),
+        "mean_avg_paraphrased_loss": mean(logs.samples(log, "avg_paraphrased_loss")),
+        "mean_avg_perturb_loss": mean([mean(v) for v in logs.samples(log, "average_perturb_loss")]),
+        "mean_rougeL_recall": mean(logs.samples(log, "rougeL_recall")),
+        "mean_rouge1_recall": mean(logs.samples(log, "rouge1_recall")),
+    }
+
+
+def _start_summary(out_dir: Path, run: dict) -> dict:
+    """The run's settings; a directory holding another run's logs is refused, not mixed into."""
+    import transformers
+
+    path = out_dir / logs.SUMMARY
+    if path.is_file():
+        import json
+
+        try:
+            earlier = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as error:
+            raise UserError(f"{path}: cannot read the earlier run's summary: {error}") from None
+        changed = [key for key in RUN_KEYS if earlier.get(key) != run[key]]
+        if changed:
+            details = ", ".join(f"{key} {earlier.get(key)!r} → {run[key]!r}" for key in changed)
+            raise UserError(f"{out_dir} holds an evaluation with other settings ({details}); "
+                            "choose another --out or delete it")
+    summary = {**run, "versions": {"clearbench": __version__, "torch": torch.__version__,
+                                   "transformers": transformers.__version__}}
+    if not path.is_file() and logs.completed_tasks(out_dir):
+        raise UserError(f"{out_dir} holds task logs but no {logs.SUMMARY}; choose another --out")
+    logs.write_summary(out_dir, {**summary, "tasks": {}})
+    return summary
