@@ -1,0 +1,197 @@
+"""What an unlearning method is, the registry of methods, and the loss pieces they share.
+
+A method is a loss function, not a trainer: the engine (`clearbench.train.unlearn`) owns data,
+optimiser, loop, reference model and checkpointing. A method sees
+
+    loss(model, batch, ref, step) -> (loss tensor, {name: float})
+
+where `batch` maps "forget" / "retain" / "idk" / "mismatch" to batches from `Adapter.encode`
+(labels = answer + end-of-turn tokens, -100 elsewhere) and `ref` is the frozen starting model
+(`clearbench.train.reference.Reference`: `ref.logits(enc)`, `ref.layer_output(enc, index)`) or None.
+
+Every token-level term here is taken over answer tokens only: position t of the logits predicts
+token t+1, so a position counts when labels[t+1] != -100. Prompt, image and padding positions never
+enter a loss.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from contextlib import contextmanager
+from typing import Any, ClassVar, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from clearbench.errors import UserError
+
+IGNORE_INDEX = -100
+DATA_KINDS = ("forget", "retain", "idk", "mismatch")
+
+
+# ---- the method contract -------------------------------------------------------------------
+@dataclasses.dataclass
+class NoHparams:
+    pass
+
+
+class Method:
+    """Base class. Subclasses set the class attributes and implement `loss`."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""  # one line, shown by `clearbench methods`
+    source: ClassVar[str] = ""  # paper the formula comes from
+    needs: frozenset[str] = frozenset({"forget"})  # a property where it depends on hparams
+    needs_reference: bool = False
+    Hparams: ClassVar[type] = NoHparams
+
+    def __init__(self, **overrides: Any):
+        self.hparams = parse_hparams(self.name, self.Hparams, overrides)
+
+    def loss(self, model: nn.Module, batch: dict, ref, step: int) -> tuple[torch.Tensor, dict]:
+        raise NotImplementedError
+
+    # Optional hooks; the defaults do nothing.
+    def prepare(self, model: nn.Module, adapter) -> None:
+        """Called once before training (e.g. to locate the layers a method reads)."""
+
+    def trainable_parameters(self, model: nn.Module, adapter) -> list[str] | None:
+        """Names of the parameters to train, or None for every trainable one."""
+        return None
+
+    def finalize(self, model: nn.Module, ref) -> None:
+        """Called after training, before saving (e.g. SKU's task-vector negation)."""
+
+    def require_reference(self, ref) -> None:
+        if ref is None:
+            raise UserError(f"method {self.name!r} needs a reference model, but none was given")
+
+    def info(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "source": self.source,
+                "needs": [kind for kind in DATA_KINDS if kind in self.needs],
+                "needs_reference": bool(self.needs_reference),
+                "hparams": dataclasses.asdict(self.hparams)}
+
+
+def parse_hparams(method: str, cls: type, overrides: dict[str, Any]):
+    """Build the hyperparameter dataclass; `--set` strings are converted to the field's type."""
+    fields = {field.name: field for field in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for key, value in overrides.items():
+        if key not in fields:
+            valid = ", ".join(fields) or "none"
+            raise UserError(f"method {method!r} has no hyperparameter {key!r}; valid: {valid}")
+        values[key] = _convert(method, key, value, hints[key])
+    return cls(**values)
+
+
+def _convert(method: str, key: str, value: Any, kind: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    target = next((t for t in typing.get_args(kind) if t is not type(None)), kind)
+    try:
+        if target is bool:
+            lowered = value.strip().lower()
+            if lowered not in {"true", "false", "1", "0", "yes", "no"}:
+                raise ValueError(value)
+            return lowered in {"true", "1", "yes"}
+        return target(value)
+    except (TypeError, ValueError):
+        raise UserError(f"method {method!r}: hyperparameter {key}={value!r} is not a valid "
+                        f"{getattr(target, '__name__', target)}") from None
+
+
+def check_choice(method: str, key: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise UserError(f"method {method!r}: {key}={value!r} is not one of {', '.join(choices)}")
+
+
+# ---- registry ------------------------------------------------------------------------------
+METHODS: dict[str, type[Method]] = {}
+
+
+def register(cls: type[Method]) -> type[Method]:
+    METHODS[cls.name] = cls
+    return cls
+
+
+def get_method(name: str, **hparams: Any) -> Method:
+    if name not in METHODS:
+        raise UserError(f"unknown method {name!r}; available: {', '.join(sorted(METHODS))}")
+    return METHODS[name](**hparams)
+
+
+# ---- forward passes ------------------------------------------------------------------------
+def forward_logits(model: nn.Module, enc: dict) -> torch.Tensor:
+    """Logits for a batch, without letting the model compute its own loss."""
+    inputs = {key: value for key, value in enc.items() if key != "labels"}
+    return model(**inputs, use_cache=False).logits
+
+
+@contextmanager
+def capture_output(module: nn.Module) -> Iterator[dict]:
+    """Record the hidden states a module (a decoder layer) returns during the next forward."""
+    store: dict[str, torch.Tensor] = {}
+
+    def hook(_module, _args, output):
+        store["output"] = output[0] if isinstance(output, tuple) else output
+
+    handle = module.register_forward_hook(hook)
+    try:
+        yield store
+    finally:
+        handle.remove()
+
+
+# ---- answer-token losses -------------------------------------------------------------------
+def answer_mask(labels: torch.Tensor) -> torch.Tensor:
+    """[B, T-1] bool: logit positions that predict a supervised (answer) token."""
+    return labels[:, 1:] != IGNORE_INDEX
+
+
+def token_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """[B, T-1] NLL of each next token; 0 where the token is not supervised."""
+    shifted = logits[:, :-1].float()
+    targets = labels[:, 1:]
+    nll = F.cross_entropy(shifted.reshape(-1, shifted.size(-1)), targets.reshape(-1),
+                          ignore_index=IGNORE_INDEX, reduction="none")
+    return nll.view(targets.shape)
+
+
+def nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Token-mean NLL over all answer tokens of the batch (the usual causal-LM loss)."""
+    mask = answer_mask(labels)
+    return token_nll(logits, labels).sum() / mask.sum().clamp(min=1)
+
+
+def sequence_logprob(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """[B] log π(y|x): the summed log-probability of each answer."""
+    return -token_nll(logits, labels).sum(dim=1)
+
+
+def sequence_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """[B] length-normalised NLL of each answer, −log π(y|x) / |y|."""
+    return token_nll(logits, labels).sum(dim=1) / answer_mask(labels).sum(dim=1).clamp(min=1)
+
+
+def answer_logits(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """[N, V] float logits at the N positions that predict answer tokens."""
+    return logits[:, :-1][answer_mask(labels)].float()
+
+
+def answer_kl(ref_logits: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean over answer positions of KL(p_ref ‖ p_θ) = Σ_v p_ref (log p_ref − log p_θ)."""
+    ref_logp = F.log_softmax(answer_logits(ref_logits, labels), dim=-1)
+    logp = F.log_softmax(answer_logits(logits, labels), dim=-1)
+    per_position = (ref_logp.exp() * (ref_logp - logp)).sum(dim=-1)
+    return per_position.mean() if per_position.numel() else logits.sum() * 0.0
+
+
+def answer_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean over answer positions of the predictive entropy −Σ_v p log p."""
+    logp = F.log_softmax(answer_logits(logits, labels), dim=-1)
+    per_position = -(logp.exp() * logp).sum(dim=-1)
+    return per_position.mean() if per_position.numel() else logits.sum() * 0.0

@@ -1,0 +1,64 @@
+"""Direct preference optimisation toward "I don't know" (chosen) and away from the true answer.
+
+    L = λ_dpo · −log σ(β·[(log π_θ(y_idk|x) − log π_ref(y_idk|x)) − (log π_θ(y|x) − log π_ref(y|x))])
+        + λ_task · NLL(F with IDK answers) + λ_R · NLL(R)
+
+log π(y|x) is the summed log-probability of the answer tokens; π_ref is the starting model.
+Defaults β = 0.1, λ_dpo = λ_task = 1 as in CLEAR §3.2; λ_R = 0 (set it to add a retain term).
+Source: Rafailov et al. 2023 (DPO); Dontsov et al. 2025 (CLEAR §3.2, App. B).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch.nn.functional as F
+
+from clearbench.methods.base import Method, forward_logits, nll, register, sequence_logprob
+
+
+@dataclass
+class DPOHparams:
+    beta: float = 0.1
+    dpo_weight: float = 1.0
+    task_weight: float = 1.0
+    retain_weight: float = 0.0
+
+
+def dpo_loss(chosen, rejected, ref_chosen, ref_rejected, beta):
+    """Per-example DPO loss from sequence log-probabilities."""
+    margin = (chosen - ref_chosen) - (rejected - ref_rejected)
+    return -F.logsigmoid(beta * margin)
+
+
+@register
+class DPO(Method):
+    name = "dpo"
+    description = "DPO: chosen = IDK answer, rejected = true answer, + λ·NLL(IDK) (+ retain NLL)"
+    source = "Rafailov et al. 2023; Dontsov et al. 2025 (CLEAR)"
+    needs_reference = True
+    Hparams = DPOHparams
+
+    @property
+    def needs(self):
+        return frozenset({"forget", "idk"} | ({"retain"} if self.hparams.retain_weight else set()))
+
+    def loss(self, model, batch, ref, step):
+        self.require_reference(ref)
+        h = self.hparams
+        forget, idk = batch["forget"], batch["idk"]
+        idk_logits = forward_logits(model, idk)
+        chosen = sequence_logprob(idk_logits, idk["labels"])
+        rejected = sequence_logprob(forward_logits(model, forget), forget["labels"])
+        ref_chosen = sequence_logprob(ref.logits(idk), idk["labels"])
+        ref_rejected = sequence_logprob(ref.logits(forget), forget["labels"])
+        preference = dpo_loss(chosen, rejected, ref_chosen, ref_rejected, h.beta).mean()
+        idk_nll = nll(idk_logits, idk["labels"])
+        total = h.dpo_weight * preference + h.task_weight * idk_nll
+        extras = {"dpo": preference.item(), "idk_nll": idk_nll.item()}
+        if h.retain_weight:
+            retain = batch["retain"]
+            retain_nll = nll(forward_logits(model, retain), retain["labels"])
+            total = total + h.retain_weight * retain_nll
+            extras["retain_nll"] = retain_nll.item()
+        return total, extras

@@ -1,0 +1,67 @@
+"""Gradient difference: push the forget set away while keeping the retain set.
+
+    L = −β·L_F + L_R
+
+with L_F one of
+    nll      NLL(F)                                   (the paper's GD)
+    entropy  mean answer-token entropy of p_θ on F    (maximised: the sign the official code flips)
+    kl       mean answer-token KL(p_ref ‖ p_θ) on F   (maximised)
+and L_R one of
+    nll      NLL(R)
+    kl       mean answer-token KL(p_ref ‖ p_θ) on R
+
+These are the `grad_diff_forget_{ce,entropy,kl}_retain_{ce,kl}` variants of the CLEAR code, with
+every forget term *maximised* and every term averaged over answer tokens only.
+Source: Liu et al. 2022 (gradient difference); Dontsov et al. 2025 (CLEAR §3.2, code).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from clearbench.methods.base import (Method, answer_entropy, answer_kl, check_choice,
+                                     forward_logits, nll, register)
+
+FORGET_TERMS = ("nll", "entropy", "kl")
+RETAIN_TERMS = ("nll", "kl")
+
+
+@dataclass
+class GDHparams:
+    forget_term: str = "nll"
+    retain_term: str = "nll"
+    forget_weight: float = 1.0  # β
+
+
+@register
+class GradientDifference(Method):
+    name = "gd"
+    description = "−β·L_F + L_R; L_F ∈ {nll, entropy, kl}, L_R ∈ {nll, kl} (--set forget_term=…)"
+    source = "Liu et al. 2022; Dontsov et al. 2025 (CLEAR)"
+    needs = frozenset({"forget", "retain"})
+    Hparams = GDHparams
+
+    def __init__(self, **overrides):
+        super().__init__(**overrides)
+        check_choice(self.name, "forget_term", self.hparams.forget_term, FORGET_TERMS)
+        check_choice(self.name, "retain_term", self.hparams.retain_term, RETAIN_TERMS)
+
+    @property
+    def needs_reference(self) -> bool:
+        return "kl" in (self.hparams.forget_term, self.hparams.retain_term)
+
+    def _term(self, kind, model, enc, ref):
+        logits = forward_logits(model, enc)
+        if kind == "nll":
+            return nll(logits, enc["labels"])
+        if kind == "entropy":
+            return answer_entropy(logits, enc["labels"])
+        self.require_reference(ref)
+        return answer_kl(ref.logits(enc), logits, enc["labels"])
+
+    def loss(self, model, batch, ref, step):
+        h = self.hparams
+        forget = self._term(h.forget_term, model, batch["forget"], ref)
+        retain = self._term(h.retain_term, model, batch["retain"], ref)
+        return -h.forget_weight * forget + retain, {
+            f"forget_{h.forget_term}": forget.item(), f"retain_{h.retain_term}": retain.item()}

@@ -1,0 +1,24 @@
+"""IDK fine-tuning: answer forget prompts with "I don't know", keep the retain set.
+
+    L = NLL(R) + NLL(F with a random IDK answer)
+
+Source: Maini et al. 2024 (TOFU "IDK"); Dontsov et al. 2025 (CLEAR §3.2).
+"""
+
+from __future__ import annotations
+
+from clearbench.methods.base import Method, forward_logits, nll, register
+
+
+@register
+class IDontKnow(Method):
+    name = "idk"
+    description = "NLL(R) + NLL(forget prompts with an 'I don't know' answer)"
+    source = "Maini et al. 2024 (TOFU); Dontsov et al. 2025 (CLEAR)"
+    needs = frozenset({"retain", "idk"})
+
+    def loss(self, model, batch, ref, step):
+        retain, idk = batch["retain"], batch["idk"]
+        retain_nll = nll(forward_logits(model, retain), retain["labels"])
+        idk_nll = nll(forward_logits(model, idk), idk["labels"])
+        return retain_nll + idk_nll, {"retain_nll": retain_nll.item(), "idk_nll": idk_nll.item()}

@@ -1,0 +1,27 @@
+"""KL minimisation: gradient ascent on the forget set, stay close to the start on the retain set.
+
+    L = −NLL(F) + KL(p_ref ‖ p_θ)  (KL averaged over the retain answer tokens)
+
+Source: Maini et al. 2024 (TOFU "KL"); Dontsov et al. 2025 (CLEAR §3.2).
+"""
+
+from __future__ import annotations
+
+from clearbench.methods.base import Method, answer_kl, forward_logits, nll, register
+
+
+@register
+class KLMinimisation(Method):
+    name = "kl"
+    description = "−NLL(F) + KL(p_ref‖p_θ) on retain answer tokens"
+    source = "Maini et al. 2024 (TOFU); Dontsov et al. 2025 (CLEAR)"
+    needs = frozenset({"forget", "retain"})
+    needs_reference = True
+
+    def loss(self, model, batch, ref, step):
+        self.require_reference(ref)
+        forget, retain = batch["forget"], batch["retain"]
+        forget_nll = nll(forward_logits(model, forget), forget["labels"])
+        retain_kl = answer_kl(ref.logits(retain), forward_logits(model, retain), retain["labels"])
+        return -forget_nll + retain_kl, {"forget_nll": forget_nll.item(),
+                                         "retain_kl": retain_kl.item()}

@@ -1,0 +1,56 @@
+"""Negative preference optimisation: DPO with only a rejected answer, on sequence likelihoods.
+
+    L = (2/β) · E[log(1 + (π_θ(y|x) / π_ref(y|x))^β)] + λ_R · NLL(R)
+      = (2/β) · E[softplus(β·(log π_θ(y|x) − log π_ref(y|x)))] + λ_R · NLL(R)
+
+log π(y|x) is the summed log-probability of the forget answer; the log-space form cannot overflow.
+Defaults β = 1 (CLEAR App. B), λ_R = 0 (CLEAR's NPO has no retain term).
+Source: Zhang et al. 2024 (NPO); Dontsov et al. 2025 (CLEAR §3.2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch.nn.functional as F
+
+from clearbench.methods.base import Method, forward_logits, nll, register, sequence_logprob
+
+
+@dataclass
+class NPOHparams:
+    beta: float = 1.0
+    retain_weight: float = 0.0
+
+
+def npo_loss(logprob, ref_logprob, beta):
+    """Per-example NPO loss from sequence log-probabilities."""
+    return F.softplus(beta * (logprob - ref_logprob)) * 2.0 / beta
+
+
+@register
+class NPO(Method):
+    name = "npo"
+    description = "NPO on sequence likelihood ratios π_θ/π_ref of forget answers (+ retain NLL)"
+    source = "Zhang et al. 2024; Dontsov et al. 2025 (CLEAR)"
+    needs_reference = True
+    Hparams = NPOHparams
+
+    @property
+    def needs(self):
+        return frozenset({"forget"} | ({"retain"} if self.hparams.retain_weight else set()))
+
+    def loss(self, model, batch, ref, step):
+        self.require_reference(ref)
+        h = self.hparams
+        forget = batch["forget"]
+        logprob = sequence_logprob(forward_logits(model, forget), forget["labels"])
+        ref_logprob = sequence_logprob(ref.logits(forget), forget["labels"])
+        total = npo_loss(logprob, ref_logprob, h.beta).mean()
+        extras = {"npo": total.item(), "forget_logprob": logprob.mean().item()}
+        if h.retain_weight:
+            retain = batch["retain"]
+            retain_nll = nll(forward_logits(model, retain), retain["labels"])
+            total = total + h.retain_weight * retain_nll
+            extras["retain_nll"] = retain_nll.item()
+        return total, extras

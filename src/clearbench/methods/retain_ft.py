@@ -1,0 +1,23 @@
+"""Retain fine-tuning: keep training on the retain set only and hope the forget set fades.
+
+    L = NLL(R)
+
+Source: the baseline of TOFU (Maini et al. 2024) and CLEAR (Dontsov et al. 2025, §3.2).
+"""
+
+from __future__ import annotations
+
+from clearbench.methods.base import Method, forward_logits, nll, register
+
+
+@register
+class RetainFinetune(Method):
+    name = "retain_ft"
+    description = "fine-tune on the retain set only: NLL(R)"
+    source = "Maini et al. 2024 (TOFU); Dontsov et al. 2025 (CLEAR)"
+    needs = frozenset({"retain"})
+
+    def loss(self, model, batch, ref, step):
+        retain = batch["retain"]
+        retain_nll = nll(forward_logits(model, retain), retain["labels"])
+        return retain_nll, {"retain_nll": retain_nll.item()}
