@@ -1,0 +1,75 @@
+"""The benchmark report: leaderboard (CSV / Markdown / LaTeX), modality table, figures, report.html."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from clearbench import atomic
+from clearbench.report.entries import ReportEntry, read_train_log
+from clearbench.report.html import render_html
+from clearbench.report.leaderboard import (
+    leaderboard_csv,
+    leaderboard_latex,
+    leaderboard_markdown,
+    leaderboard_rows,
+    modalities_of,
+    modality_csv,
+    modality_latex,
+    modality_markdown,
+    modality_rows,
+)
+from clearbench.report.plots import fq_vs_utility_figure, png_bytes, tasks_figure, training_figure
+
+__all__ = ["ReportEntry", "build_report", "read_train_log"]
+
+FIGURES = (  # file name, caption, builder(rows, entries) -> Figure | None
+    ("fq_vs_utility.png", "Forget quality against model utility; gold and target marked.",
+     lambda rows, entries: fq_vs_utility_figure(rows)),
+    ("tasks.png", "Prob., truth-ratio score and ROUGE per task and model.", lambda rows, entries: tasks_figure(entries)),
+    ("training.png", "Training loss of the unlearning runs.", lambda rows, entries: training_figure(entries)),
+)
+
+
+def build_report(
+    entries: list[ReportEntry],
+    out_dir: str | Path,
+    *,
+    title: str = "CLEAR benchmark",
+    config: dict | None = None,
+    retain_fail_threshold: float | None = 0.4,
+) -> Path:
+    """Write the report into `out_dir` and return the path of `report.html`.
+
+    Every file is written atomically and `report.html` last, so its presence means the report is
+    complete. Outputs a previous report wrote but this one has no data for are removed, so the
+    directory never mixes two runs.
+    """
+    out_dir = Path(out_dir)
+    rows = leaderboard_rows(entries, retain_fail_threshold)
+    atomic.write_text(out_dir / "leaderboard.csv", leaderboard_csv(rows))
+    atomic.write_text(out_dir / "leaderboard.md", leaderboard_markdown(rows))
+    atomic.write_text(out_dir / "leaderboard.tex", leaderboard_latex(rows))
+
+    modality = None
+    if len(modalities_of(entries)) > 1:
+        modality = modality_rows(rows)
+        atomic.write_text(out_dir / "modality.csv", modality_csv(*modality))
+        atomic.write_text(out_dir / "modality.md", modality_markdown(*modality))
+        atomic.write_text(out_dir / "modality.tex", modality_latex(*modality))
+    else:
+        for suffix in ("csv", "md", "tex"):
+            (out_dir / f"modality.{suffix}").unlink(missing_ok=True)
+
+    figures = []
+    for name, caption, build in FIGURES:
+        figure = build(rows, entries)
+        if figure is None:
+            (out_dir / "plots" / name).unlink(missing_ok=True)
+            continue
+        png = png_bytes(figure)
+        atomic.write_bytes(out_dir / "plots" / name, png)
+        figures.append((name, caption, png))
+
+    html_path = out_dir / "report.html"
+    atomic.write_text(html_path, render_html(title, rows, modality, figures, config))
+    return html_path

@@ -1,0 +1,314 @@
+"""The leaderboard and the modality table, as rows and as CSV / Markdown / LaTeX text."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+
+from clearbench.errors import UserError
+from clearbench.report.entries import MODALITIES, ReportEntry
+
+# Reference rows first (gold, then the model being unlearned), as in the paper's tables.
+KIND_ORDER = {"gold": 0, "target": 1, "base": 2, "unlearned": 3}
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str  # CSV header and value key
+    title: str  # Markdown / HTML header
+    latex: str  # LaTeX header
+    p_value: bool = False  # small values printed in scientific notation
+
+
+REAL = Column("real", "Real ↑", r"Real $\uparrow$")
+RETAIN = Column("retain", "Retain ↑", r"Retain $\uparrow$")
+FORGET = Column("forget", "Forget ↓", r"Forget $\downarrow$")
+FORGET_QUALITY = Column(
+    "forget_quality_ks", "forget quality (KS p) ↑", r"FQ (KS $p$) $\uparrow$", p_value=True
+)
+ONE_MINUS_JS = Column("forget_quality_1_minus_js", "1 − JS ↑", r"$1-\mathrm{JS}$ $\uparrow$")
+MODEL_UTILITY = Column("model_utility", "model utility ↑", r"MU $\uparrow$")
+
+LEADERBOARD_COLUMNS = (REAL, RETAIN, FORGET, FORGET_QUALITY, ONE_MINUS_JS, MODEL_UTILITY)
+MODALITY_COLUMNS = (REAL, RETAIN, FORGET, Column("forget_quality_ks", "FQ (KS p) ↑", r"FQ $\uparrow$", True))
+
+
+def entry_values(entry: ReportEntry) -> dict[str, float | None]:
+    """The leaderboard numbers of one entry; None where the metrics lack them."""
+    return {
+        "real": entry.metric("real"),
+        "retain": entry.metric("retain"),
+        "forget": entry.metric("forget"),
+        "forget_quality_ks": entry.metric("forget_quality"),
+        "forget_quality_1_minus_js": one_minus_js(entry),
+        "model_utility": entry.metric("model_utility"),
+    }
+
+
+def one_minus_js(entry: ReportEntry) -> float | None:
+    """The 1 − JS forget quality matching the metrics' definitions.
+
+    Under `compat="clear-official"` that is the paper's index-aligned variant; otherwise the
+    histogram variant. Either falls back to the other when missing.
+    """
+    keys = ["forget_quality_js", "forget_quality_js_aligned"]
+    if (entry.metrics or {}).get("compat") == "clear-official":
+        keys.reverse()
+    return next((v for v in map(entry.metric, keys) if v is not None), None)
+
+
+@dataclass(frozen=True)
+class Row:
+    """A leaderboard row: the entry, its numbers, and whether it fails on retain."""
+
+    entry: ReportEntry
+    values: dict[str, float | None]
+    fails_on_retain: bool
+    threshold: float | None
+
+    @property
+    def status(self) -> str:
+        entry = self.entry
+        if entry.status != "completed":
+            return f"{entry.status}: {one_line(entry.error) or 'no reason recorded'}"
+        if self.fails_on_retain:
+            retain = format_number(self.values["retain"])
+            return f"fails on retain (Retain {retain} < {self.threshold:g})"
+        return "completed"
+
+
+def leaderboard_rows(entries: list[ReportEntry], retain_fail_threshold: float | None = 0.4) -> list[Row]:
+    """Rows in report order: gold, target, base, then the unlearning runs as given."""
+    check_unique_names(entries)
+    rows = []
+    for entry in sorted(entries, key=lambda e: KIND_ORDER[e.kind]):
+        values = entry_values(entry)
+        rows.append(Row(entry, values, fails_retain(values["retain"], retain_fail_threshold), retain_fail_threshold))
+    return rows
+
+
+def fails_retain(retain: float | None, threshold: float | None) -> bool:
+    # The paper greys rows whose Retain metric is below 0.4 ("method fails on retain").
+    return threshold is not None and retain is not None and retain < threshold
+
+
+def check_unique_names(entries: list[ReportEntry]) -> None:
+    seen = set()
+    for entry in entries:
+        if entry.name in seen:
+            raise UserError(f"report entry name {entry.name!r} appears twice; names label the rows")
+        seen.add(entry.name)
+
+
+# --- numbers and cells ------------------------------------------------------------------------
+
+
+def format_number(value: float | None, *, p_value: bool = False, digits: int = 3) -> str:
+    """Table text of a number: fixed decimals; p-values below 10^-digits in scientific notation."""
+    if value is None:
+        return "n/a"
+    if value in (float("inf"), float("-inf")):
+        return "inf" if value > 0 else "-inf"
+    if p_value and value != 0 and abs(value) < 10**-digits:
+        return f"{value:.2e}"
+    return f"{value:.{digits}f}"
+
+
+def one_line(text: str | None, limit: int = 160) -> str:
+    """A reason squeezed onto one table line; the HTML report shows it in full."""
+    text = re.sub(r"\s+", " ", text or "").strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def csv_number(value: float | None) -> str:
+    return "" if value is None else repr(value)
+
+
+def markdown_cell(text: str) -> str:
+    # Markdown renderers pass raw HTML through, so < > & are entities too.
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("*", "\\*").replace("_", "\\_")
+
+
+LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    "<": r"\textless{}", ">": r"\textgreater{}", "−": "-", "…": r"\dots{}", "—": "--",
+}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(LATEX_SPECIAL.get(char, char) for char in text)
+
+
+def latex_number(text: str) -> str:
+    mantissa, _, exponent = text.partition("e")
+    return f"${mantissa}\\times10^{{{int(exponent)}}}$" if exponent else latex_escape(text)
+
+
+def grey(cells: list[str]) -> list[str]:
+    return [rf"\textcolor{{gray}}{{{cell}}}" for cell in cells]
+
+
+# --- the leaderboard --------------------------------------------------------------------------
+
+
+def leaderboard_csv(rows: list[Row]) -> str:
+    """Full-precision numbers (empty when missing), for further analysis."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["method", "kind", "modality", *(c.key for c in LEADERBOARD_COLUMNS), "status", "fails_on_retain", "error"])
+    for row in rows:
+        entry = row.entry
+        writer.writerow([
+            entry.name, entry.kind, entry.modality or "",
+            *(csv_number(row.values[c.key]) for c in LEADERBOARD_COLUMNS),
+            entry.status, str(row.fails_on_retain).lower(), entry.error or "",
+        ])
+    return buffer.getvalue()
+
+
+def leaderboard_cells(row: Row) -> list[str]:
+    return [format_number(row.values[c.key], p_value=c.p_value) for c in LEADERBOARD_COLUMNS]
+
+
+def leaderboard_markdown(rows: list[Row]) -> str:
+    header = ["method", *(c.title for c in LEADERBOARD_COLUMNS), "status"]
+    lines = [markdown_row(header), markdown_row(["---"] + ["---:"] * len(LEADERBOARD_COLUMNS) + ["---"])]
+    for row in rows:
+        cells = [markdown_cell(row.entry.name), *leaderboard_cells(row), markdown_cell(row.status)]
+        if row.fails_on_retain or row.entry.status != "completed":
+            cells = [f"*{cell}*" for cell in cells]
+        lines.append(markdown_row(cells))
+    lines += ["", legend(rows)]
+    return "\n".join(lines) + "\n"
+
+
+def leaderboard_latex(rows: list[Row]) -> str:
+    header = ["Method", *(c.latex for c in LEADERBOARD_COLUMNS), "Status"]
+    body = []
+    for row in rows:
+        cells = [latex_escape(row.entry.name), *map(latex_number, leaderboard_cells(row)), latex_escape(row.status)]
+        body.append(grey(cells) if row.fails_on_retain or row.entry.status != "completed" else cells)
+    return latex_table("l" + "r" * len(LEADERBOARD_COLUMNS) + "l", [header], body, legend(rows))
+
+
+def legend(rows: list[Row]) -> str:
+    threshold = rows[0].threshold if rows else None
+    if threshold is None:
+        return "Rows of runs that diverged or failed are set apart (italic / grey)."
+    return (
+        f"Rows set apart (italic / grey) fail on retain (Retain < {threshold:g}, the paper's threshold "
+        "for greyed rows) or did not complete; the status column says which and why."
+    )
+
+
+# --- the modality table -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModalityRow:
+    label: str
+    cells: dict[str, Row | None]  # modality -> the run unlearned on it (None when not run)
+
+
+def modalities_of(entries: list[ReportEntry]) -> list[str]:
+    present = {e.modality for e in entries if e.kind == "unlearned" and e.modality}
+    return [m for m in MODALITIES if m in present]
+
+
+def modality_rows(rows: list[Row]) -> tuple[list[str], list[ModalityRow]]:
+    """Rows = methods, groups = modalities, like the paper's Table 3; reference rows repeat per group."""
+    modalities = modalities_of([row.entry for row in rows])
+    table: dict[str, dict[str, Row | None]] = {}
+    for row in rows:
+        entry = row.entry
+        if entry.kind != "unlearned":
+            table[entry.name] = dict.fromkeys(modalities, row)
+        elif entry.modality:
+            cells = table.setdefault(entry.label, dict.fromkeys(modalities))
+            if cells[entry.modality] is not None:
+                raise UserError(
+                    f"report entries {cells[entry.modality].entry.name!r} and {entry.name!r} are both "
+                    f"method {entry.label!r} on modality {entry.modality!r}; the modality table needs one"
+                )
+            cells[entry.modality] = row
+    return modalities, [ModalityRow(label, cells) for label, cells in table.items()]
+
+
+def modality_cells(row: Row | None) -> list[str]:
+    if row is None:
+        return ["—"] * len(MODALITY_COLUMNS)
+    return [format_number(row.values[c.key], p_value=c.p_value, digits=2) for c in MODALITY_COLUMNS]
+
+
+def set_apart(row: Row | None) -> bool:
+    return row is not None and (row.fails_on_retain or row.entry.status != "completed")
+
+
+def modality_csv(modalities: list[str], rows: list[ModalityRow]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["method", *(f"{m}_{c.key}" for m in modalities for c in MODALITY_COLUMNS)])
+    for row in rows:
+        values = []
+        for m in modalities:
+            cell = row.cells[m]
+            values += [csv_number(cell.values[c.key]) if cell else "" for c in MODALITY_COLUMNS]
+        writer.writerow([row.label, *values])
+    return buffer.getvalue()
+
+
+def modality_markdown(modalities: list[str], rows: list[ModalityRow]) -> str:
+    header = ["method", *(f"{m}: {c.title}" for m in modalities for c in MODALITY_COLUMNS)]
+    lines = [markdown_row(header), markdown_row(["---"] + ["---:"] * (len(header) - 1))]
+    for row in rows:
+        cells = [markdown_cell(row.label)]
+        for m in modalities:
+            group = modality_cells(row.cells[m])
+            cells += [f"*{c}*" for c in group] if set_apart(row.cells[m]) else group
+        lines.append(markdown_row(cells))
+    lines += ["", "Italic cells: the run fails on retain or did not complete (see the leaderboard); — : not run."]
+    return "\n".join(lines) + "\n"
+
+
+def modality_latex(modalities: list[str], rows: list[ModalityRow]) -> str:
+    width = len(MODALITY_COLUMNS)
+    groups = ["", *(rf"\multicolumn{{{width}}}{{c}}{{{m}}}" for m in modalities)]
+    rules = " ".join(rf"\cmidrule(lr){{{2 + i * width}-{1 + (i + 1) * width}}}" for i in range(len(modalities)))
+    header = ["Method", *(c.latex for _ in modalities for c in MODALITY_COLUMNS)]
+    body = []
+    for row in rows:
+        cells = [latex_escape(row.label)]
+        for m in modalities:
+            group = [latex_number(c) for c in modality_cells(row.cells[m])]
+            cells += grey(group) if set_apart(row.cells[m]) else group
+        body.append(cells)
+    note = "Grey cells: the run fails on retain or did not complete; --: not run."
+    return latex_table("l" + "r" * width * len(modalities), [groups, header], body, note, rules)
+
+
+# --- shared text layouts ----------------------------------------------------------------------
+
+
+def markdown_row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def latex_table(spec: str, headers: list[list[str]], body: list[list[str]], note: str, rules: str = "") -> str:
+    lines = [
+        "% Needs \\usepackage{booktabs} and \\usepackage{xcolor}.",
+        f"% {note}",
+        f"\\begin{{tabular}}{{{spec}}}",
+        "\\toprule",
+    ]
+    for i, header in enumerate(headers):
+        lines.append(" & ".join(header) + r" \\")
+        if rules and i == 0 and len(headers) > 1:
+            lines.append(rules)
+    lines.append("\\midrule")
+    lines += [" & ".join(cells) + r" \\" for cells in body]
+    lines += ["\\bottomrule", "\\end{tabular}"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,167 @@
+"""The report's figures: forget quality vs model utility, per-task bars, training curves.
+
+Figures are built with matplotlib's object API on the Agg canvas (no pyplot): no global state, no
+display needed, safe to call from any thread.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from clearbench.report.entries import TASK_ORDER, ReportEntry, read_train_log
+from clearbench.report.leaderboard import Row
+
+REFERENCE_STYLE = {  # kind -> (colour, marker)
+    "gold": ("#d4a017", "*"),
+    "target": ("#222222", "s"),
+    "base": ("#888888", "D"),
+}
+RUN_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+TASK_SCORES = (("prob", "Prob."), ("truth_ratio", "Truth ratio score"), ("rouge", "ROUGE-L recall"))
+
+
+def png_bytes(figure: Figure, dpi: int = 110) -> bytes:
+    FigureCanvasAgg(figure)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def colours(entries: list[ReportEntry]) -> dict[str, str]:
+    """One colour per entry, the same in every figure."""
+    runs = [e for e in entries if e.kind not in REFERENCE_STYLE]
+    palette = {e.name: RUN_COLOURS[i % len(RUN_COLOURS)] for i, e in enumerate(runs)}
+    palette.update({e.name: REFERENCE_STYLE[e.kind][0] for e in entries if e.kind in REFERENCE_STYLE})
+    return palette
+
+
+def fq_vs_utility_figure(rows: list[Row]) -> Figure:
+    """Model utility (x) against forget quality (y): KS p-value on a log axis, and 1 − JS.
+
+    Gold and target keep their own markers; hollow markers fail on retain; × did not complete.
+    """
+    figure = Figure(figsize=(11, 4.6))
+    palette = colours([row.entry for row in rows])
+    panels = (("forget_quality_ks", "forget quality (KS p-value, log)"), ("forget_quality_1_minus_js", "forget quality (1 − JS)"))
+    for axes, (key, title) in zip(figure.subplots(1, 2), panels):
+        points = [(row, row.values["model_utility"], row.values[key]) for row in rows]
+        points = [(row, x, y) for row, x, y in points if x is not None and y is not None]
+        if key == "forget_quality_ks":
+            points = floor_zero_p_values(points)
+            if points:
+                axes.set_yscale("log")
+        for row, x, y in points:
+            colour = palette[row.entry.name]
+            marker = REFERENCE_STYLE.get(row.entry.kind, (None, "o"))[1]
+            if row.entry.status != "completed":
+                marker = "X"
+            face = "none" if row.fails_on_retain else colour
+            size = 220 if marker == "*" else 80
+            axes.scatter([x], [y], s=size, marker=marker, facecolors=face, edgecolors=colour, linewidths=1.6,
+                         label=row.entry.name, zorder=3)
+        label_points(axes, points)
+        if not points:
+            axes.text(0.5, 0.5, "no data", ha="center", va="center", transform=axes.transAxes, color="#888888")
+        axes.set_xlabel("model utility ↑")
+        axes.set_ylabel(f"{title} ↑")
+        axes.grid(alpha=0.3)
+    figure.suptitle("Forget quality vs model utility (hollow: fails on retain; ×: diverged / failed)", fontsize=10)
+    return figure
+
+
+# Where a point's name may go, in points relative to the point: tried in order.
+LABEL_SPOTS = ((7, 4, "left"), (7, -12, "left"), (-7, 4, "right"), (-7, -12, "right"), (7, 14, "left"), (7, -22, "left"))
+
+
+def label_points(axes, points: list, fontsize: int = 8) -> None:
+    """Name every point, each label on the first side that overlaps no point or earlier label."""
+    axes.autoscale_view()  # final limits, so data -> display positions are right
+    to_points = 72 / axes.figure.dpi
+    anchors = [tuple(axes.transData.transform((x, y)) * to_points) for _, x, y in points]
+    taken = [(px - 6, py - 6, px + 6, py + 6) for px, py in anchors]  # the markers themselves
+    for (row, x, y), (px, py) in zip(points, anchors):
+        width, height = 0.6 * fontsize * len(row.entry.name), fontsize
+        spots = [(dx, dy, align, label_box(px, py, dx, dy, align, width, height)) for dx, dy, align in LABEL_SPOTS]
+        free = [spot for spot in spots if not any(overlaps(spot[3], other) for other in taken)]
+        dx, dy, align, box = (free or spots)[0]
+        taken.append(box)
+        axes.annotate(row.entry.name, (x, y), xytext=(dx, dy), textcoords="offset points", ha=align,
+                      fontsize=fontsize)
+
+
+def label_box(px, py, dx, dy, align, width, height) -> tuple:
+    left = px + dx if align == "left" else px + dx - width
+    return (left, py + dy, left + width, py + dy + height)
+
+
+def overlaps(a: tuple, b: tuple) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def floor_zero_p_values(points: list) -> list:
+    """A p-value of exactly 0 cannot sit on a log axis: draw it a decade under the smallest one."""
+    positive = [y for _, _, y in points if y > 0]
+    floor = min(positive) / 10 if positive else 1e-300
+    return [(row, x, y if y > 0 else floor) for row, x, y in points]
+
+
+def task_names(entries: list[ReportEntry]) -> list[str]:
+    present = {task for entry in entries for task in entry.task_names()}
+    return [t for t in TASK_ORDER if t in present] + sorted(present - set(TASK_ORDER))
+
+
+def tasks_figure(entries: list[ReportEntry]) -> Figure | None:
+    """Grouped bars: one panel per score, one group per task, one bar per model. None without data."""
+    entries = [e for e in entries if e.task_names()]
+    tasks = task_names(entries)
+    if not tasks:
+        return None
+    palette = colours(entries)
+    figure = Figure(figsize=(max(8.0, 1.1 * len(tasks) + 2), 9.5), layout="constrained")
+    width = 0.8 / len(entries)
+    for axes, (score, title) in zip(figure.subplots(len(TASK_SCORES), 1, sharex=True), TASK_SCORES):
+        for i, entry in enumerate(entries):
+            heights = [entry.task_metric(task, score) for task in tasks]
+            xs = [t + (i - (len(entries) - 1) / 2) * width for t in range(len(tasks))]
+            kept = [(x, h) for x, h in zip(xs, heights) if h is not None and math.isfinite(h)]
+            axes.bar([x for x, _ in kept], [h for _, h in kept], width, label=entry.name, color=palette[entry.name])
+        axes.set_ylabel(title)
+        axes.grid(axis="y", alpha=0.3)
+    axes.set_xticks(range(len(tasks)), [t.replace("_", "\n") for t in tasks], fontsize=8)
+    figure.legend(*figure.axes[0].get_legend_handles_labels(), loc="outside upper center", ncol=min(len(entries), 6), fontsize=8)
+    return figure
+
+
+def training_figure(entries: list[ReportEntry]) -> Figure | None:
+    """Loss per optimizer step of the unlearning runs. None when no run has a log."""
+    curves = [(e, read_train_log(e.train_log)) for e in entries if e.kind == "unlearned"]
+    curves = [(e, points) for e, points in curves if points]
+    if not curves:
+        return None
+    palette = colours([e for e, _ in curves])
+    figure = Figure(figsize=(9, 4.6))
+    axes = figure.subplots()
+    finite_losses = []
+    for entry, points in curves:
+        finite = [(s, loss) for s, loss in points if math.isfinite(loss)]
+        broken = len(finite) < len(points)
+        label = entry.name + (" (diverged)" if broken or entry.status == "diverged" else "")
+        colour = palette[entry.name]
+        axes.plot([s for s, _ in finite], [loss for _, loss in finite], color=colour, label=label, linewidth=1.4)
+        if broken and finite:  # where the loss stopped being a number
+            axes.plot([finite[-1][0]], [finite[-1][1]], marker="x", markersize=10, color=colour, mew=2.5)
+        finite_losses += [abs(loss) for _, loss in finite]
+    typical = max(sorted(finite_losses)[len(finite_losses) // 2], 1e-3) if finite_losses else 1.0
+    if finite_losses and max(finite_losses) > 100 * typical:
+        # A blown-up run would flatten every other curve: linear near the typical loss, log beyond.
+        axes.set_yscale("symlog", linthresh=2 * typical, linscale=2)
+    axes.set_xlabel("optimizer step")
+    axes.set_ylabel("training loss")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    axes.set_title("Unlearning runs: loss per step (× : last finite loss before divergence)", fontsize=10)
+    return figure
