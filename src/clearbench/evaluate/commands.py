@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from clearbench.evaluate import metrics_commands
+
 
 def register(subparsers) -> None:
     """Add this package's commands to the `clearbench` parser."""
     _register_eval(subparsers)
+    metrics_commands.register(subparsers)
 
 
 def _register_eval(subparsers) -> None:
