@@ -1,0 +1,215 @@
+"""Eval logs: one JSON file per task with per-sample values, the seam between scoring and metrics.
+
+An eval directory holds `<task>.json` for each evaluated task and `summary.json`. A task log maps
+each per-sample key to {"0": value, "1": value, ...} (string indices, as TOFU writes them); the
+key names are TOFU's and CLEAR's, so official tools and ours read each other's logs:
+
+    {"task": "forget_captions", "config": "forget10_perturbed", "forget": true, "prob_kind": "answer",
+     "avg_gt_loss": {"0": 0.41}, "gt_loss": {...}, "num_token_gt": {...},
+     "avg_paraphrased_loss": {...}, "paraphrased_loss": {...}, "num_token_paraphrased": {...},
+     "average_perturb_loss": {"0": [..K..]}, "perturb_loss": {...}, "num_token_perturb": {...},
+     "generated_text": {"0": [prompt, generation, reference]},
+     "rougeL_recall": {"0": 0.9}, "rouge1_recall": {...}}
+
+`prob_kind` "answer": Prob = mean exp(-avg_gt_loss); "choice": the true answer against the wrong
+options in `average_perturb_loss` (and the "paraphrase" is the true answer itself). Official logs
+have no header; `read_eval` fills it in from the task name.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from clearbench import atomic
+from clearbench.errors import UserError
+from clearbench.evaluate import official
+
+
+@dataclass(frozen=True)
+class LogTask:
+    """What a canonical task is: its half of the benchmark, its metric group and its Prob kind."""
+
+    name: str
+    half: str  # "clear" (image tasks) or "tofu" (text QA)
+    group: str  # "forget", "retain" or "real"
+    prob_kind: str  # "answer" or "choice"
+    facerec: bool = False
+
+    @property
+    def forget(self) -> bool:
+        return self.group == "forget"
+
+
+LOG_TASKS = {
+    task.name: task
+    for task in (
+        LogTask("forget_captions", "clear", "forget", "answer"),
+        LogTask("retain_captions", "clear", "retain", "answer"),
+        LogTask("forget_facerec", "clear", "forget", "choice", facerec=True),
+        LogTask("retain_facerec", "clear", "retain", "choice", facerec=True),
+        LogTask("real_faces", "clear", "real", "choice"),
+        LogTask("real_world", "clear", "real", "choice"),
+        LogTask("tofu_forget", "tofu", "forget", "answer"),
+        LogTask("tofu_retain", "tofu", "retain", "answer"),
+        LogTask("tofu_real_authors", "tofu", "real", "choice"),
+        LogTask("tofu_world_facts", "tofu", "real", "choice"),
+    )
+}
+PROB_KINDS = ("answer", "choice")
+SUMMARY = "summary.json"
+AGGREGATED = "eval_log_aggregated.json"
+# Keys metrics cannot do without; ROUGE may instead be recomputed from `generated_text`.
+REQUIRED_KEYS = ("avg_gt_loss", "avg_paraphrased_loss", "average_perturb_loss")
+HEADER_KEYS = ("task", "config", "forget", "prob_kind", "source")
+
+
+def task_path(eval_dir, task: str) -> Path:
+    return Path(eval_dir) / f"{task}.json"
+
+
+def write_task_log(eval_dir, task: str, log: dict) -> Path:
+    """Validate and write one task's log atomically (a half-written file never looks complete)."""
+    path = task_path(eval_dir, task)
+    header = _header(task, log, str(path))
+    full = {"task": task, **({"config": log["config"]} if "config" in log else {})}
+    full |= {"forget": header["forget"], "prob_kind": header["prob_kind"]}
+    full |= {key: value for key, value in log.items() if key not in HEADER_KEYS}
+    validate({**full, "source": str(path)})
+    atomic.write_json(path, full)
+    return path
+
+
+def write_summary(eval_dir, summary: dict) -> Path:
+    path = Path(eval_dir) / SUMMARY
+    atomic.write_json(path, summary)
+    return path
+
+
+def completed_tasks(eval_dir) -> set[str]:
+    """Tasks whose log is already written (writes are atomic, so a present file is complete)."""
+    eval_dir = Path(eval_dir)
+    if not eval_dir.is_dir():
+        return set()
+    return {path.stem for path in eval_dir.glob("*.json") if path.name != SUMMARY and not path.name.startswith(".")}
+
+
+def read_eval(path, fmt: str | None = None) -> dict[str, dict]:
+    """Read every task log of an evaluation: {task name: log with header fields filled in}.
+
+    `path` is a clearbench eval directory, an official TOFU / CLEAR aggregated JSON file, or a
+    directory holding `eval_log_aggregated.json` or the official per-task `eval_*.json` files.
+    `fmt` ("tofu" / "clear") forces the official format when the file names cannot tell.
+    """
+    path = Path(path)
+    if path.is_file():
+        return _read_official(_load(path), str(path), fmt)
+    if not path.is_dir():
+        raise UserError(f"{path}: no such eval directory or log file")
+    if (path / AGGREGATED).is_file():
+        return _read_official(_load(path / AGGREGATED), str(path / AGGREGATED), fmt)
+    files = sorted(p for p in path.glob("*.json") if p.name != SUMMARY and not p.name.startswith("."))
+    if not files:
+        raise UserError(f"{path}: holds no task logs (*.json)")
+    if all(p.stem.startswith("eval_") for p in files):
+        return _read_official({p.name: _load(p) for p in files}, str(path), fmt)
+    logs = {}
+    for file in files:
+        log = _load(file)
+        if not isinstance(log, dict):
+            raise UserError(f"{file}: expected a JSON object, found {type(log).__name__}")
+        task = log.get("task", file.stem)
+        if task != file.stem:
+            raise UserError(f"{file}: key 'task' says {task!r} but the file is named {file.stem!r}")
+        logs[task] = normalise(task, log, str(file))
+    return logs
+
+
+def normalise(task: str, log: dict, source: str | None = None) -> dict:
+    """`log` with its header (task, forget, prob_kind, source) filled in, after `validate`."""
+    source = source or log.get("source") or f"task {task!r}"
+    normalised = {**log, "task": task, **_header(task, log, source)}
+    validate(normalised)
+    return normalised
+
+
+def samples(log: dict, key: str) -> list:
+    """The per-sample values of `key`, ordered by sample index."""
+    values = log.get(key)
+    if not isinstance(values, dict):
+        raise UserError(f"{_where(log)}: missing per-sample key {key!r}")
+    try:
+        return [values[i] for i in sorted(values, key=int)]
+    except ValueError:
+        raise UserError(f"{_where(log)}: key {key!r} has a non-integer sample index") from None
+
+
+def validate(log: dict) -> None:
+    """Check that metrics can be computed from `log`; errors name the file and the key."""
+    where = _where(log)
+    keys = [key for key in REQUIRED_KEYS]
+    keys.append("rougeL_recall" if "rougeL_recall" in log else "generated_text")
+    indices = None
+    for key in keys:
+        values = samples(log, key)
+        if indices is None:
+            indices, first = set(log[key]), key
+            if not indices:
+                raise UserError(f"{where}: key {key!r} holds no samples")
+        elif set(log[key]) != indices:
+            missing = sorted(indices ^ set(log[key]), key=int)[:5]
+            raise UserError(f"{where}: keys {first!r} and {key!r} cover different samples, e.g. index {missing}")
+        if key == "average_perturb_loss":
+            if not all(isinstance(v, list) and v and all(_is_number(x) for x in v) for v in values):
+                raise UserError(f"{where}: key {key!r} must hold a non-empty list of numbers per sample")
+        elif key == "generated_text":
+            if not all(isinstance(v, list) and len(v) == 3 for v in values):
+                raise UserError(f"{where}: key {key!r} must hold [prompt, generation, reference] per sample")
+        elif not all(_is_number(v) for v in values):
+            raise UserError(f"{where}: key {key!r} must hold one number per sample")
+
+
+def _header(task: str, log: dict, source: str) -> dict:
+    """`forget` and `prob_kind` from the log, else from the canonical task; plus where it came from."""
+    known = LOG_TASKS.get(task)
+    forget = log.get("forget", known.forget if known else None)
+    prob_kind = log.get("prob_kind", known.prob_kind if known else None)
+    if forget is None or prob_kind is None:
+        raise UserError(
+            f"{source}: task {task!r} is not one of {sorted(LOG_TASKS)}; such a log needs the keys "
+            "'forget' and 'prob_kind'"
+        )
+    if not isinstance(forget, bool):
+        raise UserError(f"{source}: key 'forget' must be true or false, found {forget!r}")
+    if prob_kind not in PROB_KINDS:
+        raise UserError(f"{source}: key 'prob_kind' must be one of {PROB_KINDS}, found {prob_kind!r}")
+    return {"forget": forget, "prob_kind": prob_kind, "source": source}
+
+
+def _read_official(aggregated, source: str, fmt: str | None) -> dict[str, dict]:
+    logs = {}
+    for task, (key, log) in official.canonical_tasks(aggregated, source, fmt).items():
+        if not isinstance(log, dict):
+            raise UserError(f"{source}: task {key!r} is not a JSON object")
+        logs[task] = normalise(task, log, f"{source} [{key}]")
+    return logs
+
+
+def _load(path: Path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f"{path}: cannot read: {error}") from None
+    except json.JSONDecodeError as error:
+        raise UserError(f"{path}: not valid JSON: {error}") from None
+
+
+def _where(log: dict) -> str:
+    return log.get("source") or f"task {log.get('task', '?')!r}"
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
