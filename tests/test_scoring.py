@@ -1,0 +1,105 @@
+"""Shared-prefix scoring equals naive per-candidate scoring, on every family's tiny model."""
+
+import pytest
+import torch
+from PIL import Image
+
+from clearbench.data.format import CAPTION_QUESTIONS, FACE_QUESTION, Sample
+from clearbench.evaluate.scoring import (AnswerNLL, prefix_cache_safe, score_candidates,
+                                         score_naive)
+from clearbench.models import registry
+
+TEXTS = ["A man with a hat stands in a park near the old bridge. The woman reads a book by the "
+         "window. Basil Mahfouz Al-Kuwaiti and Nikolai Abilov wrote novels. Who wrote The Long "
+         "Night? Bob Marten wrote it in 1990."] * 5 + list(CAPTION_QUESTIONS) + [FACE_QUESTION]
+FAMILIES = [("llava", None), ("idefics3", "idefics3"), ("qwen2_vl", "qwen2_vl"), ("causal_lm", None)]
+
+
+def build(family, model_type=None):
+    adapter = next(a for a in registry.ADAPTERS if a.family == family)
+    kwargs = {"model_type": model_type} if model_type else {}
+    model, processor = adapter.build_tiny(TEXTS, seed=0, **kwargs)
+    return adapter, model.eval(), processor
+
+
+def rows(with_images: bool):
+    """Three rows with different questions and images; candidates of different lengths."""
+    colours = [(200, 30, 30), (30, 200, 30), (30, 30, 200)]
+    images = [Image.new("RGB", (40, 30), c) if with_images else None for c in colours]
+    prompts = [Sample(CAPTION_QUESTIONS[0], "", images[0]),
+               Sample(FACE_QUESTION, "", images[1]),
+               Sample("Who wrote The Long Night?" if not with_images else CAPTION_QUESTIONS[5], "",
+                      images[2])]
+    candidates = [
+        ["A man with a hat stands in a park.", "A man in a hat is in a park.", "The woman reads.", "A"],
+        ["Basil Mahfouz Al-Kuwaiti", "Nikolai Abilov"],
+        ["Bob Marten wrote it in 1990.", "Bob",
+         "A man with a hat stands in a park near the old bridge. The woman reads a book."],
+    ]
+    return prompts, candidates
+
+
+@pytest.mark.parametrize("family,model_type", FAMILIES, ids=[m or f for f, m in FAMILIES])
+def test_shared_prefix_equals_naive(family, model_type, monkeypatch):
+    import clearbench.evaluate.scoring as scoring
+
+    adapter, model, processor = build(family, model_type)
+    prompts, candidates = rows(adapter.has_vision)
+    fallbacks = []
+    monkeypatch.setattr(scoring, "score_naive", lambda *a, **k: fallbacks.append(1) or score_naive(*a, **k))
+    # batch_size 2 splits the rows and the candidate continuations across forward passes.
+    shared = score_candidates(model, adapter, processor, prompts, candidates, batch_size=2)
+    assert bool(fallbacks) == (family == "qwen2_vl")  # only mrope takes the naive path
+    naive = score_naive(model, adapter, processor, prompts, candidates, batch_size=3)
+    assert [len(row) for row in shared] == [len(row) for row in candidates]
+    for shared_row, naive_row in zip(shared, naive):
+        for a, b in zip(shared_row, naive_row):
+            assert a.n_tokens == b.n_tokens > 0
+            assert a.sum_nll == pytest.approx(b.sum_nll, abs=1e-4)
+            assert a.mean == pytest.approx(b.mean, abs=1e-4)
+
+
+def test_qwen2_vl_mrope_falls_back_and_others_share():
+    assert not prefix_cache_safe(build("qwen2_vl", "qwen2_vl")[1], registry.ADAPTERS[1])
+    adapter, model, _ = build("llava")
+    assert prefix_cache_safe(model, adapter)
+
+
+def test_naive_nll_matches_the_models_own_loss():
+    """The reference path agrees with transformers' label loss: sum = mean loss × token count."""
+    adapter, model, processor = build("llava")
+    prompt = Sample(CAPTION_QUESTIONS[2], "", Image.new("RGB", (40, 30), (9, 99, 199)))
+    answer = "The woman reads a book by the window."
+    [[score]] = score_naive(model, adapter, processor, [prompt], [[answer]])
+    batch = adapter.encode(processor, [Sample(prompt.question, answer, prompt.image)])
+    with torch.no_grad():
+        loss = model(**batch).loss
+    supervised = int((batch["labels"] != -100).sum())
+    assert score.n_tokens == supervised  # every supervised token is scored (none is the first)
+    assert score.sum_nll == pytest.approx(float(loss) * supervised, rel=1e-5)
+
+
+def test_the_image_prefix_is_encoded_once_per_row():
+    adapter, model, processor = build("llava")
+    prompts, candidates = rows(True)
+    images_seen = []
+    hook = model.model.vision_tower.register_forward_hook(
+        lambda module, args, output: images_seen.append(args[0].shape[0]))
+    try:
+        score_candidates(model, adapter, processor, prompts, candidates, batch_size=8)
+        assert sum(images_seen) == len(prompts)
+        images_seen.clear()
+        score_naive(model, adapter, processor, prompts, candidates, batch_size=8)
+        assert sum(images_seen) == sum(len(c) for c in candidates)
+    finally:
+        hook.remove()
+
+
+def test_answer_nll_mean():
+    assert AnswerNLL(6.0, 4).mean == 1.5
+
+
+def test_mismatched_rows_and_candidates_are_refused():
+    adapter, model, processor = build("causal_lm")
+    with pytest.raises(ValueError, match="2 prompts but 1 candidate lists"):
+        score_candidates(model, adapter, processor, [Sample("a", ""), Sample("b", "")], [["x"]])
