@@ -186,12 +186,15 @@ def answer_kl(ref_logits: torch.Tensor, logits: torch.Tensor, labels: torch.Tens
     """Mean over answer positions of KL(p_ref ‖ p_θ) = Σ_v p_ref (log p_ref − log p_θ)."""
     ref_logp = F.log_softmax(answer_logits(ref_logits, labels), dim=-1)
     logp = F.log_softmax(answer_logits(logits, labels), dim=-1)
-    per_position = (ref_logp.exp() * (ref_logp - logp)).sum(dim=-1)
+    ref_p = ref_logp.exp()
+    # 0·log 0 = 0: tokens the reference rules out contribute nothing, even where logits are −inf
+    terms = torch.where(ref_p > 0, ref_p * (ref_logp - logp), torch.zeros_like(ref_p))
+    per_position = terms.sum(dim=-1)
     return per_position.mean() if per_position.numel() else logits.sum() * 0.0
 
 
 def answer_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Mean over answer positions of the predictive entropy −Σ_v p log p."""
-    logp = F.log_softmax(answer_logits(logits, labels), dim=-1)
-    per_position = -(logp.exp() * logp).sum(dim=-1)
+    probs = torch.softmax(answer_logits(logits, labels), dim=-1)
+    per_position = -torch.special.xlogy(probs, probs).sum(dim=-1)
     return per_position.mean() if per_position.numel() else logits.sum() * 0.0
