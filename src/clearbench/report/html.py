@@ -79,7 +79,7 @@ def render_html(
     parts += tasks_section([row.entry for row in rows])
     if config is not None:
         text = json.dumps(config, indent=2, sort_keys=True, default=str, ensure_ascii=False)
-        parts += ["<h2>Run configuration</h2>", f'<details id="config"><summary>show</summary><pre>{escape(text)}</pre></details>']
+        parts += ["<h2>Run configuration</h2>", f'<details id="config"><summary>show</summary><pre>{escape(text, quote=False)}</pre></details>']
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 

@@ -1,0 +1,118 @@
+"""build_report end to end: the files it writes, report.html's content, and the page in a real browser."""
+
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from io import BytesIO
+
+import numpy as np
+import pytest
+from PIL import Image
+from test_report import metrics, sample_entries
+
+from clearbench.report import ReportEntry, build_report
+
+TABLE_FILES = {"leaderboard.csv", "leaderboard.md", "leaderboard.tex", "modality.csv", "modality.md", "modality.tex"}
+PLOTS = {"fq_vs_utility.png", "tasks.png", "training.png"}
+
+
+class PageParser(HTMLParser):
+    """Collects what the tests look at: leaderboard rows, images, external references."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows, self.images, self.links, self.table = [], [], [], None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "table":
+            self.table = attrs.get("id")
+        if tag == "tr" and "data-entry" in attrs:
+            self.rows.append((self.table, attrs["data-entry"], attrs.get("class", "")))
+        if tag == "img":
+            self.images.append(attrs["src"])
+        for key in ("src", "href"):
+            if key in attrs:
+                self.links.append(attrs[key])
+
+
+def parse(text: str) -> PageParser:
+    parser = PageParser()
+    parser.feed(text)
+    return parser
+
+
+def test_build_report_writes_every_file_and_a_self_contained_page(tmp_path):
+    config = {"model": "tiny", "lr": 1e-5, "note": "</pre><b>not markup</b>"}
+    html_path = build_report(sample_entries(tmp_path), tmp_path / "report", title="Tiny <CLEAR>", config=config)
+    out = tmp_path / "report"
+    assert html_path == out / "report.html"
+    assert {p.name for p in out.iterdir()} == TABLE_FILES | {"plots", "report.html"}
+    assert {p.name for p in (out / "plots").iterdir()} == PLOTS
+    text = html_path.read_text(encoding="utf-8")
+    page = parse(text)
+    leaderboard = [(name, css) for table, name, css in page.rows if table == "leaderboard"]
+    assert [name for name, _ in leaderboard] == ["gold", "target", "ga@both", "npo@text", "rmu@images", "dpo@both"]
+    assert "set-apart" in dict(leaderboard)["ga@both"] and "set-apart" not in dict(leaderboard)["npo@text"]
+    assert [name for table, name, _ in page.rows if table == "modality"] == ["gold", "target", "ga", "npo", "rmu", "dpo"]
+    # Figures are embedded byte for byte; nothing is fetched from anywhere.
+    embedded = [base64.b64decode(src.split(",", 1)[1]) for src in page.images]
+    assert sorted(embedded) == sorted((out / "plots" / name).read_bytes() for name in PLOTS)
+    assert all(src.startswith("data:image/png;base64,") for src in page.links)
+    assert not re.search(r"<link|@import|url\(", text)
+    # Failures with their full reason, escaped; the configuration collapsed and escaped.
+    assert "loss is NaN at step 3 &lt;script&gt;alert(1)&lt;/script&gt;" in text and "<script>" not in text
+    assert "Traceback:\n  out of memory &amp; 100% used_" in text
+    assert re.search(r'<details id="config"><summary>show</summary><pre>\{\n  "lr": 1e-05,', text)
+    assert "&lt;/pre&gt;&lt;b&gt;not markup" in text
+    assert "<title>Tiny &lt;CLEAR&gt;</title>" in text
+
+
+def test_rebuilding_drops_outputs_the_new_entries_have_no_data_for(tmp_path):
+    out = tmp_path / "report"
+    build_report(sample_entries(tmp_path), out)
+    only = [ReportEntry("gold", "gold", metrics={"real": 0.5}), ReportEntry("ga", "unlearned", "ga", "both")]
+    build_report(only, out)
+    assert {p.name for p in out.iterdir()} == {"leaderboard.csv", "leaderboard.md", "leaderboard.tex", "plots", "report.html"}
+    assert {p.name for p in (out / "plots").iterdir()} == {"fq_vs_utility.png"}
+    assert "modality" not in (out / "report.html").read_text()
+    assert not list(out.rglob(".*.tmp"))  # atomic writes leave no temporaries behind
+
+
+def test_entries_with_odd_metrics_still_give_a_report(tmp_path):
+    odd = metrics(None, None, 0.3, None, None, "high")
+    odd["tasks"] = {"real_faces": {"prob": None}, "tofu_world_facts": "oops", "mystery_task": {"rouge": 0.5}}
+    entries = [ReportEntry("gold", "gold", metrics={}), ReportEntry("odd", "unlearned", "ga", "text", metrics=odd)]
+    text = build_report(entries, tmp_path / "report").read_text()
+    assert "<td>odd</td><td>n/a</td><td>n/a</td><td>0.300</td><td>n/a</td><td>n/a</td><td>n/a</td>" in text
+    assert "mystery_task" in text
+
+
+def chromium() -> str | None:
+    return next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+
+
+@pytest.mark.skipif(chromium() is None, reason="no chromium binary on PATH (apt-get install chromium)")
+def test_report_renders_in_headless_chromium(tmp_path):
+    html_path = build_report(sample_entries(tmp_path), tmp_path / "report", config={"model": "tiny"})
+    flags = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+             f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,2600"]
+    dom = subprocess.run([*flags, "--dump-dom", html_path.as_uri()], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    page = parse(dom.stdout)
+    assert [name for table, name, _ in page.rows if table == "leaderboard"][:2] == ["gold", "target"]
+    assert len([row for row in page.rows if row[0] == "leaderboard"]) == 6
+    assert len(page.images) == 3 and all(src.startswith("data:image/png;base64,") for src in page.images)
+
+    shot = tmp_path / "page.png"
+    run = subprocess.run([*flags, f"--screenshot={shot}", html_path.as_uri()], capture_output=True, timeout=120)
+    assert run.returncode == 0 and shot.is_file(), run.stderr[-2000:]
+    image = np.asarray(Image.open(BytesIO(shot.read_bytes())).convert("RGB")).astype(int)
+    assert image.shape[:2] == (2600, 1280)
+    assert (image.sum(axis=2) < 300).mean() > 0.005  # text and lines, not a blank page
+    # The gold model's colour appears only inside the figures: the embedded images were painted.
+    assert (np.abs(image - [0xD4, 0xA0, 0x17]).sum(axis=2) < 30).sum() > 200
