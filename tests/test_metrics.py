@@ -47,6 +47,15 @@ def test_harmonic_mean():
     assert m.harmonic_mean([0.9, 0.0, 0.5]) == 0.0
 
 
+def test_aggregates_match_the_papers_text_table():
+    # The authors' notebook values for Llama2-7B Retain FT (spec §3.5) and its row in Tab. 4:
+    # Real .50, Retain .26, Forget .42, log FQ -4.92 = H(Prob, TR) per group, ROUGE left out.
+    assert round(m.harmonic_mean([0.4566, 0.5877, 0.4357, 0.5447]), 2) == 0.50
+    assert round(m.harmonic_mean([0.3177, 0.2188]), 2) == 0.26
+    assert round(m.harmonic_mean([0.2942, 0.7574]), 2) == 0.42
+    assert round(math.log(0.00731), 2) == -4.92
+
+
 def test_forget_quality_ks_exact_small_sample():
     # Fully separated samples of 3 and 3: D = 1, exact two-sided p = 2 / C(6, 3) = 0.1
     pvalue, statistic = m.forget_quality_ks([1.0, 2.0, 3.0], [4.0, 5.0, 6.0])

@@ -147,28 +147,36 @@ def samples(log: dict, key: str) -> list:
 
 
 def validate(log: dict) -> None:
-    """Check that metrics can be computed from `log`; errors name the file and the key."""
+    """Check that metrics can be computed from `log`; errors name the file, the key and the row."""
     where = _where(log)
-    keys = [key for key in REQUIRED_KEYS]
+    keys = list(REQUIRED_KEYS)
     keys.append("rougeL_recall" if "rougeL_recall" in log else "generated_text")
     indices = None
     for key in keys:
-        values = samples(log, key)
+        samples(log, key)  # present, with integer indices
         if indices is None:
             indices, first = set(log[key]), key
             if not indices:
                 raise UserError(f"{where}: key {key!r} holds no samples")
         elif set(log[key]) != indices:
-            missing = sorted(indices ^ set(log[key]), key=int)[:5]
-            raise UserError(f"{where}: keys {first!r} and {key!r} cover different samples, e.g. index {missing}")
-        if key == "average_perturb_loss":
-            if not all(isinstance(v, list) and v and all(_is_number(x) for x in v) for v in values):
-                raise UserError(f"{where}: key {key!r} must hold a non-empty list of numbers per sample")
-        elif key == "generated_text":
-            if not all(isinstance(v, list) and len(v) == 3 for v in values):
-                raise UserError(f"{where}: key {key!r} must hold [prompt, generation, reference] per sample")
-        elif not all(_is_number(v) for v in values):
-            raise UserError(f"{where}: key {key!r} must hold one number per sample")
+            differing = sorted(indices ^ set(log[key]), key=int)[:5]
+            raise UserError(f"{where}: keys {first!r} and {key!r} cover different samples, e.g. index {differing}")
+        shape_ok, expected = _SHAPES.get(key, (_is_number, "one number"))
+        bad = next((i for i, value in log[key].items() if not shape_ok(value)), None)
+        if bad is not None:
+            raise UserError(f"{where}: key {key!r} must hold {expected} per sample; row {bad} holds {log[key][bad]!r}")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
+
+
+_SHAPES = {
+    "average_perturb_loss": (lambda v: isinstance(v, list) and v and all(map(_is_number, v)),
+                             "a non-empty list of numbers"),
+    "generated_text": (lambda v: isinstance(v, list) and len(v) == 3 and all(isinstance(x, str) for x in v),
+                       "[prompt, generation, reference]"),
+}
 
 
 def _header(task: str, log: dict, source: str) -> dict:
@@ -210,6 +218,3 @@ def _load(path: Path):
 def _where(log: dict) -> str:
     return log.get("source") or f"task {log.get('task', '?')!r}"
 
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
