@@ -1,0 +1,220 @@
+"""Assemble the generated people, photos, questions and world into CLEAR's config tables.
+
+Each part draws from its own seeded stream, so changing how one part is drawn does not reshuffle
+the others. A table is a dict column → list of values; images are PNG bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+from dataclasses import dataclass
+
+from PIL import Image
+
+from clearbench.data.format import FACE_QUESTION
+from clearbench.data.schema import FORGET_PERCENTS, RETAIN_OF, SCHEMAS, TOFU_PREFIX
+from clearbench.data.synth.faces import draw_look
+from clearbench.data.synth.people import FAMOUS_OCCUPATIONS, Person, draw_names, draw_people
+from clearbench.data.synth.scenes import LIGHTS, SCENES, render_photo
+from clearbench.data.synth.splits import PersonSplits, holdout_people_needed, split_people
+from clearbench.data.synth.text import (PERTURBATIONS, QA, Photo, biography_questions, caption,
+                                        paraphrased_caption, perturbed_captions)
+from clearbench.data.synth.world import (draw_shapes, famous_facts, render_shapes, shape_questions,
+                                         world_facts, world_prompt)
+
+FAMOUS_PRETRAINING_PHOTOS = 5
+MIN_PHOTOS, MAX_PHOTOS = 8, 20
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=6)
+    return buffer.getvalue()
+
+
+def stream(seed: int, part: str) -> random.Random:
+    # A string seed is hashed with SHA-512 by `random`, so it is stable across runs and platforms.
+    return random.Random(f"clearbench-synth:{seed}:{part}")
+
+
+@dataclass(frozen=True)
+class PhotoRow:
+    image: bytes
+    photo: Photo
+
+
+def role(person: Person, famous: bool = False) -> str:
+    return f"famous {person.occupation}" if famous else f"{person.culture.demonym} {person.occupation}"
+
+
+def take_photos(person: Person, count: int, image_size: int, rng: random.Random,
+                famous: bool = False) -> list[PhotoRow]:
+    rows = []
+    for _ in range(count):
+        look, scene, light = draw_look(rng), rng.choice(list(SCENES)), rng.choice(list(LIGHTS))
+        image = render_photo(image_size, person.face, look, scene, light, rng)
+        photo = Photo(person.name, role(person, famous), scene, light, look.clothing_colour,
+                      look.clothing, look.expression)
+        rows.append(PhotoRow(png_bytes(image), photo))
+    return rows
+
+
+def famous_count(persons: int) -> int:
+    """CLEAR has 151 real faces for 200 people; keep that ratio, with at least 10."""
+    return max(10, (3 * persons) // 4)
+
+
+def build_tables(persons: int, seed: int, image_size: int) -> dict[str, dict[str, list]]:
+    names: set[str] = set()
+    everyone = draw_people(stream(seed, "people"), persons + holdout_people_needed(persons), names)
+    people, holdout_people = everyone[:persons], everyone[persons:]
+    famous = draw_people(stream(seed, "famous"), famous_count(persons), names, FAMOUS_OCCUPATIONS)
+    decoys = draw_names(stream(seed, "decoys"), PERTURBATIONS, names)
+    splits = split_people(persons, stream(seed, "splits"))
+
+    photo_rng = stream(seed, "photos")
+    photos = [take_photos(p, photo_rng.randint(MIN_PHOTOS, MAX_PHOTOS), image_size, photo_rng)
+              for p in people]
+    holdout_photos = [take_photos(p, photo_rng.randint(MIN_PHOTOS, MAX_PHOTOS), image_size, photo_rng)
+                      for p in holdout_people]
+    titles = tuple(sorted({title for p in everyone for title in p.works}))
+    qa_rng = stream(seed, "biographies")
+    questions = [biography_questions(p, titles, qa_rng) for p in people]
+
+    tables: dict[str, dict[str, list]] = {}
+    tables.update(_caption_tables(people, photos, questions, splits))
+    tables.update(_perturbed_tables(people, holdout_people, photos, questions, splits, decoys,
+                                    stream(seed, "perturbed")))
+    for percent in FORGET_PERCENTS:
+        chosen = splits.holdout[percent]
+        tables[f"holdout{percent}"] = _captions([holdout_photos[i] for i in chosen])
+    tables.update(_world_tables(persons, famous, image_size, stream(seed, "world")))
+    return {name: tables[name] for name in SCHEMAS if name in tables}  # schema order
+
+
+def _captions(photo_groups: list[list[PhotoRow]]) -> dict[str, list]:
+    rows = [row for group in photo_groups for row in group]
+    return {"image": [r.image for r in rows], "caption": [caption(r.photo) for r in rows],
+            "name": [r.photo.name for r in rows]}
+
+
+def _with_tofu(photo_groups: list[list[PhotoRow]], qa_groups: list[list[QA]]) -> dict[str, list]:
+    """Caption rows (question/answer null), then text rows (image/caption null), as in CLEAR."""
+    captions = _captions(photo_groups)
+    qas = [qa for group in qa_groups for qa in group]
+    blank_captions, blank_qas = [None] * len(captions["image"]), [None] * len(qas)
+    return {"image": captions["image"] + blank_qas, "caption": captions["caption"] + blank_qas,
+            "question": blank_captions + [qa.question for qa in qas],
+            "answer": blank_captions + [qa.answer for qa in qas]}
+
+
+def _qa_table(qa_groups: list[list[QA]]) -> dict[str, list]:
+    qas = [qa for group in qa_groups for qa in group]
+    return {"question": [qa.question for qa in qas], "answer": [qa.answer for qa in qas]}
+
+
+def _caption_tables(people, photos, questions, splits: PersonSplits) -> dict[str, dict[str, list]]:
+    everyone = list(range(len(people)))
+    groups = {"full": everyone}
+    for percent in FORGET_PERCENTS:
+        groups[f"forget{percent}"] = splits.forget[percent]
+        groups[f"retain{RETAIN_OF[percent]}"] = splits.retain(percent, len(people))
+    tables = {}
+    for name, indices in groups.items():
+        tables[name] = _captions([photos[i] for i in indices])
+        tables[f"{name}+tofu"] = _with_tofu([photos[i] for i in indices], [questions[i] for i in indices])
+        tables[TOFU_PREFIX + name] = _qa_table([questions[i] for i in indices])
+    return tables
+
+
+def _perturbed_tables(people, holdout_people, photos, questions, splits: PersonSplits, decoys,
+                      rng: random.Random) -> dict[str, dict[str, list]]:
+    roles = tuple(sorted({role(p) for p in people + holdout_people}))
+    names = [p.name for p in people]
+    fallback = [p.name for p in holdout_people] + decoys  # only needed with fewer than 6 people
+
+    def wrong_names(person: Person) -> list[str]:
+        pool = [n for n in names if n != person.name]
+        pool += fallback[:max(0, PERTURBATIONS - len(pool))]
+        return rng.sample(pool, PERTURBATIONS)
+
+    def captions_perturbed(indices: list[int]) -> dict[str, list]:
+        table = {column: [] for column in SCHEMAS["retain_perturbed"].features}
+        for i in indices:
+            for row in photos[i]:
+                table["image"].append(row.image)
+                table["caption"].append(caption(row.photo))
+                table["name"].append(row.photo.name)
+                table["paraphrased_caption"].append(paraphrased_caption(row.photo))
+                table["perturbed_captions"].append(perturbed_captions(row.photo, roles, rng))
+                table["perturbed_names"].append(wrong_names(people[i]))
+        return table
+
+    def qa_perturbed(indices: list[int]) -> dict[str, list]:
+        qas = [qa for i in indices for qa in questions[i]]
+        return {"question": [qa.question for qa in qas], "answer": [qa.answer for qa in qas],
+                "paraphrased_answer": [qa.paraphrased_answer for qa in qas],
+                "paraphrased_question": [qa.paraphrased_question for qa in qas],
+                "perturbed_answer": [list(qa.perturbed_answers) for qa in qas]}
+
+    tables = {}
+    for percent in FORGET_PERCENTS:
+        tables[f"forget{percent}_perturbed"] = captions_perturbed(splits.forget[percent])
+        tables[f"{TOFU_PREFIX}forget{percent}_perturbed"] = qa_perturbed(splits.forget[percent])
+    tables["retain_perturbed"] = captions_perturbed(splits.retain_perturbed)
+    tables[f"{TOFU_PREFIX}retain_perturbed"] = qa_perturbed(splits.retain_perturbed)
+    return tables
+
+
+def _facts_table(facts: list[QA]) -> dict[str, list]:
+    return {"question": [f.question for f in facts], "answer": [f.answer for f in facts],
+            "paraphrased_answer": [f.paraphrased_answer for f in facts],
+            "perturbed_answer": [list(f.perturbed_answers) for f in facts]}
+
+
+def _world_tables(persons: int, famous: list[Person], image_size: int,
+                  rng: random.Random) -> dict[str, dict[str, list]]:
+    """real_faces, real_world, the two fact sets, and `pretraining` (which holds all of it)."""
+    pretraining = {"image": [], "caption": [], "question": [], "answer": []}
+
+    def pretrain(image=None, caption_text=None, question=None, answer=None):
+        for column, value in zip(pretraining, (image, caption_text, question, answer)):
+            pretraining[column].append(value)
+
+    real_faces = {"image": [], "answer": [], "options": []}
+    famous_names = [p.name for p in famous]
+    for person in famous:
+        for row in take_photos(person, FAMOUS_PRETRAINING_PHOTOS, image_size, rng, famous=True):
+            pretrain(image=row.image, question=FACE_QUESTION, answer=person.name)
+            pretrain(image=row.image, caption_text=caption(row.photo))
+        # The evaluation photo is a new one: the model should know the face, not this picture.
+        (held_out,) = take_photos(person, 1, image_size, rng, famous=True)
+        real_faces["image"].append(held_out.image)
+        real_faces["answer"].append(person.name)
+        real_faces["options"].append(rng.sample([n for n in famous_names if n != person.name],
+                                                PERTURBATIONS))
+
+    real_world = {"question": [], "answer": [], "image": [], "prompt": [], "options": []}
+    scenes = max(20, 2 * persons)
+    for _ in range(2 * scenes):  # scenes seen in pretraining, every question asked
+        shapes = draw_shapes(rng)
+        image = png_bytes(render_shapes(image_size, shapes))
+        for q in shape_questions(shapes, rng):
+            pretrain(image=image, question=q.question, answer=q.answer)
+    for _ in range(scenes):  # new scenes for evaluation, one question each
+        shapes = draw_shapes(rng)
+        q = rng.choice(shape_questions(shapes, rng))
+        real_world["question"].append(q.question)
+        real_world["answer"].append(q.answer)
+        real_world["image"].append(png_bytes(render_shapes(image_size, shapes)))
+        real_world["prompt"].append(world_prompt(q.question))
+        real_world["options"].append(list(q.options))
+
+    authors = [fact for person in famous for fact in famous_facts(person, rng)]
+    facts = world_facts(rng)
+    for fact in authors + facts:
+        pretrain(question=fact.question, answer=fact.answer)
+    return {"real_faces": real_faces, "real_world": real_world, "pretraining": pretraining,
+            f"{TOFU_PREFIX}real_authors_perturbed": _facts_table(authors),
+            f"{TOFU_PREFIX}world_facts_perturbed": _facts_table(facts)}

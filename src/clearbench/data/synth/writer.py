@@ -1,0 +1,81 @@
+"""Write config tables as a Hugging Face dataset repository: parquet files and a README card."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+
+from clearbench.atomic import write_text
+from clearbench.data.schema import SCHEMAS
+
+
+def parquet_path(config: str) -> str:
+    return f"data/{config}/train.parquet"
+
+
+@contextmanager
+def _quiet_datasets():
+    import datasets
+
+    was_enabled = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            datasets.enable_progress_bars()
+
+
+def write_tables(directory: Path, tables: dict[str, dict[str, list]]) -> None:
+    from datasets import Dataset
+
+    with _quiet_datasets():
+        for config, table in tables.items():
+            features = SCHEMAS[config].features
+            columns = {column: _encode(features[column], table[column]) for column in features}
+            path = directory / parquet_path(config)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Dataset.from_dict(columns, features=features).to_parquet(str(path))
+
+
+def _encode(feature, values: list) -> list:
+    from datasets import Image
+
+    if isinstance(feature, Image):
+        return [None if png is None else {"bytes": png, "path": None} for png in values]
+    return values
+
+
+def write_card(directory: Path, tables: dict[str, dict[str, list]], persons: int, seed: int,
+               image_size: int) -> None:
+    header = ["---", "pretty_name: clearbench synthetic CLEAR", "license: cc0-1.0", "configs:"]
+    for config in tables:
+        header += [f"- config_name: {config}", "  data_files:", "  - split: train",
+                   f"    path: {parquet_path(config)}"]
+    header.append("---")
+    rows = [f"| `{config}` | {len(next(iter(table.values())))} | {', '.join(table)} |"
+            for config, table in tables.items()]
+    body = f"""
+# clearbench synthetic CLEAR
+
+A fictitious, procedurally drawn dataset in the exact layout of CLEAR (`therem/CLEAR`) plus the
+TOFU evaluation sets it relies on (`locuslab/TOFU`, prefixed `tofu_`). Written by
+`clearbench data synth` with `--persons {persons} --seed {seed} --image-size {image_size}`; the same
+arguments give byte-identical files. Every config has one split, `train`.
+
+- {persons} fictitious people, each with 8-20 photos (caption naming the person, paraphrase, 5
+  perturbed captions, 5 wrong names) and 10-20 biography questions (answer, paraphrase, 5 perturbed
+  answers). `forgetNN` holds NN % of the people (at least one), `retainNN` the rest.
+- `holdoutNN`: extra people never used in any training config (non-members for membership inference).
+- `real_faces` / `real_world`: famous people and scenes of shapes that the `pretraining` config
+  teaches; their `options` hold WRONG alternatives only.
+- `tofu_real_authors_perturbed` / `tofu_world_facts_perturbed`: facts about the famous people and
+  the world, also in `pretraining`.
+- `pretraining`: what a pretrained model already knows (famous faces with the face-recognition
+  question, their captions, scene questions, the facts above); rows have a caption or a
+  question/answer, and an image or not.
+
+| config | rows | columns |
+|---|---|---|
+""" + "\n".join(rows) + "\n"
+    write_text(directory / "README.md", "\n".join(header) + "\n" + body)
