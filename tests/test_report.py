@@ -138,7 +138,8 @@ def test_train_log_with_garbage_inside_names_file_and_line(tmp_path):
         (0.0004, {"p_value": True}, "4.00e-04"),
         (0.0004, {}, "0.000"),
         (0.0123, {"p_value": True}, "0.012"),
-        (0.0, {"p_value": True}, "0.000"),
+        (0.0, {"p_value": True}, "0"),
+        (0.0, {}, "0.000"),
         (0.004, {"p_value": True, "digits": 2}, "4.00e-03"),
     ],
 )

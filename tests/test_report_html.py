@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from html.parser import HTMLParser
 from io import BytesIO
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -97,6 +98,7 @@ def chromium() -> str | None:
 
 
 @pytest.mark.skipif(chromium() is None, reason="no chromium binary on PATH (apt-get install chromium)")
+@pytest.mark.slow  # a browser start: seconds on a loaded machine
 def test_report_renders_in_headless_chromium(tmp_path):
     html_path = build_report(sample_entries(tmp_path), tmp_path / "report", config={"model": "tiny"})
     flags = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
@@ -116,3 +118,29 @@ def test_report_renders_in_headless_chromium(tmp_path):
     assert (image.sum(axis=2) < 300).mean() > 0.005  # text and lines, not a blank page
     # The gold model's colour appears only inside the figures: the embedded images were painted.
     assert (np.abs(image - [0xD4, 0xA0, 0x17]).sum(axis=2) < 30).sum() > 200
+
+
+def test_reasons_for_missing_numbers_are_shown(tmp_path):
+    entry = ReportEntry("target", "target", metrics={"model_utility": 0.6, "forget_quality": None,
+                                                     "unavailable": {"forget_quality": "no gold model logs given"}})
+    text = build_report([entry], tmp_path / "report").read_text()
+    assert "<li><b>target</b> forget_quality: no gold model logs given</li>" in text
+
+
+TOFU_LOGS = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures" / "tofu-eval-logs"
+
+
+@pytest.mark.skipif(not TOFU_LOGS.is_dir(), reason="../shared/fixtures/tofu-eval-logs is not checked out")
+def test_report_of_tofus_released_logs_shows_the_golden_numbers(tmp_path):
+    # TOFU's own logs (Llama-2-7B on `full` vs `retain90`): model utility 0.6227, forget quality 1.83e-21.
+    from clearbench.evaluate.logs import read_eval
+    from clearbench.evaluate.metrics import compute_metrics
+
+    full = read_eval(TOFU_LOGS / "llama2-7b_full_wd0.01.json")
+    retain90 = read_eval(TOFU_LOGS / "llama2-7b_retain90_wd0.01.json")
+    entries = [ReportEntry("full", "target", metrics=compute_metrics(full, retain90)),
+               ReportEntry("retain90", "gold", metrics=compute_metrics(retain90, retain90))]
+    build_report(entries, tmp_path / "report")
+    table = (tmp_path / "report" / "leaderboard.md").read_text().splitlines()
+    assert table[2].startswith("| retain90 |") and "| 1.000 | 1.000 |" in table[2]
+    assert table[3].startswith("| full |") and "| 1.83e-21 |" in table[3] and table[3].endswith("| 0.623 | completed |")

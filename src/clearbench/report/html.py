@@ -68,6 +68,7 @@ def render_html(
     if modality:
         parts += ["<h2>Modality of the forget set</h2>", modality_table(*modality)]
     parts += problems_section(rows)
+    parts += unavailable_section([row.entry for row in rows])
     parts += ["<h2>Figures</h2>"]
     for name, caption, png in figures:
         parts.append(
@@ -135,6 +136,19 @@ def problems_section(rows: list[Row]) -> list[str]:
         parts.append(f"<li><b>{escape(row.entry.name)}</b> {escape(row.status)}</li>")
     parts.append("</ul>")
     return parts
+
+
+def unavailable_section(entries: list[ReportEntry]) -> list[str]:
+    """Why some numbers read n/a: the reasons the metrics recorded (e.g. no gold model logs)."""
+    items = []
+    for entry in entries:
+        reasons = (entry.metrics or {}).get("unavailable")
+        if isinstance(reasons, dict):
+            items += [f"<li><b>{escape(entry.name)}</b> {escape(str(key))}: {escape(str(why))}</li>"
+                      for key, why in reasons.items()]
+    if not items:
+        return []
+    return ['<details id="unavailable"><summary>Why some numbers are n/a</summary><ul>', *items, "</ul></details>"]
 
 
 def tasks_section(entries: list[ReportEntry]) -> list[str]:

@@ -111,7 +111,9 @@ def format_number(value: float | None, *, p_value: bool = False, digits: int = 3
         return "n/a"
     if value in (float("inf"), float("-inf")):
         return "inf" if value > 0 else "-inf"
-    if p_value and value != 0 and abs(value) < 10**-digits:
+    if p_value and value == 0:
+        return "0"  # underflow: "0.000" would read as rounding
+    if p_value and abs(value) < 10**-digits:
         return f"{value:.2e}"
     return f"{value:.{digits}f}"
 
