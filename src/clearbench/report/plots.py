@@ -11,6 +11,7 @@ import math
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from clearbench.report.entries import TASK_ORDER, ReportEntry, read_train_log
 from clearbench.report.leaderboard import Row
@@ -159,6 +160,7 @@ def training_figure(entries: list[ReportEntry]) -> Figure | None:
     if finite_losses and max(finite_losses) > 100 * typical:
         # A blown-up run would flatten every other curve: linear near the typical loss, log beyond.
         axes.set_yscale("symlog", linthresh=2 * typical, linscale=2)
+        axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     axes.set_xlabel("optimizer step")
     axes.set_ylabel("training loss")
     axes.grid(alpha=0.3)
