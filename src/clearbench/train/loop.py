@@ -1,0 +1,203 @@
+"""The one training loop: fine-tuning and every unlearning method run through it.
+
+Built on `accelerate`, so the same code runs on a CPU, one GPU, or many under `accelerate launch`
+(DDP, FSDP, DeepSpeed). AdamW with a linear schedule and warmup, gradient accumulation and
+clipping, one JSON line per optimizer step, resumable checkpoints, and a hard stop on NaN/Inf.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import torch
+
+LOG_NAME = "train_log.jsonl"
+STATE_NAME = "loop_state"
+
+
+@dataclass
+class LoopConfig:
+    epochs: float = 1.0
+    max_steps: int | None = None  # overrides epochs
+    learning_rate: float = 1e-5
+    weight_decay: float = 0.01
+    warmup_steps: int = 0
+    grad_accum: int = 1
+    max_grad_norm: float = 1.0
+    save_every: int = 0  # optimizer steps between resumable checkpoints; 0 = none
+    seed: int = 0
+
+
+@dataclass
+class LoopResult:
+    status: str  # "completed" or "diverged"
+    steps: int
+    final_loss: float | None
+
+
+LossFn = Callable[[torch.nn.Module, dict, int], "tuple[torch.Tensor, dict[str, float]]"]
+
+
+def make_accelerator(grad_accum: int = 1):
+    """An Accelerator whose shuffling is reproducible per epoch (so resuming can skip batches)."""
+    from accelerate import Accelerator
+    from accelerate.utils import DataLoaderConfiguration
+
+    return Accelerator(gradient_accumulation_steps=grad_accum,
+                       dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True))
+
+
+def run_loop(*, model, loader, loss_fn: LossFn, config: LoopConfig, out_dir: Path,
+             accelerator=None, params: Iterable[torch.nn.Parameter] | None = None,
+             label: str = "train") -> LoopResult:
+    """Train `model` on `loader` with `loss_fn`; see the module docstring."""
+    from accelerate.utils import set_seed
+    from tqdm.auto import tqdm
+    from transformers import get_linear_schedule_with_warmup
+
+    out_dir = Path(out_dir)
+    accelerator = accelerator or make_accelerator(config.grad_accum)
+    accelerator.gradient_accumulation_steps = config.grad_accum
+    set_seed(config.seed)
+    # Model first, then the optimizer over the prepared parameters (FSDP replaces them).
+    model = accelerator.prepare(model)
+    params = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
+    if not params:
+        raise ValueError("nothing to train: no parameter requires a gradient")
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+    optimizer, loader = accelerator.prepare(optimizer, loader)
+
+    if len(loader) == 0:
+        raise ValueError(f"{label}: the data loader yields no batches")
+    steps_per_epoch = math.ceil(len(loader) / config.grad_accum)
+    total = config.max_steps if config.max_steps is not None else math.ceil(config.epochs * steps_per_epoch)
+    # Not prepared: accelerate would step it once per process; we count optimizer steps ourselves.
+    scheduler = get_linear_schedule_with_warmup(optimizer, config.warmup_steps, max(total, 1))
+    accelerator.register_for_checkpointing(scheduler)
+
+    state_dir, log_path = out_dir / STATE_NAME, out_dir / LOG_NAME
+    step, last_loss = _resume(accelerator, state_dir, log_path, config.save_every)
+    if step >= total:
+        return LoopResult("completed", step, last_loss)
+
+    model.train()
+    bar = tqdm(total=total, initial=step, desc=label, dynamic_ncols=True,
+               disable=not accelerator.is_local_main_process)
+    window: list[tuple[torch.Tensor, dict[str, float]]] = []
+    status = "completed"
+    while step < total and status == "completed":
+        epoch, batch_offset = divmod(step, steps_per_epoch)
+        batch_offset *= config.grad_accum
+        _set_epoch(loader, epoch)
+        batches = accelerator.skip_first_batches(loader, batch_offset) if batch_offset else loader
+        for batch in batches:
+            with accelerator.accumulate(model):
+                loss, extras = loss_fn(model, batch, step)
+                window.append((loss.detach(), extras))
+                # Always backward, even on NaN: under DDP every process must join the all-reduce.
+                accelerator.backward(loss)
+                if not accelerator.sync_gradients:
+                    continue
+                last_loss, mean_extras = _reduce_window(accelerator, window)
+                window = []
+                record = {"step": step + 1, "epoch": round((step + 1) / steps_per_epoch, 4),
+                          "loss": last_loss, "lr": scheduler.get_last_lr()[0], **mean_extras}
+                if not math.isfinite(last_loss):  # every process sees the same reduced value
+                    status = "diverged"
+                    optimizer.zero_grad(set_to_none=True)
+                    if accelerator.is_main_process:
+                        _append_line(log_path, {**record, "diverged": True})
+                    break
+                if config.max_grad_norm:
+                    accelerator.clip_grad_norm_(params, config.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+            step += 1
+            if accelerator.is_main_process:
+                _append_line(log_path, record)
+            bar.set_postfix(loss=f"{last_loss:.4f}", refresh=False)
+            bar.update(1)
+            if step >= total:
+                break
+            if config.save_every and step % config.save_every == 0:
+                _save_state(accelerator, state_dir, step, last_loss, done=False)
+    bar.close()
+    if status == "completed" and config.save_every:
+        _save_state(accelerator, state_dir, step, last_loss, done=True)
+    accelerator.wait_for_everyone()
+    return LoopResult(status, step, last_loss)
+
+
+def _reduce_window(accelerator, window) -> tuple[float, dict[str, float]]:
+    """Mean loss (and extras) of one accumulation window, averaged over processes."""
+    losses = torch.stack([loss.float() for loss, _ in window]).mean()
+    mean_loss = float(accelerator.reduce(losses.to(accelerator.device), reduction="mean"))
+    keys = sorted({key for _, extras in window for key in extras})
+    mean_extras = {}
+    if keys:
+        values = torch.tensor([[float(extras.get(key, math.nan)) for key in keys] for _, extras in window],
+                              device=accelerator.device).nanmean(dim=0)
+        values = accelerator.reduce(values, reduction="mean")
+        mean_extras = {key: float(value) for key, value in zip(keys, values.tolist())}
+    return mean_loss, mean_extras
+
+
+def _set_epoch(loader, epoch: int) -> None:
+    if hasattr(loader, "set_epoch"):
+        loader.set_epoch(epoch)
+    dataset = getattr(loader, "dataset", None)
+    if hasattr(dataset, "set_epoch"):
+        dataset.set_epoch(epoch)
+
+
+def _append_line(path: Path, record: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record) + "\n")
+
+
+def _save_state(accelerator, state_dir: Path, step: int, loss: float | None, *, done: bool) -> None:
+    """Save to a sibling directory, then swap it in: a kill mid-save keeps the previous state."""
+    tmp, old = state_dir.with_name(state_dir.name + ".tmp"), state_dir.with_name(state_dir.name + ".old")
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(tmp))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        (tmp / "progress.json").write_text(json.dumps({"step": step, "loss": loss, "done": done}))
+        shutil.rmtree(old, ignore_errors=True)
+        if state_dir.exists():
+            state_dir.rename(old)
+        tmp.rename(state_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+
+
+def _resume(accelerator, state_dir: Path, log_path: Path, save_every: int) -> tuple[int, float | None]:
+    """(optimizer steps already done, last loss); restores model/optimizer/scheduler/RNG state.
+
+    Without saved state a fresh run starts, and a stale log from an earlier attempt is dropped.
+    """
+    progress_file = state_dir / "progress.json"
+    if not (save_every and progress_file.is_file()):
+        if accelerator.is_main_process:
+            log_path.unlink(missing_ok=True)
+        accelerator.wait_for_everyone()
+        return 0, None
+    accelerator.load_state(str(state_dir))
+    progress = json.loads(progress_file.read_text())
+    step = int(progress["step"])
+    if accelerator.is_main_process and log_path.is_file():
+        # Lines past the checkpoint were written by the killed run; they will be redone.
+        kept = [line for line in log_path.read_text().splitlines()
+                if line.strip() and json.loads(line)["step"] <= step]
+        log_path.write_text("".join(line + "\n" for line in kept))
+    accelerator.wait_for_everyone()
+    return step, progress.get("loss")
