@@ -42,8 +42,12 @@ def metrics(real, retain, forget, ks, js, utility, task_scale=1.0, compat="clear
         "forget_quality_js_aligned": None if js is None else js - 0.1,
         "model_utility": utility,
         "tasks": {
-            task: {"rouge": 0.1 * (i + 1) * task_scale, "prob": 0.2 * (i + 1) * task_scale,
-                   "truth_ratio": 0.3 * task_scale, "rows": 10 + i}
+            task: {
+                "rouge": 0.1 * (i + 1) * task_scale,
+                "prob": 0.2 * (i + 1) * task_scale,
+                "truth_ratio": 0.3 * task_scale,
+                "rows": 10 + i,
+            }
             for i, task in enumerate(TASKS)
         },
     }
@@ -57,17 +61,41 @@ def write_log(path: Path, losses) -> Path:
 def sample_entries(tmp_path: Path) -> list[ReportEntry]:
     """Unlearning runs listed before the references, to check the references come first."""
     return [
-        ReportEntry("ga@both", "unlearned", "ga", "both", metrics=metrics(0.27, 0.05, 0.0, 1.2e-9, 0.67, 0.1, 0.5),
-                    train_log=write_log(tmp_path / "ga.jsonl", [2.0, 1.0, 0.0, -1.0])),
+        ReportEntry(
+            "ga@both",
+            "unlearned",
+            "ga",
+            "both",
+            metrics=metrics(0.27, 0.05, 0.0, 1.2e-9, 0.67, 0.1, 0.5),
+            train_log=write_log(tmp_path / "ga.jsonl", [2.0, 1.0, 0.0, -1.0]),
+        ),
         ReportEntry("target", "target", metrics=metrics(0.48, 0.51, 0.35, 3e-5, 0.85, 0.45)),
         ReportEntry("gold", "gold", metrics=metrics(0.50, 0.51, 0.19, 1.0, 1.0, 0.47)),
-        ReportEntry("npo@text", "unlearned", "npo", "text", metrics=metrics(0.51, 0.4, 0.29, 0.012, 0.85, 0.44, 0.8),
-                    train_log=write_log(tmp_path / "npo.jsonl", [1.5, 1.2, 1.0])),
-        ReportEntry("rmu@images", "unlearned", "rmu", "images", status="diverged",
-                    error="loss is NaN at step 3 <script>alert(1)</script>",
-                    train_log=write_log(tmp_path / "rmu.jsonl", [1.0, 50.0, 1e4, float("nan")])),
-        ReportEntry("dpo@both", "unlearned", "dpo", "both", status="failed",
-                    error="Traceback:\n  out of memory & 100% used_"),
+        ReportEntry(
+            "npo@text",
+            "unlearned",
+            "npo",
+            "text",
+            metrics=metrics(0.51, 0.4, 0.29, 0.012, 0.85, 0.44, 0.8),
+            train_log=write_log(tmp_path / "npo.jsonl", [1.5, 1.2, 1.0]),
+        ),
+        ReportEntry(
+            "rmu@images",
+            "unlearned",
+            "rmu",
+            "images",
+            status="diverged",
+            error="loss is NaN at step 3 <script>alert(1)</script>",
+            train_log=write_log(tmp_path / "rmu.jsonl", [1.0, 50.0, 1e4, float("nan")]),
+        ),
+        ReportEntry(
+            "dpo@both",
+            "unlearned",
+            "dpo",
+            "both",
+            status="failed",
+            error="Traceback:\n  out of memory & 100% used_",
+        ),
     ]
 
 
@@ -90,7 +118,9 @@ def test_bad_entry_fields_are_user_errors_naming_entry_and_field(fields, words):
 
 
 def test_entry_round_trips_through_dict_and_rejects_unknown_fields(tmp_path):
-    entry = ReportEntry("npo@text", "unlearned", "npo", "text", metrics={"real": 0.5}, train_log=tmp_path / "l.jsonl")
+    entry = ReportEntry(
+        "npo@text", "unlearned", "npo", "text", metrics={"real": 0.5}, train_log=tmp_path / "l.jsonl"
+    )
     again = ReportEntry.from_dict(json.loads(json.dumps(entry.to_dict())))
     assert again == entry
     with pytest.raises(UserError, match="unknown field.*colour"):
@@ -98,8 +128,17 @@ def test_entry_round_trips_through_dict_and_rejects_unknown_fields(tmp_path):
 
 
 def test_metric_reads_numbers_only_and_missing_keys_are_none():
-    entry = ReportEntry("t", "target", metrics={"real": 1, "retain": "0.5", "forget": True, "model_utility": float("nan"),
-                                                "tasks": {"real_faces": {"prob": 0.25}, "broken": 3}})
+    entry = ReportEntry(
+        "t",
+        "target",
+        metrics={
+            "real": 1,
+            "retain": "0.5",
+            "forget": True,
+            "model_utility": float("nan"),
+            "tasks": {"real_faces": {"prob": 0.25}, "broken": 3},
+        },
+    )
     assert entry.metric("real") == 1.0
     assert [entry.metric(k) for k in ("retain", "forget", "model_utility", "absent")] == [None] * 4
     assert entry.task_metric("real_faces", "prob") == 0.25
@@ -110,7 +149,9 @@ def test_metric_reads_numbers_only_and_missing_keys_are_none():
 
 def test_train_log_drops_a_truncated_last_line_and_keeps_nan_losses(tmp_path):
     log = tmp_path / "run.jsonl"
-    log.write_text('{"step": 0, "loss": 2.5}\n{"step": 1, "loss": NaN, "lr": 1e-3}\n{"step": 2}\n\n{"step": 3, "lo')
+    log.write_text(
+        '{"step": 0, "loss": 2.5}\n{"step": 1, "loss": NaN, "lr": 1e-3}\n{"step": 2}\n\n{"step": 3, "lo'
+    )
     points = read_train_log(log)
     assert points[0] == (0, 2.5) and points[1][0] == 1 and points[1][1] != points[1][1]  # NaN
     assert len(points) == 2
@@ -149,8 +190,11 @@ def test_format_number(value, kwargs, text):
 
 def test_one_minus_js_follows_the_metrics_compat_mode():
     ours = ReportEntry("a", "gold", metrics={"forget_quality_js": 0.9, "forget_quality_js_aligned": 0.7})
-    official = ReportEntry("b", "gold", metrics={"compat": "clear-official", "forget_quality_js": 0.9,
-                                                 "forget_quality_js_aligned": 0.7})
+    official = ReportEntry(
+        "b",
+        "gold",
+        metrics={"compat": "clear-official", "forget_quality_js": 0.9, "forget_quality_js_aligned": 0.7},
+    )
     only_aligned = ReportEntry("c", "gold", metrics={"forget_quality_js_aligned": 0.7})
     assert (one_minus_js(ours), one_minus_js(official), one_minus_js(only_aligned)) == (0.9, 0.7, 0.7)
 
@@ -163,8 +207,14 @@ def test_rows_put_references_first_and_flag_retain_below_threshold(tmp_path):
     assert [r.entry.name for r in rows] == ["gold", "target", "ga@both", "npo@text", "rmu@images", "dpo@both"]
     flags = {r.entry.name: r.fails_on_retain for r in rows}
     # Retain 0.05 < 0.4 fails; exactly 0.4 does not (the paper greys Retain < 0.4); no metrics: no flag.
-    assert flags == {"gold": False, "target": False, "ga@both": True, "npo@text": False,
-                     "rmu@images": False, "dpo@both": False}
+    assert flags == {
+        "gold": False,
+        "target": False,
+        "ga@both": True,
+        "npo@text": False,
+        "rmu@images": False,
+        "dpo@both": False,
+    }
     status = {r.entry.name: r.status for r in rows}
     assert status["ga@both"] == "fails on retain (Retain 0.050 < 0.4)"
     assert status["rmu@images"].startswith("diverged: loss is NaN at step 3")
@@ -187,13 +237,34 @@ def test_duplicate_names_are_a_user_error(tmp_path):
 
 def test_csv_keeps_full_precision_and_failure_reasons(tmp_path):
     table = list(csv.DictReader(io.StringIO(leaderboard_csv(leaderboard_rows(sample_entries(tmp_path))))))
-    assert list(table[0]) == ["method", "kind", "modality", "real", "retain", "forget", "forget_quality_ks",
-                              "forget_quality_1_minus_js", "model_utility", "status", "fails_on_retain", "error"]
+    assert list(table[0]) == [
+        "method",
+        "kind",
+        "modality",
+        "real",
+        "retain",
+        "forget",
+        "forget_quality_ks",
+        "forget_quality_1_minus_js",
+        "model_utility",
+        "status",
+        "fails_on_retain",
+        "error",
+    ]
     ga = table[2]
     assert (ga["method"], ga["modality"], ga["fails_on_retain"]) == ("ga@both", "both", "true")
-    assert [float(ga[k]) for k in ("real", "retain", "forget_quality_ks", "model_utility")] == [0.27, 0.05, 1.2e-9, 0.1]
+    assert [float(ga[k]) for k in ("real", "retain", "forget_quality_ks", "model_utility")] == [
+        0.27,
+        0.05,
+        1.2e-9,
+        0.1,
+    ]
     dpo = table[5]
-    assert (dpo["status"], dpo["real"], dpo["error"]) == ("failed", "", "Traceback:\n  out of memory & 100% used_")
+    assert (dpo["status"], dpo["real"], dpo["error"]) == (
+        "failed",
+        "",
+        "Traceback:\n  out of memory & 100% used_",
+    )
 
 
 def unescaped(text: str, char: str) -> int:
@@ -244,7 +315,9 @@ def test_modality_markdown_and_latex(tmp_path):
     modalities, rows = modality_rows(leaderboard_rows(sample_entries(tmp_path)))
     md = [line for line in modality_markdown(modalities, rows).splitlines() if line.startswith("|")]
     assert {unescaped(line, "|") for line in md} == {14}
-    assert md[0].startswith("| method | text: Real ↑ | text: Retain ↑ | text: Forget ↓ | text: FQ (KS p) ↑ | images: Real")
+    assert md[0].startswith(
+        "| method | text: Real ↑ | text: Retain ↑ | text: Forget ↓ | text: FQ (KS p) ↑ | images: Real"
+    )
     assert md[4] == "| ga | — | — | — | — | — | — | — | — | *0.27* | *0.05* | *0.00* | *1.20e-09* |"
     tex = modality_latex(modalities, rows)
     assert r"\multicolumn{4}{c}{text} & \multicolumn{4}{c}{images} & \multicolumn{4}{c}{both}" in tex
@@ -255,7 +328,10 @@ def test_modality_markdown_and_latex(tmp_path):
 
 
 def test_two_runs_of_one_method_on_one_modality_are_a_user_error():
-    entries = [ReportEntry("npo-a", "unlearned", "npo", "text"), ReportEntry("npo-b", "unlearned", "npo", "text"),
-               ReportEntry("npo-c", "unlearned", "npo", "both")]
+    entries = [
+        ReportEntry("npo-a", "unlearned", "npo", "text"),
+        ReportEntry("npo-b", "unlearned", "npo", "text"),
+        ReportEntry("npo-c", "unlearned", "npo", "both"),
+    ]
     with pytest.raises(UserError, match="'npo-a' and 'npo-b'.*'npo'.*'text'"):
         modality_rows(leaderboard_rows(entries))

@@ -17,7 +17,14 @@ from test_report import metrics, sample_entries
 
 from clearbench.report import ReportEntry, build_report
 
-TABLE_FILES = {"leaderboard.csv", "leaderboard.md", "leaderboard.tex", "modality.csv", "modality.md", "modality.tex"}
+TABLE_FILES = {
+    "leaderboard.csv",
+    "leaderboard.md",
+    "leaderboard.tex",
+    "modality.csv",
+    "modality.md",
+    "modality.tex",
+}
 PLOTS = {"fq_vs_utility.png", "tasks.png", "training.png"}
 
 
@@ -49,7 +56,9 @@ def parse(text: str) -> PageParser:
 
 def test_build_report_writes_every_file_and_a_self_contained_page(tmp_path):
     config = {"model": "tiny", "lr": 1e-5, "note": "</pre><b>not markup</b>"}
-    html_path = build_report(sample_entries(tmp_path), tmp_path / "report", title="Tiny <CLEAR>", config=config)
+    html_path = build_report(
+        sample_entries(tmp_path), tmp_path / "report", title="Tiny <CLEAR>", config=config
+    )
     out = tmp_path / "report"
     assert html_path == out / "report.html"
     assert {p.name for p in out.iterdir()} == TABLE_FILES | {"plots", "report.html"}
@@ -57,9 +66,23 @@ def test_build_report_writes_every_file_and_a_self_contained_page(tmp_path):
     text = html_path.read_text(encoding="utf-8")
     page = parse(text)
     leaderboard = [(name, css) for table, name, css in page.rows if table == "leaderboard"]
-    assert [name for name, _ in leaderboard] == ["gold", "target", "ga@both", "npo@text", "rmu@images", "dpo@both"]
+    assert [name for name, _ in leaderboard] == [
+        "gold",
+        "target",
+        "ga@both",
+        "npo@text",
+        "rmu@images",
+        "dpo@both",
+    ]
     assert "set-apart" in dict(leaderboard)["ga@both"] and "set-apart" not in dict(leaderboard)["npo@text"]
-    assert [name for table, name, _ in page.rows if table == "modality"] == ["gold", "target", "ga", "npo", "rmu", "dpo"]
+    assert [name for table, name, _ in page.rows if table == "modality"] == [
+        "gold",
+        "target",
+        "ga",
+        "npo",
+        "rmu",
+        "dpo",
+    ]
     # Figures are embedded byte for byte; nothing is fetched from anywhere.
     embedded = [base64.b64decode(src.split(",", 1)[1]) for src in page.images]
     assert sorted(embedded) == sorted((out / "plots" / name).read_bytes() for name in PLOTS)
@@ -78,7 +101,13 @@ def test_rebuilding_drops_outputs_the_new_entries_have_no_data_for(tmp_path):
     build_report(sample_entries(tmp_path), out)
     only = [ReportEntry("gold", "gold", metrics={"real": 0.5}), ReportEntry("ga", "unlearned", "ga", "both")]
     build_report(only, out)
-    assert {p.name for p in out.iterdir()} == {"leaderboard.csv", "leaderboard.md", "leaderboard.tex", "plots", "report.html"}
+    assert {p.name for p in out.iterdir()} == {
+        "leaderboard.csv",
+        "leaderboard.md",
+        "leaderboard.tex",
+        "plots",
+        "report.html",
+    }
     assert {p.name for p in (out / "plots").iterdir()} == {"fq_vs_utility.png"}
     assert "modality" not in (out / "report.html").read_text()
     assert not list(out.rglob(".*.tmp"))  # atomic writes leave no temporaries behind
@@ -87,7 +116,10 @@ def test_rebuilding_drops_outputs_the_new_entries_have_no_data_for(tmp_path):
 def test_entries_with_odd_metrics_still_give_a_report(tmp_path):
     odd = metrics(None, None, 0.3, None, None, "high")
     odd["tasks"] = {"real_faces": {"prob": None}, "tofu_world_facts": "oops", "mystery_task": {"rouge": 0.5}}
-    entries = [ReportEntry("gold", "gold", metrics={}), ReportEntry("odd", "unlearned", "ga", "text", metrics=odd)]
+    entries = [
+        ReportEntry("gold", "gold", metrics={}),
+        ReportEntry("odd", "unlearned", "ga", "text", metrics=odd),
+    ]
     text = build_report(entries, tmp_path / "report").read_text()
     assert "<td>odd</td><td>n/a</td><td>n/a</td><td>0.300</td><td>n/a</td><td>n/a</td><td>n/a</td>" in text
     assert "mystery_task" in text
@@ -101,9 +133,18 @@ def chromium() -> str | None:
 @pytest.mark.slow  # a browser start: seconds on a loaded machine
 def test_report_renders_in_headless_chromium(tmp_path):
     html_path = build_report(sample_entries(tmp_path), tmp_path / "report", config={"model": "tiny"})
-    flags = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-             f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,2600"]
-    dom = subprocess.run([*flags, "--dump-dom", html_path.as_uri()], capture_output=True, text=True, timeout=120)
+    flags = [
+        chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--window-size=1280,2600",
+    ]
+    dom = subprocess.run(
+        [*flags, "--dump-dom", html_path.as_uri()], capture_output=True, text=True, timeout=120
+    )
     assert dom.returncode == 0, dom.stderr[-2000:]
     page = parse(dom.stdout)
     assert [name for table, name, _ in page.rows if table == "leaderboard"][:2] == ["gold", "target"]
@@ -111,7 +152,9 @@ def test_report_renders_in_headless_chromium(tmp_path):
     assert len(page.images) == 3 and all(src.startswith("data:image/png;base64,") for src in page.images)
 
     shot = tmp_path / "page.png"
-    run = subprocess.run([*flags, f"--screenshot={shot}", html_path.as_uri()], capture_output=True, timeout=120)
+    run = subprocess.run(
+        [*flags, f"--screenshot={shot}", html_path.as_uri()], capture_output=True, timeout=120
+    )
     assert run.returncode == 0 and shot.is_file(), run.stderr[-2000:]
     image = np.asarray(Image.open(BytesIO(shot.read_bytes())).convert("RGB")).astype(int)
     assert image.shape[:2] == (2600, 1280)
@@ -121,8 +164,15 @@ def test_report_renders_in_headless_chromium(tmp_path):
 
 
 def test_reasons_for_missing_numbers_are_shown(tmp_path):
-    entry = ReportEntry("target", "target", metrics={"model_utility": 0.6, "forget_quality": None,
-                                                     "unavailable": {"forget_quality": "no gold model logs given"}})
+    entry = ReportEntry(
+        "target",
+        "target",
+        metrics={
+            "model_utility": 0.6,
+            "forget_quality": None,
+            "unavailable": {"forget_quality": "no gold model logs given"},
+        },
+    )
     text = build_report([entry], tmp_path / "report").read_text()
     assert "<li><b>target</b> forget_quality: no gold model logs given</li>" in text
 
@@ -138,9 +188,15 @@ def test_report_of_tofus_released_logs_shows_the_golden_numbers(tmp_path):
 
     full = read_eval(TOFU_LOGS / "llama2-7b_full_wd0.01.json")
     retain90 = read_eval(TOFU_LOGS / "llama2-7b_retain90_wd0.01.json")
-    entries = [ReportEntry("full", "target", metrics=compute_metrics(full, retain90)),
-               ReportEntry("retain90", "gold", metrics=compute_metrics(retain90, retain90))]
+    entries = [
+        ReportEntry("full", "target", metrics=compute_metrics(full, retain90)),
+        ReportEntry("retain90", "gold", metrics=compute_metrics(retain90, retain90)),
+    ]
     build_report(entries, tmp_path / "report")
     table = (tmp_path / "report" / "leaderboard.md").read_text().splitlines()
     assert table[2].startswith("| retain90 |") and "| 1.000 | 1.000 |" in table[2]
-    assert table[3].startswith("| full |") and "| 1.83e-21 |" in table[3] and table[3].endswith("| 0.623 | completed |")
+    assert (
+        table[3].startswith("| full |")
+        and "| 1.83e-21 |" in table[3]
+        and table[3].endswith("| 0.623 | completed |")
+    )

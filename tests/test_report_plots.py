@@ -20,7 +20,9 @@ def scatter_points(axes) -> dict[str, tuple]:
 
 def test_fq_vs_utility_draws_every_evaluated_model_at_its_numbers(tmp_path):
     entries = sample_entries(tmp_path)
-    entries.append(ReportEntry("npo@both", "unlearned", "npo", "both", metrics=metrics(0.4, 0.5, 0.2, 0.0, 0.7, 0.3)))
+    entries.append(
+        ReportEntry("npo@both", "unlearned", "npo", "both", metrics=metrics(0.4, 0.5, 0.2, 0.0, 0.7, 0.3))
+    )
     ks_axes, js_axes = fq_vs_utility_figure(leaderboard_rows(entries)).axes
     ks, js = scatter_points(ks_axes), scatter_points(js_axes)
     # Failed / diverged runs without metrics have no point.
@@ -30,14 +32,20 @@ def test_fq_vs_utility_draws_every_evaluated_model_at_its_numbers(tmp_path):
     # p = 0 cannot sit on the log axis: a decade under the smallest positive p-value.
     assert ks_axes.get_yscale() == "log" and ks["npo@both"] == (0.3, 1.2e-10)
     # Failing on retain: hollow marker; the others filled.
-    hollow = {c.get_label() for c in ks_axes.collections if c.get_facecolors().size == 0 or c.get_facecolors()[0][3] == 0}
+    hollow = {
+        c.get_label()
+        for c in ks_axes.collections
+        if c.get_facecolors().size == 0 or c.get_facecolors()[0][3] == 0
+    }
     assert hollow == {"ga@both"}
     labels = {t.get_text() for t in ks_axes.texts}
     assert labels == set(ks)
 
 
 def test_fq_vs_utility_without_numbers_says_so():
-    figure = fq_vs_utility_figure(leaderboard_rows([ReportEntry("gold", "gold", metrics={"model_utility": 0.4})]))
+    figure = fq_vs_utility_figure(
+        leaderboard_rows([ReportEntry("gold", "gold", metrics={"model_utility": 0.4})])
+    )
     assert [t.get_text() for a in figure.axes for t in a.texts] == ["no data", "no data"]
 
 
@@ -52,13 +60,19 @@ def test_task_bars_match_the_per_task_scores(tmp_path):
     assert np.allclose(bars["ga@both"], [0.1, 0.2, 0.3]) and np.allclose(bars["gold"], [0.2, 0.4, 0.6])
     rouge = {c.get_label(): [b.get_height() for b in c] for c in rouge_axes.containers}
     assert np.allclose(rouge["npo@text"], [0.08, 0.16, 0.24])
-    assert [t.get_text() for t in rouge_axes.get_xticklabels()] == ["forget\ncaptions", "retain\ncaptions", "real\nfaces"]
+    assert [t.get_text() for t in rouge_axes.get_xticklabels()] == [
+        "forget\ncaptions",
+        "retain\ncaptions",
+        "real\nfaces",
+    ]
     assert tasks_figure([ReportEntry("gold", "gold", metrics={"real": 0.5})]) is None
 
 
 def test_training_curves_mark_where_a_run_diverged(tmp_path):
     entries = sample_entries(tmp_path)
-    entries.append(ReportEntry("gold", "gold", train_log=write_log(tmp_path / "gold.jsonl", [3.0, 2.0])))  # not a run
+    entries.append(
+        ReportEntry("gold", "gold", train_log=write_log(tmp_path / "gold.jsonl", [3.0, 2.0]))
+    )  # not a run
     axes = training_figure(entries).axes[0]
     curves = {line.get_label(): line for line in axes.lines if not line.get_label().startswith("_")}
     assert set(curves) == {"ga@both", "npo@text", "rmu@images (diverged)"}
@@ -72,7 +86,11 @@ def test_training_curves_mark_where_a_run_diverged(tmp_path):
 
 def test_figures_render_to_non_blank_pngs(tmp_path):
     entries = sample_entries(tmp_path)
-    for figure in (fq_vs_utility_figure(leaderboard_rows(entries)), tasks_figure(entries), training_figure(entries)):
+    for figure in (
+        fq_vs_utility_figure(leaderboard_rows(entries)),
+        tasks_figure(entries),
+        training_figure(entries),
+    ):
         image = np.asarray(Image.open(io.BytesIO(png_bytes(figure))).convert("RGB"))
         assert image.shape[0] > 300 and image.shape[1] > 500
         assert (image < 200).any(axis=2).mean() > 0.01  # ink, not an empty canvas

@@ -22,13 +22,6 @@ from clearbench.report.plots import fq_vs_utility_figure, png_bytes, tasks_figur
 
 __all__ = ["ReportEntry", "build_report", "read_train_log"]
 
-FIGURES = (  # file name, caption, builder(rows, entries) -> Figure | None
-    ("fq_vs_utility.png", "Forget quality against model utility; gold and target marked.",
-     lambda rows, entries: fq_vs_utility_figure(rows)),
-    ("tasks.png", "Prob., truth-ratio score and ROUGE per task and model.", lambda rows, entries: tasks_figure(entries)),
-    ("training.png", "Training loss of the unlearning runs.", lambda rows, entries: training_figure(entries)),
-)
-
 
 def build_report(
     entries: list[ReportEntry],
@@ -40,19 +33,21 @@ def build_report(
 ) -> Path:
     """Write the report into `out_dir` and return the path of `report.html`.
 
-    Every file is written atomically and `report.html` last, so its presence means the report is
-    complete. Outputs a previous report wrote but this one has no data for are removed, so the
-    directory never mixes two runs.
+    Every file is written atomically and `report.html` last (removed first), so its presence means
+    the report is complete. Outputs of a previous report that this one has no data for are removed,
+    so the directory never mixes two runs.
     """
     out_dir = Path(out_dir)
     rows = leaderboard_rows(entries, retain_fail_threshold)
+    modality = modality_rows(rows) if len(modalities_of(entries)) > 1 else None
+    html_path = out_dir / "report.html"
+    html_path.unlink(missing_ok=True)  # until rewritten, the directory holds no complete report
+
     atomic.write_text(out_dir / "leaderboard.csv", leaderboard_csv(rows))
     atomic.write_text(out_dir / "leaderboard.md", leaderboard_markdown(rows))
     atomic.write_text(out_dir / "leaderboard.tex", leaderboard_latex(rows))
 
-    modality = None
-    if len(modalities_of(entries)) > 1:
-        modality = modality_rows(rows)
+    if modality:
         atomic.write_text(out_dir / "modality.csv", modality_csv(*modality))
         atomic.write_text(out_dir / "modality.md", modality_markdown(*modality))
         atomic.write_text(out_dir / "modality.tex", modality_latex(*modality))
@@ -61,8 +56,15 @@ def build_report(
             (out_dir / f"modality.{suffix}").unlink(missing_ok=True)
 
     figures = []
-    for name, caption, build in FIGURES:
-        figure = build(rows, entries)
+    for name, caption, figure in (
+        (
+            "fq_vs_utility.png",
+            "Forget quality against model utility; gold and target marked.",
+            fq_vs_utility_figure(rows),
+        ),
+        ("tasks.png", "Prob., truth-ratio score and ROUGE per task and model.", tasks_figure(entries)),
+        ("training.png", "Training loss of the unlearning runs.", training_figure(entries)),
+    ):
         if figure is None:
             (out_dir / "plots" / name).unlink(missing_ok=True)
             continue
@@ -70,6 +72,5 @@ def build_report(
         atomic.write_bytes(out_dir / "plots" / name, png)
         figures.append((name, caption, png))
 
-    html_path = out_dir / "report.html"
     atomic.write_text(html_path, render_html(title, rows, modality, figures, config))
     return html_path

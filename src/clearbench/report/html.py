@@ -80,7 +80,10 @@ def render_html(
     parts += tasks_section([row.entry for row in rows])
     if config is not None:
         text = json.dumps(config, indent=2, sort_keys=True, default=str, ensure_ascii=False)
-        parts += ["<h2>Run configuration</h2>", f'<details id="config"><summary>show</summary><pre>{escape(text, quote=False)}</pre></details>']
+        parts += [
+            "<h2>Run configuration</h2>",
+            f'<details id="config"><summary>show</summary><pre>{escape(text, quote=False)}</pre></details>',
+        ]
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 
@@ -97,7 +100,8 @@ def leaderboard_table(rows: list[Row]) -> str:
         if row.fails_on_retain or entry.status != "completed":
             classes.append("set-apart")
         cells = "".join(
-            f"<td>{escape(format_number(row.values[c.key], p_value=c.p_value))}</td>" for c in LEADERBOARD_COLUMNS
+            f"<td>{escape(format_number(row.values[c.key], p_value=c.p_value))}</td>"
+            for c in LEADERBOARD_COLUMNS
         )
         lines.append(
             f'<tr class="{" ".join(classes)}" data-entry="{escape(entry.name)}"><td>{escape(entry.name)}</td>'
@@ -110,7 +114,9 @@ def leaderboard_table(rows: list[Row]) -> str:
 def modality_table(modalities: list[str], rows: list[ModalityRow]) -> str:
     width = len(MODALITY_COLUMNS)
     groups = "<th></th>" + "".join(f'<th colspan="{width}">{escape(m)}</th>' for m in modalities)
-    head = "<th>method</th>" + "".join(f"<th>{escape(c.title)}</th>" for _ in modalities for c in MODALITY_COLUMNS)
+    head = "<th>method</th>" + "".join(
+        f"<th>{escape(c.title)}</th>" for _ in modalities for c in MODALITY_COLUMNS
+    )
     lines = [f'<table id="modality"><thead><tr>{groups}</tr><tr>{head}</tr></thead><tbody>']
     for row in rows:
         cells = f"<td>{escape(row.label)}</td>"
@@ -131,7 +137,9 @@ def problems_section(rows: list[Row]) -> list[str]:
     parts = ['<h2>Failures</h2><ul id="failures">']
     for row in broken:
         reason = row.entry.error or "no reason recorded"
-        parts.append(f"<li><b>{escape(row.entry.name)}</b> {escape(row.entry.status)}:<pre>{escape(reason)}</pre></li>")
+        parts.append(
+            f"<li><b>{escape(row.entry.name)}</b> {escape(row.entry.status)}:<pre>{escape(reason)}</pre></li>"
+        )
     for row in failing:
         parts.append(f"<li><b>{escape(row.entry.name)}</b> {escape(row.status)}</li>")
     parts.append("</ul>")
@@ -144,11 +152,17 @@ def unavailable_section(entries: list[ReportEntry]) -> list[str]:
     for entry in entries:
         reasons = (entry.metrics or {}).get("unavailable")
         if isinstance(reasons, dict):
-            items += [f"<li><b>{escape(entry.name)}</b> {escape(str(key))}: {escape(str(why))}</li>"
-                      for key, why in reasons.items()]
+            items += [
+                f"<li><b>{escape(entry.name)}</b> {escape(str(key))}: {escape(str(why))}</li>"
+                for key, why in reasons.items()
+            ]
     if not items:
         return []
-    return ['<details id="unavailable"><summary>Why some numbers are n/a</summary><ul>', *items, "</ul></details>"]
+    return [
+        '<details id="unavailable"><summary>Why some numbers are n/a</summary><ul>',
+        *items,
+        "</ul></details>",
+    ]
 
 
 def tasks_section(entries: list[ReportEntry]) -> list[str]:
@@ -156,13 +170,22 @@ def tasks_section(entries: list[ReportEntry]) -> list[str]:
     tasks = task_names(entries)
     if not tasks:
         return []
-    head = "<th>model</th><th>task</th>" + "".join(f"<th>{escape(t)}</th>" for _, t in TASK_SCORES) + "<th>rows</th>"
-    lines = ["<h2>Per-task scores</h2>", f'<details id="tasks"><summary>show</summary><table><thead><tr>{head}</tr></thead><tbody>']
+    head = (
+        "<th>model</th><th>task</th>"
+        + "".join(f"<th>{escape(t)}</th>" for _, t in TASK_SCORES)
+        + "<th>rows</th>"
+    )
+    lines = [
+        "<h2>Per-task scores</h2>",
+        f'<details id="tasks"><summary>show</summary><table><thead><tr>{head}</tr></thead><tbody>',
+    ]
     for entry in entries:
         for task in tasks:
             if task not in entry.task_names():
                 continue
-            scores = "".join(f"<td>{format_number(entry.task_metric(task, key))}</td>" for key, _ in TASK_SCORES)
+            scores = "".join(
+                f"<td>{format_number(entry.task_metric(task, key))}</td>" for key, _ in TASK_SCORES
+            )
             count = entry.task_metric(task, "rows")
             lines.append(
                 f"<tr><td>{escape(entry.name)}</td><td>{escape(task)}</td>{scores}"

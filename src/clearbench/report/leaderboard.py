@@ -85,7 +85,9 @@ def leaderboard_rows(entries: list[ReportEntry], retain_fail_threshold: float | 
     rows = []
     for entry in sorted(entries, key=lambda e: KIND_ORDER[e.kind]):
         values = entry_values(entry)
-        rows.append(Row(entry, values, fails_retain(values["retain"], retain_fail_threshold), retain_fail_threshold))
+        rows.append(
+            Row(entry, values, fails_retain(values["retain"], retain_fail_threshold), retain_fail_threshold)
+        )
     return rows
 
 
@@ -135,9 +137,21 @@ def markdown_cell(text: str) -> str:
 
 
 LATEX_SPECIAL = {
-    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-    "<": r"\textless{}", ">": r"\textgreater{}", "−": "-", "…": r"\dots{}", "—": "--",
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "−": "-",
+    "…": r"\dots{}",
+    "—": "--",
 }
 
 
@@ -161,14 +175,30 @@ def leaderboard_csv(rows: list[Row]) -> str:
     """Full-precision numbers (empty when missing), for further analysis."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["method", "kind", "modality", *(c.key for c in LEADERBOARD_COLUMNS), "status", "fails_on_retain", "error"])
+    writer.writerow(
+        [
+            "method",
+            "kind",
+            "modality",
+            *(c.key for c in LEADERBOARD_COLUMNS),
+            "status",
+            "fails_on_retain",
+            "error",
+        ]
+    )
     for row in rows:
         entry = row.entry
-        writer.writerow([
-            entry.name, entry.kind, entry.modality or "",
-            *(csv_number(row.values[c.key]) for c in LEADERBOARD_COLUMNS),
-            entry.status, str(row.fails_on_retain).lower(), entry.error or "",
-        ])
+        writer.writerow(
+            [
+                entry.name,
+                entry.kind,
+                entry.modality or "",
+                *(csv_number(row.values[c.key]) for c in LEADERBOARD_COLUMNS),
+                entry.status,
+                str(row.fails_on_retain).lower(),
+                entry.error or "",
+            ]
+        )
     return buffer.getvalue()
 
 
@@ -192,7 +222,11 @@ def leaderboard_latex(rows: list[Row]) -> str:
     header = ["Method", *(c.latex for c in LEADERBOARD_COLUMNS), "Status"]
     body = []
     for row in rows:
-        cells = [latex_escape(row.entry.name), *map(latex_number, leaderboard_cells(row)), latex_escape(row.status)]
+        cells = [
+            latex_escape(row.entry.name),
+            *map(latex_number, leaderboard_cells(row)),
+            latex_escape(row.status),
+        ]
         body.append(grey(cells) if row.fails_on_retain or row.entry.status != "completed" else cells)
     return latex_table("l" + "r" * len(LEADERBOARD_COLUMNS) + "l", [header], body, legend(rows))
 
@@ -272,14 +306,19 @@ def modality_markdown(modalities: list[str], rows: list[ModalityRow]) -> str:
             group = modality_cells(row.cells[m])
             cells += [f"*{c}*" for c in group] if set_apart(row.cells[m]) else group
         lines.append(markdown_row(cells))
-    lines += ["", "Italic cells: the run fails on retain or did not complete (see the leaderboard); — : not run."]
+    lines += [
+        "",
+        "Italic cells: the run fails on retain or did not complete (see the leaderboard); — : not run.",
+    ]
     return "\n".join(lines) + "\n"
 
 
 def modality_latex(modalities: list[str], rows: list[ModalityRow]) -> str:
     width = len(MODALITY_COLUMNS)
     groups = ["", *(rf"\multicolumn{{{width}}}{{c}}{{{m}}}" for m in modalities)]
-    rules = " ".join(rf"\cmidrule(lr){{{2 + i * width}-{1 + (i + 1) * width}}}" for i in range(len(modalities)))
+    rules = " ".join(
+        rf"\cmidrule(lr){{{2 + i * width}-{1 + (i + 1) * width}}}" for i in range(len(modalities))
+    )
     header = ["Method", *(c.latex for _ in modalities for c in MODALITY_COLUMNS)]
     body = []
     for row in rows:
@@ -299,7 +338,9 @@ def markdown_row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def latex_table(spec: str, headers: list[list[str]], body: list[list[str]], note: str, rules: str = "") -> str:
+def latex_table(
+    spec: str, headers: list[list[str]], body: list[list[str]], note: str, rules: str = ""
+) -> str:
     lines = [
         "% Needs \\usepackage{booktabs} and \\usepackage{xcolor}.",
         f"% {note}",

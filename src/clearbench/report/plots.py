@@ -21,7 +21,17 @@ REFERENCE_STYLE = {  # kind -> (colour, marker)
     "target": ("#222222", "s"),
     "base": ("#888888", "D"),
 }
-RUN_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+RUN_COLOURS = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#17becf",
+    "#bcbd22",
+)
 TASK_SCORES = (("prob", "Prob."), ("truth_ratio", "Truth ratio score"), ("rouge", "ROUGE-L recall"))
 
 
@@ -47,7 +57,10 @@ def fq_vs_utility_figure(rows: list[Row]) -> Figure:
     """
     figure = Figure(figsize=(11, 4.6))
     palette = colours([row.entry for row in rows])
-    panels = (("forget_quality_ks", "forget quality (KS p-value, log)"), ("forget_quality_1_minus_js", "forget quality (1 − JS)"))
+    panels = (
+        ("forget_quality_ks", "forget quality (KS p-value, log)"),
+        ("forget_quality_1_minus_js", "forget quality (1 − JS)"),
+    )
     for axes, (key, title) in zip(figure.subplots(1, 2), panels):
         points = [(row, row.values["model_utility"], row.values[key]) for row in rows]
         points = [(row, x, y) for row, x, y in points if x is not None and y is not None]
@@ -62,20 +75,40 @@ def fq_vs_utility_figure(rows: list[Row]) -> Figure:
                 marker = "X"
             face = "none" if row.fails_on_retain else colour
             size = 220 if marker == "*" else 80
-            axes.scatter([x], [y], s=size, marker=marker, facecolors=face, edgecolors=colour, linewidths=1.6,
-                         label=row.entry.name, zorder=3)
+            axes.scatter(
+                [x],
+                [y],
+                s=size,
+                marker=marker,
+                facecolors=face,
+                edgecolors=colour,
+                linewidths=1.6,
+                label=row.entry.name,
+                zorder=3,
+            )
         label_points(axes, points)
         if not points:
-            axes.text(0.5, 0.5, "no data", ha="center", va="center", transform=axes.transAxes, color="#888888")
+            axes.text(
+                0.5, 0.5, "no data", ha="center", va="center", transform=axes.transAxes, color="#888888"
+            )
         axes.set_xlabel("model utility ↑")
         axes.set_ylabel(f"{title} ↑")
         axes.grid(alpha=0.3)
-    figure.suptitle("Forget quality vs model utility (hollow: fails on retain; ×: diverged / failed)", fontsize=10)
+    figure.suptitle(
+        "Forget quality vs model utility (hollow: fails on retain; ×: diverged / failed)", fontsize=10
+    )
     return figure
 
 
 # Where a point's name may go, in points relative to the point: tried in order.
-LABEL_SPOTS = ((7, 4, "left"), (7, -12, "left"), (-7, 4, "right"), (-7, -12, "right"), (7, 14, "left"), (7, -22, "left"))
+LABEL_SPOTS = (
+    (7, 4, "left"),
+    (7, -12, "left"),
+    (-7, 4, "right"),
+    (-7, -12, "right"),
+    (7, 14, "left"),
+    (7, -22, "left"),
+)
 
 
 def label_points(axes, points: list, fontsize: int = 8) -> None:
@@ -86,12 +119,15 @@ def label_points(axes, points: list, fontsize: int = 8) -> None:
     taken = [(px - 6, py - 6, px + 6, py + 6) for px, py in anchors]  # the markers themselves
     for (row, x, y), (px, py) in zip(points, anchors):
         width, height = 0.6 * fontsize * len(row.entry.name), fontsize
-        spots = [(dx, dy, align, label_box(px, py, dx, dy, align, width, height)) for dx, dy, align in LABEL_SPOTS]
+        spots = [
+            (dx, dy, align, label_box(px, py, dx, dy, align, width, height)) for dx, dy, align in LABEL_SPOTS
+        ]
         free = [spot for spot in spots if not any(overlaps(spot[3], other) for other in taken)]
         dx, dy, align, box = (free or spots)[0]
         taken.append(box)
-        axes.annotate(row.entry.name, (x, y), xytext=(dx, dy), textcoords="offset points", ha=align,
-                      fontsize=fontsize)
+        axes.annotate(
+            row.entry.name, (x, y), xytext=(dx, dy), textcoords="offset points", ha=align, fontsize=fontsize
+        )
 
 
 def label_box(px, py, dx, dy, align, width, height) -> tuple:
@@ -129,11 +165,18 @@ def tasks_figure(entries: list[ReportEntry]) -> Figure | None:
             heights = [entry.task_metric(task, score) for task in tasks]
             xs = [t + (i - (len(entries) - 1) / 2) * width for t in range(len(tasks))]
             kept = [(x, h) for x, h in zip(xs, heights) if h is not None and math.isfinite(h)]
-            axes.bar([x for x, _ in kept], [h for _, h in kept], width, label=entry.name, color=palette[entry.name])
+            axes.bar(
+                [x for x, _ in kept], [h for _, h in kept], width, label=entry.name, color=palette[entry.name]
+            )
         axes.set_ylabel(title)
         axes.grid(axis="y", alpha=0.3)
     axes.set_xticks(range(len(tasks)), [t.replace("_", "\n") for t in tasks], fontsize=8)
-    figure.legend(*figure.axes[0].get_legend_handles_labels(), loc="outside upper center", ncol=min(len(entries), 6), fontsize=8)
+    figure.legend(
+        *figure.axes[0].get_legend_handles_labels(),
+        loc="outside upper center",
+        ncol=min(len(entries), 6),
+        fontsize=8,
+    )
     return figure
 
 
@@ -152,7 +195,9 @@ def training_figure(entries: list[ReportEntry]) -> Figure | None:
         broken = len(finite) < len(points)
         label = entry.name + (" (diverged)" if broken or entry.status == "diverged" else "")
         colour = palette[entry.name]
-        axes.plot([s for s, _ in finite], [loss for _, loss in finite], color=colour, label=label, linewidth=1.4)
+        axes.plot(
+            [s for s, _ in finite], [loss for _, loss in finite], color=colour, label=label, linewidth=1.4
+        )
         if broken and finite:  # where the loss stopped being a number
             axes.plot([finite[-1][0]], [finite[-1][1]], marker="x", markersize=10, color=colour, mew=2.5)
         finite_losses += [abs(loss) for _, loss in finite]
