@@ -1,5 +1,62 @@
-"""CLI commands of this package (filled in by the package's issue)."""
+"""`clearbench data synth | check | preview`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
 
 
 def register(subparsers) -> None:
     """Add this package's commands to the `clearbench` parser."""
+    data = subparsers.add_parser("data", help="generate, validate and look at CLEAR data")
+    commands = data.add_subparsers(dest="data_command", metavar="DATA_COMMAND", required=True)
+
+    synth = commands.add_parser("synth", help="write an offline synthetic CLEAR dataset")
+    synth.add_argument("out", metavar="OUT", help="output directory (replaced if it holds a previous synth)")
+    synth.add_argument("--persons", type=int, default=20, help="fictitious people (default 20; 200 = CLEAR size)")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--image-size", type=int, default=64, metavar="PX", help="image side in pixels (default 64)")
+    synth.set_defaults(func=_synth)
+
+    check = commands.add_parser("check", help="validate a CLEAR source (local directory or Hub id)")
+    check.add_argument("source", metavar="SOURCE")
+    check.add_argument("--revision", default=None, help="Hub dataset revision (commit, tag or branch)")
+    check.set_defaults(func=_check)
+
+    preview = commands.add_parser("preview", help="draw a grid of a config's images with their captions")
+    preview.add_argument("source", metavar="SOURCE")
+    preview.add_argument("--config", required=True)
+    preview.add_argument("--out", required=True, help="PNG file to write")
+    preview.add_argument("--count", type=int, default=16, help="images to show (default 16)")
+    preview.add_argument("--columns", type=int, default=4)
+    preview.add_argument("--revision", default=None)
+    preview.set_defaults(func=_preview)
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from clearbench.data.synth import generate
+
+    out = generate(args.out, persons=args.persons, seed=args.seed, image_size=args.image_size)
+    print(f"wrote synthetic CLEAR ({args.persons} persons, seed {args.seed}) to {out}")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from clearbench.data.check import check_source
+
+    report = check_source(args.source, args.revision)
+    for problem in report.problems:
+        print(problem, file=sys.stderr)
+    if not report.ok:
+        print(f"{len(report.problems)} problems in {args.source}", file=sys.stderr)
+        return 2
+    print(f"OK: {len(report.rows)} configs, {sum(report.rows.values())} rows")
+    return 0
+
+
+def _preview(args: argparse.Namespace) -> int:
+    from clearbench.data.preview import preview
+
+    out = preview(args.source, args.config, args.out, args.count, args.columns, args.revision)
+    print(f"wrote {out}")
+    return 0

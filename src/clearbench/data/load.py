@@ -8,12 +8,27 @@ a `tofu_X` config of a Hub source loads TOFU's config `X`.
 from __future__ import annotations
 
 import hashlib
+from contextlib import contextmanager
 from pathlib import Path
 
 from clearbench.data.schema import HUB_TOFU, TOFU_PREFIX, is_tofu
 from clearbench.errors import UserError
 
 DEFAULT_SOURCE = "therem/CLEAR"
+
+
+@contextmanager
+def quiet():
+    """Silence `datasets` progress bars (for commands whose stderr carries findings)."""
+    import datasets
+
+    was_enabled = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            datasets.enable_progress_bars()
 
 
 def is_local(source: str) -> bool:
@@ -44,20 +59,20 @@ def load_split(source: str, config: str, revision: str | None = None):
     """
     import datasets
 
-    if is_local(source):
+    local = is_local(source)
+    if local:
         if revision is not None:
             raise UserError(f"data source '{source}': a revision applies to Hub sources only")
         repo, name = str(_local_dir(source)), config
-        configs = list_configs(source)
-        if config not in configs:
-            raise UserError(f"data source '{source}' has no config '{config}' "
-                            f"(it has: {', '.join(configs)})")
     else:
         repo, name = _hub_repo_and_config(source, config)
     try:
         splits = datasets.load_dataset(repo, name, revision=revision)
     except (FileNotFoundError, ValueError, ConnectionError, OSError) as error:
-        where = source if repo == source or is_local(source) else f"{source} (text half: {repo})"
+        if local and config not in list_configs(source):
+            raise UserError(f"data source '{source}' has no config '{config}' "
+                            f"(it has: {', '.join(list_configs(source))})") from error
+        where = source if repo == source or local else f"{source} (text half: {repo})"
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UserError(f"data source '{where}', config '{config}': cannot load: {first_line}") from error
     # CLEAR ships one split per config; an early revision named real_world's split `test`.
@@ -74,7 +89,12 @@ def list_configs(source: str) -> list[str]:
     import datasets
 
     if is_local(source):
-        return datasets.get_dataset_config_names(str(_local_dir(source)))
+        directory = _local_dir(source)
+        try:
+            return datasets.get_dataset_config_names(str(directory))
+        except Exception as error:  # a malformed card or data file list; the message says which
+            raise UserError(f"data source '{source}': cannot read its configs from README.md: "
+                            f"{error}") from error
     try:
         clear = datasets.get_dataset_config_names(source)
         tofu = datasets.get_dataset_config_names(HUB_TOFU)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from pathlib import Path
 
 from clearbench.atomic import write_text
+from clearbench.data.load import quiet
 from clearbench.data.schema import SCHEMAS
 
 
@@ -13,23 +13,10 @@ def parquet_path(config: str) -> str:
     return f"data/{config}/train.parquet"
 
 
-@contextmanager
-def _quiet_datasets():
-    import datasets
-
-    was_enabled = datasets.is_progress_bar_enabled()
-    datasets.disable_progress_bars()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            datasets.enable_progress_bars()
-
-
 def write_tables(directory: Path, tables: dict[str, dict[str, list]]) -> None:
     from datasets import Dataset
 
-    with _quiet_datasets():
+    with quiet():
         for config, table in tables.items():
             features = SCHEMAS[config].features
             columns = {column: _encode(features[column], table[column]) for column in features}
