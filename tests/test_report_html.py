@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 from test_report import metrics, sample_entries
 
+from clearbench.errors import UserError
 from clearbench.report import ReportEntry, build_report
 
 TABLE_FILES = {
@@ -200,3 +201,17 @@ def test_report_of_tofus_released_logs_shows_the_golden_numbers(tmp_path):
         and "| 1.83e-21 |" in table[3]
         and table[3].endswith("| 0.623 | completed |")
     )
+
+
+def test_bad_entries_leave_the_previous_report_untouched(tmp_path):
+    out = tmp_path / "report"
+    build_report(sample_entries(tmp_path), out)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    twice = [
+        ReportEntry("npo-a", "unlearned", "npo", "text"),
+        ReportEntry("npo-b", "unlearned", "npo", "text"),
+        ReportEntry("ga", "unlearned", "ga", "both"),
+    ]
+    with pytest.raises(UserError, match="'npo-a' and 'npo-b'"):
+        build_report(twice, out)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
