@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import torch
 
@@ -38,6 +38,7 @@ class LoopResult:
     status: str  # "completed" or "diverged"
     steps: int
     final_loss: float | None
+    model: Any = field(default=None, repr=False)  # as prepared by the accelerator (for saving)
 
 
 LossFn = Callable[[torch.nn.Module, dict, int], "tuple[torch.Tensor, dict[str, float]]"]
@@ -83,7 +84,7 @@ def run_loop(*, model, loader, loss_fn: LossFn, config: LoopConfig, out_dir: Pat
     state_dir, log_path = out_dir / STATE_NAME, out_dir / LOG_NAME
     step, last_loss = _resume(accelerator, state_dir, log_path, config.save_every)
     if step >= total:
-        return LoopResult("completed", step, last_loss)
+        return LoopResult("completed", step, last_loss, model)
 
     model.train()
     bar = tqdm(total=total, initial=step, desc=label, dynamic_ncols=True,
@@ -131,7 +132,7 @@ def run_loop(*, model, loader, loss_fn: LossFn, config: LoopConfig, out_dir: Pat
     if status == "completed" and config.save_every:
         _save_state(accelerator, state_dir, step, last_loss, done=True)
     accelerator.wait_for_everyone()
-    return LoopResult(status, step, last_loss)
+    return LoopResult(status, step, last_loss, model)
 
 
 def _reduce_window(accelerator, window) -> tuple[float, dict[str, float]]:

@@ -66,11 +66,12 @@ def freeze_vision(model: nn.Module, adapter) -> int:
     return frozen
 
 
-def save_merged(model: nn.Module, processor, out_dir: Path) -> Path:
+def save_merged(model: nn.Module, processor, out_dir: Path, state_dict: dict | None = None) -> Path:
     """Merge LoRA (if any) and save a standard safetensors checkpoint plus the processor.
 
     Files are written to a temporary sibling and moved in one by one, each by rename; other
     files already in `out_dir` (logs, run.json) are kept. Merging modifies `model` in place.
+    `state_dict`: full weights gathered from a sharded (FSDP / ZeRO-3) model, without LoRA.
     """
     out_dir = Path(out_dir)
     if hasattr(model, "merge_and_unload"):
@@ -79,7 +80,7 @@ def save_merged(model: nn.Module, processor, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".save"))
     try:
-        model.save_pretrained(tmp, safe_serialization=True)
+        model.save_pretrained(tmp, safe_serialization=True, state_dict=state_dict)
         processor.save_pretrained(tmp)
         for path in sorted(tmp.iterdir()):
             if path.is_dir():
