@@ -23,3 +23,17 @@ def test_failed_directory_write_leaves_old_result(tmp_path):
             raise RuntimeError("killed")
     assert (target / "weights").read_text() == "first"
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt"]
+
+
+def test_written_files_get_ordinary_permissions(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        atomic.write_text(tmp_path / "a.txt", "x")
+        with atomic.directory(tmp_path / "d") as tmp:
+            (tmp / "f").write_text("y")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "d").stat().st_mode & 0o777 == 0o755
