@@ -66,8 +66,11 @@ def load_split(source: str, config: str, revision: str | None = None):
         repo, name = str(_local_dir(source)), config
     else:
         repo, name = _hub_repo_and_config(source, config)
+    # datasets keys its cache of a local directory on the path alone (a regenerated directory
+    # would load stale rows), so a local source gets a cache folder per version of its files.
+    cache_dir = _local_cache_dir(Path(repo)) if local else None
     try:
-        splits = datasets.load_dataset(repo, name, revision=revision)
+        splits = datasets.load_dataset(repo, name, revision=revision, cache_dir=cache_dir)
     except (FileNotFoundError, ValueError, ConnectionError, OSError) as error:
         if local and config not in list_configs(source):
             raise UserError(f"data source '{source}' has no config '{config}' "
@@ -120,11 +123,26 @@ def dataset_revision(source: str, revision: str | None = None) -> str:
         raise UserError(f"data source '{source}': cannot read its Hub revision: {error}") from error
 
 
+def _data_files(directory: Path) -> list[Path]:
+    return [directory / "README.md", *sorted(directory.rglob("*.parquet"))]
+
+
+def _local_cache_dir(directory: Path) -> str:
+    """A cache folder that changes whenever a file of the source is rewritten (size or mtime)."""
+    import datasets
+
+    signature = hashlib.sha256()
+    for path in _data_files(directory):
+        if path.is_file():
+            stat = path.stat()
+            signature.update(f"{path.relative_to(directory).as_posix()}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    return str(Path(datasets.config.HF_DATASETS_CACHE) / "clearbench-local" / signature.hexdigest()[:16])
+
+
 def content_hash(directory: Path) -> str:
     """sha256 over the relative path and bytes of README.md and every parquet file, in path order."""
     digest = hashlib.sha256()
-    files = [directory / "README.md", *sorted(directory.rglob("*.parquet"))]
-    for path in files:
+    for path in _data_files(directory):
         if path.is_file():
             digest.update(path.relative_to(directory).as_posix().encode() + b"\0")
             digest.update(path.read_bytes())
