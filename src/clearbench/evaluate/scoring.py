@@ -83,24 +83,25 @@ def prefix_cache_safe(model, adapter) -> bool:
 
 
 def _score_rows(model, adapter, processor, prompts, candidates, batch_size) -> list[list[AnswerNLL]]:
-    samples = [replace(prompt, answer=answer) for prompt, answers in zip(prompts, candidates)
-               for answer in answers]
-    encoded = adapter.encode(processor, samples)
+    # Each row's prompt is encoded once, with its image, together with its first candidate. The
+    # candidates' own tokens (the answer, the token before it, the end token) are cut from a
+    # text-only encoding, which skips the image preprocessing for every other candidate; that tail
+    # is checked against the image encoding of the first candidate before it is trusted.
+    prompt_batch = adapter.encode(processor, [replace(p, answer=c[0]) for p, c in zip(prompts, candidates)])
+    text_batch = adapter.encode(processor, [replace(p, answer=a, image=None)
+                                            for p, answers in zip(prompts, candidates) for a in answers])
     owner = [row for row, answers in enumerate(candidates) for _ in answers]
-    lengths = encoded["attention_mask"].sum(dim=1).tolist()
-    prefix_lengths = _prefix_lengths(encoded, owner, len(prompts), _image_token_id(model))
-    first = [owner.index(row) for row in range(len(prompts))]  # a representative sequence per row
-    extras = _per_row_extras(encoded, first)
-    if min(prefix_lengths) < 1 or extras is None:  # nothing to share, or no per-row image inputs
+    tails = _tails(text_batch, owner, len(prompts))
+    prefix_lengths = _prefix_lengths(prompt_batch, text_batch, tails, owner, _image_token_id(model))
+    if prefix_lengths is None:  # the shortcut does not hold for this model's template
         return score_naive(model, adapter, processor, prompts, candidates, batch_size)
 
     device = _device(model)
     longest = max(prefix_lengths)
-    prefix_ids = torch.full((len(prompts), longest), _pad_id(adapter, processor), dtype=torch.long)
-    prefix_mask = torch.zeros((len(prompts), longest), dtype=torch.long)
-    for row, (seq, length) in enumerate(zip(first, prefix_lengths)):
-        prefix_ids[row, :length] = encoded["input_ids"][seq, :length]
-        prefix_mask[row, :length] = 1
+    prefix_ids = prompt_batch["input_ids"][:, :longest]
+    prefix_mask = (torch.arange(longest).unsqueeze(0) < torch.tensor(prefix_lengths).unsqueeze(1)).long()
+    extras = {key: value for key, value in prompt_batch.items()
+              if key not in ("input_ids", "attention_mask", "labels")}
     with torch.inference_mode():
         out = model(input_ids=prefix_ids.to(device), attention_mask=prefix_mask.to(device),
                     use_cache=True, logits_to_keep=1, **model_inputs(extras, model))
@@ -108,21 +109,21 @@ def _score_rows(model, adapter, processor, prompts, candidates, batch_size) -> l
     prefix_mask = prefix_mask.to(device)
 
     flat: list[AnswerNLL] = []
-    for start in range(0, len(samples), batch_size):
-        seqs = list(range(start, min(start + batch_size, len(samples))))
+    pad = _pad_id(adapter, processor)
+    for start in range(0, len(owner), batch_size):
+        seqs = list(range(start, min(start + batch_size, len(owner))))
         rows = torch.tensor([owner[seq] for seq in seqs], device=device)
-        starts = [prefix_lengths[owner[seq]] for seq in seqs]
-        width = max(lengths[seq] - begin for seq, begin in zip(seqs, starts))
-        ids = torch.full((len(seqs), width), _pad_id(adapter, processor), dtype=torch.long)
+        width = max(len(tails[seq][0]) for seq in seqs)
+        ids = torch.full((len(seqs), width), pad, dtype=torch.long)
         mask = torch.zeros((len(seqs), width), dtype=torch.long)
         labels = torch.full((len(seqs), width), IGNORE_INDEX, dtype=torch.long)
-        for i, (seq, begin) in enumerate(zip(seqs, starts)):
-            n = lengths[seq] - begin
-            ids[i, :n] = encoded["input_ids"][seq, begin:lengths[seq]]
-            mask[i, :n] = 1
-            labels[i, :n] = encoded["labels"][seq, begin:lengths[seq]]
+        for i, seq in enumerate(seqs):
+            tail_ids, tail_labels = tails[seq]
+            ids[i, :len(tail_ids)], labels[i, :len(tail_ids)] = tail_ids, tail_labels
+            mask[i, :len(tail_ids)] = 1
         # Continuation positions go on from each row's own prefix length, not from the padded width.
-        positions = torch.tensor(starts).unsqueeze(1) + torch.arange(width).unsqueeze(0)
+        starts = torch.tensor([prefix_lengths[owner[seq]] for seq in seqs])
+        positions = starts.unsqueeze(1) + torch.arange(width).unsqueeze(0)
         cache = DynamicCache([(k[rows], v[rows]) for k, v in cached], config=unwrap(model).config)
         with torch.inference_mode():
             logits = model(input_ids=ids.to(device),
@@ -132,44 +133,45 @@ def _score_rows(model, adapter, processor, prompts, candidates, batch_size) -> l
     return _regroup(flat, candidates)
 
 
-def _prefix_lengths(encoded, owner, n_rows, image_token_id) -> list[int]:
-    """Per row, the tokens all its candidates share before the first supervised one, minus one.
+def _tails(text_batch, owner, n_rows) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Per candidate, (ids, labels) from the last token its row's candidates all share to its end.
 
-    The last shared token is left to the continuation so that its logits, which predict the first
-    answer token, come out of the continuation pass. Image placeholders must all be in the prefix.
+    That last shared token is kept in the tail so that its logits, which predict the first answer
+    token, come out of the continuation pass.
     """
-    ids, labels, lengths = encoded["input_ids"], encoded["labels"], encoded["attention_mask"].sum(dim=1)
-    result = []
+    ids, labels = text_batch["input_ids"], text_batch["labels"]
+    lengths = text_batch["attention_mask"].sum(dim=1).tolist()
+    boundary = []
     for row in range(n_rows):
         seqs = [seq for seq, owned in enumerate(owner) if owned == row]
         shared = min(int((labels[seq] != IGNORE_INDEX).nonzero()[0]) for seq in seqs)
-        reference = ids[seqs[0]]
         for seq in seqs[1:]:
-            same = (ids[seq, :shared] == reference[:shared]).long()
+            same = (ids[seq, :shared] == ids[seqs[0], :shared]).long()
             shared = int(same.cumprod(0).sum())
-        length = shared - 1
-        if image_token_id is not None:
-            for seq in seqs:
-                tail = ids[seq, max(length, 0):int(lengths[seq])]
-                if (tail == image_token_id).any():
-                    length = 0
-        result.append(length)
-    return result
+        boundary.append(shared - 1)
+    return [(ids[seq, max(boundary[row], 0):lengths[seq]], labels[seq, max(boundary[row], 0):lengths[seq]])
+            for seq, row in enumerate(owner)]
 
 
-def _per_row_extras(encoded, first) -> dict | None:
-    """Processor outputs other than text (pixel values, image sizes): one copy per row.
+def _prefix_lengths(prompt_batch, text_batch, tails, owner, image_token_id) -> list[int] | None:
+    """Per row, how many tokens of its prompt encoding precede the tail; None if they do not fit.
 
-    None when they are not one entry per sequence (rows with and without images mixed).
+    They fit when the first candidate's image encoding ends with exactly its text-only tail, the
+    prefix is not empty, and no image placeholder falls inside the tail.
     """
-    extras = {}
-    for key, value in encoded.items():
-        if key in ("input_ids", "attention_mask", "labels") or not torch.is_tensor(value):
-            continue
-        if value.shape[0] != len(encoded["input_ids"]):
+    ids, labels = prompt_batch["input_ids"], prompt_batch["labels"]
+    lengths = prompt_batch["attention_mask"].sum(dim=1).tolist()
+    result = []
+    for row, length in enumerate(lengths):
+        tail_ids, tail_labels = tails[owner.index(row)]
+        start = length - len(tail_ids)
+        if start < 1 or not torch.equal(ids[row, start:length], tail_ids) \
+                or not torch.equal(labels[row, start:length], tail_labels):
             return None
-        extras[key] = value[first]
-    return extras
+        if image_token_id is not None and any((t[0] == image_token_id).any() for t in tails):
+            return None
+        result.append(start)
+    return result
 
 
 def _sequence_nll(logits: torch.Tensor, labels: torch.Tensor) -> list[AnswerNLL]:

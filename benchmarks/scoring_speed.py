@@ -1,0 +1,102 @@
+"""Shared-prefix vs naive per-candidate scoring, same rows, one run, at LLaVA-1.5's 576 image tokens.
+
+A random LLaVA-architecture model with a CLIP tower at 336 px / patch 14 (576 image tokens, as
+LLaVA-1.5) and a small decoder scores each row's true caption, paraphrase and K perturbations
+both ways. Prints rows/second of each path, the speed-up and the largest score difference.
+
+    python benchmarks/scoring_speed.py                # CPU, ~1-2 minutes on 2 cores
+    python benchmarks/scoring_speed.py --device cuda --hidden 1024 --layers 8 --rows 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+
+import torch
+from PIL import Image
+
+from clearbench.data.format import CAPTION_QUESTIONS, Sample
+from clearbench.evaluate.scoring import score_candidates, score_naive
+from clearbench.models.registry import adapter_for
+from clearbench.models.tiny import TinySize, build_tiny_llava
+
+WORDS = ("a portrait of the author standing near an old stone bridge in warm evening light with "
+         "a red umbrella books on a wooden table and a window behind her while she smiles at the "
+         "camera wearing glasses and a grey coat in a quiet library full of shelves").split()
+
+
+def caption(rng: random.Random, length: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(length)).capitalize() + "."
+
+
+def build_rows(n_rows: int, n_perturbations: int, seed: int):
+    rng = random.Random(seed)
+    prompts, candidates = [], []
+    for row in range(n_rows):
+        colour = tuple(rng.randrange(256) for _ in range(3))
+        prompts.append(Sample(rng.choice(CAPTION_QUESTIONS), "", Image.new("RGB", (336, 336), colour)))
+        # true caption, paraphrase, perturbations: 20-40 words each, like CLEAR's captions
+        candidates.append([caption(rng, rng.randint(20, 40)) for _ in range(2 + n_perturbations)])
+    return prompts, candidates
+
+
+def timed(functions: dict, repeats: int) -> tuple[dict, dict]:
+    """Best wall time of each function over `repeats` rounds, interleaved so that both paths
+    see the same machine load (the CPU may be shared)."""
+    best = {name: float("inf") for name in functions}
+    results = {}
+    for _ in range(repeats):
+        for name, function in functions.items():
+            start = time.perf_counter()
+            results[name] = function()
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best, results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=8)
+    parser.add_argument("--perturbations", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--hidden", type=int, default=128, help="decoder hidden size")
+    parser.add_argument("--layers", type=int, default=4, help="decoder layers")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats; the best is kept")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
+    args = parser.parse_args()
+
+    torch.set_grad_enabled(False)
+    size = TinySize(image_size=336, patch_size=14, vision_hidden=64, vision_layers=2,
+                    hidden=args.hidden, layers=args.layers, heads=max(1, args.hidden // 32))
+    model, processor = build_tiny_llava(WORDS * 20 + list(CAPTION_QUESTIONS), size, seed=0)
+    model = model.to(args.device, getattr(torch, args.dtype)).eval()
+    adapter = adapter_for(model)
+    prompts, candidates = build_rows(args.rows, args.perturbations, seed=0)
+    lengths = adapter.encode(processor, [Sample(prompts[0].question, candidates[0][0], prompts[0].image)])
+    image_tokens = int((lengths["input_ids"] == model.config.image_token_index).sum())
+
+    # Warm up both paths once (allocator, kernels) on one row.
+    score_candidates(model, adapter, processor, prompts[:1], candidates[:1], args.batch_size)
+    score_naive(model, adapter, processor, prompts[:1], candidates[:1], args.batch_size)
+    seconds, results = timed({
+        "shared": lambda: score_candidates(model, adapter, processor, prompts, candidates, args.batch_size),
+        "naive": lambda: score_naive(model, adapter, processor, prompts, candidates, args.batch_size),
+    }, args.repeats)
+    (shared_s, shared), (naive_s, naive) = [(seconds[k], results[k]) for k in ("shared", "naive")]
+    gap = max(abs(a.mean - b.mean) for ra, rb in zip(shared, naive) for a, b in zip(ra, rb))
+
+    print(f"image tokens per prompt: {image_tokens}; rows: {args.rows}; candidates per row: "
+          f"{2 + args.perturbations} (answer, paraphrase, {args.perturbations} perturbations); "
+          f"decoder {args.layers}x{args.hidden}; device {args.device} {args.dtype}")
+    print(f"naive per-candidate : {args.rows / naive_s:8.2f} rows/s ({naive_s:.2f} s)")
+    print(f"shared prefix       : {args.rows / shared_s:8.2f} rows/s ({shared_s:.2f} s)")
+    print(f"speed-up            : {naive_s / shared_s:8.2f}x")
+    print(f"max |mean NLL| gap  : {gap:.2e}")
+
+
+if __name__ == "__main__":
+    main()
