@@ -2,8 +2,9 @@
 
 At each forget answer position t with true next token y_t, the target distribution is
     q_t = softmax(z_ref,t − γ·onehot(y_t))
-and the student minimises the cross-entropy H(q_t, p_θ,t) (= KL(q_t ‖ p_θ,t) + const), averaged over
-answer tokens; optionally + λ_R·NLL(R). Defaults γ = 10, λ_R = 0.
+and the student minimises the cross-entropy to it (= KL(q_t ‖ p_θ,t) + const) over answer tokens:
+    L = mean_t H(q_t, p_θ,t) + λ_R·NLL(R)
+Defaults γ = 10, λ_R = 0.
 Source: Dong et al. 2024 ("UNDIAL: Self-Distillation with Adjusted Logits for Robust Unlearning").
 """
 
