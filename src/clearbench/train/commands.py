@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from clearbench.errors import UserError
+from clearbench.train.unlearn_commands import register_unlearn
 
 
 def register(subparsers) -> None:
@@ -51,6 +52,7 @@ def register(subparsers) -> None:
     parser.add_argument("--trust-remote-code", action="store_true",
                         help="allow a checkpoint's own Python code to run")
     parser.set_defaults(func=run)
+    register_unlearn(subparsers)  # `clearbench unlearn` lives in unlearn_commands.py
 
 
 def run(args) -> int:
