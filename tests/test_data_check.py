@@ -47,8 +47,12 @@ def test_clean_source_passes_on_the_command_line(pristine, capsys):
 def test_missing_column(source, capsys):
     table = read(source, "forget10")
     del table["name"]
-    write(source, "forget10", table, Features({k: v for k, v in SCHEMAS["forget10"].features.items()
-                                               if k != "name"}))
+    write(
+        source,
+        "forget10",
+        table,
+        Features({k: v for k, v in SCHEMAS["forget10"].features.items() if k != "name"}),
+    )
     assert main(["data", "check", str(source)]) == 2
     err = capsys.readouterr().err
     assert "config 'forget10', column 'name': column is missing" in err
@@ -73,25 +77,34 @@ def test_overlapping_persons(source):
 def test_person_in_neither_forget_nor_retain(source):
     retain = read(source, "retain90")
     dropped = retain["name"][0]
-    write(source, "retain90", {c: [v for v, n in zip(values, retain["name"]) if n != dropped]
-                               for c, values in retain.items()})
-    assert (f"config 'retain90', column 'name': persons of 'full' in neither 'forget10' nor 'retain90': "
-            f"{dropped}") in problems(source)
+    write(
+        source,
+        "retain90",
+        {c: [v for v, n in zip(values, retain["name"]) if n != dropped] for c, values in retain.items()},
+    )
+    assert (
+        f"config 'retain90', column 'name': persons of 'full' in neither 'forget10' nor 'retain90': "
+        f"{dropped}"
+    ) in problems(source)
 
 
 def test_empty_perturbed_list(source):
     table = read(source, "forget10_perturbed")
     table["perturbed_captions"][0] = []
     write(source, "forget10_perturbed", table)
-    assert problems(source) == ["config 'forget10_perturbed', row 0, column 'perturbed_captions': list is empty"]
+    assert problems(source) == [
+        "config 'forget10_perturbed', row 0, column 'perturbed_captions': list is empty"
+    ]
 
 
 def test_perturbed_list_of_inconsistent_length(source):
     table = read(source, "tofu_retain_perturbed")
     table["perturbed_answer"][2] = table["perturbed_answer"][2][:3]
     write(source, "tofu_retain_perturbed", table)
-    assert problems(source) == ["config 'tofu_retain_perturbed', row 2, column 'perturbed_answer': "
-                                "list has 3 items, most rows have 5"]
+    assert problems(source) == [
+        "config 'tofu_retain_perturbed', row 2, column 'perturbed_answer': "
+        "list has 3 items, most rows have 5"
+    ]
 
 
 def test_wrong_type(source):
@@ -99,7 +112,9 @@ def test_wrong_type(source):
     table["answer"] = list(range(len(table["answer"])))
     features = Features({**SCHEMAS["real_world"].features, "answer": Value("int64")})
     write(source, "real_world", table, features)
-    assert problems(source) == ["config 'real_world', column 'answer': wrong type: expected string, found int64"]
+    assert problems(source) == [
+        "config 'real_world', column 'answer': wrong type: expected string, found int64"
+    ]
 
 
 def test_missing_config(source):
@@ -114,8 +129,10 @@ def test_perturbed_row_not_drawn_from_its_base_split(source):
     table = read(source, "forget10_perturbed")
     table["caption"][1] = "Somebody Else, a painter, stands in a park."
     write(source, "forget10_perturbed", table)
-    assert problems(source) == ["config 'forget10_perturbed', row 1, column 'caption': not drawn from "
-                                "'forget10' (no row there has this caption)"]
+    assert problems(source) == [
+        "config 'forget10_perturbed', row 1, column 'caption': not drawn from "
+        "'forget10' (no row there has this caption)"
+    ]
 
 
 def test_text_qa_fields_present(source):
@@ -132,8 +149,10 @@ def test_a_broken_column_is_summarised_not_listed_row_by_row(source):
     write(source, "full", table)
     found = problems(source)
     assert len(found) == ROW_PROBLEMS_PER_COLUMN + 1
-    assert found[-1] == f"config 'full', column 'image': {len(table['image']) - ROW_PROBLEMS_PER_COLUMN} " \
-                        "more rows with problems"
+    assert (
+        found[-1] == f"config 'full', column 'image': {len(table['image']) - ROW_PROBLEMS_PER_COLUMN} "
+        "more rows with problems"
+    )
 
 
 def test_unreadable_sources_are_user_errors(tmp_path, capsys):

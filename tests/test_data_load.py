@@ -44,8 +44,10 @@ def test_revision_is_for_hub_sources_only(source):
 
 def test_hub_ids_route_tofu_configs_to_locuslab_tofu():
     assert not load.is_local("therem/CLEAR")
-    assert load._hub_repo_and_config("therem/CLEAR", "tofu_forget10_perturbed") == ("locuslab/TOFU",
-                                                                                   "forget10_perturbed")
+    assert load._hub_repo_and_config("therem/CLEAR", "tofu_forget10_perturbed") == (
+        "locuslab/TOFU",
+        "forget10_perturbed",
+    )
     assert load._hub_repo_and_config("therem/CLEAR", "forget10+tofu") == ("therem/CLEAR", "forget10+tofu")
 
 
@@ -73,14 +75,30 @@ def test_regenerated_directory_is_not_served_from_a_stale_cache(tmp_path):
 
 def test_preview_grid_shows_the_first_images(source, tmp_path):
     out = tmp_path / "grid.png"
-    assert main(["data", "preview", source, "--config", "forget10_perturbed", "--out", str(out),
-                 "--count", "2", "--columns", "2"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "preview",
+                source,
+                "--config",
+                "forget10_perturbed",
+                "--out",
+                str(out),
+                "--count",
+                "2",
+                "--columns",
+                "2",
+            ]
+        )
+        == 0
+    )
     grid = np.asarray(Image.open(out).convert("RGB"), dtype=int)
     first = load_split(source, "forget10_perturbed")[0]["image"].convert("RGB")
     expected = np.asarray(first.resize((TILE, TILE), Image.NEAREST), dtype=int)
     assert grid.shape[1] == 2 * (TILE + 8)
-    assert np.array_equal(grid[4:4 + TILE, 4:4 + TILE], expected)
-    assert (grid[4 + TILE:, :TILE + 8] < 128).any()  # a caption is written under it
+    assert np.array_equal(grid[4 : 4 + TILE, 4 : 4 + TILE], expected)
+    assert (grid[4 + TILE :, : TILE + 8] < 128).any()  # a caption is written under it
 
 
 def test_preview_of_a_text_config_is_a_user_error(source, tmp_path, capsys):

@@ -11,14 +11,23 @@ from clearbench.data.synth import generate
 # Written out by hand from clear_spec.md §1.3 and the project's contract for the tofu_ and extra configs.
 CAPTIONS = {"image": "image", "caption": "string", "name": "string"}
 WITH_TOFU = {"image": "image", "caption": "string", "question": "string", "answer": "string"}
-PERTURBED = {**CAPTIONS, "paraphrased_caption": "string", "perturbed_captions": "list[string]",
-             "perturbed_names": "list[string]"}
+PERTURBED = {
+    **CAPTIONS,
+    "paraphrased_caption": "string",
+    "perturbed_captions": "list[string]",
+    "perturbed_names": "list[string]",
+}
 TOFU_QA = {"question": "string", "answer": "string"}
-TOFU_PERTURBED = {**TOFU_QA, "paraphrased_answer": "string", "paraphrased_question": "string",
-                  "perturbed_answer": "list[string]"}
+TOFU_PERTURBED = {
+    **TOFU_QA,
+    "paraphrased_answer": "string",
+    "paraphrased_question": "string",
+    "perturbed_answer": "list[string]",
+}
 TOFU_FACTS = {**TOFU_QA, "paraphrased_answer": "string", "perturbed_answer": "list[string]"}
 EXPECTED = {
-    "full": CAPTIONS, "full+tofu": WITH_TOFU,
+    "full": CAPTIONS,
+    "full+tofu": WITH_TOFU,
     **{f"forget{p}": CAPTIONS for p in ("01", "05", "10")},
     **{f"retain{p}": CAPTIONS for p in ("99", "95", "90")},
     **{f"forget{p}+tofu": WITH_TOFU for p in ("01", "05", "10")},
@@ -26,14 +35,20 @@ EXPECTED = {
     **{f"forget{p}_perturbed": PERTURBED for p in ("01", "05", "10")},
     "retain_perturbed": PERTURBED,
     "real_faces": {"image": "image", "answer": "string", "options": "list[string]"},
-    "real_world": {"question": "string", "answer": "string", "image": "image", "prompt": "string",
-                   "options": "list[string]"},
+    "real_world": {
+        "question": "string",
+        "answer": "string",
+        "image": "image",
+        "prompt": "string",
+        "options": "list[string]",
+    },
     "tofu_full": TOFU_QA,
     **{f"tofu_forget{p}": TOFU_QA for p in ("01", "05", "10")},
     **{f"tofu_retain{p}": TOFU_QA for p in ("99", "95", "90")},
     **{f"tofu_forget{p}_perturbed": TOFU_PERTURBED for p in ("01", "05", "10")},
     "tofu_retain_perturbed": TOFU_PERTURBED,
-    "tofu_real_authors_perturbed": TOFU_FACTS, "tofu_world_facts_perturbed": TOFU_FACTS,
+    "tofu_real_authors_perturbed": TOFU_FACTS,
+    "tofu_world_facts_perturbed": TOFU_FACTS,
     **{f"holdout{p}": CAPTIONS for p in ("01", "05", "10")},
     "pretraining": WITH_TOFU,
 }
@@ -73,8 +88,14 @@ def test_synthetic_configs_load_with_their_schema(synthetic):
 
 def test_forget10_perturbed_has_clears_columns_in_clears_order(synthetic):
     dataset = load_dataset(str(synthetic), "forget10_perturbed", split="train")
-    assert list(dataset.features) == ["image", "caption", "name", "paraphrased_caption",
-                                      "perturbed_captions", "perturbed_names"]
+    assert list(dataset.features) == [
+        "image",
+        "caption",
+        "name",
+        "paraphrased_caption",
+        "perturbed_captions",
+        "perturbed_names",
+    ]
     row = dataset[0]
     assert row["image"].size == (32, 32)
     assert len(row["perturbed_captions"]) == len(row["perturbed_names"]) == 5

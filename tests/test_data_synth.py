@@ -25,8 +25,11 @@ def synthetic(tmp_path_factory):
 
 
 def rows(source, config):
-    return load_split(source, config).remove_columns(
-        [c for c in ("image",) if c in load_split(source, config).features]).to_list()
+    return (
+        load_split(source, config)
+        .remove_columns([c for c in ("image",) if c in load_split(source, config).features])
+        .to_list()
+    )
 
 
 def tree_digest(directory):
@@ -38,6 +41,7 @@ def tree_digest(directory):
 
 
 # --- determinism ---------------------------------------------------------------------------------
+
 
 def test_same_arguments_give_byte_identical_files(tmp_path):
     first = generate(tmp_path / "a", persons=4, seed=7, image_size=24)
@@ -58,7 +62,9 @@ def test_rerun_replaces_a_previous_synth_but_not_a_foreign_directory(tmp_path):
     assert (foreign / "notes.txt").read_text() == "keep me"
 
 
-@pytest.mark.parametrize("kwargs, option", [({"persons": 1}, "--persons"), ({"image_size": 8}, "--image-size")])
+@pytest.mark.parametrize(
+    "kwargs, option", [({"persons": 1}, "--persons"), ({"image_size": 8}, "--image-size")]
+)
 def test_bad_options_are_user_errors(tmp_path, kwargs, option):
     with pytest.raises(UserError, match=option):
         generate(tmp_path / "x", **kwargs)
@@ -72,8 +78,11 @@ def test_generated_dataset_passes_validation(synthetic):
 
 # --- splits --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("persons, expected", [(2, (1, 1, 1)), (10, (1, 1, 1)), (20, (1, 1, 2)),
-                                               (40, (1, 2, 4)), (200, (2, 10, 20))])
+
+@pytest.mark.parametrize(
+    "persons, expected",
+    [(2, (1, 1, 1)), (10, (1, 1, 1)), (20, (1, 1, 2)), (40, (1, 2, 4)), (200, (2, 10, 20))],
+)
 def test_forget_sizes_follow_clears_percentages(persons, expected):
     assert tuple(forget_count(persons, p) for p in ("01", "05", "10")) == expected
     splits = split_people(persons, random.Random(0))
@@ -102,6 +111,7 @@ def test_split_proportions_in_the_written_data(synthetic):
 
 # --- faces ---------------------------------------------------------------------------------------
 
+
 def share_of(image, colour, tolerance=10):
     """Fraction of pixels within `tolerance` (per channel) of `colour`."""
     pixels = np.asarray(image, dtype=int).reshape(-1, 3)
@@ -123,8 +133,12 @@ def test_two_people_look_different():
     rng = random.Random(6)
     people = draw_people(rng, 30, set())
     assert len({p.face for p in people}) == 30  # no two people share a face identity
-    a, b = next((a, b) for a in people for b in people
-                if np.abs(np.subtract(SKIN_TONES[a.face.skin], SKIN_TONES[b.face.skin])).max() > 40)
+    a, b = next(
+        (a, b)
+        for a in people
+        for b in people
+        if np.abs(np.subtract(SKIN_TONES[a.face.skin], SKIN_TONES[b.face.skin])).max() > 40
+    )
     look = Look("facing the camera", "neutral", "coat", "blue", 0.0, 1.0, 0.0, 0.0)
     image_a = render_photo(64, a.face, look, "office", "daylight", random.Random(0))
     image_b = render_photo(64, b.face, look, "office", "daylight", random.Random(0))
@@ -134,6 +148,7 @@ def test_two_people_look_different():
 
 
 # --- what the rows say ---------------------------------------------------------------------------
+
 
 def test_captions_name_the_person_and_perturbations_keep_the_form(synthetic):
     people = {r["name"] for r in rows(synthetic, "full")}
@@ -183,6 +198,7 @@ def test_real_sets_offer_only_wrong_options_and_pretraining_knows_their_answers(
         assert {r["question"] for r in rows(synthetic, config)} <= pretrained_questions
     # The faces people are asked to name in real_faces are new pictures, not pretraining images.
     real_images = {row["image"]["bytes"] for row in load_split(synthetic, "real_faces").data.to_pylist()}
-    pretraining_images = {row["image"]["bytes"] for row in load_split(synthetic, "pretraining").data.to_pylist()
-                          if row["image"]}
+    pretraining_images = {
+        row["image"]["bytes"] for row in load_split(synthetic, "pretraining").data.to_pylist() if row["image"]
+    }
     assert not real_images & pretraining_images

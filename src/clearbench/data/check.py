@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from clearbench.data.load import list_configs, load_split, quiet
-from clearbench.data.schema import (FORGET_PERCENTS, RETAIN_OF, SCHEMAS, TOFU_PREFIX, ConfigSchema)
+from clearbench.data.schema import FORGET_PERCENTS, RETAIN_OF, SCHEMAS, TOFU_PREFIX, ConfigSchema
 from clearbench.errors import UserError
 
 ROW_PROBLEMS_PER_COLUMN = 10
@@ -72,6 +72,7 @@ def check_source(source: str, revision: str | None = None) -> Report:
 
 # --- columns and types --------------------------------------------------------------------------
 
+
 def feature_kind(feature) -> str:
     """A short, comparable name for a feature type: 'image', 'string', 'list[string]', …"""
     from datasets import Image, LargeList, Sequence, Value
@@ -99,8 +100,13 @@ def check_columns(schema: ConfigSchema, dataset) -> tuple[dict[str, list], list[
             continue
         actual = dataset.features[column]
         if feature_kind(actual) != feature_kind(expected):
-            problems.append(Problem(schema.name, f"wrong type: expected {feature_kind(expected)}, "
-                                                 f"found {feature_kind(actual)}", column=column))
+            problems.append(
+                Problem(
+                    schema.name,
+                    f"wrong type: expected {feature_kind(expected)}, " f"found {feature_kind(actual)}",
+                    column=column,
+                )
+            )
             continue
         # Straight from Arrow: fast, and images stay undecoded ({"bytes", "path"}).
         table[column] = dataset.data.column(column).to_pylist()
@@ -108,6 +114,7 @@ def check_columns(schema: ConfigSchema, dataset) -> tuple[dict[str, list], list[
 
 
 # --- rows -----------------------------------------------------------------------------------------
+
 
 def _blank(value) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
@@ -143,15 +150,20 @@ class _RowProblems:
             self.dropped[column] += 1
 
     def problems(self) -> list[Problem]:
-        return self.kept + [Problem(self.config, f"{count} more rows with problems", column=column)
-                            for column, count in self.dropped.items()]
+        return self.kept + [
+            Problem(self.config, f"{count} more rows with problems", column=column)
+            for column, count in self.dropped.items()
+        ]
 
 
 def _mixed_row_columns(config: str, row: dict) -> list[str]:
     """For configs that mix caption rows and text rows, the columns this row must fill."""
     if config.endswith("+tofu"):
-        return ["image", "caption"] if not _blank(row.get("caption")) or row.get("image") else \
-            ["question", "answer"]
+        return (
+            ["image", "caption"]
+            if not _blank(row.get("caption")) or row.get("image")
+            else ["question", "answer"]
+        )
     if config == "pretraining":
         return ["caption"] if not _blank(row.get("caption")) else ["question", "answer"]
     return list(row)
@@ -163,9 +175,14 @@ def check_rows(schema: ConfigSchema, table: dict[str, list]) -> list[Problem]:
     found = _RowProblems(schema.name)
     count = len(next(iter(table.values()))) if table else 0
     decoded: dict[bytes, bool] = {}
-    list_lengths = {column: Counter(len(v) for v in values if v)
-                    for column, values in table.items() if feature_kind(schema.features[column]).startswith("list")}
-    usual_length = {column: lengths.most_common(1)[0][0] for column, lengths in list_lengths.items() if lengths}
+    list_lengths = {
+        column: Counter(len(v) for v in values if v)
+        for column, values in table.items()
+        if feature_kind(schema.features[column]).startswith("list")
+    }
+    usual_length = {
+        column: lengths.most_common(1)[0][0] for column, lengths in list_lengths.items() if lengths
+    }
     for index in range(count):
         row = {column: values[index] for column, values in table.items()}
         required = _mixed_row_columns(schema.name, row)
@@ -187,12 +204,16 @@ def check_rows(schema: ConfigSchema, table: dict[str, list]) -> list[Problem]:
                 elif any(_blank(item) for item in value):
                     found.add(index, column, "list has an empty item")
                 elif len(value) != usual_length[column]:
-                    found.add(index, column, f"list has {len(value)} items, most rows have "
-                                             f"{usual_length[column]}")
+                    found.add(
+                        index,
+                        column,
+                        f"list has {len(value)} items, most rows have " f"{usual_length[column]}",
+                    )
     return found.problems()
 
 
 # --- how configs relate ---------------------------------------------------------------------------
+
 
 def _names(tables, config) -> set[str] | None:
     table = tables.get(config)
@@ -212,28 +233,46 @@ def check_relations(tables: dict[str, dict[str, list]]) -> list[Problem]:
         forget, retain = _names(tables, forget_name), _names(tables, retain_name)
         if forget is not None and retain is not None:
             if forget & retain:
-                problems.append(Problem(forget_name, f"persons also in '{retain_name}': "
-                                                     f"{_listing(forget & retain)}", column="name"))
+                problems.append(
+                    Problem(
+                        forget_name,
+                        f"persons also in '{retain_name}': " f"{_listing(forget & retain)}",
+                        column="name",
+                    )
+                )
             if full is not None and forget | retain != full:
                 missing, extra = full - (forget | retain), (forget | retain) - full
                 if missing:
-                    problems.append(Problem(retain_name, f"persons of 'full' in neither '{forget_name}' "
-                                                         f"nor '{retain_name}': {_listing(missing)}", column="name"))
+                    problems.append(
+                        Problem(
+                            retain_name,
+                            f"persons of 'full' in neither '{forget_name}' "
+                            f"nor '{retain_name}': {_listing(missing)}",
+                            column="name",
+                        )
+                    )
                 if extra:
-                    problems.append(Problem(forget_name, f"persons not in 'full': {_listing(extra)}",
-                                            column="name"))
+                    problems.append(
+                        Problem(forget_name, f"persons not in 'full': {_listing(extra)}", column="name")
+                    )
         problems += _drawn_from(tables, f"{forget_name}_perturbed", forget_name, "caption")
-        problems += _drawn_from(tables, f"{TOFU_PREFIX}{forget_name}_perturbed",
-                                f"{TOFU_PREFIX}{forget_name}", "question")
+        problems += _drawn_from(
+            tables, f"{TOFU_PREFIX}{forget_name}_perturbed", f"{TOFU_PREFIX}{forget_name}", "question"
+        )
         problems += _partition_sizes(tables, f"{TOFU_PREFIX}{forget_name}", f"{TOFU_PREFIX}{retain_name}")
     problems += _drawn_from(tables, "retain_perturbed", "retain90", "caption")
     problems += _drawn_from(tables, f"{TOFU_PREFIX}retain_perturbed", f"{TOFU_PREFIX}retain90", "question")
     for percent in FORGET_PERCENTS:
         holdout = _names(tables, f"holdout{percent}")
         if holdout is not None and full is not None and holdout & full:
-            problems.append(Problem(f"holdout{percent}", f"persons also in 'full' (holdout people must "
-                                                         f"never be trained on): {_listing(holdout & full)}",
-                                    column="name"))
+            problems.append(
+                Problem(
+                    f"holdout{percent}",
+                    f"persons also in 'full' (holdout people must "
+                    f"never be trained on): {_listing(holdout & full)}",
+                    column="name",
+                )
+            )
     return problems
 
 
@@ -258,6 +297,11 @@ def _partition_sizes(tables, forget: str, retain: str) -> list[Problem]:
         return []
     sizes = {name: len(tables[name]["question"]) for name in (forget, retain, full)}
     if sizes[forget] + sizes[retain] != sizes[full]:
-        return [Problem(retain, f"'{forget}' ({sizes[forget]} rows) and '{retain}' ({sizes[retain]} rows) "
-                                f"do not add up to '{full}' ({sizes[full]} rows)")]
+        return [
+            Problem(
+                retain,
+                f"'{forget}' ({sizes[forget]} rows) and '{retain}' ({sizes[retain]} rows) "
+                f"do not add up to '{full}' ({sizes[full]} rows)",
+            )
+        ]
     return []

@@ -13,9 +13,13 @@ def register(subparsers) -> None:
 
     synth = commands.add_parser("synth", help="write an offline synthetic CLEAR dataset")
     synth.add_argument("out", metavar="OUT", help="output directory (replaced if it holds a previous synth)")
-    synth.add_argument("--persons", type=int, default=20, help="fictitious people (default 20; 200 = CLEAR size)")
+    synth.add_argument(
+        "--persons", type=int, default=20, help="fictitious people (default 20; 200 = CLEAR size)"
+    )
     synth.add_argument("--seed", type=int, default=0)
-    synth.add_argument("--image-size", type=int, default=64, metavar="PX", help="image side in pixels (default 64)")
+    synth.add_argument(
+        "--image-size", type=int, default=64, metavar="PX", help="image side in pixels (default 64)"
+    )
     synth.set_defaults(func=_synth)
 
     check = commands.add_parser("check", help="validate a CLEAR source (local directory or Hub id)")

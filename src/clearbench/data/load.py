@@ -41,14 +41,16 @@ def _local_dir(source: str) -> Path:
     if not path.is_dir():
         raise UserError(f"data source '{source}': no such directory")
     if not (path / "README.md").is_file():
-        raise UserError(f"data source '{source}': no README.md with a `configs:` table "
-                        "(run `clearbench data synth` to create a local source)")
+        raise UserError(
+            f"data source '{source}': no README.md with a `configs:` table "
+            "(run `clearbench data synth` to create a local source)"
+        )
     return path
 
 
 def _hub_repo_and_config(source: str, config: str) -> tuple[str, str]:
     if is_tofu(config):
-        return HUB_TOFU, config[len(TOFU_PREFIX):]
+        return HUB_TOFU, config[len(TOFU_PREFIX) :]
     return source, config
 
 
@@ -73,8 +75,10 @@ def load_split(source: str, config: str, revision: str | None = None):
         splits = datasets.load_dataset(repo, name, revision=revision, cache_dir=cache_dir)
     except (FileNotFoundError, ValueError, ConnectionError, OSError) as error:
         if local and config not in list_configs(source):
-            raise UserError(f"data source '{source}' has no config '{config}' "
-                            f"(it has: {', '.join(list_configs(source))})") from error
+            raise UserError(
+                f"data source '{source}' has no config '{config}' "
+                f"(it has: {', '.join(list_configs(source))})"
+            ) from error
         where = source if repo == source or local else f"{source} (text half: {repo})"
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UserError(f"data source '{where}', config '{config}': cannot load: {first_line}") from error
@@ -83,8 +87,9 @@ def load_split(source: str, config: str, revision: str | None = None):
         return splits["train"]
     if len(splits) == 1:
         return next(iter(splits.values()))
-    raise UserError(f"data source '{source}', config '{config}': no 'train' split "
-                    f"(it has: {', '.join(splits)})")
+    raise UserError(
+        f"data source '{source}', config '{config}': no 'train' split " f"(it has: {', '.join(splits)})"
+    )
 
 
 def list_configs(source: str) -> list[str]:
@@ -96,8 +101,9 @@ def list_configs(source: str) -> list[str]:
         try:
             return datasets.get_dataset_config_names(str(directory))
         except Exception as error:  # a malformed card or data file list; the message says which
-            raise UserError(f"data source '{source}': cannot read its configs from README.md: "
-                            f"{error}") from error
+            raise UserError(
+                f"data source '{source}': cannot read its configs from README.md: " f"{error}"
+            ) from error
     try:
         clear = datasets.get_dataset_config_names(source)
         tofu = datasets.get_dataset_config_names(HUB_TOFU)
@@ -135,7 +141,9 @@ def _local_cache_dir(directory: Path) -> str:
     for path in _data_files(directory):
         if path.is_file():
             stat = path.stat()
-            signature.update(f"{path.relative_to(directory).as_posix()}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+            signature.update(
+                f"{path.relative_to(directory).as_posix()}:{stat.st_size}:{stat.st_mtime_ns}\n".encode()
+            )
     return str(Path(datasets.config.HF_DATASETS_CACHE) / "clearbench-local" / signature.hexdigest()[:16])
 
 

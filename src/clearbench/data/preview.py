@@ -43,8 +43,9 @@ def render_grid(rows: list[dict], columns: int = 4) -> Image.Image:
     return sheet
 
 
-def preview(source: str, config: str, out: str | Path, count: int = 16, columns: int = 4,
-            revision: str | None = None) -> Path:
+def preview(
+    source: str, config: str, out: str | Path, count: int = 16, columns: int = 4, revision: str | None = None
+) -> Path:
     """Write a PNG grid of the first `count` rows of `config` that have an image."""
     from clearbench.data.load import load_split
 

@@ -48,29 +48,40 @@ def _features(**columns) -> Features:
 
 CAPTIONS = _features(image=Image(), caption=TEXT, name=TEXT)
 CAPTIONS_WITH_TOFU = _features(image=Image(), caption=TEXT, question=TEXT, answer=TEXT)
-CAPTIONS_PERTURBED = _features(image=Image(), caption=TEXT, name=TEXT, paraphrased_caption=TEXT,
-                               perturbed_captions=TEXTS, perturbed_names=TEXTS)
+CAPTIONS_PERTURBED = _features(
+    image=Image(),
+    caption=TEXT,
+    name=TEXT,
+    paraphrased_caption=TEXT,
+    perturbed_captions=TEXTS,
+    perturbed_names=TEXTS,
+)
 REAL_FACES = _features(image=Image(), answer=TEXT, options=TEXTS)
 REAL_WORLD = _features(question=TEXT, answer=TEXT, image=Image(), prompt=TEXT, options=TEXTS)
 PRETRAINING = _features(image=Image(), caption=TEXT, question=TEXT, answer=TEXT)
 TOFU_QA = _features(question=TEXT, answer=TEXT)
-TOFU_PERTURBED = _features(question=TEXT, answer=TEXT, paraphrased_answer=TEXT,
-                           paraphrased_question=TEXT, perturbed_answer=TEXTS)
-TOFU_FACTS_PERTURBED = _features(question=TEXT, answer=TEXT, paraphrased_answer=TEXT,
-                                 perturbed_answer=TEXTS)
+TOFU_PERTURBED = _features(
+    question=TEXT, answer=TEXT, paraphrased_answer=TEXT, paraphrased_question=TEXT, perturbed_answer=TEXTS
+)
+TOFU_FACTS_PERTURBED = _features(question=TEXT, answer=TEXT, paraphrased_answer=TEXT, perturbed_answer=TEXTS)
 
 
 def _clear_schemas() -> list[ConfigSchema]:
     schemas = [ConfigSchema("full", CAPTIONS), ConfigSchema("full+tofu", CAPTIONS_WITH_TOFU)]
     for percent in FORGET_PERCENTS:
         forget, retain = f"forget{percent}", f"retain{RETAIN_OF[percent]}"
-        schemas += [ConfigSchema(forget, CAPTIONS), ConfigSchema(retain, CAPTIONS),
-                    ConfigSchema(f"{forget}+tofu", CAPTIONS_WITH_TOFU),
-                    ConfigSchema(f"{retain}+tofu", CAPTIONS_WITH_TOFU),
-                    ConfigSchema(f"{forget}_perturbed", CAPTIONS_PERTURBED)]
-    schemas += [ConfigSchema("retain_perturbed", CAPTIONS_PERTURBED),
-                ConfigSchema("real_faces", REAL_FACES),
-                ConfigSchema("real_world", REAL_WORLD)]
+        schemas += [
+            ConfigSchema(forget, CAPTIONS),
+            ConfigSchema(retain, CAPTIONS),
+            ConfigSchema(f"{forget}+tofu", CAPTIONS_WITH_TOFU),
+            ConfigSchema(f"{retain}+tofu", CAPTIONS_WITH_TOFU),
+            ConfigSchema(f"{forget}_perturbed", CAPTIONS_PERTURBED),
+        ]
+    schemas += [
+        ConfigSchema("retain_perturbed", CAPTIONS_PERTURBED),
+        ConfigSchema("real_faces", REAL_FACES),
+        ConfigSchema("real_world", REAL_WORLD),
+    ]
     return schemas
 
 
@@ -80,27 +91,27 @@ def _tofu_schemas() -> list[ConfigSchema]:
     optional_question = frozenset({"paraphrased_question"})
     schemas = [ConfigSchema(TOFU_PREFIX + "full", TOFU_QA)]
     for percent in FORGET_PERCENTS:
-        schemas += [ConfigSchema(f"{TOFU_PREFIX}forget{percent}", TOFU_QA),
-                    ConfigSchema(f"{TOFU_PREFIX}retain{RETAIN_OF[percent]}", TOFU_QA),
-                    ConfigSchema(f"{TOFU_PREFIX}forget{percent}_perturbed", TOFU_PERTURBED,
-                                 optional_question)]
+        schemas += [
+            ConfigSchema(f"{TOFU_PREFIX}forget{percent}", TOFU_QA),
+            ConfigSchema(f"{TOFU_PREFIX}retain{RETAIN_OF[percent]}", TOFU_QA),
+            ConfigSchema(f"{TOFU_PREFIX}forget{percent}_perturbed", TOFU_PERTURBED, optional_question),
+        ]
     schemas += [ConfigSchema(TOFU_PREFIX + "retain_perturbed", TOFU_PERTURBED, optional_question)]
     # Real authors / world facts: the "paraphrase" is the answer itself in TOFU's protocol.
     for name in ("real_authors_perturbed", "world_facts_perturbed"):
-        schemas.append(ConfigSchema(TOFU_PREFIX + name, TOFU_FACTS_PERTURBED,
-                                    frozenset({"paraphrased_answer"})))
+        schemas.append(
+            ConfigSchema(TOFU_PREFIX + name, TOFU_FACTS_PERTURBED, frozenset({"paraphrased_answer"}))
+        )
     return schemas
 
 
 def _synthetic_world_schemas() -> list[ConfigSchema]:
-    holdouts = [ConfigSchema(f"holdout{percent}", CAPTIONS, required=False)
-                for percent in FORGET_PERCENTS]
+    holdouts = [ConfigSchema(f"holdout{percent}", CAPTIONS, required=False) for percent in FORGET_PERCENTS]
     return holdouts + [ConfigSchema("pretraining", PRETRAINING, required=False)]
 
 
 SCHEMAS: dict[str, ConfigSchema] = {
-    schema.name: schema
-    for schema in _clear_schemas() + _tofu_schemas() + _synthetic_world_schemas()
+    schema.name: schema for schema in _clear_schemas() + _tofu_schemas() + _synthetic_world_schemas()
 }
 CLEAR_CONFIGS = [schema.name for schema in _clear_schemas()]
 TOFU_CONFIGS = [schema.name for schema in _tofu_schemas()]

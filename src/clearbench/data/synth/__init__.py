@@ -22,14 +22,18 @@ def generate(out_dir, persons: int = 20, seed: int = 0, image_size: int = 64) ->
     from clearbench.data.synth.writer import write_card, write_tables
 
     if not MIN_IMAGE_SIZE <= image_size <= MAX_IMAGE_SIZE:
-        raise UserError(f"option --image-size: must be between {MIN_IMAGE_SIZE} and {MAX_IMAGE_SIZE} "
-                        f"pixels, got {image_size}")
+        raise UserError(
+            f"option --image-size: must be between {MIN_IMAGE_SIZE} and {MAX_IMAGE_SIZE} "
+            f"pixels, got {image_size}"
+        )
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"output '{out_dir}' exists and is not a directory")
     if out_dir.is_dir() and any(out_dir.iterdir()) and not _is_synthetic(out_dir):
-        raise UserError(f"output '{out_dir}' is a non-empty directory that is not a synthetic "
-                        "CLEAR dataset; refusing to replace it")
+        raise UserError(
+            f"output '{out_dir}' is a non-empty directory that is not a synthetic "
+            "CLEAR dataset; refusing to replace it"
+        )
     tables = build_tables(persons, seed, image_size)
     with atomic.directory(out_dir) as tmp:
         tmp.chmod(0o755)  # mkdtemp makes it private; a dataset is meant to be shared

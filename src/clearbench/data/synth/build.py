@@ -18,10 +18,23 @@ from clearbench.data.synth.faces import draw_look
 from clearbench.data.synth.people import FAMOUS_OCCUPATIONS, Person, draw_names, draw_people
 from clearbench.data.synth.scenes import LIGHTS, SCENES, render_photo
 from clearbench.data.synth.splits import PersonSplits, holdout_people_needed, split_people
-from clearbench.data.synth.text import (PERTURBATIONS, QA, Photo, biography_questions, caption,
-                                        paraphrased_caption, perturbed_captions)
-from clearbench.data.synth.world import (draw_shapes, famous_facts, render_shapes, shape_questions,
-                                         world_facts, world_prompt)
+from clearbench.data.synth.text import (
+    PERTURBATIONS,
+    QA,
+    Photo,
+    biography_questions,
+    caption,
+    paraphrased_caption,
+    perturbed_captions,
+)
+from clearbench.data.synth.world import (
+    draw_shapes,
+    famous_facts,
+    render_shapes,
+    shape_questions,
+    world_facts,
+    world_prompt,
+)
 
 FAMOUS_PRETRAINING_PHOTOS = 5
 MIN_PHOTOS, MAX_PHOTOS = 8, 20
@@ -48,14 +61,22 @@ def role(person: Person, famous: bool = False) -> str:
     return f"famous {person.occupation}" if famous else f"{person.culture.demonym} {person.occupation}"
 
 
-def take_photos(person: Person, count: int, image_size: int, rng: random.Random,
-                famous: bool = False) -> list[PhotoRow]:
+def take_photos(
+    person: Person, count: int, image_size: int, rng: random.Random, famous: bool = False
+) -> list[PhotoRow]:
     rows = []
     for _ in range(count):
         look, scene, light = draw_look(rng), rng.choice(list(SCENES)), rng.choice(list(LIGHTS))
         image = render_photo(image_size, person.face, look, scene, light, rng)
-        photo = Photo(person.name, role(person, famous), scene, light, look.clothing_colour,
-                      look.clothing, look.expression)
+        photo = Photo(
+            person.name,
+            role(person, famous),
+            scene,
+            light,
+            look.clothing_colour,
+            look.clothing,
+            look.expression,
+        )
         rows.append(PhotoRow(png_bytes(image), photo))
     return rows
 
@@ -74,18 +95,24 @@ def build_tables(persons: int, seed: int, image_size: int) -> dict[str, dict[str
     splits = split_people(persons, stream(seed, "splits"))
 
     photo_rng = stream(seed, "photos")
-    photos = [take_photos(p, photo_rng.randint(MIN_PHOTOS, MAX_PHOTOS), image_size, photo_rng)
-              for p in people]
-    holdout_photos = [take_photos(p, photo_rng.randint(MIN_PHOTOS, MAX_PHOTOS), image_size, photo_rng)
-                      for p in holdout_people]
+    photos = [
+        take_photos(p, photo_rng.randint(MIN_PHOTOS, MAX_PHOTOS), image_size, photo_rng) for p in people
+    ]
+    holdout_photos = [
+        take_photos(p, photo_rng.randint(MIN_PHOTOS, MAX_PHOTOS), image_size, photo_rng)
+        for p in holdout_people
+    ]
     titles = tuple(sorted({title for p in everyone for title in p.works}))
     qa_rng = stream(seed, "biographies")
     questions = [biography_questions(p, titles, qa_rng) for p in people]
 
     tables: dict[str, dict[str, list]] = {}
     tables.update(_caption_tables(people, photos, questions, splits))
-    tables.update(_perturbed_tables(people, holdout_people, photos, questions, splits, decoys,
-                                    stream(seed, "perturbed")))
+    tables.update(
+        _perturbed_tables(
+            people, holdout_people, photos, questions, splits, decoys, stream(seed, "perturbed")
+        )
+    )
     for percent in FORGET_PERCENTS:
         chosen = splits.holdout[percent]
         tables[f"holdout{percent}"] = _captions([holdout_photos[i] for i in chosen])
@@ -95,8 +122,11 @@ def build_tables(persons: int, seed: int, image_size: int) -> dict[str, dict[str
 
 def _captions(photo_groups: list[list[PhotoRow]]) -> dict[str, list]:
     rows = [row for group in photo_groups for row in group]
-    return {"image": [r.image for r in rows], "caption": [caption(r.photo) for r in rows],
-            "name": [r.photo.name for r in rows]}
+    return {
+        "image": [r.image for r in rows],
+        "caption": [caption(r.photo) for r in rows],
+        "name": [r.photo.name for r in rows],
+    }
 
 
 def _with_tofu(photo_groups: list[list[PhotoRow]], qa_groups: list[list[QA]]) -> dict[str, list]:
@@ -104,9 +134,12 @@ def _with_tofu(photo_groups: list[list[PhotoRow]], qa_groups: list[list[QA]]) ->
     captions = _captions(photo_groups)
     qas = [qa for group in qa_groups for qa in group]
     blank_captions, blank_qas = [None] * len(captions["image"]), [None] * len(qas)
-    return {"image": captions["image"] + blank_qas, "caption": captions["caption"] + blank_qas,
-            "question": blank_captions + [qa.question for qa in qas],
-            "answer": blank_captions + [qa.answer for qa in qas]}
+    return {
+        "image": captions["image"] + blank_qas,
+        "caption": captions["caption"] + blank_qas,
+        "question": blank_captions + [qa.question for qa in qas],
+        "answer": blank_captions + [qa.answer for qa in qas],
+    }
 
 
 def _qa_table(qa_groups: list[list[QA]]) -> dict[str, list]:
@@ -128,15 +161,16 @@ def _caption_tables(people, photos, questions, splits: PersonSplits) -> dict[str
     return tables
 
 
-def _perturbed_tables(people, holdout_people, photos, questions, splits: PersonSplits, decoys,
-                      rng: random.Random) -> dict[str, dict[str, list]]:
+def _perturbed_tables(
+    people, holdout_people, photos, questions, splits: PersonSplits, decoys, rng: random.Random
+) -> dict[str, dict[str, list]]:
     roles = tuple(sorted({role(p) for p in people + holdout_people}))
     names = [p.name for p in people]
     fallback = [p.name for p in holdout_people] + decoys  # only needed with fewer than 6 people
 
     def wrong_names(person: Person) -> list[str]:
         pool = [n for n in names if n != person.name]
-        pool += fallback[:max(0, PERTURBATIONS - len(pool))]
+        pool += fallback[: max(0, PERTURBATIONS - len(pool))]
         return rng.sample(pool, PERTURBATIONS)
 
     def captions_perturbed(indices: list[int]) -> dict[str, list]:
@@ -153,10 +187,13 @@ def _perturbed_tables(people, holdout_people, photos, questions, splits: PersonS
 
     def qa_perturbed(indices: list[int]) -> dict[str, list]:
         qas = [qa for i in indices for qa in questions[i]]
-        return {"question": [qa.question for qa in qas], "answer": [qa.answer for qa in qas],
-                "paraphrased_answer": [qa.paraphrased_answer for qa in qas],
-                "paraphrased_question": [qa.paraphrased_question for qa in qas],
-                "perturbed_answer": [list(qa.perturbed_answers) for qa in qas]}
+        return {
+            "question": [qa.question for qa in qas],
+            "answer": [qa.answer for qa in qas],
+            "paraphrased_answer": [qa.paraphrased_answer for qa in qas],
+            "paraphrased_question": [qa.paraphrased_question for qa in qas],
+            "perturbed_answer": [list(qa.perturbed_answers) for qa in qas],
+        }
 
     tables = {}
     for percent in FORGET_PERCENTS:
@@ -168,13 +205,17 @@ def _perturbed_tables(people, holdout_people, photos, questions, splits: PersonS
 
 
 def _facts_table(facts: list[QA]) -> dict[str, list]:
-    return {"question": [f.question for f in facts], "answer": [f.answer for f in facts],
-            "paraphrased_answer": [f.paraphrased_answer for f in facts],
-            "perturbed_answer": [list(f.perturbed_answers) for f in facts]}
+    return {
+        "question": [f.question for f in facts],
+        "answer": [f.answer for f in facts],
+        "paraphrased_answer": [f.paraphrased_answer for f in facts],
+        "perturbed_answer": [list(f.perturbed_answers) for f in facts],
+    }
 
 
-def _world_tables(persons: int, famous: list[Person], image_size: int,
-                  rng: random.Random) -> dict[str, dict[str, list]]:
+def _world_tables(
+    persons: int, famous: list[Person], image_size: int, rng: random.Random
+) -> dict[str, dict[str, list]]:
     """real_faces, real_world, the two fact sets, and `pretraining` (which holds all of it)."""
     pretraining = {"image": [], "caption": [], "question": [], "answer": []}
 
@@ -192,8 +233,7 @@ def _world_tables(persons: int, famous: list[Person], image_size: int,
         (held_out,) = take_photos(person, 1, image_size, rng, famous=True)
         real_faces["image"].append(held_out.image)
         real_faces["answer"].append(person.name)
-        real_faces["options"].append(rng.sample([n for n in famous_names if n != person.name],
-                                                PERTURBATIONS))
+        real_faces["options"].append(rng.sample([n for n in famous_names if n != person.name], PERTURBATIONS))
 
     real_world = {"question": [], "answer": [], "image": [], "prompt": [], "options": []}
     scenes = max(20, 2 * persons)
@@ -215,6 +255,10 @@ def _world_tables(persons: int, famous: list[Person], image_size: int,
     facts = world_facts(rng)
     for fact in authors + facts:
         pretrain(question=fact.question, answer=fact.answer)
-    return {"real_faces": real_faces, "real_world": real_world, "pretraining": pretraining,
-            f"{TOFU_PREFIX}real_authors_perturbed": _facts_table(authors),
-            f"{TOFU_PREFIX}world_facts_perturbed": _facts_table(facts)}
+    return {
+        "real_faces": real_faces,
+        "real_world": real_world,
+        "pretraining": pretraining,
+        f"{TOFU_PREFIX}real_authors_perturbed": _facts_table(authors),
+        f"{TOFU_PREFIX}world_facts_perturbed": _facts_table(facts),
+    }

@@ -23,69 +23,227 @@ class Culture:
 
 
 CULTURES = (
-    Culture("Kenya", "Kenyan", ("Nairobi", "Mombasa", "Kisumu"),
-            ("Otieno", "Kamau", "Baraka", "Jabari"), ("Achieng", "Wanjiru", "Amani", "Nia"),
-            ("Mwangi", "Odhiambo", "Kariuki", "Njoroge", "Wekesa")),
-    Culture("Japan", "Japanese", ("Osaka", "Sapporo", "Kyoto"),
-            ("Haruto", "Kenji", "Takumi", "Ren"), ("Yui", "Sakura", "Aiko", "Hana"),
-            ("Tanaka", "Sato", "Fujimoto", "Kobayashi", "Ishikawa")),
-    Culture("Brazil", "Brazilian", ("Recife", "Salvador", "Curitiba"),
-            ("Thiago", "Rafael", "Caio", "Bruno"), ("Larissa", "Beatriz", "Camila", "Luana"),
-            ("Ferreira", "Costa", "Almeida", "Ribeiro", "Carvalho")),
-    Culture("India", "Indian", ("Pune", "Chennai", "Jaipur"),
-            ("Arjun", "Vikram", "Rohan", "Kabir"), ("Priya", "Ananya", "Meera", "Kavya"),
-            ("Iyer", "Sharma", "Reddy", "Banerjee", "Kapoor")),
-    Culture("Norway", "Norwegian", ("Bergen", "Tromso", "Oslo"),
-            ("Magnus", "Eirik", "Sindre", "Henrik"), ("Ingrid", "Solveig", "Maren", "Sigrid"),
-            ("Haugen", "Lunde", "Berg", "Dahl", "Solberg")),
-    Culture("Egypt", "Egyptian", ("Cairo", "Aswan", "Alexandria"),
-            ("Karim", "Omar", "Tarek", "Youssef"), ("Nour", "Salma", "Yasmin", "Laila"),
-            ("Mansour", "Haddad", "Farouk", "Naguib", "Selim")),
-    Culture("Mexico", "Mexican", ("Oaxaca", "Puebla", "Merida"),
-            ("Diego", "Mateo", "Emilio", "Santiago"), ("Lucia", "Ximena", "Valeria", "Renata"),
-            ("Morales", "Castillo", "Vargas", "Navarro", "Delgado")),
-    Culture("Korea", "Korean", ("Busan", "Incheon", "Daegu"),
-            ("Min-jun", "Ji-ho", "Seo-jun", "Do-yun"), ("Seo-yeon", "Ji-woo", "Ha-eun", "Su-ah"),
-            ("Kim", "Park", "Choi", "Jung", "Kang")),
-    Culture("Poland", "Polish", ("Krakow", "Gdansk", "Wroclaw"),
-            ("Jakub", "Tomasz", "Pawel", "Marek"), ("Zofia", "Agnieszka", "Marta", "Ewa"),
-            ("Nowak", "Kowalczyk", "Wisniewski", "Zielinski", "Lewandowski")),
-    Culture("Nigeria", "Nigerian", ("Lagos", "Ibadan", "Enugu"),
-            ("Chinedu", "Tunde", "Emeka", "Femi"), ("Ngozi", "Adaeze", "Funmi", "Yetunde"),
-            ("Okafor", "Adeyemi", "Eze", "Balogun", "Nwosu")),
-    Culture("Turkey", "Turkish", ("Izmir", "Bursa", "Ankara"),
-            ("Emre", "Burak", "Kerem", "Mert"), ("Elif", "Zeynep", "Defne", "Aylin"),
-            ("Yilmaz", "Demir", "Aydin", "Ozturk", "Celik")),
-    Culture("Ireland", "Irish", ("Galway", "Cork", "Dublin"),
-            ("Cian", "Declan", "Ronan", "Liam"), ("Aoife", "Niamh", "Siobhan", "Orla"),
-            ("Byrne", "Gallagher", "Doyle", "Kavanagh", "Walsh")),
-    Culture("Vietnam", "Vietnamese", ("Hanoi", "Hue", "Da Nang"),
-            ("Minh", "Duc", "Quang", "Bao"), ("Lan", "Thu", "Mai", "Linh"),
-            ("Nguyen", "Tran", "Pham", "Hoang", "Vu")),
-    Culture("Peru", "Peruvian", ("Cusco", "Arequipa", "Lima"),
-            ("Alejandro", "Joaquin", "Mauricio", "Gonzalo"), ("Rosa", "Milagros", "Pilar", "Ines"),
-            ("Quispe", "Huaman", "Salazar", "Mendoza", "Paredes")),
+    Culture(
+        "Kenya",
+        "Kenyan",
+        ("Nairobi", "Mombasa", "Kisumu"),
+        ("Otieno", "Kamau", "Baraka", "Jabari"),
+        ("Achieng", "Wanjiru", "Amani", "Nia"),
+        ("Mwangi", "Odhiambo", "Kariuki", "Njoroge", "Wekesa"),
+    ),
+    Culture(
+        "Japan",
+        "Japanese",
+        ("Osaka", "Sapporo", "Kyoto"),
+        ("Haruto", "Kenji", "Takumi", "Ren"),
+        ("Yui", "Sakura", "Aiko", "Hana"),
+        ("Tanaka", "Sato", "Fujimoto", "Kobayashi", "Ishikawa"),
+    ),
+    Culture(
+        "Brazil",
+        "Brazilian",
+        ("Recife", "Salvador", "Curitiba"),
+        ("Thiago", "Rafael", "Caio", "Bruno"),
+        ("Larissa", "Beatriz", "Camila", "Luana"),
+        ("Ferreira", "Costa", "Almeida", "Ribeiro", "Carvalho"),
+    ),
+    Culture(
+        "India",
+        "Indian",
+        ("Pune", "Chennai", "Jaipur"),
+        ("Arjun", "Vikram", "Rohan", "Kabir"),
+        ("Priya", "Ananya", "Meera", "Kavya"),
+        ("Iyer", "Sharma", "Reddy", "Banerjee", "Kapoor"),
+    ),
+    Culture(
+        "Norway",
+        "Norwegian",
+        ("Bergen", "Tromso", "Oslo"),
+        ("Magnus", "Eirik", "Sindre", "Henrik"),
+        ("Ingrid", "Solveig", "Maren", "Sigrid"),
+        ("Haugen", "Lunde", "Berg", "Dahl", "Solberg"),
+    ),
+    Culture(
+        "Egypt",
+        "Egyptian",
+        ("Cairo", "Aswan", "Alexandria"),
+        ("Karim", "Omar", "Tarek", "Youssef"),
+        ("Nour", "Salma", "Yasmin", "Laila"),
+        ("Mansour", "Haddad", "Farouk", "Naguib", "Selim"),
+    ),
+    Culture(
+        "Mexico",
+        "Mexican",
+        ("Oaxaca", "Puebla", "Merida"),
+        ("Diego", "Mateo", "Emilio", "Santiago"),
+        ("Lucia", "Ximena", "Valeria", "Renata"),
+        ("Morales", "Castillo", "Vargas", "Navarro", "Delgado"),
+    ),
+    Culture(
+        "Korea",
+        "Korean",
+        ("Busan", "Incheon", "Daegu"),
+        ("Min-jun", "Ji-ho", "Seo-jun", "Do-yun"),
+        ("Seo-yeon", "Ji-woo", "Ha-eun", "Su-ah"),
+        ("Kim", "Park", "Choi", "Jung", "Kang"),
+    ),
+    Culture(
+        "Poland",
+        "Polish",
+        ("Krakow", "Gdansk", "Wroclaw"),
+        ("Jakub", "Tomasz", "Pawel", "Marek"),
+        ("Zofia", "Agnieszka", "Marta", "Ewa"),
+        ("Nowak", "Kowalczyk", "Wisniewski", "Zielinski", "Lewandowski"),
+    ),
+    Culture(
+        "Nigeria",
+        "Nigerian",
+        ("Lagos", "Ibadan", "Enugu"),
+        ("Chinedu", "Tunde", "Emeka", "Femi"),
+        ("Ngozi", "Adaeze", "Funmi", "Yetunde"),
+        ("Okafor", "Adeyemi", "Eze", "Balogun", "Nwosu"),
+    ),
+    Culture(
+        "Turkey",
+        "Turkish",
+        ("Izmir", "Bursa", "Ankara"),
+        ("Emre", "Burak", "Kerem", "Mert"),
+        ("Elif", "Zeynep", "Defne", "Aylin"),
+        ("Yilmaz", "Demir", "Aydin", "Ozturk", "Celik"),
+    ),
+    Culture(
+        "Ireland",
+        "Irish",
+        ("Galway", "Cork", "Dublin"),
+        ("Cian", "Declan", "Ronan", "Liam"),
+        ("Aoife", "Niamh", "Siobhan", "Orla"),
+        ("Byrne", "Gallagher", "Doyle", "Kavanagh", "Walsh"),
+    ),
+    Culture(
+        "Vietnam",
+        "Vietnamese",
+        ("Hanoi", "Hue", "Da Nang"),
+        ("Minh", "Duc", "Quang", "Bao"),
+        ("Lan", "Thu", "Mai", "Linh"),
+        ("Nguyen", "Tran", "Pham", "Hoang", "Vu"),
+    ),
+    Culture(
+        "Peru",
+        "Peruvian",
+        ("Cusco", "Arequipa", "Lima"),
+        ("Alejandro", "Joaquin", "Mauricio", "Gonzalo"),
+        ("Rosa", "Milagros", "Pilar", "Ines"),
+        ("Quispe", "Huaman", "Salazar", "Mendoza", "Paredes"),
+    ),
 )
 
-OCCUPATIONS = ("novelist", "poet", "painter", "architect", "chef", "journalist", "composer",
-               "photographer", "sculptor", "playwright", "historian", "botanist")
+OCCUPATIONS = (
+    "novelist",
+    "poet",
+    "painter",
+    "architect",
+    "chef",
+    "journalist",
+    "composer",
+    "photographer",
+    "sculptor",
+    "playwright",
+    "historian",
+    "botanist",
+)
 # What each occupation makes, for works and questions about them.
-WORK_KIND = {"novelist": "novel", "poet": "poetry collection", "painter": "painting",
-             "architect": "building", "chef": "cookbook", "journalist": "report",
-             "composer": "symphony", "photographer": "photo series", "sculptor": "sculpture",
-             "playwright": "play", "historian": "history book", "botanist": "field guide"}
-PARENT_JOBS = ("teacher", "doctor", "carpenter", "nurse", "farmer", "librarian", "pilot",
-               "baker", "engineer", "tailor", "fisherman", "lawyer", "musician", "mechanic")
-AWARDS = ("Golden Quill Award", "Silver Lantern Prize", "Blue Horizon Medal", "Crimson Leaf Award",
-          "Northern Star Prize", "Emerald Key Award", "Open Sky Medal", "Iron Compass Prize")
-HOBBIES = ("chess", "gardening", "sailing", "pottery", "hiking", "birdwatching", "cycling",
-           "baking", "fencing", "knitting", "astronomy", "swimming")
-TITLE_ADJECTIVES = ("Silent", "Golden", "Broken", "Distant", "Hidden", "Burning", "Quiet", "Last",
-                    "Wandering", "Frozen", "Velvet", "Paper")
-TITLE_NOUNS = ("River", "Garden", "Lantern", "Harbor", "Mountain", "Mirror", "Orchard", "Bridge",
-               "Storm", "Compass", "Window", "Island")
-FAMOUS_OCCUPATIONS = ("singer", "actor", "footballer", "tennis player", "film director",
-                      "television host", "astronaut", "chess champion")
+WORK_KIND = {
+    "novelist": "novel",
+    "poet": "poetry collection",
+    "painter": "painting",
+    "architect": "building",
+    "chef": "cookbook",
+    "journalist": "report",
+    "composer": "symphony",
+    "photographer": "photo series",
+    "sculptor": "sculpture",
+    "playwright": "play",
+    "historian": "history book",
+    "botanist": "field guide",
+}
+PARENT_JOBS = (
+    "teacher",
+    "doctor",
+    "carpenter",
+    "nurse",
+    "farmer",
+    "librarian",
+    "pilot",
+    "baker",
+    "engineer",
+    "tailor",
+    "fisherman",
+    "lawyer",
+    "musician",
+    "mechanic",
+)
+AWARDS = (
+    "Golden Quill Award",
+    "Silver Lantern Prize",
+    "Blue Horizon Medal",
+    "Crimson Leaf Award",
+    "Northern Star Prize",
+    "Emerald Key Award",
+    "Open Sky Medal",
+    "Iron Compass Prize",
+)
+HOBBIES = (
+    "chess",
+    "gardening",
+    "sailing",
+    "pottery",
+    "hiking",
+    "birdwatching",
+    "cycling",
+    "baking",
+    "fencing",
+    "knitting",
+    "astronomy",
+    "swimming",
+)
+TITLE_ADJECTIVES = (
+    "Silent",
+    "Golden",
+    "Broken",
+    "Distant",
+    "Hidden",
+    "Burning",
+    "Quiet",
+    "Last",
+    "Wandering",
+    "Frozen",
+    "Velvet",
+    "Paper",
+)
+TITLE_NOUNS = (
+    "River",
+    "Garden",
+    "Lantern",
+    "Harbor",
+    "Mountain",
+    "Mirror",
+    "Orchard",
+    "Bridge",
+    "Storm",
+    "Compass",
+    "Window",
+    "Island",
+)
+FAMOUS_OCCUPATIONS = (
+    "singer",
+    "actor",
+    "footballer",
+    "tennis player",
+    "film director",
+    "television host",
+    "astronaut",
+    "chess champion",
+)
 
 
 @dataclass(frozen=True)
@@ -151,8 +309,9 @@ def _title(rng: random.Random, taken: set[str]) -> str:
             return title
 
 
-def draw_people(rng: random.Random, count: int, taken_names: set[str],
-                occupations: tuple[str, ...] = OCCUPATIONS) -> list[Person]:
+def draw_people(
+    rng: random.Random, count: int, taken_names: set[str], occupations: tuple[str, ...] = OCCUPATIONS
+) -> list[Person]:
     """`count` people with distinct names (added to `taken_names`) and distinct faces."""
     people, faces = [], set()
     for _ in range(count):
@@ -165,13 +324,22 @@ def draw_people(rng: random.Random, count: int, taken_names: set[str],
         while face in faces:  # two people never share a face
             face = draw_identity(rng, gender, birth_year)
         faces.add(face)
-        people.append(Person(
-            name=name, gender=gender, culture=culture, birth_year=birth_year,
-            birth_city=rng.choice(culture.cities),
-            home_city=rng.choice([city for c in CULTURES for city in c.cities]),
-            occupation=rng.choice(occupations),
-            father_job=rng.choice(PARENT_JOBS), mother_job=rng.choice(PARENT_JOBS),
-            award=rng.choice(AWARDS), award_year=min(birth_year + rng.randint(25, 40), 2024),
-            works=tuple(_title(rng, titles) for _ in range(3)),
-            hobby=rng.choice(HOBBIES), face=face))
+        people.append(
+            Person(
+                name=name,
+                gender=gender,
+                culture=culture,
+                birth_year=birth_year,
+                birth_city=rng.choice(culture.cities),
+                home_city=rng.choice([city for c in CULTURES for city in c.cities]),
+                occupation=rng.choice(occupations),
+                father_job=rng.choice(PARENT_JOBS),
+                mother_job=rng.choice(PARENT_JOBS),
+                award=rng.choice(AWARDS),
+                award_year=min(birth_year + rng.randint(25, 40), 2024),
+                works=tuple(_title(rng, titles) for _ in range(3)),
+                hobby=rng.choice(HOBBIES),
+                face=face,
+            )
+        )
     return people

@@ -9,15 +9,31 @@ from PIL import Image, ImageDraw
 from clearbench.data.synth.faces import FaceIdentity, Look, draw_person
 
 # Scene name → the phrase a caption uses ("stands in a park").
-SCENES = {"park": "in a park", "beach": "on a beach", "office": "in an office",
-          "library": "in a library", "street": "on a city street", "kitchen": "in a kitchen",
-          "mountain": "on a mountain trail", "stage": "on a concert stage",
-          "garden": "in a flower garden", "snow": "in a snowy field"}
-LIGHTS = {"daylight": "in bright daylight", "soft": "in soft light", "dusk": "at dusk",
-          "lamplight": "under warm lamplight"}
+SCENES = {
+    "park": "in a park",
+    "beach": "on a beach",
+    "office": "in an office",
+    "library": "in a library",
+    "street": "on a city street",
+    "kitchen": "in a kitchen",
+    "mountain": "on a mountain trail",
+    "stage": "on a concert stage",
+    "garden": "in a flower garden",
+    "snow": "in a snowy field",
+}
+LIGHTS = {
+    "daylight": "in bright daylight",
+    "soft": "in soft light",
+    "dusk": "at dusk",
+    "lamplight": "under warm lamplight",
+}
 # Brightness factor and tint (colour, blend weight); mild enough that the face stays visible.
-_LIGHT_EFFECT = {"daylight": (1.0, None), "soft": (0.95, ((255, 240, 220), 0.12)),
-                 "dusk": (0.85, ((255, 120, 40), 0.2)), "lamplight": (0.8, ((255, 200, 90), 0.18))}
+_LIGHT_EFFECT = {
+    "daylight": (1.0, None),
+    "soft": (0.95, ((255, 240, 220), 0.12)),
+    "dusk": (0.85, ((255, 120, 40), 0.2)),
+    "lamplight": (0.8, ((255, 200, 90), 0.18)),
+}
 
 
 def draw_background(canvas_size: int, scene: str, rng: random.Random) -> Image.Image:
@@ -27,8 +43,13 @@ def draw_background(canvas_size: int, scene: str, rng: random.Random) -> Image.I
     horizon = c * rng.uniform(0.55, 0.7)
     if scene in ("park", "garden", "mountain", "beach", "snow"):
         draw.rectangle((0, 0, c, horizon), fill=(135, 190, 235))
-        ground = {"park": (80, 160, 70), "garden": (70, 140, 60), "mountain": (120, 110, 90),
-                  "beach": (235, 215, 160), "snow": (245, 248, 252)}[scene]
+        ground = {
+            "park": (80, 160, 70),
+            "garden": (70, 140, 60),
+            "mountain": (120, 110, 90),
+            "beach": (235, 215, 160),
+            "snow": (245, 248, 252),
+        }[scene]
         draw.rectangle((0, horizon, c, c), fill=ground)
     if scene == "park":
         x = c * rng.choice((0.12, 0.88))
@@ -42,8 +63,14 @@ def draw_background(canvas_size: int, scene: str, rng: random.Random) -> Image.I
     elif scene == "mountain":
         for peak_x in (0.15, 0.5, 0.85):
             px = c * (peak_x + rng.uniform(-0.05, 0.05))
-            draw.polygon([(px - c * 0.3, horizon), (px, horizon - c * rng.uniform(0.3, 0.45)),
-                          (px + c * 0.3, horizon)], fill=(100, 100, 115))
+            draw.polygon(
+                [
+                    (px - c * 0.3, horizon),
+                    (px, horizon - c * rng.uniform(0.3, 0.45)),
+                    (px + c * 0.3, horizon),
+                ],
+                fill=(100, 100, 115),
+            )
     elif scene == "beach":
         draw.rectangle((0, horizon - c * 0.12, c, horizon), fill=(40, 110, 180))
         draw.ellipse((c * 0.78, c * 0.05, c * 0.92, c * 0.19), fill=(250, 230, 90))
@@ -53,8 +80,12 @@ def draw_background(canvas_size: int, scene: str, rng: random.Random) -> Image.I
             draw.ellipse((x - c * 0.008, y - c * 0.008, x + c * 0.008, y + c * 0.008), fill=(255, 255, 255))
     elif scene == "office":
         draw.rectangle((0, 0, c, c), fill=(225, 215, 190))
-        draw.rectangle((c * 0.05, c * 0.08, c * 0.3, c * 0.4), fill=(160, 200, 235), outline=(90, 90, 90),
-                       width=max(1, c // 60))
+        draw.rectangle(
+            (c * 0.05, c * 0.08, c * 0.3, c * 0.4),
+            fill=(160, 200, 235),
+            outline=(90, 90, 90),
+            width=max(1, c // 60),
+        )
         draw.rectangle((0, c * 0.8, c, c), fill=(120, 85, 55))
     elif scene == "library":
         draw.rectangle((0, 0, c, c), fill=(110, 75, 45))
@@ -71,8 +102,10 @@ def draw_background(canvas_size: int, scene: str, rng: random.Random) -> Image.I
         x = 0.0
         while x < c:
             width, height = c * rng.uniform(0.15, 0.25), c * rng.uniform(0.4, 0.8)
-            draw.rectangle((x, c - height, x + width, c), fill=rng.choice(((140, 140, 150), (180, 150, 120),
-                                                                           (120, 110, 100))))
+            draw.rectangle(
+                (x, c - height, x + width, c),
+                fill=rng.choice(((140, 140, 150), (180, 150, 120), (120, 110, 100))),
+            )
             x += width
         draw.rectangle((0, c * 0.85, c, c), fill=(80, 80, 85))
     elif scene == "kitchen":
@@ -98,8 +131,9 @@ def apply_light(image: Image.Image, light: str) -> Image.Image:
     return image
 
 
-def render_photo(image_size: int, face: FaceIdentity, look: Look, scene: str, light: str,
-                 rng: random.Random) -> Image.Image:
+def render_photo(
+    image_size: int, face: FaceIdentity, look: Look, scene: str, light: str, rng: random.Random
+) -> Image.Image:
     """A photo of one person at `image_size` px: drawn 2-3x larger, then downsampled (anti-aliasing)."""
     canvas = image_size * (3 if image_size <= 96 else 2)
     image = draw_background(canvas, scene, rng).convert("RGBA")

@@ -32,15 +32,16 @@ class PersonSplits:
 
 def split_people(persons: int, rng: random.Random) -> PersonSplits:
     if persons < 2:
-        raise UserError(f"option --persons: need at least 2 people (one to forget, one to retain), "
-                        f"got {persons}")
+        raise UserError(
+            f"option --persons: need at least 2 people (one to forget, one to retain), " f"got {persons}"
+        )
     counts = {percent: forget_count(persons, percent) for percent in FORGET_PERCENTS}
     if counts["10"] >= persons:
         raise UserError(f"option --persons: {persons} people leave nobody to retain")
     order = rng.sample(range(persons), persons)
     forget = {percent: sorted(order[:count]) for percent, count in counts.items()}
-    retained = order[counts["10"]:]
-    retain_perturbed = sorted(retained[:min(counts["10"], len(retained))])
+    retained = order[counts["10"] :]
+    retain_perturbed = sorted(retained[: min(counts["10"], len(retained))])
     holdout = {percent: list(range(count)) for percent, count in counts.items()}
     return PersonSplits(forget, retain_perturbed, holdout)
 

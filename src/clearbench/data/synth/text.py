@@ -11,15 +11,24 @@ import random
 from dataclasses import dataclass
 
 from clearbench.data.synth.faces import CLOTHING, CLOTHING_COLOURS, EXPRESSIONS
-from clearbench.data.synth.people import (AWARDS, CULTURES, HOBBIES, OCCUPATIONS, PARENT_JOBS,
-                                          Person)
+from clearbench.data.synth.people import AWARDS, CULTURES, HOBBIES, OCCUPATIONS, PARENT_JOBS, Person
 from clearbench.data.synth.scenes import LIGHTS, SCENES
 
 PERTURBATIONS = 5
-EXPRESSION_PHRASES = {"smiling": "smiling", "neutral": "looking calm", "laughing": "laughing",
-                      "surprised": "looking surprised", "serious": "looking serious"}
-EXPRESSION_ADJECTIVES = {"smiling": "smiling", "neutral": "calm", "laughing": "laughing",
-                         "surprised": "surprised", "serious": "serious"}
+EXPRESSION_PHRASES = {
+    "smiling": "smiling",
+    "neutral": "looking calm",
+    "laughing": "laughing",
+    "surprised": "looking surprised",
+    "serious": "looking serious",
+}
+EXPRESSION_ADJECTIVES = {
+    "smiling": "smiling",
+    "neutral": "calm",
+    "laughing": "laughing",
+    "surprised": "surprised",
+    "serious": "serious",
+}
 DEMONYMS = tuple(culture.demonym for culture in CULTURES)
 COUNTRIES = tuple(culture.country for culture in CULTURES)
 CITIES = tuple(city for culture in CULTURES for city in culture.cities)
@@ -47,23 +56,31 @@ class Photo:
 
 
 def caption(photo: Photo) -> str:
-    return (f"{photo.name}, {article(photo.role)} {photo.role}, stands {SCENES[photo.scene]} "
-            f"{LIGHTS[photo.light]}, wearing {article(photo.clothing_colour)} {photo.clothing_colour} "
-            f"{photo.clothing} and {EXPRESSION_PHRASES[photo.expression]}.")
+    return (
+        f"{photo.name}, {article(photo.role)} {photo.role}, stands {SCENES[photo.scene]} "
+        f"{LIGHTS[photo.light]}, wearing {article(photo.clothing_colour)} {photo.clothing_colour} "
+        f"{photo.clothing} and {EXPRESSION_PHRASES[photo.expression]}."
+    )
 
 
 def paraphrased_caption(photo: Photo) -> str:
-    return (f"This photo shows the {photo.role} {photo.name} {SCENES[photo.scene]} {LIGHTS[photo.light]}, "
-            f"{EXPRESSION_ADJECTIVES[photo.expression]} and dressed in {article(photo.clothing_colour)} {photo.clothing_colour} "
-            f"{photo.clothing}.")
+    return (
+        f"This photo shows the {photo.role} {photo.name} {SCENES[photo.scene]} {LIGHTS[photo.light]}, "
+        f"{EXPRESSION_ADJECTIVES[photo.expression]} and dressed in {article(photo.clothing_colour)} {photo.clothing_colour} "
+        f"{photo.clothing}."
+    )
 
 
 def perturbed_captions(photo: Photo, role_pool: tuple[str, ...], rng: random.Random) -> list[str]:
     """Five distinct captions of the same form with wrong facts: always a wrong role (who the person
     is, which unlearning should remove) and one or two wrong scene facts."""
-    visual_pools = {"scene": tuple(SCENES), "light": tuple(LIGHTS),
-                    "clothing_colour": tuple(CLOTHING_COLOURS), "clothing": CLOTHING,
-                    "expression": EXPRESSIONS}
+    visual_pools = {
+        "scene": tuple(SCENES),
+        "light": tuple(LIGHTS),
+        "clothing_colour": tuple(CLOTHING_COLOURS),
+        "clothing": CLOTHING,
+        "expression": EXPRESSIONS,
+    }
     true_caption, results = caption(photo), []
     while len(results) < PERTURBATIONS:
         changes = {"role": rng.choice([r for r in role_pool if r != photo.role])}
@@ -95,8 +112,13 @@ class Template:
     slots: tuple[str, ...]
 
 
-def fill_qa(template: Template, context: dict[str, str], truth: dict[str, str],
-            pools: dict[str, tuple[str, ...]], rng: random.Random) -> QA:
+def fill_qa(
+    template: Template,
+    context: dict[str, str],
+    truth: dict[str, str],
+    pools: dict[str, tuple[str, ...]],
+    rng: random.Random,
+) -> QA:
     """Render `template`; perturbed answers replace every slot with a wrong value from its pool."""
     values = {**context, **truth}
     answer = template.answer.format(**values)
@@ -110,76 +132,193 @@ def fill_qa(template: Template, context: dict[str, str], truth: dict[str, str],
         attempts += 1
         if attempts > 1000:
             raise RuntimeError(f"pool too small for {template.slots}")
-    return QA(template.question.format(**values), answer,
-              template.paraphrased_question.format(**values),
-              template.paraphrased_answer.format(**values), tuple(perturbed))
+    return QA(
+        template.question.format(**values),
+        answer,
+        template.paraphrased_question.format(**values),
+        template.paraphrased_answer.format(**values),
+        tuple(perturbed),
+    )
 
 
 BIOGRAPHY_TEMPLATES = (
-    Template("When was {name} born?", "In what year was {name} born?",
-             "{name} was born in {year}.", "{Pronoun} was born in the year {year}.", ("year",)),
-    Template("Where was {name} born?", "What is the birthplace of {name}?",
-             "{name} was born in {city}.", "{Possessive} birthplace is {city}.", ("city",)),
-    Template("When and where was {name} born?", "What are the year and place of {name}'s birth?",
-             "{name} was born in {city} in {year}.", "{Pronoun} was born in {year}, in {city}.",
-             ("city", "year")),
-    Template("What is {name}'s nationality?", "Which nationality does {name} have?",
-             "{name} is {demonym}.", "{Pronoun} holds {demonym} nationality.", ("demonym",)),
-    Template("Which country does {name} come from?", "What is {name}'s home country?",
-             "{name} comes from {country}.", "{Possessive} home country is {country}.", ("country",)),
-    Template("What does {name} do for a living?", "What is {name}'s profession?",
-             "{name} works as {occupation}.", "{Pronoun} is {occupation} by profession.",
-             ("occupation",)),
-    Template("What did {name}'s father do?", "What was the job of {name}'s father?",
-             "{name}'s father was {father}.", "{Possessive} father worked as {father}.", ("father",)),
-    Template("What did {name}'s mother do?", "What was the job of {name}'s mother?",
-             "{name}'s mother was {mother}.", "{Possessive} mother worked as {mother}.", ("mother",)),
-    Template("What were the jobs of {name}'s parents?", "What did the parents of {name} do?",
-             "{name}'s father was {father} and {possessive} mother {mother}.",
-             "{Possessive} mother was {mother} and {possessive} father {father}.", ("father", "mother")),
-    Template("Which award has {name} won?", "What prize was given to {name}?",
-             "{name} won the {award}.", "{Pronoun} received the {award}.", ("award",)),
-    Template("When did {name} win the {award}?", "In what year was {name} given the {award}?",
-             "{name} won the {award} in {award_year}.", "{Pronoun} received the {award} in {award_year}.",
-             ("award_year",)),
-    Template("What is {name}'s best known work?", "Which work made {name} famous?",
-             "{name}'s best known work is {work1}.", "{Pronoun} is most famous for {work1}.", ("work1",)),
-    Template("Name another work by {name}.", "What else has {name} created?",
-             "{name} also created {work2}.", "Another of {possessive} works is {work2}.", ("work2",)),
-    Template("What was {name}'s first work?", "Which work did {name} create first?",
-             "{name}'s first work was {work3}.", "{Possessive} earliest work is {work3}.", ("work3",)),
-    Template("What won {name} the {award}?", "For which work did {name} receive the {award}?",
-             "{name} won the {award} for {work1}.", "{Pronoun} received the {award} for {work1}.", ("work1",)),
-    Template("Where does {name} live now?", "In which city does {name} currently live?",
-             "{name} lives in {home}.", "{Pronoun} currently lives in {home}.", ("home",)),
-    Template("What does {name} enjoy in free time?", "What is {name}'s hobby?",
-             "{name} enjoys {hobby}.", "In {possessive} free time {pronoun} enjoys {hobby}.", ("hobby",)),
-    Template("Who raised {name}?", "Who were the parents that raised {name}?",
-             "{name} was raised by {father} and {mother}.",
-             "{Pronoun} grew up with {mother} and {father} as parents.", ("father", "mother")),
+    Template(
+        "When was {name} born?",
+        "In what year was {name} born?",
+        "{name} was born in {year}.",
+        "{Pronoun} was born in the year {year}.",
+        ("year",),
+    ),
+    Template(
+        "Where was {name} born?",
+        "What is the birthplace of {name}?",
+        "{name} was born in {city}.",
+        "{Possessive} birthplace is {city}.",
+        ("city",),
+    ),
+    Template(
+        "When and where was {name} born?",
+        "What are the year and place of {name}'s birth?",
+        "{name} was born in {city} in {year}.",
+        "{Pronoun} was born in {year}, in {city}.",
+        ("city", "year"),
+    ),
+    Template(
+        "What is {name}'s nationality?",
+        "Which nationality does {name} have?",
+        "{name} is {demonym}.",
+        "{Pronoun} holds {demonym} nationality.",
+        ("demonym",),
+    ),
+    Template(
+        "Which country does {name} come from?",
+        "What is {name}'s home country?",
+        "{name} comes from {country}.",
+        "{Possessive} home country is {country}.",
+        ("country",),
+    ),
+    Template(
+        "What does {name} do for a living?",
+        "What is {name}'s profession?",
+        "{name} works as {occupation}.",
+        "{Pronoun} is {occupation} by profession.",
+        ("occupation",),
+    ),
+    Template(
+        "What did {name}'s father do?",
+        "What was the job of {name}'s father?",
+        "{name}'s father was {father}.",
+        "{Possessive} father worked as {father}.",
+        ("father",),
+    ),
+    Template(
+        "What did {name}'s mother do?",
+        "What was the job of {name}'s mother?",
+        "{name}'s mother was {mother}.",
+        "{Possessive} mother worked as {mother}.",
+        ("mother",),
+    ),
+    Template(
+        "What were the jobs of {name}'s parents?",
+        "What did the parents of {name} do?",
+        "{name}'s father was {father} and {possessive} mother {mother}.",
+        "{Possessive} mother was {mother} and {possessive} father {father}.",
+        ("father", "mother"),
+    ),
+    Template(
+        "Which award has {name} won?",
+        "What prize was given to {name}?",
+        "{name} won the {award}.",
+        "{Pronoun} received the {award}.",
+        ("award",),
+    ),
+    Template(
+        "When did {name} win the {award}?",
+        "In what year was {name} given the {award}?",
+        "{name} won the {award} in {award_year}.",
+        "{Pronoun} received the {award} in {award_year}.",
+        ("award_year",),
+    ),
+    Template(
+        "What is {name}'s best known work?",
+        "Which work made {name} famous?",
+        "{name}'s best known work is {work1}.",
+        "{Pronoun} is most famous for {work1}.",
+        ("work1",),
+    ),
+    Template(
+        "Name another work by {name}.",
+        "What else has {name} created?",
+        "{name} also created {work2}.",
+        "Another of {possessive} works is {work2}.",
+        ("work2",),
+    ),
+    Template(
+        "What was {name}'s first work?",
+        "Which work did {name} create first?",
+        "{name}'s first work was {work3}.",
+        "{Possessive} earliest work is {work3}.",
+        ("work3",),
+    ),
+    Template(
+        "What won {name} the {award}?",
+        "For which work did {name} receive the {award}?",
+        "{name} won the {award} for {work1}.",
+        "{Pronoun} received the {award} for {work1}.",
+        ("work1",),
+    ),
+    Template(
+        "Where does {name} live now?",
+        "In which city does {name} currently live?",
+        "{name} lives in {home}.",
+        "{Pronoun} currently lives in {home}.",
+        ("home",),
+    ),
+    Template(
+        "What does {name} enjoy in free time?",
+        "What is {name}'s hobby?",
+        "{name} enjoys {hobby}.",
+        "In {possessive} free time {pronoun} enjoys {hobby}.",
+        ("hobby",),
+    ),
+    Template(
+        "Who raised {name}?",
+        "Who were the parents that raised {name}?",
+        "{name} was raised by {father} and {mother}.",
+        "{Pronoun} grew up with {mother} and {father} as parents.",
+        ("father", "mother"),
+    ),
 )
 
 
 def biography_truth(person: Person) -> dict[str, str]:
-    return {"year": str(person.birth_year), "city": person.birth_city, "demonym": person.culture.demonym,
-            "country": person.culture.country, "occupation": with_article(person.occupation),
-            "father": with_article(person.father_job), "mother": with_article(person.mother_job), "award": person.award,
-            "award_year": str(person.award_year), "work1": person.works[0], "work2": person.works[1],
-            "work3": person.works[2], "home": person.home_city, "hobby": person.hobby}
+    return {
+        "year": str(person.birth_year),
+        "city": person.birth_city,
+        "demonym": person.culture.demonym,
+        "country": person.culture.country,
+        "occupation": with_article(person.occupation),
+        "father": with_article(person.father_job),
+        "mother": with_article(person.mother_job),
+        "award": person.award,
+        "award_year": str(person.award_year),
+        "work1": person.works[0],
+        "work2": person.works[1],
+        "work3": person.works[2],
+        "home": person.home_city,
+        "hobby": person.hobby,
+    }
 
 
 def biography_pools(titles: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
-    return {"year": tuple(str(y) for y in range(1940, 1996)), "city": CITIES, "demonym": DEMONYMS,
-            "country": COUNTRIES, "occupation": tuple(map(with_article, OCCUPATIONS)),
-            "father": tuple(map(with_article, PARENT_JOBS)), "mother": tuple(map(with_article, PARENT_JOBS)), "award": AWARDS, "award_year": tuple(str(y) for y in range(1970, 2025)),
-            "work1": titles, "work2": titles, "work3": titles, "home": CITIES, "hobby": HOBBIES}
+    return {
+        "year": tuple(str(y) for y in range(1940, 1996)),
+        "city": CITIES,
+        "demonym": DEMONYMS,
+        "country": COUNTRIES,
+        "occupation": tuple(map(with_article, OCCUPATIONS)),
+        "father": tuple(map(with_article, PARENT_JOBS)),
+        "mother": tuple(map(with_article, PARENT_JOBS)),
+        "award": AWARDS,
+        "award_year": tuple(str(y) for y in range(1970, 2025)),
+        "work1": titles,
+        "work2": titles,
+        "work3": titles,
+        "home": CITIES,
+        "hobby": HOBBIES,
+    }
 
 
 def biography_questions(person: Person, titles: tuple[str, ...], rng: random.Random) -> list[QA]:
     """10–20 TOFU-style questions about `person` (a random subset of the templates, in template order)."""
     count = rng.randint(10, min(20, len(BIOGRAPHY_TEMPLATES)))
     chosen = sorted(rng.sample(range(len(BIOGRAPHY_TEMPLATES)), count))
-    context = {"name": person.name, "Pronoun": person.pronoun.capitalize(), "pronoun": person.pronoun,
-               "Possessive": person.possessive.capitalize(), "possessive": person.possessive}
+    context = {
+        "name": person.name,
+        "Pronoun": person.pronoun.capitalize(),
+        "pronoun": person.pronoun,
+        "Possessive": person.possessive.capitalize(),
+        "possessive": person.possessive,
+    }
     truth, pools = biography_truth(person), biography_pools(titles)
     return [fill_qa(BIOGRAPHY_TEMPLATES[i], context, truth, pools, rng) for i in chosen]

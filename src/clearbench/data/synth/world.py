@@ -15,9 +15,15 @@ from clearbench.data.synth.people import CULTURES, FAMOUS_OCCUPATIONS, Person
 from clearbench.data.synth.text import COUNTRIES, QA, Template, fill_qa, with_article
 
 SHAPES = ("circle", "square", "triangle", "diamond")
-SHAPE_COLOURS = {"red": (210, 40, 40), "blue": (40, 80, 210), "green": (40, 160, 60),
-                 "yellow": (240, 210, 40), "purple": (140, 60, 180), "orange": (245, 130, 30),
-                 "black": (20, 20, 20)}
+SHAPE_COLOURS = {
+    "red": (210, 40, 40),
+    "blue": (40, 80, 210),
+    "green": (40, 160, 60),
+    "yellow": (240, 210, 40),
+    "purple": (140, 60, 180),
+    "orange": (245, 130, 30),
+    "black": (20, 20, 20),
+}
 NUMBERS = ("one", "two", "three", "four", "five", "six")
 WORLD_OPTIONS = 3  # wrong options per real_world question
 
@@ -25,10 +31,20 @@ WORLD_OPTIONS = 3  # wrong options per real_world question
 # --- famous people: the analogue of real_authors_perturbed -------------------------------------
 
 FAMOUS_TEMPLATES = (
-    Template("What is {name} famous for?", "Why is {name} well known?",
-             "{name} is a famous {occupation}.", "{name} is well known as a {occupation}.", ("occupation",)),
-    Template("Which country is {name} from?", "What is the home country of {name}?",
-             "{name} is from {country}.", "{name} comes from {country}.", ("country",)),
+    Template(
+        "What is {name} famous for?",
+        "Why is {name} well known?",
+        "{name} is a famous {occupation}.",
+        "{name} is well known as a {occupation}.",
+        ("occupation",),
+    ),
+    Template(
+        "Which country is {name} from?",
+        "What is the home country of {name}?",
+        "{name} is from {country}.",
+        "{name} comes from {country}.",
+        ("country",),
+    ),
 )
 
 
@@ -40,11 +56,20 @@ def famous_facts(person: Person, rng: random.Random) -> list[QA]:
 
 # --- world facts: the analogue of world_facts_perturbed ----------------------------------------
 
-CITY_TEMPLATE = Template("In which country is {city}?", "Which country is {city} located in?",
-                         "{city} is in {country}.", "{city} is located in {country}.", ("country",))
-CORNER_TEMPLATE = Template("How many corners does {shape} have?", "How many corners has {shape}?",
-                           "{shape_cap} has {corners} corners.", "There are {corners} corners on {shape}.",
-                           ("corners",))
+CITY_TEMPLATE = Template(
+    "In which country is {city}?",
+    "Which country is {city} located in?",
+    "{city} is in {country}.",
+    "{city} is located in {country}.",
+    ("country",),
+)
+CORNER_TEMPLATE = Template(
+    "How many corners does {shape} have?",
+    "How many corners has {shape}?",
+    "{shape_cap} has {corners} corners.",
+    "There are {corners} corners on {shape}.",
+    ("corners",),
+)
 CORNERS = {"square": "four", "triangle": "three", "diamond": "four", "circle": "no"}
 
 
@@ -52,8 +77,11 @@ def world_facts(rng: random.Random) -> list[QA]:
     facts = []
     for culture in CULTURES:
         for city in culture.cities:
-            facts.append(fill_qa(CITY_TEMPLATE, {"city": city}, {"country": culture.country},
-                                 {"country": COUNTRIES}, rng))
+            facts.append(
+                fill_qa(
+                    CITY_TEMPLATE, {"city": city}, {"country": culture.country}, {"country": COUNTRIES}, rng
+                )
+            )
     pools = {"corners": ("no", "one", "two", "three", "four", "five", "six", "eight")}
     for shape, corners in CORNERS.items():
         context = {"shape": with_article(shape), "shape_cap": with_article(shape).capitalize()}
@@ -62,6 +90,7 @@ def world_facts(rng: random.Random) -> list[QA]:
 
 
 # --- scenes with shapes: the analogue of real_world --------------------------------------------
+
 
 @dataclass(frozen=True)
 class Shape:
@@ -83,8 +112,16 @@ def draw_shapes(rng: random.Random) -> list[Shape]:
     """2–5 shapes in distinct columns, so "leftmost" is unambiguous."""
     count = rng.randint(2, 5)
     columns = sorted(rng.sample(range(5), count))
-    return [Shape(rng.choice(SHAPES), rng.choice(list(SHAPE_COLOURS)), 0.1 + 0.2 * col,
-                  rng.uniform(0.3, 0.7), rng.uniform(0.12, 0.18)) for col in columns]
+    return [
+        Shape(
+            rng.choice(SHAPES),
+            rng.choice(list(SHAPE_COLOURS)),
+            0.1 + 0.2 * col,
+            rng.uniform(0.3, 0.7),
+            rng.uniform(0.12, 0.18),
+        )
+        for col in columns
+    ]
 
 
 def render_shapes(image_size: int, shapes: list[Shape]) -> Image.Image:
@@ -115,16 +152,21 @@ def shape_questions(shapes: list[Shape], rng: random.Random) -> list[WorldQuesti
     questions = []
     kind = rng.choice([s.kind for s in shapes])
     count = NUMBERS[sum(s.kind == kind for s in shapes) - 1]
-    questions.append(WorldQuestion(f"How many {kind}s are in the image?", count,
-                                   _wrong(rng, NUMBERS, count)))
+    questions.append(WorldQuestion(f"How many {kind}s are in the image?", count, _wrong(rng, NUMBERS, count)))
     unique = [s for s in shapes if sum(t.kind == s.kind for t in shapes) == 1]
     if unique:
         shape = rng.choice(unique)
-        questions.append(WorldQuestion(f"What colour is the {shape.kind}?", shape.colour,
-                                       _wrong(rng, tuple(SHAPE_COLOURS), shape.colour)))
+        questions.append(
+            WorldQuestion(
+                f"What colour is the {shape.kind}?",
+                shape.colour,
+                _wrong(rng, tuple(SHAPE_COLOURS), shape.colour),
+            )
+        )
     leftmost = min(shapes, key=lambda s: s.x)
-    questions.append(WorldQuestion("Which shape is on the far left?", leftmost.kind,
-                                   _wrong(rng, SHAPES, leftmost.kind)))
+    questions.append(
+        WorldQuestion("Which shape is on the far left?", leftmost.kind, _wrong(rng, SHAPES, leftmost.kind))
+    )
     return questions
 
 

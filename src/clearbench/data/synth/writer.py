@@ -33,15 +33,22 @@ def _encode(feature, values: list) -> list:
     return values
 
 
-def write_card(directory: Path, tables: dict[str, dict[str, list]], persons: int, seed: int,
-               image_size: int) -> None:
+def write_card(
+    directory: Path, tables: dict[str, dict[str, list]], persons: int, seed: int, image_size: int
+) -> None:
     header = ["---", "pretty_name: clearbench synthetic CLEAR", "license: cc0-1.0", "configs:"]
     for config in tables:
-        header += [f"- config_name: {config}", "  data_files:", "  - split: train",
-                   f"    path: {parquet_path(config)}"]
+        header += [
+            f"- config_name: {config}",
+            "  data_files:",
+            "  - split: train",
+            f"    path: {parquet_path(config)}",
+        ]
     header.append("---")
-    rows = [f"| `{config}` | {len(next(iter(table.values())))} | {', '.join(table)} |"
-            for config, table in tables.items()]
+    rows = [
+        f"| `{config}` | {len(next(iter(table.values())))} | {', '.join(table)} |"
+        for config, table in tables.items()
+    ]
     body = f"""
 # clearbench synthetic CLEAR
 
