@@ -40,7 +40,7 @@ class RougeRecall(NamedTuple):
 def rouge_recall(generation: str, reference: str) -> RougeRecall:
     """ROUGE-L and ROUGE-1 recall of a generation against the reference (Porter stemming)."""
     scores = _scorer().score(reference, generation)  # rouge_score takes (target, prediction)
-    return RougeRecall(scores["rougeL"].recall, scores["rouge1"].recall)
+    return RougeRecall(float(scores["rougeL"].recall), float(scores["rouge1"].recall))
 
 
 @lru_cache(maxsize=1)

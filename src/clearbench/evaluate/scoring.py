@@ -3,7 +3,8 @@
 Every CLEAR row is scored against several answers that share one prompt (true answer, paraphrase,
 five perturbations). The prompt is where the cost is (~576 image tokens for LLaVA-1.5), so
 `score_candidates` runs it once per row with a KV cache and feeds only the candidates' own tokens
-against copies of that cache. `score_naive` is the reference: one full forward per candidate.
+against copies of that cache (each row's image is also preprocessed only once). `score_naive` is
+the reference: one full `adapter.encode` + forward per candidate.
 
 Families whose positions are not a plain token index (Qwen2-VL's multimodal rope, "mrope") cannot
 continue a cache from token positions alone; for them `score_candidates` falls back to the naive
@@ -159,6 +160,8 @@ def _prefix_lengths(prompt_batch, text_batch, tails, owner, image_token_id) -> l
     They fit when the first candidate's image encoding ends with exactly its text-only tail, the
     prefix is not empty, and no image placeholder falls inside the tail.
     """
+    if image_token_id is not None and any((tail_ids == image_token_id).any() for tail_ids, _ in tails):
+        return None
     ids, labels = prompt_batch["input_ids"], prompt_batch["labels"]
     lengths = prompt_batch["attention_mask"].sum(dim=1).tolist()
     result = []
@@ -167,8 +170,6 @@ def _prefix_lengths(prompt_batch, text_batch, tails, owner, image_token_id) -> l
         start = length - len(tail_ids)
         if start < 1 or not torch.equal(ids[row, start:length], tail_ids) \
                 or not torch.equal(labels[row, start:length], tail_labels):
-            return None
-        if image_token_id is not None and any((t[0] == image_token_id).any() for t in tails):
             return None
         result.append(start)
     return result
