@@ -19,6 +19,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import platform
+import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,7 @@ from clearbench import __version__
 from clearbench.atomic import write_json
 from clearbench.errors import UserError
 from clearbench.methods import get_method
-from clearbench.train.loop import LOG_NAME, LoopConfig, make_accelerator, run_loop
+from clearbench.train.loop import LOG_NAME, STATE_NAME, LoopConfig, make_accelerator, run_loop
 from clearbench.train.pairing import (PairedDataset, check_disjoint, collate_pairs, forget_modality,
                                       load_idk_answers)
 
@@ -41,7 +43,8 @@ def unlearn(model: str | Path, data: str, forget: str, retain: str, method: str,
             hparams: dict[str, Any] | None = None, lora: dict[str, Any] | None = DEFAULT_LORA,
             loop: LoopConfig | None = None, batch_size: int = 1, l1: float = 0.0,
             saliency: float | None = None, revision: str | None = None, freeze_vision: bool = True,
-            idk_file: str | Path | None = None, trust_remote_code: bool = False) -> dict:
+            idk_file: str | Path | None = None, trust_remote_code: bool = False,
+            dtype: str | None = None) -> dict:
     """Unlearn `forget` from `model` with `method`; returns (and writes) out/result.json.
 
     `lora`: LoRA settings for `clearbench.train.lora.apply_lora` (r, alpha, dropout, …), or None to
@@ -58,15 +61,20 @@ def unlearn(model: str | Path, data: str, forget: str, retain: str, method: str,
 
     from clearbench.data.load import dataset_revision, load_split
 
-    forget_rows = load_split(data, forget, revision)
-    retain_rows = load_split(data, retain, revision)
+    accelerator = make_accelerator(loop.grad_accum)
+    if lora and accelerator.distributed_type.name == "FSDP":
+        raise UserError("LoRA with FSDP cannot be merged into a checkpoint here; pass lora=None "
+                        "(--full) with FSDP, or use DDP / DeepSpeed ZeRO-2 for LoRA")
+    started = time.time()
+    with accelerator.main_process_first():  # the first process fills the datasets cache
+        forget_rows = load_split(data, forget, revision)
+        retain_rows = load_split(data, retain, revision)
+        data_revision = dataset_revision(data, revision)
     overlap_check = check_disjoint(forget_rows, retain_rows, forget, retain)
     idk_answers = load_idk_answers(idk_file) if "idk" in chosen.needs else []
     dataset = PairedDataset(forget_rows, retain_rows, sorted(chosen.needs), idk_answers=idk_answers,
                             seed=loop.seed)
-
-    accelerator = make_accelerator(loop.grad_accum)
-    network, processor, adapter = _load_trainable(model, lora, freeze_vision, trust_remote_code)
+    network, processor, adapter = _load_trainable(model, lora, freeze_vision, trust_remote_code, dtype)
     chosen.prepare(network, adapter)
     _restrict_trainable(network, chosen.trainable_parameters(network, adapter))
     ref = None
@@ -93,7 +101,7 @@ def unlearn(model: str | Path, data: str, forget: str, retain: str, method: str,
             "saliency": saliency, "freeze_vision": freeze_vision, "idk_file": str(idk_file) if idk_file else None,
             "forget_rows": len(forget_rows), "retain_rows": len(retain_rows),
             "forget_retain_overlap_check": overlap_check, "seed": loop.seed,
-            "dataset_revision": dataset_revision(data, revision),
+            "dataset_revision": data_revision,
             "reference": None if ref is None else ("adapters disabled" if ref.shares_weights else "frozen copy"),
             "num_processes": accelerator.num_processes, "versions": _versions()})
 
@@ -110,15 +118,21 @@ def unlearn(model: str | Path, data: str, forget: str, retain: str, method: str,
     for handle in mask_handles:
         handle.remove()
     result = {"status": outcome.status, "method": method, "steps": outcome.steps,
-              "final_loss": outcome.final_loss, "train_log": LOG_NAME}
+              "final_loss": outcome.final_loss, "train_log": LOG_NAME,
+              "seconds": round(time.time() - started, 1)}
     if outcome.status == "diverged":
         result["reason"] = f"loss became NaN or infinite at step {outcome.steps + 1}; see {LOG_NAME}"
     else:
-        chosen.finalize(network, ref)
+        trained = accelerator.unwrap_model(outcome.model)
+        chosen.finalize(trained, ref)
+        state_dict = None
+        if not lora and accelerator.distributed_type.name in ("FSDP", "DEEPSPEED"):
+            state_dict = accelerator.get_state_dict(outcome.model)  # every process gathers
         if accelerator.is_main_process:
             from clearbench.train.lora import save_merged
 
-            save_merged(network, processor, out)
+            save_merged(trained, processor, out, state_dict=state_dict)
+            shutil.rmtree(out / STATE_NAME, ignore_errors=True)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         write_json(out / RESULT_NAME, result)
@@ -135,11 +149,11 @@ def _check_options(batch_size: int, l1: float, saliency: float | None) -> None:
         raise UserError(f"saliency is the fraction of weights kept trainable, in (0, 1]; got {saliency}")
 
 
-def _load_trainable(model, lora, freeze_vision, trust_remote_code):
+def _load_trainable(model, lora, freeze_vision, trust_remote_code, dtype):
     from clearbench.models import registry
     from clearbench.train.lora import apply_lora, freeze_vision as freeze
 
-    network, processor, adapter = registry.load(model, trust_remote_code=trust_remote_code)
+    network, processor, adapter = registry.load(model, trust_remote_code=trust_remote_code, dtype=dtype)
     if lora:
         network = apply_lora(network, adapter, **lora)
     else:
