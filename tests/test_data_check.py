@@ -161,3 +161,13 @@ def test_unreadable_sources_are_user_errors(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["data", "check", str(tmp_path / "empty")]) == 2
     assert "README.md" in capsys.readouterr().err
+
+
+def test_tofu_variant_must_hold_exactly_its_caption_and_text_rows(source):
+    table = read(source, "forget05+tofu")
+    write(source, "forget05+tofu", {column: values[:-1] for column, values in table.items()})
+    rows = len(table["image"])
+    assert problems(source) == [
+        f"config 'forget05+tofu': has {rows - 1} rows, expected {len(read(source, 'forget05')['image'])} "
+        f"from 'forget05' plus {len(read(source, 'tofu_forget05')['question'])} from 'tofu_forget05'"
+    ]

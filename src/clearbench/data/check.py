@@ -188,7 +188,7 @@ def check_rows(schema: ConfigSchema, table: dict[str, list]) -> list[Problem]:
         required = _mixed_row_columns(schema.name, row)
         for column, value in row.items():
             feature = schema.features[column]
-            if value is None or (isinstance(value, str) and not value.strip()):
+            if _blank(value):
                 if column in required:
                     found.add(index, column, "value is empty")
                 continue
@@ -207,7 +207,7 @@ def check_rows(schema: ConfigSchema, table: dict[str, list]) -> list[Problem]:
                     found.add(
                         index,
                         column,
-                        f"list has {len(value)} items, most rows have " f"{usual_length[column]}",
+                        f"list has {len(value)} items, most rows have {usual_length[column]}",
                     )
     return found.problems()
 
@@ -260,6 +260,13 @@ def check_relations(tables: dict[str, dict[str, list]]) -> list[Problem]:
             tables, f"{TOFU_PREFIX}{forget_name}_perturbed", f"{TOFU_PREFIX}{forget_name}", "question"
         )
         problems += _partition_sizes(tables, f"{TOFU_PREFIX}{forget_name}", f"{TOFU_PREFIX}{retain_name}")
+    bases = (
+        ["full"]
+        + [f"forget{p}" for p in FORGET_PERCENTS]
+        + [f"retain{RETAIN_OF[p]}" for p in FORGET_PERCENTS]
+    )
+    for base in bases:
+        problems += _tofu_variant_size(tables, base)
     problems += _drawn_from(tables, "retain_perturbed", "retain90", "caption")
     problems += _drawn_from(tables, f"{TOFU_PREFIX}retain_perturbed", f"{TOFU_PREFIX}retain90", "question")
     for percent in FORGET_PERCENTS:
@@ -305,3 +312,24 @@ def _partition_sizes(tables, forget: str, retain: str) -> list[Problem]:
             )
         ]
     return []
+
+
+def _tofu_variant_size(tables, base: str) -> list[Problem]:
+    """`X+tofu` holds the caption rows of `X` and the text rows of `tofu_X`, nothing else."""
+    variant, text = f"{base}+tofu", f"{TOFU_PREFIX}{base}"
+    if not all(name in tables and table_size(tables[name]) is not None for name in (base, variant, text)):
+        return []
+    sizes = {name: table_size(tables[name]) for name in (base, variant, text)}
+    if sizes[variant] != sizes[base] + sizes[text]:
+        return [
+            Problem(
+                variant,
+                f"has {sizes[variant]} rows, expected {sizes[base]} from '{base}' plus {sizes[text]} "
+                f"from '{text}'",
+            )
+        ]
+    return []
+
+
+def table_size(table: dict[str, list]) -> int | None:
+    return len(next(iter(table.values()))) if table else None

@@ -11,10 +11,10 @@ import hashlib
 from contextlib import contextmanager
 from pathlib import Path
 
-from clearbench.data.schema import HUB_TOFU, TOFU_PREFIX, is_tofu
+from clearbench.data.schema import HUB_CLEAR, HUB_TOFU, TOFU_PREFIX, is_tofu
 from clearbench.errors import UserError
 
-DEFAULT_SOURCE = "therem/CLEAR"
+DEFAULT_SOURCE = HUB_CLEAR
 
 
 @contextmanager
