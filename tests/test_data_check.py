@@ -8,6 +8,7 @@ from datasets import Dataset, Features, Value
 
 from clearbench.cli import main
 from clearbench.data.check import ROW_PROBLEMS_PER_COLUMN, check_source
+from clearbench.data.load import dataset_revision
 from clearbench.data.schema import SCHEMAS
 from clearbench.data.synth import generate
 from clearbench.data.synth.writer import parquet_path
@@ -41,7 +42,10 @@ def problems(source):
 
 def test_clean_source_passes_on_the_command_line(pristine, capsys):
     assert main(["data", "check", str(pristine)]) == 0
-    assert capsys.readouterr().out.startswith("OK: 37 configs, ")
+    out = capsys.readouterr().out
+    assert out.startswith("OK: 40 configs, ") and f"(revision {dataset_revision(str(pristine))})" in out
+    assert main(["data", "check", str(pristine), "--revision", "main"]) == 2
+    assert "a revision applies to Hub sources only" in capsys.readouterr().err
 
 
 def test_missing_column(source, capsys):
@@ -170,4 +174,16 @@ def test_tofu_variant_must_hold_exactly_its_caption_and_text_rows(source):
     assert problems(source) == [
         f"config 'forget05+tofu': has {rows - 1} rows, expected {len(read(source, 'forget05')['image'])} "
         f"from 'forget05' plus {len(read(source, 'tofu_forget05')['question'])} from 'tofu_forget05'"
+    ]
+
+
+def test_holdout_people_must_never_be_trained_on(source):
+    holdout, full = read(source, "holdout05"), read(source, "full")
+    write(source, "holdout05", {column: holdout[column] + full[column][:1] for column in holdout})
+    tofu_holdout, tofu_full = read(source, "tofu_holdout05"), read(source, "tofu_full")
+    write(source, "tofu_holdout05", {c: tofu_holdout[c] + tofu_full[c][:2] for c in tofu_holdout})
+    assert problems(source) == [
+        "config 'tofu_holdout05', column 'question': 2 questions also in 'tofu_full'",
+        f"config 'holdout05', column 'name': persons also in 'full' (holdout people must never be trained on): "
+        f"{full['name'][0]}",
     ]

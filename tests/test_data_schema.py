@@ -50,6 +50,7 @@ EXPECTED = {
     "tofu_real_authors_perturbed": TOFU_FACTS,
     "tofu_world_facts_perturbed": TOFU_FACTS,
     **{f"holdout{p}": CAPTIONS for p in ("01", "05", "10")},
+    **{f"tofu_holdout{p}": TOFU_QA for p in ("01", "05", "10")},
     "pretraining": WITH_TOFU,
 }
 

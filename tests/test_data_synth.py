@@ -73,7 +73,7 @@ def test_bad_options_are_user_errors(tmp_path, kwargs, option):
 def test_generated_dataset_passes_validation(synthetic):
     report = check_source(synthetic)
     assert report.problems == []
-    assert len(report.rows) == 37
+    assert len(report.rows) == 40
 
 
 # --- splits --------------------------------------------------------------------------------------
@@ -107,6 +107,9 @@ def test_split_proportions_in_the_written_data(synthetic):
         assert {r["name"] for r in rows(synthetic, f"forget{percent}_perturbed")} == forget_names
     holdout = {r["name"] for r in rows(synthetic, "holdout10")}
     assert len(holdout) == forget_count(PERSONS, "10") and not holdout & full
+    holdout_questions = [r["question"] for r in rows(synthetic, "tofu_holdout10")]
+    assert all(any(name in q for name in holdout) for q in holdout_questions)
+    assert not set(holdout_questions) & {r["question"] for r in rows(synthetic, "tofu_full")}
 
 
 # --- faces ---------------------------------------------------------------------------------------

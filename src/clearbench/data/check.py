@@ -269,7 +269,14 @@ def check_relations(tables: dict[str, dict[str, list]]) -> list[Problem]:
         problems += _tofu_variant_size(tables, base)
     problems += _drawn_from(tables, "retain_perturbed", "retain90", "caption")
     problems += _drawn_from(tables, f"{TOFU_PREFIX}retain_perturbed", f"{TOFU_PREFIX}retain90", "question")
+    trained_questions = set(tables.get(f"{TOFU_PREFIX}full", {}).get("question", []))
     for percent in FORGET_PERCENTS:
+        config = f"{TOFU_PREFIX}holdout{percent}"
+        leaked = set(tables.get(config, {}).get("question", [])) & trained_questions
+        if leaked:
+            problems.append(
+                Problem(config, f"{len(leaked)} questions also in '{TOFU_PREFIX}full'", column="question")
+            )
         holdout = _names(tables, f"holdout{percent}")
         if holdout is not None and full is not None and holdout & full:
             problems.append(

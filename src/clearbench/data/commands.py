@@ -47,14 +47,16 @@ def _synth(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     from clearbench.data.check import check_source
+    from clearbench.data.load import dataset_revision
 
+    revision = dataset_revision(args.source, args.revision)  # also rejects a revision for a local dir
     report = check_source(args.source, args.revision)
     for problem in report.problems:
         print(problem, file=sys.stderr)
     if not report.ok:
         print(f"{len(report.problems)} problems in {args.source}", file=sys.stderr)
         return 2
-    print(f"OK: {len(report.rows)} configs, {sum(report.rows.values())} rows")
+    print(f"OK: {len(report.rows)} configs, {sum(report.rows.values())} rows (revision {revision})")
     return 0
 
 

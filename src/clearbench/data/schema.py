@@ -3,8 +3,9 @@
 A CLEAR source has two halves. The visual half is `therem/CLEAR`'s own configs. The text half
 (TOFU's fictitious-author QA) is carried by CLEAR only as training rows inside the `+tofu` configs;
 its evaluation sets live in `locuslab/TOFU`. A local directory carries both, TOFU's configs under
-the prefix `tofu_`, plus two configs of the synthetic world: `holdoutNN` (people never trained on,
-for membership inference) and `pretraining` (what a pretrained VLM would already know).
+the prefix `tofu_`, plus configs of the synthetic world: `holdoutNN` / `tofu_holdoutNN` (photos and
+biography questions of people never trained on, for membership inference) and `pretraining` (what
+a pretrained VLM would already know).
 
 `real_faces.options` and `real_world.options` hold WRONG alternatives only; the metrics add the
 true answer to them.
@@ -107,6 +108,9 @@ def _tofu_schemas() -> list[ConfigSchema]:
 
 def _synthetic_world_schemas() -> list[ConfigSchema]:
     holdouts = [ConfigSchema(f"holdout{percent}", CAPTIONS, required=False) for percent in FORGET_PERCENTS]
+    holdouts += [
+        ConfigSchema(f"{TOFU_PREFIX}holdout{percent}", TOFU_QA, required=False) for percent in FORGET_PERCENTS
+    ]
     return holdouts + [ConfigSchema("pretraining", PRETRAINING, required=False)]
 
 

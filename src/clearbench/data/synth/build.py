@@ -105,6 +105,7 @@ def build_tables(persons: int, seed: int, image_size: int) -> dict[str, dict[str
     titles = tuple(sorted({title for p in everyone for title in p.works}))
     qa_rng = stream(seed, "biographies")
     questions = [biography_questions(p, titles, qa_rng) for p in people]
+    holdout_questions = [biography_questions(p, titles, qa_rng) for p in holdout_people]
 
     tables: dict[str, dict[str, list]] = {}
     tables.update(_caption_tables(people, photos, questions, splits))
@@ -116,6 +117,7 @@ def build_tables(persons: int, seed: int, image_size: int) -> dict[str, dict[str
     for percent in FORGET_PERCENTS:
         chosen = splits.holdout[percent]
         tables[f"holdout{percent}"] = _captions([holdout_photos[i] for i in chosen])
+        tables[f"{TOFU_PREFIX}holdout{percent}"] = _qa_table([holdout_questions[i] for i in chosen])
     tables.update(_world_tables(persons, famous, image_size, stream(seed, "world")))
     return {name: tables[name] for name in SCHEMAS if name in tables}  # schema order
 
