@@ -78,23 +78,31 @@ def test_logs_hold_every_row_and_match_an_independent_rescoring(world, tmp_path)
         sum(faces["avg_gt_loss"].values()) / len(faces["avg_gt_loss"]))
 
 
-def test_resume_skips_finished_tasks_and_refuses_other_settings(world, tmp_path, monkeypatch):
+def test_resume_after_a_killed_run_and_refuse_other_settings(world, tmp_path, monkeypatch):
     source, models = world
     out = tmp_path / "eval"
-    evaluate_model(models["llava"], source, "forget10", out, tasks=["real_world", "retain_facerec"],
-                   max_rows=2, **FAST)
-    before = (out / "real_world.json").read_text()
-    (out / "retain_facerec.json").unlink()  # as if the run had been killed during this task
+    tasks = ["real_world", "retain_facerec"]
     ran = []
     real_evaluate_task = runner.evaluate_task
-    monkeypatch.setattr(runner, "evaluate_task",
-                        lambda model, adapter, processor, task, *a, **k:
-                        ran.append(task.name) or real_evaluate_task(model, adapter, processor, task, *a, **k))
-    evaluate_model(models["llava"], source, "forget10", out, tasks=["real_world", "retain_facerec"],
-                   max_rows=2, **FAST)
-    assert ran == ["retain_facerec"]
+
+    def killed_on_second_task(model, adapter, processor, task, *args, **kwargs):
+        ran.append(task.name)
+        if task.name == "retain_facerec" and ran.count(task.name) == 1:
+            raise KeyboardInterrupt
+        return real_evaluate_task(model, adapter, processor, task, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "evaluate_task", killed_on_second_task)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate_model(models["llava"], source, "forget10", out, tasks=tasks, max_rows=2, **FAST)
+    # The finished task is kept; no summary.json, so the evaluation does not look complete.
+    assert logs.completed_tasks(out) == {"real_world"} and not (out / "summary.json").exists()
+    before = (out / "real_world.json").read_text()
+
+    evaluate_model(models["llava"], source, "forget10", out, tasks=tasks, max_rows=2, **FAST)
+    assert ran == ["real_world", "retain_facerec", "retain_facerec"]
     assert (out / "real_world.json").read_text() == before
     assert len(logs.read_eval(out)["retain_facerec"]["avg_gt_loss"]) == 2
+    assert set(json.loads((out / "summary.json").read_text())["tasks"]) == set(tasks)
     with pytest.raises(UserError, match=r"other settings \(seed 0 → 1\)"):
         evaluate_model(models["llava"], source, "forget10", out, tasks=["real_world"], max_rows=2,
                        seed=1, **FAST)

@@ -8,13 +8,15 @@ from typing import Sequence
 
 import torch
 
-from clearbench import __version__
+from clearbench import __version__, atomic
 from clearbench.errors import UserError
 from clearbench.evaluate import logs
 from clearbench.evaluate.generation import generate_answers, rouge_recall
 from clearbench.evaluate.scoring import score_candidates
 from clearbench.evaluate.tasks import Task, TaskItem, select_tasks
 
+# Hidden (dot) file, so that log readers skip it; summary.json appears only once every task is done.
+SETTINGS = ".settings.json"
 # Settings that must match for a resumed run to continue an earlier one in the same directory.
 RUN_KEYS = ("model", "data", "revision", "forget_split", "seed", "max_rows", "max_new_tokens")
 
@@ -26,6 +28,7 @@ def evaluate_model(model_path, data: str, forget_split: str, out_dir, *,
                    progress: bool = True) -> Path:
     """Write `<task>.json` for each task not yet done in `out_dir`, then `summary.json`.
 
+    `summary.json` is written last, so its presence means the evaluation is complete.
     Every row of every task is evaluated unless `max_rows` caps them. Returns `out_dir`.
     """
     from clearbench.data.load import dataset_revision, load_split
@@ -36,7 +39,7 @@ def evaluate_model(model_path, data: str, forget_split: str, out_dir, *,
     if batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {batch_size}")
     out_dir = Path(out_dir)
-    adapter = registry.adapter_for(model_path)
+    adapter = registry.adapter_for(model_path, trust_remote_code=trust_remote_code)
     chosen = select_tasks(tasks, has_vision=adapter.has_vision)
     configs = {task.name: task.config(forget_split) for task in chosen}
     run = {"model": str(model_path), "data": str(data), "revision": revision,
@@ -136,25 +139,32 @@ def task_summary(log: dict) -> dict:
 
 
 def _start_summary(out_dir: Path, run: dict) -> dict:
-    """The run's settings; a directory holding another run's logs is refused, not mixed into."""
+    """The run's settings, recorded in a hidden file until summary.json marks the run complete.
+
+    A directory holding another run's logs is refused, not mixed into.
+    """
+    import json
+
     import transformers
 
-    path = out_dir / logs.SUMMARY
-    if path.is_file():
-        import json
-
+    settings = out_dir / SETTINGS
+    for path in (settings, out_dir / logs.SUMMARY):
+        if not path.is_file():
+            continue
         try:
             earlier = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as error:
-            raise UserError(f"{path}: cannot read the earlier run's summary: {error}") from None
+            raise UserError(f"{path}: cannot read the earlier run's settings: {error}") from None
         changed = [key for key in RUN_KEYS if earlier.get(key) != run[key]]
         if changed:
             details = ", ".join(f"{key} {earlier.get(key)!r} → {run[key]!r}" for key in changed)
             raise UserError(f"{out_dir} holds an evaluation with other settings ({details}); "
                             "choose another --out or delete it")
+        break
+    else:
+        if logs.completed_tasks(out_dir):
+            raise UserError(f"{out_dir} holds task logs of an unknown run; choose another --out")
     summary = {**run, "versions": {"clearbench": __version__, "torch": torch.__version__,
                                    "transformers": transformers.__version__}}
-    if not path.is_file() and logs.completed_tasks(out_dir):
-        raise UserError(f"{out_dir} holds task logs but no {logs.SUMMARY}; choose another --out")
-    logs.write_summary(out_dir, {**summary, "tasks": {}})
+    atomic.write_json(settings, summary)
     return summary
