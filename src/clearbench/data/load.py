@@ -57,7 +57,8 @@ def _hub_repo_and_config(source: str, config: str) -> tuple[str, str]:
 def load_split(source: str, config: str, revision: str | None = None):
     """The single `train` split of `config` as a `datasets.Dataset`.
 
-    `revision` pins a Hub dataset version (a commit, tag or branch); a local directory has none.
+    `revision` pins the Hub source's version (a commit, tag or branch); it is not passed on to
+    `locuslab/TOFU`, whose history is unrelated. A local directory has no revision.
     """
     import datasets
 
@@ -68,6 +69,8 @@ def load_split(source: str, config: str, revision: str | None = None):
         repo, name = str(_local_dir(source)), config
     else:
         repo, name = _hub_repo_and_config(source, config)
+        if repo != source:
+            revision = None
     # datasets keys its cache of a local directory on the path alone (a regenerated directory
     # would load stale rows), so a local source gets a cache folder per version of its files.
     cache_dir = _local_cache_dir(Path(repo)) if local else None
