@@ -104,3 +104,46 @@ def test_preview_grid_shows_the_first_images(source, tmp_path):
 def test_preview_of_a_text_config_is_a_user_error(source, tmp_path, capsys):
     assert main(["data", "preview", source, "--config", "tofu_full", "--out", str(tmp_path / "x.png")]) == 2
     assert "config 'tofu_full' has no image column" in capsys.readouterr().err
+
+
+class FakeHub:
+    """Stands in for `datasets.load_dataset` on Hub ids: records calls, serves fixed splits."""
+
+    def __init__(self, splits=None, error=None):
+        self.calls, self.splits, self.error = [], splits or {"train": "rows"}, error
+
+    def __call__(self, repo, name, revision=None, cache_dir=None):
+        self.calls.append((repo, name, revision))
+        if self.error:
+            raise self.error
+        return self.splits
+
+
+def test_hub_loads_route_tofu_configs_and_pin_only_clear(monkeypatch):
+    import datasets
+
+    fake = FakeHub()
+    monkeypatch.setattr(datasets, "load_dataset", fake)
+    assert load_split("therem/CLEAR", "forget10_perturbed", revision="abc") == "rows"
+    load_split("therem/CLEAR", "tofu_forget10_perturbed", revision="abc")
+    assert fake.calls == [
+        ("therem/CLEAR", "forget10_perturbed", "abc"),
+        ("locuslab/TOFU", "forget10_perturbed", None),
+    ]
+
+
+def test_hub_single_split_named_test_is_accepted(monkeypatch):
+    import datasets
+
+    monkeypatch.setattr(datasets, "load_dataset", FakeHub({"test": "old real_world"}))
+    assert load_split("therem/CLEAR", "real_world") == "old real_world"
+
+
+def test_hub_failure_is_a_user_error_naming_source_and_config(monkeypatch):
+    import datasets
+
+    monkeypatch.setattr(datasets, "load_dataset", FakeHub(error=ConnectionError("offline\nmore")))
+    with pytest.raises(UserError, match=r"data source 'therem/CLEAR', config 'full': cannot load: offline$"):
+        load_split("therem/CLEAR", "full")
+    with pytest.raises(UserError, match=r"'therem/CLEAR \(text half: locuslab/TOFU\)', config 'tofu_full'"):
+        load_split("therem/CLEAR", "tofu_full")
