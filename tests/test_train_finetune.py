@@ -1,0 +1,133 @@
+"""`clearbench finetune` end to end on a small synthetic source: preset → base → LoRA target,
+standard checkpoints, skip when complete, and one clear message for each kind of bad input."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from clearbench.cli import main
+from clearbench.data.format import FACE_QUESTION
+from clearbench.data.load import load_split
+from clearbench.train.finetune import LoraOptions, finetune, is_complete
+from clearbench.train.loop import LoopConfig
+
+
+@pytest.fixture(scope="module", autouse=True)
+def offline_one_thread():
+    """No network; one thread (tiny models run faster on it than on two contended cores).
+    Module-scoped so that it is in place before the module-scoped training fixtures."""
+    saved_offline, threads = os.environ.get("HF_HUB_OFFLINE"), torch.get_num_threads()
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+    if saved_offline is None:
+        os.environ.pop("HF_HUB_OFFLINE", None)
+    else:
+        os.environ["HF_HUB_OFFLINE"] = saved_offline
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    from clearbench.data.synth import generate
+
+    return generate(tmp_path_factory.mktemp("synth") / "data", persons=4, seed=0, image_size=32)
+
+
+@pytest.fixture(scope="module")
+def base(source, tmp_path_factory):
+    out = tmp_path_factory.mktemp("base") / "base"
+    finetune("tiny-llava", str(source), "pretraining", out, lora=None,
+             loop=LoopConfig(max_steps=3, learning_rate=1e-3), batch_size=4)
+    return out
+
+
+def test_preset_pretraining_writes_a_standard_checkpoint(base, source):
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    assert is_complete(base)
+    run = json.loads((base / "run.json").read_text())
+    assert run["status"] == "completed" and run["steps"] == 3 and run["split"] == "pretraining"
+    assert run["dataset_revision"].startswith("sha256:") and run["versions"]["torch"]
+    assert run["freeze_vision"] is False  # a fresh preset's vision tower starts random: trained
+    assert len((base / "train_log.jsonl").read_text().splitlines()) == 3
+    assert not (base / "loop_state").exists()
+    model = AutoModelForImageTextToText.from_pretrained(base)
+    processor = AutoProcessor.from_pretrained(base)
+    assert model.config.model_type == "llava" and processor.tokenizer.eos_token == "</s>"
+    # the tokenizer was fitted to the source's text: a token per word or punctuation mark
+    caption = load_split(str(source), "full")[0]["caption"]
+    for text in (FACE_QUESTION, caption):
+        pieces = re.findall(r"\w+|[^\w\s]", text)
+        assert len(processor.tokenizer(text, add_special_tokens=False)["input_ids"]) <= len(pieces) + 1
+
+    log_before = (base / "train_log.jsonl").read_text()
+    finetune("tiny-llava", str(source), "pretraining", base, lora=None,
+             loop=LoopConfig(max_steps=50))  # complete: skipped, nothing retrained
+    assert (base / "train_log.jsonl").read_text() == log_before
+
+
+def test_lora_target_keeps_the_vision_tower_and_saves_merged(base, source, tmp_path):
+    out = tmp_path / "target"
+    finetune(str(base), str(source), "full+tofu", out, lora=LoraOptions(r=4, alpha=16),
+             loop=LoopConfig(max_steps=2, learning_rate=1e-2), batch_size=4)
+    before, after = load_file(base / "model.safetensors"), load_file(out / "model.safetensors")
+    assert set(before) == set(after)  # merged: plain weights, no LoRA tensors
+    vision = [k for k in before if "vision_tower" in k or "multi_modal_projector" in k]
+    assert vision and all(torch.equal(before[k], after[k]) for k in vision)
+    moved = [k for k in before if "q_proj" in k and not torch.equal(before[k], after[k])]
+    assert moved
+    assert json.loads((out / "run.json").read_text())["lora"]["r"] == 4
+
+
+def cli_error(capsys, *argv):
+    code = main(["finetune", *argv])
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if "error" in line.lower()]
+    assert code == 2 and "Traceback" not in err, err
+    assert len(errors) == 1 and errors[0].startswith("clearbench: error:"), err
+    return errors[0]
+
+
+def test_bad_inputs_give_one_line_and_exit_2(base, source, tmp_path, capsys):
+    out = str(tmp_path / "out")
+    common = ["--data", str(source), "--out", out, "--max-steps", "1"]
+    assert "not-a-model" in cli_error(capsys, "--model", "not-a-model", *common)
+    assert "forget42" in cli_error(capsys, "--model", str(base), *common, "--split", "forget42")
+    assert "'nope_proj'" in cli_error(capsys, "--model", str(base), *common, "--lora-targets", "nope_proj")
+    assert "--batch-size" in cli_error(capsys, "--model", str(base), *common, "--batch-size", "0")
+
+    no_processor = tmp_path / "weights-only"
+    no_processor.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        (no_processor / name).write_bytes((base / name).read_bytes())
+    assert "processor" in cli_error(capsys, "--model", str(no_processor), *common)
+
+    custom = tmp_path / "custom-code"
+    custom.mkdir()
+    (custom / "config.json").write_text(json.dumps(
+        {"model_type": "fancy_vlm", "auto_map": {"AutoConfig": "configuration_fancy.FancyConfig"}}))
+    assert "--trust-remote-code" in cli_error(capsys, "--model", str(custom), *common)
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_with_accelerate_launch(base, source, tmp_path):
+    """DDP on CPU (gloo): both processes train, only the main one writes the checkpoint."""
+    out = tmp_path / "ddp"
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+               "-m", "clearbench.cli", "finetune", "--model", str(base), "--data", str(source),
+               "--split", "full+tofu", "--out", str(out), "--lora-r", "0", "--lr", "1e-3",
+               "--max-steps", "2", "--batch-size", "2"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = json.loads((out / "run.json").read_text())
+    assert run["processes"] == 2 and run["steps"] == 2 and is_complete(out)
