@@ -109,10 +109,12 @@ def _score_rows(model, adapter, processor, prompts, candidates, batch_size) -> l
     cached = [(keys, values) for keys, values, *_ in out.cache]
     prefix_mask = prefix_mask.to(device)
 
-    flat: list[AnswerNLL] = []
+    flat: list[AnswerNLL | None] = [None] * len(owner)
     pad = _pad_id(adapter, processor)
-    for start in range(0, len(owner), batch_size):
-        seqs = list(range(start, min(start + batch_size, len(owner))))
+    # Tails of similar length share a forward pass, so little of it is padding.
+    order = sorted(range(len(owner)), key=lambda seq: len(tails[seq][0]))
+    for start in range(0, len(order), batch_size):
+        seqs = order[start:start + batch_size]
         rows = torch.tensor([owner[seq] for seq in seqs], device=device)
         width = max(len(tails[seq][0]) for seq in seqs)
         ids = torch.full((len(seqs), width), pad, dtype=torch.long)
@@ -130,7 +132,8 @@ def _score_rows(model, adapter, processor, prompts, candidates, batch_size) -> l
             logits = model(input_ids=ids.to(device),
                            attention_mask=torch.cat([prefix_mask[rows], mask.to(device)], dim=1),
                            position_ids=positions.to(device), cache=cache, use_cache=True).logits
-        flat.extend(_sequence_nll(logits, labels.to(device)))
+        for seq, score in zip(seqs, _sequence_nll(logits, labels.to(device))):
+            flat[seq] = score
     return _regroup(flat, candidates)
 
 
