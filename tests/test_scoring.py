@@ -95,6 +95,31 @@ def test_the_image_prefix_is_encoded_once_per_row():
         hook.remove()
 
 
+def test_a_text_only_tail_that_differs_from_the_image_encoding_falls_back(monkeypatch):
+    """Candidate tails come from a text-only encoding only after checking them against the image
+    encoding; a family whose tails differ without the image is scored the naive way."""
+    import clearbench.evaluate.scoring as scoring
+
+    adapter, model, processor = build("llava")
+    prompts, candidates = rows(True)
+    expected = score_naive(model, adapter, processor, prompts, candidates)
+    encode = adapter.encode
+
+    def text_only_differs(processor, samples):
+        batch = encode(processor, samples)
+        if all(sample.image is None for sample in samples):  # alter every end token
+            ends = batch["attention_mask"].sum(dim=1) - 1
+            batch["input_ids"][torch.arange(len(ends)), ends] = 0
+        return batch
+
+    monkeypatch.setattr(adapter, "encode", text_only_differs)
+    fallbacks = []
+    monkeypatch.setattr(scoring, "score_naive", lambda *a, **k: fallbacks.append(1) or score_naive(*a, **k))
+    shared = score_candidates(model, adapter, processor, prompts, candidates)
+    assert fallbacks
+    assert [[s.sum_nll for s in row] for row in shared] == [[s.sum_nll for s in row] for row in expected]
+
+
 def test_answer_nll_mean():
     assert AnswerNLL(6.0, 4).mean == 1.5
 

@@ -101,8 +101,9 @@ def _score_rows(model, adapter, processor, prompts, candidates, batch_size) -> l
     longest = max(prefix_lengths)
     prefix_ids = prompt_batch["input_ids"][:, :longest]
     prefix_mask = (torch.arange(longest).unsqueeze(0) < torch.tensor(prefix_lengths).unsqueeze(1)).long()
-    extras = {key: value for key, value in prompt_batch.items()
-              if key not in ("input_ids", "attention_mask", "labels")}
+    # Image inputs go with the prefix; per-token extras (token_type_ids, …) are cut to its width.
+    extras = {key: value[:, :longest] if _per_token(value, prompt_batch) else value
+              for key, value in prompt_batch.items() if key not in ("input_ids", "attention_mask", "labels")}
     with torch.inference_mode():
         out = model(input_ids=prefix_ids.to(device), attention_mask=prefix_mask.to(device),
                     use_cache=True, logits_to_keep=1, **model_inputs(extras, model))
@@ -176,6 +177,10 @@ def _prefix_lengths(prompt_batch, text_batch, tails, owner, image_token_id) -> l
             return None
         result.append(start)
     return result
+
+
+def _per_token(value, batch) -> bool:
+    return torch.is_tensor(value) and value.shape == batch["input_ids"].shape
 
 
 def _sequence_nll(logits: torch.Tensor, labels: torch.Tensor) -> list[AnswerNLL]:
