@@ -93,7 +93,7 @@ def _score_rows(model, adapter, processor, prompts, candidates, batch_size) -> l
                                             for p, answers in zip(prompts, candidates) for a in answers])
     owner = [row for row, answers in enumerate(candidates) for _ in answers]
     tails = _tails(text_batch, owner, len(prompts))
-    prefix_lengths = _prefix_lengths(prompt_batch, text_batch, tails, owner, _image_token_id(model))
+    prefix_lengths = _prefix_lengths(prompt_batch, tails, owner, _image_token_id(model))
     if prefix_lengths is None:  # the shortcut does not hold for this model's template
         return score_naive(model, adapter, processor, prompts, candidates, batch_size)
 
@@ -158,7 +158,7 @@ def _tails(text_batch, owner, n_rows) -> list[tuple[torch.Tensor, torch.Tensor]]
             for seq, row in enumerate(owner)]
 
 
-def _prefix_lengths(prompt_batch, text_batch, tails, owner, image_token_id) -> list[int] | None:
+def _prefix_lengths(prompt_batch, tails, owner, image_token_id) -> list[int] | None:
     """Per row, how many tokens of its prompt encoding precede the tail; None if they do not fit.
 
     They fit when the first candidate's image encoding ends with exactly its text-only tail, the
@@ -207,6 +207,9 @@ def _regroup(flat: list[AnswerNLL], candidates) -> list[list[AnswerNLL]]:
 def _check_lengths(prompts, candidates) -> None:
     if len(prompts) != len(candidates):
         raise ValueError(f"{len(prompts)} prompts but {len(candidates)} candidate lists")
+    empty = [row for row, answers in enumerate(candidates) if not answers]
+    if empty:
+        raise ValueError(f"row {empty[0]} has no candidate answers")
 
 
 def _image_token_id(model):
