@@ -1,5 +1,7 @@
 """Shared-prefix scoring equals naive per-candidate scoring, on every family's tiny model."""
 
+import functools
+
 import pytest
 import torch
 from PIL import Image
@@ -15,6 +17,7 @@ TEXTS = ["A man with a hat stands in a park near the old bridge. The woman reads
 FAMILIES = [("llava", None), ("idefics3", "idefics3"), ("qwen2_vl", "qwen2_vl"), ("causal_lm", None)]
 
 
+@functools.lru_cache(maxsize=None)  # each tiny model is built once per session; tests only read it
 def build(family, model_type=None):
     adapter = next(a for a in registry.ADAPTERS if a.family == family)
     kwargs = {"model_type": model_type} if model_type else {}
