@@ -20,6 +20,7 @@ from clearbench.data.format import CAPTION_QUESTIONS, FACE_QUESTION, Sample
 from clearbench.data.load import load_split
 from clearbench.data.synth import generate
 from clearbench.models.registry import load
+from clearbench.models.tiny import TinySize
 from clearbench.train.finetune import LoraOptions, finetune
 from clearbench.train.loop import LoopConfig
 
@@ -74,6 +75,8 @@ def main() -> None:
     parser.add_argument("--freeze-vision", action="store_true",
                         help="keep the base's vision tower fixed while fine-tuning the target")
     parser.add_argument("--lora-r", type=int, default=0, help="0: full fine-tuning (the tiny default)")
+    parser.add_argument("--tiny", nargs="*", default=[], metavar="FIELD=VALUE",
+                        help="TinySize overrides for the base, e.g. image_size=64 vision_layers=3")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest for tiny)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -82,6 +85,7 @@ def main() -> None:
     if not (data / "README.md").is_file():
         generate(data, persons=args.persons, seed=0)
     lora = LoraOptions(r=args.lora_r) if args.lora_r else None
+    tiny_size = TinySize(**{k: int(v) for k, v in (item.split("=", 1) for item in args.tiny)})
     stages = [("base", "tiny-llava", "pretraining", args.base_epochs, None),
               ("target", str(args.work / "base"), "full+tofu", args.target_epochs, args.freeze_vision)]
     results = {}
@@ -90,7 +94,7 @@ def main() -> None:
         started = time.time()
         finetune(model, str(data), split, out, lora=lora if name != "base" else None,
                  loop=LoopConfig(epochs=epochs, learning_rate=args.lr, warmup_steps=20),
-                 batch_size=args.batch_size, freeze_vision=freeze)
+                 batch_size=args.batch_size, freeze_vision=freeze, tiny_size=tiny_size)
         trained = time.time() - started
         results[name] = {**measure(out, data), "train_seconds": round(trained, 1),
                          "seconds_per_step": round(seconds_per_step(out), 3)}

@@ -119,15 +119,17 @@ def test_bad_inputs_give_one_line_and_exit_2(base, source, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_two_cpu_processes_with_accelerate_launch(base, source, tmp_path):
-    """DDP on CPU (gloo): both processes train, only the main one writes the checkpoint."""
+    """DDP on CPU (gloo) with the shipped config: both processes train, the main one saves."""
+    config = Path(__file__).resolve().parents[1] / "configs" / "accelerate" / "cpu_ddp.yaml"
     out = tmp_path / "ddp"
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2",
-               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config),
                "-m", "clearbench.cli", "finetune", "--model", str(base), "--data", str(source),
                "--split", "full+tofu", "--out", str(out), "--lora-r", "0", "--lr", "1e-3",
-               "--max-steps", "2", "--batch-size", "2"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+               "--max-steps", "2", "--batch-size", "2", "--save-every", "1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == str(out)  # printed once, by the main process
     run = json.loads((out / "run.json").read_text())
     assert run["processes"] == 2 and run["steps"] == 2 and is_complete(out)
+    assert len((out / "train_log.jsonl").read_text().splitlines()) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from clearbench.errors import UserError
@@ -73,7 +74,8 @@ def run(args) -> int:
                    batch_size=args.batch_size, freeze_vision=args.freeze_vision,
                    revision=args.revision, model_revision=args.model_revision,
                    trust_remote_code=args.trust_remote_code, dtype=args.dtype)
-    print(out)
+    if int(os.environ.get("RANK", "0")) == 0:  # once, also under `accelerate launch`
+        print(out)
     return 0
 
 

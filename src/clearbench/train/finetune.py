@@ -49,13 +49,15 @@ def is_complete(out: Path) -> bool:
 def finetune(model: str, data: str, split: str, out: Path, *, lora: LoraOptions | None = LoraOptions(),
              loop: LoopConfig = LoopConfig(), batch_size: int = 8, freeze_vision: bool | None = None,
              revision: str | None = None, model_revision: str | None = None,
-             trust_remote_code: bool = False, dtype: str | None = None, accelerator=None) -> Path:
+             trust_remote_code: bool = False, dtype: str | None = None, accelerator=None,
+             tiny_size=None) -> Path:
     """Train `model` (checkpoint path, Hub id or `tiny-llava`) on config `split` of source `data`.
 
     `lora=None` trains all weights; with LoRA the adapters are merged before saving. With
     `freeze_vision` the vision tower and projector stay fixed (LoRA then skips them too); None
     freezes them except in a model built fresh from the preset, whose tower starts random.
-    `revision` pins the dataset, `model_revision` the model (Hub sources only).
+    `revision` pins the dataset, `model_revision` the model (Hub sources only). `tiny_size`: the
+    preset's `TinySize` (default sizes when None).
     """
     from clearbench.data.load import dataset_revision, load_split
     from clearbench.train import lora as lora_lib
@@ -73,7 +75,7 @@ def finetune(model: str, data: str, split: str, out: Path, *, lora: LoraOptions 
         data_revision = dataset_revision(data, revision)
         net, processor, adapter = _model(model, data, revision, model_revision=model_revision,
                                          trust_remote_code=trust_remote_code, dtype=dtype,
-                                         seed=loop.seed)
+                                         seed=loop.seed, tiny_size=tiny_size)
     if freeze_vision is None:
         freeze_vision = model != TINY_PRESET
     if lora is not None and accelerator.distributed_type.name == "FSDP":
@@ -100,6 +102,7 @@ def finetune(model: str, data: str, split: str, out: Path, *, lora: LoraOptions 
         "lora": asdict(lora) if lora is not None else None, "freeze_vision": freeze_vision,
         "batch_size": batch_size, "loop": asdict(loop), "seed": loop.seed,
         "trainable_parameters": trainable, "parameters": total,
+        "tiny_size": asdict(tiny_size) if tiny_size is not None and model == TINY_PRESET else None,
         "processes": accelerator.num_processes, "seconds": round(time.time() - started, 1),
         "versions": _versions(), "command": sys.argv,
     }
@@ -124,9 +127,10 @@ def _model(name: str, data: str, revision: str | None, **options):
     from clearbench.models import registry
 
     if name == TINY_PRESET:
-        from clearbench.models.tiny import build_tiny_llava
+        from clearbench.models.tiny import TinySize, build_tiny_llava
 
-        model, processor = build_tiny_llava(_source_texts(data, revision), seed=options["seed"])
+        model, processor = build_tiny_llava(_source_texts(data, revision),
+                                            options["tiny_size"] or TinySize(), seed=options["seed"])
         return model, processor, registry.adapter_for(model)
     return registry.load(name, dtype=options["dtype"], revision=options["model_revision"],
                          trust_remote_code=options["trust_remote_code"])

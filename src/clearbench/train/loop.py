@@ -45,11 +45,18 @@ LossFn = Callable[[torch.nn.Module, dict, int], "tuple[torch.Tensor, dict[str, f
 
 
 def make_accelerator(grad_accum: int = 1):
-    """An Accelerator whose shuffling is reproducible per epoch (so resuming can skip batches)."""
+    """An Accelerator whose shuffling is reproducible per epoch (so resuming can skip batches).
+
+    Several processes on a machine without CUDA (torchrun, or `accelerate launch --multi_gpu`
+    there) run as CPU DDP over gloo; accelerate itself would only do so when told `cpu=True`.
+    """
+    import os
+
     from accelerate import Accelerator
     from accelerate.utils import DataLoaderConfiguration
 
-    return Accelerator(gradient_accumulation_steps=grad_accum,
+    cpu_ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
+    return Accelerator(gradient_accumulation_steps=grad_accum, cpu=cpu_ddp,
                        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True))
 
 
