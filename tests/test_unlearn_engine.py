@@ -79,6 +79,23 @@ def test_every_method_runs_through_the_engine(method, source, target, tmp_path):
     assert not any("lora" in name for name in weights)  # merged into a standard checkpoint
 
 
+@pytest.mark.parametrize("method", ["rmu", "dpo"])
+def test_text_only_track_with_a_causal_lm(method, source, tmp_path):
+    from clearbench.data.load import load_split
+    from clearbench.models.causal_lm import CausalLMAdapter
+    from clearbench.train.finetune import LoraOptions
+
+    rows = load_split(source, "tofu_full")
+    model, tokenizer = CausalLMAdapter().build_tiny(list(rows["question"]) + list(rows["answer"]), seed=0)
+    model.save_pretrained(tmp_path / "llm")
+    tokenizer.save_pretrained(tmp_path / "llm")
+    result = unlearn(tmp_path / "llm", source, "tofu_forget10", "tofu_retain90", method, tmp_path / "out",
+                     lora=LoraOptions(r=4, alpha=8), loop=FAST, batch_size=2)
+    assert result["status"] == "completed"
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert run["forget_modality"] == "text" and run["lora"]["r"] == 4
+
+
 def test_ga_forgets_and_a_complete_run_is_skipped(source, target, tmp_path):
     out = tmp_path / "ga"
     start = forget_nll(target, source)

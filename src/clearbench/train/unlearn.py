@@ -56,6 +56,8 @@ def unlearn(model: str | Path, data: str, forget: str, retain: str, method: str,
     if (out / RESULT_NAME).is_file():
         return json.loads((out / RESULT_NAME).read_text())
     loop = loop or LoopConfig()
+    if dataclasses.is_dataclass(lora):  # finetune's LoraOptions
+        lora = dataclasses.asdict(lora)
     chosen = get_method(method, **(hparams or {}))
     _check_options(batch_size, l1, saliency)
 
