@@ -171,3 +171,13 @@ def test_rouge_recall_hand_computed():
     assert rouge_recall("cats running", "cat runs") == (1.0, 1.0)
     # ROUGE-L needs order, ROUGE-1 does not: reference "a b c", generation "c b a"
     assert rouge_recall("c b a", "a b c") == pytest.approx((1 / 3, 1.0))
+
+
+def test_missing_columns_are_named_before_any_scoring():
+    from datasets import Dataset
+
+    rows = Dataset.from_dict({"caption": ["x"], "name": ["Ann"], "paraphrased_caption": ["y"],
+                              "perturbed_captions": [["z"]]})
+    with pytest.raises(UserError, match=r"task forget_facerec: no column\(s\) image, perturbed_names"):
+        runner.evaluate_task(None, None, None, TASKS["forget_facerec"], rows, seed=0,
+                             config="forget10_perturbed")

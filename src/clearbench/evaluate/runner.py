@@ -57,12 +57,11 @@ def evaluate_model(model_path, data: str, forget_split: str, out_dir, *,
             if max_rows is not None:
                 rows = rows.select(range(min(max_rows, len(rows))))
             try:
-                items = task.items(rows, seed)
+                log = evaluate_task(model, adapter, processor, task, rows, seed=seed,
+                                    config=configs[task.name], batch_size=batch_size,
+                                    max_new_tokens=max_new_tokens, progress=progress)
             except UserError as error:
                 raise UserError(f"data source '{data}', config '{configs[task.name]}': {error}") from None
-            log = evaluate_task(model, adapter, processor, task, items, config=configs[task.name],
-                                batch_size=batch_size, max_new_tokens=max_new_tokens,
-                                progress=progress)
             logs.write_task_log(out_dir, task.name, log)
 
     written = logs.read_eval(out_dir)
@@ -71,28 +70,34 @@ def evaluate_model(model_path, data: str, forget_split: str, out_dir, *,
     return out_dir
 
 
-def evaluate_task(model, adapter, processor, task: Task, items: Sequence[TaskItem], *, config: str,
+def evaluate_task(model, adapter, processor, task: Task, rows, *, seed: int, config: str,
                   batch_size: int = 8, max_new_tokens: int = 64, progress: bool = False) -> dict:
-    """Score and generate every item of one task; the task's log in the shared format."""
+    """Score and generate every row of one task; the task's log in the shared format.
+
+    `rows` is a `datasets.Dataset` (or a list of row dicts); images are decoded a chunk at a time.
+    """
     from tqdm.auto import tqdm
 
     log: dict = {"task": task.name, "config": config, "forget": task.forget,
                  "prob_kind": task.prob_kind}
     per_sample: dict[str, dict] = {key: {} for key in PER_SAMPLE_KEYS}
-    bar = tqdm(total=len(items), desc=task.name, unit="row", disable=not progress)
-    for start in range(0, len(items), batch_size):
-        chunk = items[start:start + batch_size]
-        scores = score_candidates(model, adapter, processor, [item.prompt for item in chunk],
-                                  [item.candidates() for item in chunk], batch_size)
-        generations = generate_answers(model, adapter, processor, [item.prompt for item in chunk],
-                                       batch_size=batch_size, max_new_tokens=max_new_tokens)
-        for item, row_scores, generation in zip(chunk, scores, generations):
-            key = str(item.index)
-            prompt_text = adapter.prompt_text(processor, item.prompt)
-            for name, value in _row_values(item, row_scores, generation, prompt_text).items():
-                per_sample[name][key] = value
-        bar.update(len(chunk))
-    bar.close()
+    columns = getattr(rows, "column_names", None)
+    missing = sorted(task.columns() - set(columns)) if columns is not None else []
+    if missing:
+        raise UserError(f"task {task.name}: no column(s) {', '.join(missing)} (it has: {', '.join(columns)})")
+    with tqdm(total=len(rows), desc=task.name, unit="row", disable=not progress) as bar:
+        for start in range(0, len(rows), batch_size):
+            chunk = [task.item(rows[index], index, seed)
+                     for index in range(start, min(start + batch_size, len(rows)))]
+            scores = score_candidates(model, adapter, processor, [item.prompt for item in chunk],
+                                      [item.candidates() for item in chunk], batch_size)
+            generations = generate_answers(model, adapter, processor, [item.prompt for item in chunk],
+                                           batch_size=batch_size, max_new_tokens=max_new_tokens)
+            for item, row_scores, generation in zip(chunk, scores, generations):
+                prompt_text = adapter.prompt_text(processor, item.prompt)
+                for name, value in _row_values(item, row_scores, generation, prompt_text).items():
+                    per_sample[name][str(item.index)] = value
+            bar.update(len(chunk))
     return {**log, **per_sample}
 
 

@@ -45,6 +45,15 @@ class Task:
             raise UserError(f"forget split {forget_split!r} must look like forget01, forget05 or forget10")
         return self.config_template.format(forget=forget_split)
 
+    def columns(self) -> set[str]:
+        """The columns this task reads from each row."""
+        needed = {self.answer_column, self.paraphrase_column, self.perturbed_column}
+        if self.question == "column":
+            needed.add("question")
+        if not self.text_only:
+            needed.add("image")
+        return needed
+
     def question_for(self, row: Mapping[str, Any], index: int, seed: int) -> str:
         if self.question == "caption":
             # A string seed hashes deterministically (random.seed uses sha512 for str).
