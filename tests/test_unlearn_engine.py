@@ -195,6 +195,8 @@ def test_bad_input_gets_one_clear_message(source, target, tmp_path, capsys):
     empty.write_text("")
     assert "holds no answers" in cli_error(capsys, *common, "--method", "idk", "--idk-file", str(empty))
     assert "no config 'forget99'" in cli_error(capsys, *common, "--method", "ga", "--forget", "forget99")
+    assert "batch size must be at least 1" in cli_error(capsys, *common, "--method", "ga", "--batch-size", "0")
+    assert "saliency is the fraction" in cli_error(capsys, *common, "--method", "ga", "--saliency", "2")
     assert not (tmp_path / "x").exists()
 
 

@@ -59,7 +59,7 @@ def unlearn(model: str | Path, data: str, forget: str, retain: str, method: str,
     if dataclasses.is_dataclass(lora):  # finetune's LoraOptions
         lora = dataclasses.asdict(lora)
     chosen = get_method(method, **(hparams or {}))
-    _check_options(batch_size, l1, saliency)
+    _check_options(batch_size, l1, saliency, loop, lora)
 
     from clearbench.data.load import dataset_revision, load_split
 
@@ -142,9 +142,17 @@ def unlearn(model: str | Path, data: str, forget: str, retain: str, method: str,
     return result
 
 
-def _check_options(batch_size: int, l1: float, saliency: float | None) -> None:
+def _check_options(batch_size: int, l1: float, saliency: float | None, loop: LoopConfig, lora) -> None:
     if batch_size < 1:
         raise UserError(f"batch size must be at least 1, got {batch_size}")
+    if loop.grad_accum < 1:
+        raise UserError(f"gradient accumulation must be at least 1, got {loop.grad_accum}")
+    if loop.learning_rate <= 0 or (loop.max_steps is None and loop.epochs <= 0):
+        raise UserError("learning rate and epochs must be positive")
+    if loop.max_steps is not None and loop.max_steps < 1:
+        raise UserError(f"max steps must be at least 1, got {loop.max_steps}")
+    if lora and lora.get("r", 1) < 1:
+        raise UserError(f"LoRA rank must be at least 1 (or no LoRA), got {lora.get('r')}")
     if l1 < 0:
         raise UserError(f"l1 must be ≥ 0, got {l1}")
     if saliency is not None and not 0.0 < saliency <= 1.0:

@@ -40,9 +40,12 @@ def register_unlearn(subparsers) -> None:
     parser.add_argument("--warmup-steps", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--grad-accum", type=int, default=2)
+    parser.add_argument("--max-grad-norm", type=float, default=1.0)
+    parser.add_argument("--save-every", type=int, default=0,
+                        help="optimizer steps between resumable checkpoints (0: none)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--full", action="store_true", help="train all weights instead of a LoRA adapter")
-    parser.add_argument("--lora-r", type=int, default=8)
+    parser.add_argument("--lora-r", type=int, default=8, help="LoRA rank (0: train all weights, as --full)")
     parser.add_argument("--lora-alpha", type=int, default=32)
     parser.add_argument("--train-vision", action="store_true",
                         help="also train the vision tower and projector (LoRA on them, or unfrozen)")
@@ -61,8 +64,9 @@ def run_unlearn(args) -> int:
 
     loop = LoopConfig(epochs=args.epochs, max_steps=args.max_steps, learning_rate=args.lr,
                       weight_decay=args.weight_decay, warmup_steps=args.warmup_steps,
-                      grad_accum=args.grad_accum, seed=args.seed)
-    lora = None if args.full else {"r": args.lora_r, "alpha": args.lora_alpha,
+                      grad_accum=args.grad_accum, max_grad_norm=args.max_grad_norm,
+                      save_every=args.save_every, seed=args.seed)
+    lora = None if args.full or args.lora_r == 0 else {"r": args.lora_r, "alpha": args.lora_alpha,
                                    "include_vision": args.train_vision}
     result = unlearn(args.model, args.data, args.forget, args.retain, args.method, args.out,
                      hparams=parse_settings(args.settings), lora=lora, loop=loop,
