@@ -131,6 +131,33 @@ def test_a_diverged_run_is_reported_as_such_and_keeps_its_log(source, target, tm
     assert not (out / "config.json").exists()  # no checkpoint: nothing to evaluate as results
 
 
+class Interrupted(Method):
+    name = "interrupted"
+    description = "test-only: gradient ascent killed at step 2 on the first attempt"
+    attempts = 0
+
+    def loss(self, model, batch, ref, step):
+        if step == 2 and Interrupted.attempts == 0:
+            Interrupted.attempts += 1
+            raise KeyboardInterrupt
+        forget = batch["forget"]
+        return -nll(forward_logits(model, forget), forget["labels"]), {"step_seen": float(step)}
+
+
+def test_an_interrupted_run_resumes_from_its_last_state(source, target, tmp_path, monkeypatch):
+    monkeypatch.setitem(METHODS, "interrupted", Interrupted)
+    out = tmp_path / "resume"
+    loop = LoopConfig(max_steps=4, learning_rate=1e-3, save_every=1)
+    with pytest.raises(KeyboardInterrupt):
+        unlearn(target, source, "forget10+tofu", "retain90+tofu", "interrupted", out, loop=loop, batch_size=2)
+    assert not (out / "result.json").exists() and (out / "loop_state").is_dir()
+    result = unlearn(target, source, "forget10+tofu", "retain90+tofu", "interrupted", out, loop=loop, batch_size=2)
+    assert result["status"] == "completed" and result["steps"] == 4
+    steps = [json.loads(line)["step_seen"] for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert steps == [0.0, 1.0, 2.0, 3.0]  # steps 0-1 from the first attempt, 2-3 resumed
+    assert not (out / "loop_state").exists() and (out / "model.safetensors").is_file()
+
+
 @pytest.mark.parametrize("forget,modality,has_images,has_text", [
     ("forget10", "images", True, False), ("tofu_forget10", "text", False, True)])
 def test_forget_modality_follows_the_config(source, target, tmp_path, forget, modality, has_images, has_text,
