@@ -45,8 +45,8 @@ def evaluate_model(model_path, data: str, forget_split: str, out_dir, *,
     run = {"model": str(model_path), "data": str(data), "revision": revision,
            "forget_split": forget_split, "seed": seed, "max_rows": max_rows,
            "max_new_tokens": max_new_tokens}
-    summary = _start_summary(out_dir, run)
-    summary["data_revision"] = dataset_revision(str(data), revision)
+    data_revision = dataset_revision(str(data), revision)  # also checks the source exists
+    summary = {**_start_summary(out_dir, run), "data_revision": data_revision}
 
     todo = [task for task in chosen if task.name not in logs.completed_tasks(out_dir)]
     if todo:
