@@ -62,6 +62,22 @@ def test_shared_prefix_equals_naive(family, model_type, monkeypatch):
             assert a.mean == pytest.approx(b.mean, abs=1e-4)
 
 
+def test_text_rows_and_mixed_rows_on_a_vision_model():
+    """TOFU rows have no image; a batch may mix them with image rows."""
+    from dataclasses import replace
+
+    adapter, model, processor = build("llava")
+    prompts, candidates = rows(True)
+    for batch in ([replace(p, image=None) for p in prompts],
+                  [prompts[0], replace(prompts[1], image=None), prompts[2]]):
+        shared = score_candidates(model, adapter, processor, batch, candidates, batch_size=4)
+        naive = score_naive(model, adapter, processor, batch, candidates, batch_size=4)
+        flat_shared = [score for row in shared for score in row]
+        flat_naive = [score for row in naive for score in row]
+        assert [s.n_tokens for s in flat_shared] == [s.n_tokens for s in flat_naive]
+        assert [s.sum_nll for s in flat_shared] == pytest.approx([s.sum_nll for s in flat_naive], abs=1e-4)
+
+
 def test_qwen2_vl_mrope_falls_back_and_others_share():
     assert not prefix_cache_safe(build("qwen2_vl", "qwen2_vl")[1], registry.ADAPTERS[1])
     adapter, model, _ = build("llava")
