@@ -26,7 +26,8 @@ from clearbench.errors import UserError
 def load_idk_answers(path: str | Path | None = None) -> list[str]:
     """The "I don't know" answers: the package's own list, or one answer per line of `path`."""
     if path is None:
-        text, where = resources.files("clearbench.resources").joinpath("idk.txt").read_text("utf-8"), "idk.txt"
+        # package data (pyproject: clearbench = ["resources/*"]), not a package of its own
+        text, where = resources.files("clearbench").joinpath("resources", "idk.txt").read_text("utf-8"), "idk.txt"
     else:
         where = str(path)
         try:
