@@ -41,6 +41,8 @@ def test_overrides_are_parsed_as_yaml():
     ("unlearn.modalities=[audio]", "unknown modality 'audio'"),
     ("forget_split=forget50", "forget_split 'forget50'"),
     ("novalue", "not of the form key=value"),
+    ("unlearn.methods=[ga, forgetall]", "unknown method 'forgetall'"),
+    ("unlearn.hparams={npo: {betta: 1}}", "betta"),
 ])
 def test_bad_overrides_name_the_key(override, message):
     with pytest.raises(UserError, match=message):

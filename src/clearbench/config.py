@@ -16,8 +16,8 @@ from typing import Any
 import yaml
 
 from clearbench.errors import UserError
+from clearbench.methods import METHODS, PAPER_METHODS, get_method
 
-PAPER_METHODS = ("retain_ft", "ga", "gd", "kl", "idk", "dpo", "npo", "scrub", "llmu", "rmu", "sku")
 MODALITIES = ("both", "images", "text")
 
 
@@ -189,6 +189,13 @@ def _validate(config: RunConfig) -> None:
             raise UserError(f"unlearn.modalities: unknown modality {modality!r}; choose from {MODALITIES}")
     if not config.unlearn.methods:
         raise UserError("unlearn.methods is empty")
+    for method in config.unlearn.methods:
+        if method not in METHODS:
+            raise UserError(f"unlearn.methods: unknown method {method!r}; available: {', '.join(sorted(METHODS))}")
+    for method, hparams in config.unlearn.hparams.items():
+        if method not in config.unlearn.methods:
+            raise UserError(f"unlearn.hparams.{method}: {method!r} is not in unlearn.methods")
+        get_method(method, **hparams)  # unknown or ill-typed hyperparameters fail here, before any training
 
 
 def forget_config(forget_split: str, modality: str) -> str:

@@ -110,11 +110,12 @@ class Pipeline:
                                  section=self.config.pretrain))
 
     def finetune(self, name: str, model: str | Path, split: str, section=None) -> Path:
-        from clearbench.train.finetune import finetune
+        from clearbench.train.finetune import LoraOptions, finetune
 
         section = section or self.config.finetune
         out = self.out / "models" / name
-        finetune(str(model), self.data, split, out, lora=_lora(section), loop=_loop(section, self.config.seed),
+        lora = _lora(section)
+        finetune(str(model), self.data, split, out, lora=LoraOptions(**lora) if lora else None, loop=_loop(section, self.config.seed),
                  batch_size=section.batch_size, freeze_vision=section.freeze_vision,
                  revision=self.config.data.revision,
                  trust_remote_code=self.config.model.trust_remote_code)
@@ -135,7 +136,9 @@ class Pipeline:
                                      f"{self.config.retain_split}+tofu", method, out,
                                      hparams=section.hparams.get(method, {}), lora=_lora(section),
                                      loop=_loop(section, self.config.seed), batch_size=section.batch_size,
-                                     l1=section.l1, revision=self.config.data.revision)
+                                     l1=section.l1, freeze_vision=section.freeze_vision,
+                                     revision=self.config.data.revision,
+                                     trust_remote_code=self.config.model.trust_remote_code)
                     run.status = result.get("status", "completed")
                     run.error = result.get("reason")
                 except OSError as error:

@@ -1,0 +1,109 @@
+"""`clearbench run` end to end on a very small tiny world: outputs, skipping, failures, kill + resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from clearbench.config import load_config
+from clearbench.errors import UserError
+from clearbench.pipeline import ModelRun, Pipeline
+
+SMALL = ["data.persons=5", "pretrain.max_steps=4", "finetune.max_steps=8", "finetune.save_every=2",
+         "unlearn.max_steps=2", "unlearn.methods=[ga]", "eval.max_rows=3", "eval.max_new_tokens=6",
+         "eval.batch_size=8"]
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    Pipeline(load_config(None, SMALL), out, log=lambda line: None).run()
+    return out
+
+
+def _metrics(run_dir: Path) -> dict:
+    return {p.stem: json.loads(p.read_text()) for p in sorted((run_dir / "metrics").glob("*.json"))}
+
+
+@pytest.mark.slow
+def test_run_produces_every_stage_and_a_report(small_run):
+    for model in ("base", "target", "gold", "unlearn/ga"):
+        assert (small_run / "models" / model / "config.json").is_file(), model
+    assert set(_metrics(small_run)) == {"base", "target", "gold", "ga"}
+    assert _metrics(small_run)["gold"]["forget_quality"] == pytest.approx(1.0)
+    leaderboard = (small_run / "report" / "leaderboard.md").read_text()
+    for row in ("gold", "target", "ga"):
+        assert f"| {row} |" in leaderboard or f"| *{row}* |" in leaderboard
+    assert (small_run / "report" / "report.html").is_file()
+    recorded = json.loads((small_run / "run.json").read_text())
+    assert recorded["packages"]["torch"] and recorded["seed"] == 0
+
+
+@pytest.mark.slow
+def test_rerun_skips_completed_stages(small_run):
+    weights = small_run / "models" / "target" / "model.safetensors"
+    before = weights.stat().st_mtime_ns
+    started = time.perf_counter()
+    Pipeline(load_config(None, SMALL), small_run, log=lambda line: None).run()
+    assert weights.stat().st_mtime_ns == before
+    assert time.perf_counter() - started < 30
+
+
+def test_resuming_with_another_config_is_refused(small_run):
+    with pytest.raises(UserError, match="different config"):
+        Pipeline(load_config(None, SMALL + ["unlearn.epochs=9"]), small_run).run()
+
+
+def test_failed_and_diverged_methods_are_reported_and_the_others_kept(tmp_path, monkeypatch):
+    import clearbench.train.unlearn as unlearn_module
+
+    def fake_unlearn(model, data, forget, retain, method, out, **options):
+        if method == "npo":
+            raise RuntimeError("CUDA out of memory")
+        if method == "ga":
+            return {"status": "diverged", "reason": "loss became inf at step 3"}
+        Path(out).mkdir(parents=True)
+        return {"status": "completed"}
+
+    monkeypatch.setattr(unlearn_module, "unlearn", fake_unlearn)
+    config = load_config(None, ["unlearn.methods=[ga, npo, idk]"])
+    runs = Pipeline(config, tmp_path, log=lambda line: None).unlearn_all(tmp_path / "target")
+    assert [(r.name, r.status) for r in runs] == [("ga", "diverged"), ("npo", "failed"), ("idk", "completed")]
+    assert "CUDA out of memory" in runs[1].error and "inf" in runs[0].error
+
+    report = Pipeline(config, tmp_path, log=lambda line: None).report(runs)
+    leaderboard = (report / "leaderboard.md").read_text()
+    assert "CUDA out of memory" in leaderboard and "loss became inf" in leaderboard
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_results(small_run, tmp_path):
+    out = tmp_path / "killed"
+    command = [sys.executable, "-m", "clearbench.cli", "run", "--out", str(out)]
+    for override in SMALL:
+        command += ["--set", override]
+    log = out / "models" / "target" / "train_log.jsonl"
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        if log.exists() and len(log.read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, "the run ended before it could be killed mid-training"
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (out / "models" / "target" / "config.json").exists()
+
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    resumed, uninterrupted = _metrics(out), _metrics(small_run)
+    assert set(resumed) == set(uninterrupted)
+    for name, metrics in uninterrupted.items():
+        for task, values in metrics["tasks"].items():
+            assert resumed[name]["tasks"][task] == pytest.approx(values, rel=1e-5), (name, task)
