@@ -9,6 +9,7 @@ real-face accuracy (the "famous" pretraining faces), and seconds per optimizer s
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import time
@@ -20,7 +21,7 @@ from clearbench.data.format import CAPTION_QUESTIONS, FACE_QUESTION, Sample
 from clearbench.data.load import load_split
 from clearbench.data.synth import generate
 from clearbench.models.registry import load
-from clearbench.models.tiny import TinySize
+from clearbench.models.tiny import PRESET_SIZE
 from clearbench.train.finetune import LoraOptions, finetune
 from clearbench.train.loop import LoopConfig
 
@@ -70,13 +71,14 @@ def main() -> None:
     parser.add_argument("--persons", type=int, default=20)
     parser.add_argument("--base-epochs", type=float, default=12)
     parser.add_argument("--target-epochs", type=float, default=10)
-    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--freeze-vision", action="store_true",
                         help="keep the base's vision tower fixed while fine-tuning the target")
     parser.add_argument("--lora-r", type=int, default=0, help="0: full fine-tuning (the tiny default)")
     parser.add_argument("--tiny", nargs="*", default=[], metavar="FIELD=VALUE",
                         help="TinySize overrides for the base, e.g. image_size=64 vision_layers=3")
+    parser.add_argument("--seed", type=int, default=0, help="weights and batch order (not the data)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest for tiny)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -85,7 +87,7 @@ def main() -> None:
     if not (data / "README.md").is_file():
         generate(data, persons=args.persons, seed=0)
     lora = LoraOptions(r=args.lora_r) if args.lora_r else None
-    tiny_size = TinySize(**{k: int(v) for k, v in (item.split("=", 1) for item in args.tiny)})
+    tiny_size = dataclasses.replace(PRESET_SIZE, **{k: int(v) for k, v in (i.split("=", 1) for i in args.tiny)})
     stages = [("base", "tiny-llava", "pretraining", args.base_epochs, None),
               ("target", str(args.work / "base"), "full+tofu", args.target_epochs, args.freeze_vision)]
     results = {}
@@ -93,7 +95,7 @@ def main() -> None:
         out = args.work / name
         started = time.time()
         finetune(model, str(data), split, out, lora=lora if name != "base" else None,
-                 loop=LoopConfig(epochs=epochs, learning_rate=args.lr, warmup_steps=20),
+                 loop=LoopConfig(epochs=epochs, learning_rate=args.lr, warmup_steps=20, seed=args.seed),
                  batch_size=args.batch_size, freeze_vision=freeze, tiny_size=tiny_size)
         trained = time.time() - started
         results[name] = {**measure(out, data), "train_seconds": round(trained, 1),

@@ -1,6 +1,7 @@
 """`clearbench finetune` end to end on a small synthetic source: preset → base → LoRA target,
 standard checkpoints, skip when complete, and one clear message for each kind of bad input."""
 
+import dataclasses
 import json
 import os
 import re
@@ -15,6 +16,7 @@ from safetensors.torch import load_file
 from clearbench.cli import main
 from clearbench.data.format import FACE_QUESTION
 from clearbench.data.load import load_split
+from clearbench.models.tiny import PRESET_SIZE
 from clearbench.train.finetune import LoraOptions, finetune, is_complete
 from clearbench.train.loop import LoopConfig
 
@@ -57,6 +59,7 @@ def test_preset_pretraining_writes_a_standard_checkpoint(base, source):
     assert run["status"] == "completed" and run["steps"] == 3 and run["split"] == "pretraining"
     assert run["dataset_revision"].startswith("sha256:") and run["versions"]["torch"]
     assert run["freeze_vision"] is False  # a fresh preset's vision tower starts random: trained
+    assert run["tiny_size"] == dataclasses.asdict(PRESET_SIZE)
     assert len((base / "train_log.jsonl").read_text().splitlines()) == 3
     assert not (base / "loop_state").exists()
     model = AutoModelForImageTextToText.from_pretrained(base)

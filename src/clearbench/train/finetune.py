@@ -57,7 +57,7 @@ def finetune(model: str, data: str, split: str, out: Path, *, lora: LoraOptions 
     `freeze_vision` the vision tower and projector stay fixed (LoRA then skips them too); None
     freezes them except in a model built fresh from the preset, whose tower starts random.
     `revision` pins the dataset, `model_revision` the model (Hub sources only). `tiny_size`: the
-    preset's `TinySize` (default sizes when None).
+    preset's `TinySize` (`tiny.PRESET_SIZE` when None).
     """
     from clearbench.data.load import dataset_revision, load_split
     from clearbench.train import lora as lora_lib
@@ -102,7 +102,7 @@ def finetune(model: str, data: str, split: str, out: Path, *, lora: LoraOptions 
         "lora": asdict(lora) if lora is not None else None, "freeze_vision": freeze_vision,
         "batch_size": batch_size, "loop": asdict(loop), "seed": loop.seed,
         "trainable_parameters": trainable, "parameters": total,
-        "tiny_size": asdict(tiny_size) if tiny_size is not None and model == TINY_PRESET else None,
+        "tiny_size": asdict(tiny_size or _default_tiny_size()) if model == TINY_PRESET else None,
         "processes": accelerator.num_processes, "seconds": round(time.time() - started, 1),
         "versions": _versions(), "command": sys.argv,
     }
@@ -127,13 +127,19 @@ def _model(name: str, data: str, revision: str | None, **options):
     from clearbench.models import registry
 
     if name == TINY_PRESET:
-        from clearbench.models.tiny import TinySize, build_tiny_llava
+        from clearbench.models.tiny import build_tiny_llava
 
         model, processor = build_tiny_llava(_source_texts(data, revision),
-                                            options["tiny_size"] or TinySize(), seed=options["seed"])
+                                            options["tiny_size"] or _default_tiny_size(), seed=options["seed"])
         return model, processor, registry.adapter_for(model)
     return registry.load(name, dtype=options["dtype"], revision=options["model_revision"],
                          trust_remote_code=options["trust_remote_code"])
+
+
+def _default_tiny_size():
+    from clearbench.models.tiny import PRESET_SIZE
+
+    return PRESET_SIZE
 
 
 def _source_texts(data: str, revision: str | None) -> list[str]:
