@@ -198,3 +198,13 @@ def answer_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     probs = torch.softmax(answer_logits(logits, labels), dim=-1)
     per_position = -torch.special.xlogy(probs, probs).sum(dim=-1)
     return per_position.mean() if per_position.numel() else logits.sum() * 0.0
+
+
+def optional_retain_nll(model: nn.Module, batch: dict, weight: float, extras: dict):
+    """weight·NLL(retain): the optional retain term of forget-side methods (0 when weight is 0)."""
+    if not weight:
+        return 0.0
+    retain = batch["retain"]
+    retain_nll = nll(forward_logits(model, retain), retain["labels"])
+    extras["retain_nll"] = retain_nll.item()
+    return weight * retain_nll

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch.nn.functional as F
 
-from clearbench.methods.base import Method, forward_logits, nll, register, sequence_logprob
+from clearbench.methods.base import Method, forward_logits, nll, optional_retain_nll, register, sequence_logprob
 
 
 @dataclass
@@ -56,9 +56,5 @@ class DPO(Method):
         idk_nll = nll(idk_logits, idk["labels"])
         total = h.dpo_weight * preference + h.task_weight * idk_nll
         extras = {"dpo": preference.item(), "idk_nll": idk_nll.item()}
-        if h.retain_weight:
-            retain = batch["retain"]
-            retain_nll = nll(forward_logits(model, retain), retain["labels"])
-            total = total + h.retain_weight * retain_nll
-            extras["retain_nll"] = retain_nll.item()
+        total = total + optional_retain_nll(model, batch, h.retain_weight, extras)
         return total, extras

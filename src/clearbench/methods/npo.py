@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch.nn.functional as F
 
-from clearbench.methods.base import Method, forward_logits, nll, register, sequence_logprob
+from clearbench.methods.base import Method, forward_logits, optional_retain_nll, register, sequence_logprob
 
 
 @dataclass
@@ -48,9 +48,5 @@ class NPO(Method):
         ref_logprob = sequence_logprob(ref.logits(forget), forget["labels"])
         total = npo_loss(logprob, ref_logprob, h.beta).mean()
         extras = {"npo": total.item(), "forget_logprob": logprob.mean().item()}
-        if h.retain_weight:
-            retain = batch["retain"]
-            retain_nll = nll(forward_logits(model, retain), retain["labels"])
-            total = total + h.retain_weight * retain_nll
-            extras["retain_nll"] = retain_nll.item()
+        total = total + optional_retain_nll(model, batch, h.retain_weight, extras)
         return total, extras

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch.nn.functional as F
 
-from clearbench.methods.base import Method, forward_logits, nll, register, sequence_nll
+from clearbench.methods.base import Method, forward_logits, optional_retain_nll, register, sequence_nll
 
 
 @dataclass
@@ -45,9 +45,5 @@ class SimNPO(Method):
         mean_nll = sequence_nll(forward_logits(model, forget), forget["labels"])
         total = simnpo_loss(mean_nll, h.beta, h.gamma).mean()
         extras = {"simnpo": total.item(), "forget_nll": mean_nll.mean().item()}
-        if h.retain_weight:
-            retain = batch["retain"]
-            retain_nll = nll(forward_logits(model, retain), retain["labels"])
-            total = total + h.retain_weight * retain_nll
-            extras["retain_nll"] = retain_nll.item()
+        total = total + optional_retain_nll(model, batch, h.retain_weight, extras)
         return total, extras

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from clearbench.methods.base import (Method, answer_logits, answer_mask, forward_logits, nll,
+from clearbench.methods.base import (Method, answer_logits, answer_mask, forward_logits, optional_retain_nll,
                                      register)
 
 
@@ -55,9 +55,5 @@ class UNDIAL(Method):
         total = undial_loss(ref.logits(forget), forward_logits(model, forget), forget["labels"],
                             h.gamma)
         extras = {"undial": total.item()}
-        if h.retain_weight:
-            retain = batch["retain"]
-            retain_nll = nll(forward_logits(model, retain), retain["labels"])
-            total = total + h.retain_weight * retain_nll
-            extras["retain_nll"] = retain_nll.item()
+        total = total + optional_retain_nll(model, batch, h.retain_weight, extras)
         return total, extras
