@@ -99,6 +99,18 @@ def cli_error(capsys, *argv):
     return errors[0]
 
 
+def test_several_configs_train_together(base, source, tmp_path):
+    out = tmp_path / "mixed"
+    finetune(str(base), str(source), "full+tofu,pretraining", out, lora=None,
+             loop=LoopConfig(max_steps=1, learning_rate=1e-4), batch_size=4)
+    run = json.loads((out / "run.json").read_text())
+    expected = len(load_split(str(source), "full+tofu")) + len(load_split(str(source), "pretraining"))
+    assert run["rows"] == expected and run["split"] == "full+tofu,pretraining"
+    with pytest.raises(Exception, match="real_faces.*lacks column"):
+        finetune(str(base), str(source), "full+tofu,real_faces", tmp_path / "bad", lora=None,
+                 loop=LoopConfig(max_steps=1), batch_size=4)
+
+
 def test_bad_inputs_give_one_line_and_exit_2(base, source, tmp_path, capsys):
     out = str(tmp_path / "out")
     common = ["--data", str(source), "--out", out, "--max-steps", "1"]

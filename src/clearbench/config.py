@@ -55,6 +55,13 @@ class TrainSection:
 
 
 @dataclass
+class FinetuneSection(TrainSection):
+    # Configs trained on together with the target's / gold's own data. The tiny world rehearses its
+    # `pretraining` data so that fine-tuning does not wipe what the base knows (real faces, scenes).
+    replay: list[str] = field(default_factory=list)
+
+
+@dataclass
 class UnlearnSection(TrainSection):
     epochs: float = 5.0
     methods: list[str] = field(default_factory=lambda: list(PAPER_METHODS))
@@ -85,7 +92,7 @@ class RunConfig:
     data: DataSection = field(default_factory=DataSection)
     model: ModelSection = field(default_factory=ModelSection)
     pretrain: TrainSection = field(default_factory=TrainSection)
-    finetune: TrainSection = field(default_factory=TrainSection)
+    finetune: FinetuneSection = field(default_factory=FinetuneSection)
     unlearn: UnlearnSection = field(default_factory=UnlearnSection)
     eval: EvalSection = field(default_factory=EvalSection)
     report: ReportSection = field(default_factory=ReportSection)

@@ -51,9 +51,9 @@ class Pipeline:
             self._record_config()
             self._stage("data", self.prepare_data)
             base = self._stage("base", self.train_base)
-            target = self._stage("target", lambda: self.finetune("target", base, "full+tofu"))
-            gold = self._stage("gold", lambda: self.finetune("gold", base,
-                                                            f"{self.config.retain_split}+tofu"))
+            target = self._stage("target", lambda: self.finetune("target", base, self._with_replay("full+tofu")))
+            gold = self._stage("gold", lambda: self.finetune(
+                "gold", base, self._with_replay(f"{self.config.retain_split}+tofu")))
             runs = [ModelRun("target", "target", target), ModelRun("gold", "gold", gold)]
             if self.config.model.pretrain:
                 runs.insert(0, ModelRun("base", "base", base))
@@ -205,6 +205,9 @@ class Pipeline:
         return report_dir
 
     # ---- helpers --------------------------------------------------------------------------
+    def _with_replay(self, split: str) -> str:
+        return ",".join([split, *self.config.finetune.replay])
+
     def _eval_dir(self, run: ModelRun) -> Path:
         return self.out / "evals" / run.name
 

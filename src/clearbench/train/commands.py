@@ -19,7 +19,7 @@ def register(subparsers) -> None:
                     "Defaults follow the CLEAR paper (LoRA r 8, alpha 32, lr 1e-5, wd 0.01, 3 epochs).")
     parser.add_argument("--model", required=True, help="checkpoint directory, Hub id, or tiny-llava")
     parser.add_argument("--data", required=True, help="local dataset directory or Hub dataset id")
-    parser.add_argument("--split", default="full+tofu", help="training config (default: full+tofu)")
+    parser.add_argument("--split", default="full+tofu", help="training config, or several joined by commas (default: full+tofu)")
     parser.add_argument("--out", required=True, type=Path, help="output checkpoint directory")
     lora = parser.add_argument_group("LoRA (r 0 = full fine-tuning)")
     lora.add_argument("--lora-r", type=int, default=8)

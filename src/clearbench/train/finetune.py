@@ -53,13 +53,16 @@ def finetune(model: str, data: str, split: str, out: Path, *, lora: LoraOptions 
              tiny_size=None) -> Path:
     """Train `model` (checkpoint path, Hub id or `tiny-llava`) on config `split` of source `data`.
 
+    `split` may name several configs separated by commas (`full+tofu,pretraining`): their rows are
+    trained on together, which is how the tiny world rehearses what its base learned.
+
     `lora=None` trains all weights; with LoRA the adapters are merged before saving. With
     `freeze_vision` the vision tower and projector stay fixed (LoRA then skips them too); None
     freezes them except in a model built fresh from the preset, whose tower starts random.
     `revision` pins the dataset, `model_revision` the model (Hub sources only). `tiny_size`: the
     preset's `TinySize` (`tiny.PRESET_SIZE` when None).
     """
-    from clearbench.data.load import dataset_revision, load_split
+    from clearbench.data.load import dataset_revision
     from clearbench.train import lora as lora_lib
     from clearbench.train.data import sample_loader
 
@@ -71,7 +74,7 @@ def finetune(model: str, data: str, split: str, out: Path, *, lora: LoraOptions 
     accelerator = accelerator or make_accelerator(loop.grad_accum)
     started = time.time()
     with accelerator.main_process_first():
-        rows = load_split(data, split, revision)
+        rows = _training_rows(data, split, revision)
         data_revision = dataset_revision(data, revision)
         net, processor, adapter = _model(model, data, revision, model_revision=model_revision,
                                          trust_remote_code=trust_remote_code, dtype=dtype,
@@ -120,6 +123,26 @@ def finetune(model: str, data: str, split: str, out: Path, *, lora: LoraOptions 
         shutil.rmtree(out / STATE_NAME, ignore_errors=True)
     accelerator.wait_for_everyone()
     return out
+
+
+def _training_rows(data: str, split: str, revision: str | None):
+    from datasets import concatenate_datasets
+
+    from clearbench.data.load import load_split
+
+    configs = [config.strip() for config in split.split(",") if config.strip()]
+    if not configs:
+        raise UserError(f"no training config named in split {split!r}")
+    parts = [load_split(data, config, revision) for config in configs]
+    if len(parts) == 1:
+        return parts[0]
+    columns = ("image", "caption", "question", "answer")
+    for config, part in zip(configs, parts):
+        missing = [column for column in columns if column not in part.column_names]
+        if missing:
+            raise UserError(f"config {config!r} of {data} cannot be mixed into training: it lacks "
+                            f"column(s) {', '.join(missing)} (mix configs laid out like full+tofu)")
+    return concatenate_datasets([part.select_columns(list(columns)) for part in parts])
 
 
 def _model(name: str, data: str, revision: str | None, **options):
