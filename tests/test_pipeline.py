@@ -107,3 +107,19 @@ def test_killed_run_resumes_to_the_same_results(small_run, tmp_path):
     for name, metrics in uninterrupted.items():
         for task, values in metrics["tasks"].items():
             assert resumed[name]["tasks"][task] == pytest.approx(values, rel=1e-5), (name, task)
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_under_accelerate_launch(tmp_path):
+    out = tmp_path / "ddp"
+    config = Path(__file__).parents[1] / "configs" / "accelerate" / "cpu_ddp.yaml"
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config),
+               "-m", "clearbench.cli", "run", "--out", str(out)]
+    for override in SMALL + ["unlearn.methods=[ga, npo]"]:
+        command += ["--set", override]
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=600,
+                              env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert json.loads((out / "models" / "target" / "run.json").read_text())["processes"] == 2
+    assert set(_metrics(out)) == {"base", "target", "gold", "ga", "npo"}
+    assert finished.stdout.count("[target] done") == 1  # stage lines come from the main process only

@@ -40,8 +40,11 @@ class Pipeline:
     def __init__(self, config: RunConfig, out: Path, log: Callable[[str], None] = print):
         from accelerate import PartialState
 
-        self.config, self.out, self.log = config, Path(out), log
-        self.state = PartialState()
+        from clearbench.train.loop import cpu_processes
+
+        self.config, self.out = config, Path(out)
+        self.state = PartialState(cpu=cpu_processes())
+        self.log = log if self.state.is_main_process else (lambda line: None)
         self.data = config.data.source
 
     # ---- the whole run ---------------------------------------------------------------------

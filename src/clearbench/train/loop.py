@@ -44,19 +44,26 @@ class LoopResult:
 LossFn = Callable[[torch.nn.Module, dict, int], "tuple[torch.Tensor, dict[str, float]]"]
 
 
+def cpu_processes() -> bool:
+    """Several processes and no CUDA: run them as CPU DDP over gloo."""
+    import os
+
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
+
+
 def make_accelerator(grad_accum: int = 1):
     """An Accelerator whose shuffling is reproducible per epoch (so resuming can skip batches).
 
     Several processes on a machine without CUDA (torchrun, or `accelerate launch --multi_gpu`
     there) run as CPU DDP over gloo; accelerate itself would only do so when told `cpu=True`.
     """
-    import os
-
     from accelerate import Accelerator
-    from accelerate.utils import DataLoaderConfiguration
+    from accelerate.utils import DataLoaderConfiguration, DistributedDataParallelKwargs
 
-    cpu_ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
-    return Accelerator(gradient_accumulation_steps=grad_accum, cpu=cpu_ddp,
+    # CLEAR batches mix image rows and text-only rows: in a text-only batch a trainable vision
+    # tower gets no gradient, and several unlearning methods run more than one forward per step.
+    ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
+    return Accelerator(gradient_accumulation_steps=grad_accum, cpu=cpu_processes(), kwargs_handlers=[ddp],
                        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True))
 
 
