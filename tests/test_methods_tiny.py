@@ -28,15 +28,6 @@ def image(color):
     return Image.new("RGB", (20, 20), color)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Tiny tensors: thread start-up costs more than it saves, and on a shared CPU it stalls.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def world():
     torch.manual_seed(0)

@@ -12,7 +12,7 @@ import pytest
 
 from clearbench.config import load_config
 from clearbench.errors import UserError
-from clearbench.pipeline import ModelRun, Pipeline
+from clearbench.pipeline import Pipeline
 
 SMALL = ["data.persons=5", "pretrain.max_steps=4", "finetune.max_steps=8", "finetune.save_every=2",
          "unlearn.max_steps=2", "unlearn.methods=[ga]", "eval.max_rows=3", "eval.max_new_tokens=6",

@@ -21,21 +21,6 @@ from clearbench.train.finetune import LoraOptions, finetune, is_complete
 from clearbench.train.loop import LoopConfig
 
 
-@pytest.fixture(scope="module", autouse=True)
-def offline_one_thread():
-    """No network; one thread (tiny models run faster on it than on two contended cores).
-    Module-scoped so that it is in place before the module-scoped training fixtures."""
-    saved_offline, threads = os.environ.get("HF_HUB_OFFLINE"), torch.get_num_threads()
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    if saved_offline is None:
-        os.environ.pop("HF_HUB_OFFLINE", None)
-    else:
-        os.environ["HF_HUB_OFFLINE"] = saved_offline
-
-
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
     from clearbench.data.synth import generate

@@ -17,15 +17,6 @@ NAMES = ["Ada Lind", "Bo Chen", "Cy Park", "Di Rao", "Ed Moss", "Fay Wu", "Gus H
 SMALL = TinySize(hidden=64, layers=2, heads=2, vocab_size=600)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny models run 3-5x faster on one thread than on two contended cores.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def rows():
     image = Image.new("RGB", (32, 32), (90, 160, 30))
     return [{"question": f"Who is friend number {i}?", "answer": name, "image": image if i % 2 else None}

@@ -23,15 +23,6 @@ SIZE = TinySize(image_size=16, patch_size=8, vision_hidden=32, vision_layers=1, 
 FAST = LoopConfig(max_steps=2, learning_rate=1e-3)
 
 
-@pytest.fixture(autouse=True)
-def offline(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
     from clearbench.data.synth import generate

@@ -25,14 +25,6 @@ SIZE = TinySize(image_size=16, patch_size=8, vision_hidden=32, vision_layers=1, 
                 heads=2, vocab_size=1000)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def rows(captions=(), qa=(), names=None):
     table = {"image": [Image.new("RGB", (8, 8), (i * 40, 0, 0)) for i, _ in enumerate(captions)] + [None] * len(qa),
              "caption": list(captions) + [None] * len(qa),
