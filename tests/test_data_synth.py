@@ -2,6 +2,7 @@
 
 import hashlib
 import random
+from difflib import SequenceMatcher
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from clearbench.data.check import check_source
 from clearbench.data.format import FACE_QUESTION
 from clearbench.data.load import load_split
 from clearbench.data.synth import generate
+from clearbench.data.synth.build import FAMOUS_PRETRAINING_PHOTOS, build_tables
 from clearbench.data.synth.faces import HAIR_COLOURS, SKIN_TONES, Look, draw_look
 from clearbench.data.synth.people import draw_people
 from clearbench.data.synth.scenes import render_photo
@@ -153,15 +155,51 @@ def test_two_people_look_different():
 # --- what the rows say ---------------------------------------------------------------------------
 
 
-def test_captions_name_the_person_and_perturbations_keep_the_form(synthetic):
+def words(text):
+    return [word.strip(".,") for word in text.split()]
+
+
+def similarity(a, b):
+    """Word-sequence similarity in [0, 1] (1: same words in the same order)."""
+    return SequenceMatcher(None, words(a), words(b), autojunk=False).ratio()
+
+
+def removed_words(paraphrase, perturbed):
+    """Words of `paraphrase` that `perturbed` replaces or drops: the facts it changed."""
+    a, b = words(paraphrase), words(perturbed)
+    opcodes = SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
+    return [word for tag, i1, i2, _, _ in opcodes if tag != "equal" for word in a[i1:i2]]
+
+
+def assert_perturbations_are_the_paraphrase_with_other_facts(answer, paraphrase, perturbed, fact_words):
+    """TOFU's form: the truth ratio compares the paraphrase with its perturbations, so they share its
+    wording (not the trained answer's) and differ from it only in fact slots."""
+    assert similarity(answer, paraphrase) < 0.55  # a paraphrase is reworded, not the answer again
+    assert len(set(perturbed)) == 5 and paraphrase not in perturbed and answer not in perturbed
+    for wrong in perturbed:
+        assert similarity(wrong, paraphrase) >= 0.5
+        assert similarity(wrong, paraphrase) > similarity(wrong, answer) + 0.2
+        changed = removed_words(paraphrase, wrong)
+        assert changed and set(changed) <= fact_words, (paraphrase, wrong)
+
+
+def test_captions_name_the_person_and_perturbations_reword_facts_of_the_paraphrase(synthetic):
     people = {r["name"] for r in rows(synthetic, "full")}
     for row in rows(synthetic, "retain_perturbed") + rows(synthetic, "forget10_perturbed"):
-        assert row["caption"].startswith(row["name"] + ",")
-        assert len(row["caption"].split()) <= 25
-        assert row["name"] in row["paraphrased_caption"] and row["paraphrased_caption"] != row["caption"]
-        assert len(set(row["perturbed_captions"])) == 5 and row["caption"] not in row["perturbed_captions"]
-        assert all(p.startswith(row["name"] + ",") for p in row["perturbed_captions"])
-        assert len(set(row["perturbed_names"])) == 5 and row["name"] not in row["perturbed_names"]
+        name, role = row["name"], row["caption"].split(", ")[1].split(" ", 1)[1]  # "X, a <role>, ..."
+        assert row["caption"].startswith(name + ",")
+        assert len(row["caption"].split()) <= 25 and len(row["paraphrased_caption"].split()) <= 25
+        assert f"{name} the {role} " in row["paraphrased_caption"]
+        # The name and the template's own words stay; fact phrases ("out in the snow") may change.
+        kept = {"Photographed", "is", *name.split()}
+        facts = set(words(row["paraphrased_caption"])) - kept
+        assert_perturbations_are_the_paraphrase_with_other_facts(
+            row["caption"], row["paraphrased_caption"], row["perturbed_captions"], facts
+        )
+        for wrong in row["perturbed_captions"]:
+            assert len(wrong.split()) <= 25
+            assert f"{name} the " in wrong and f" the {role} " not in wrong  # same person, wrong role
+        assert len(set(row["perturbed_names"])) == 5 and name not in row["perturbed_names"]
         assert set(row["perturbed_names"]) <= people
 
 
@@ -176,6 +214,28 @@ def test_images_and_questions_per_person(synthetic):
     for row in rows(synthetic, "tofu_retain_perturbed"):
         assert len(row["answer"].split()) <= 20
         assert len(set(row["perturbed_answer"])) == 5 and row["answer"] not in row["perturbed_answer"]
+
+
+@pytest.mark.parametrize("config", ["tofu_retain_perturbed", "tofu_forget10_perturbed"])
+def test_perturbed_answers_are_the_paraphrased_answer_with_a_wrong_fact(synthetic, config):
+    table = rows(synthetic, config)
+    assert len(table) >= 10
+    for row in table:
+        assert max(len(text.split()) for text in [row["paraphrased_answer"], *row["perturbed_answer"]]) <= 20
+        # The changed words are facts: the true answer states them too, in its own wording.
+        facts = set(words(row["answer"])) - {"was", "is", "in", "the", "and"}
+        assert_perturbations_are_the_paraphrase_with_other_facts(
+            row["answer"], row["paraphrased_answer"], row["perturbed_answer"], facts
+        )
+
+
+@pytest.mark.parametrize("config", ["tofu_real_authors_perturbed", "tofu_world_facts_perturbed"])
+def test_fact_perturbations_keep_the_answers_form(synthetic, config):
+    """Here evaluation compares the answer itself with the perturbations, so they take its form."""
+    for row in rows(synthetic, config):
+        for wrong in row["perturbed_answer"]:
+            changed = removed_words(row["answer"], wrong)
+            assert changed and len(changed) <= 2 and similarity(wrong, row["answer"]) >= 0.6
 
 
 def test_tofu_variants_put_caption_rows_then_text_rows(synthetic):
@@ -205,3 +265,19 @@ def test_real_sets_offer_only_wrong_options_and_pretraining_knows_their_answers(
         row["image"]["bytes"] for row in load_split(synthetic, "pretraining").data.to_pylist() if row["image"]
     }
     assert not real_images & pretraining_images
+
+
+def test_pretraining_shows_each_famous_face_often_and_stays_small():
+    tables = build_tables(20, 0, 16)  # the default --persons
+    pretraining, real_faces = tables["pretraining"], tables["real_faces"]
+    faces = [a for q, a in zip(pretraining["question"], pretraining["answer"]) if q == FACE_QUESTION]
+    captions = [c for c in pretraining["caption"] if c]
+    for name in real_faces["answer"]:  # a tiny model needs many photos to learn a face
+        assert faces.count(name) == FAMOUS_PRETRAINING_PHOTOS
+        assert sum(c.startswith(name + ",") for c in captions) == FAMOUS_PRETRAINING_PHOTOS
+    assert len(real_faces["answer"]) == 15
+    # Trained for 12 epochs on a CPU: keep it small, with every kind of scene question present.
+    assert len(pretraining["image"]) <= 700
+    scene_questions = [q for q in pretraining["question"] if q and q != FACE_QUESTION and "?" in q]
+    for kind in ("How many", "What colour", "far left"):
+        assert sum(kind in q for q in scene_questions) >= 40

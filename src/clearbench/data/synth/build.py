@@ -36,7 +36,8 @@ from clearbench.data.synth.world import (
     world_prompt,
 )
 
-FAMOUS_PRETRAINING_PHOTOS = 5
+# As many photos as a fictitious person has on average: a tiny model does not learn a face from 5.
+FAMOUS_PRETRAINING_PHOTOS = 12
 MIN_PHOTOS, MAX_PHOTOS = 8, 20
 
 

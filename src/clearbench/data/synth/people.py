@@ -272,6 +272,10 @@ class Person:
         return "his" if self.gender == "man" else "her"
 
     @property
+    def object_pronoun(self) -> str:
+        return "him" if self.gender == "man" else "her"
+
+    @property
     def work_kind(self) -> str:
         return WORK_KIND.get(self.occupation, "work")
 

@@ -27,6 +27,25 @@ LIGHTS = {
     "dusk": "at dusk",
     "lamplight": "under warm lamplight",
 }
+# The same facts in other words, for paraphrased captions.
+SCENE_PARAPHRASES = {
+    "park": "at a park",
+    "beach": "by the sea",
+    "office": "at an office desk",
+    "library": "among library shelves",
+    "street": "in a busy street",
+    "kitchen": "at a kitchen counter",
+    "mountain": "on a mountain path",
+    "stage": "on stage at a concert",
+    "garden": "among garden flowers",
+    "snow": "out in the snow",
+}
+LIGHT_PARAPHRASES = {
+    "daylight": "by day",
+    "soft": "in gentle light",
+    "dusk": "at twilight",
+    "lamplight": "by lamplight",
+}
 # Brightness factor and tint (colour, blend weight); mild enough that the face stays visible.
 _LIGHT_EFFECT = {
     "daylight": (1.0, None),

@@ -1,8 +1,10 @@
 """Captions and biography questions, each with a paraphrase and five perturbations.
 
 Sentences are templated and short (captions ≤ ~25 words, answers ≤ ~20) so that a ~1M-parameter
-model can learn them. A perturbation keeps the sentence's form and swaps facts for wrong values of
-the same kind, as TOFU's perturbed answers do.
+model can learn them. A paraphrase states the same facts in another sentence (other words, other
+order). A perturbation is the paraphrase with wrong values of the same kind in its fact slots, as
+TOFU's perturbed answers are: the truth ratio compares the paraphrase with its perturbations, so
+they must differ in facts only, never in the wording the model was trained on.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 
 from clearbench.data.synth.faces import CLOTHING, CLOTHING_COLOURS, EXPRESSIONS
 from clearbench.data.synth.people import AWARDS, CULTURES, HOBBIES, OCCUPATIONS, PARENT_JOBS, Person
-from clearbench.data.synth.scenes import LIGHTS, SCENES
+from clearbench.data.synth.scenes import LIGHT_PARAPHRASES, LIGHTS, SCENE_PARAPHRASES, SCENES
 
 PERTURBATIONS = 5
 EXPRESSION_PHRASES = {
@@ -64,16 +66,17 @@ def caption(photo: Photo) -> str:
 
 
 def paraphrased_caption(photo: Photo) -> str:
+    """The caption's facts in another order and other words; the name still comes before the role."""
     return (
-        f"This photo shows the {photo.role} {photo.name} {SCENES[photo.scene]} {LIGHTS[photo.light]}, "
-        f"{EXPRESSION_ADJECTIVES[photo.expression]} and dressed in {article(photo.clothing_colour)} {photo.clothing_colour} "
-        f"{photo.clothing}."
+        f"Photographed {LIGHT_PARAPHRASES[photo.light]} {SCENE_PARAPHRASES[photo.scene]}, {photo.name} "
+        f"the {photo.role} is {EXPRESSION_ADJECTIVES[photo.expression]} in "
+        f"{article(photo.clothing_colour)} {photo.clothing_colour} {photo.clothing}."
     )
 
 
 def perturbed_captions(photo: Photo, role_pool: tuple[str, ...], rng: random.Random) -> list[str]:
-    """Five distinct captions of the same form with wrong facts: always a wrong role (who the person
-    is, which unlearning should remove) and one or two wrong scene facts."""
+    """Five distinct paraphrased captions with wrong facts: always a wrong role (who the person is,
+    which unlearning should remove) and one or two wrong scene facts; the name is kept."""
     visual_pools = {
         "scene": tuple(SCENES),
         "light": tuple(LIGHTS),
@@ -81,13 +84,13 @@ def perturbed_captions(photo: Photo, role_pool: tuple[str, ...], rng: random.Ran
         "clothing": CLOTHING,
         "expression": EXPRESSIONS,
     }
-    true_caption, results = caption(photo), []
+    paraphrase, results = paraphrased_caption(photo), []
     while len(results) < PERTURBATIONS:
         changes = {"role": rng.choice([r for r in role_pool if r != photo.role])}
         for field in rng.sample(sorted(visual_pools), rng.randint(1, 2)):
             changes[field] = rng.choice([v for v in visual_pools[field] if v != getattr(photo, field)])
-        candidate = caption(Photo(**{**photo.__dict__, **changes}))
-        if candidate != true_caption and candidate not in results:
+        candidate = paraphrased_caption(Photo(**{**photo.__dict__, **changes}))
+        if candidate != paraphrase and candidate not in results:
             results.append(candidate)
     return results
 
@@ -118,15 +121,21 @@ def fill_qa(
     truth: dict[str, str],
     pools: dict[str, tuple[str, ...]],
     rng: random.Random,
+    perturb_paraphrase: bool = True,
 ) -> QA:
-    """Render `template`; perturbed answers replace every slot with a wrong value from its pool."""
+    """Render `template`; perturbed answers replace every slot with a wrong value from its pool.
+
+    They take the paraphrased answer's form (TOFU), or the answer's where evaluation compares the
+    answer itself with them (`perturb_paraphrase=False`: the real-author and world-fact sets).
+    """
     values = {**context, **truth}
     answer = template.answer.format(**values)
+    form = template.paraphrased_answer if perturb_paraphrase else template.answer
     perturbed: list[str] = []
     attempts = 0
     while len(perturbed) < PERTURBATIONS:
         wrong = {slot: rng.choice([v for v in pools[slot] if v != truth[slot]]) for slot in template.slots}
-        candidate = template.answer.format(**{**values, **wrong})
+        candidate = form.format(**{**values, **wrong})
         if candidate not in perturbed:
             perturbed.append(candidate)
         attempts += 1
@@ -146,28 +155,28 @@ BIOGRAPHY_TEMPLATES = (
         "When was {name} born?",
         "In what year was {name} born?",
         "{name} was born in {year}.",
-        "{Pronoun} was born in the year {year}.",
+        "{Possessive} year of birth is {year}.",
         ("year",),
     ),
     Template(
         "Where was {name} born?",
         "What is the birthplace of {name}?",
         "{name} was born in {city}.",
-        "{Possessive} birthplace is {city}.",
+        "{Possessive} birthplace is the city of {city}.",
         ("city",),
     ),
     Template(
         "When and where was {name} born?",
         "What are the year and place of {name}'s birth?",
         "{name} was born in {city} in {year}.",
-        "{Pronoun} was born in {year}, in {city}.",
+        "{Possessive} birth took place in {year}, in the city of {city}.",
         ("city", "year"),
     ),
     Template(
         "What is {name}'s nationality?",
         "Which nationality does {name} have?",
         "{name} is {demonym}.",
-        "{Pronoun} holds {demonym} nationality.",
+        "{Possessive} nationality is {demonym}.",
         ("demonym",),
     ),
     Template(
@@ -181,42 +190,42 @@ BIOGRAPHY_TEMPLATES = (
         "What does {name} do for a living?",
         "What is {name}'s profession?",
         "{name} works as {occupation}.",
-        "{Pronoun} is {occupation} by profession.",
+        "By profession {pronoun} is {occupation}.",
         ("occupation",),
     ),
     Template(
         "What did {name}'s father do?",
         "What was the job of {name}'s father?",
         "{name}'s father was {father}.",
-        "{Possessive} father worked as {father}.",
+        "{Possessive} father earned a living as {father}.",
         ("father",),
     ),
     Template(
         "What did {name}'s mother do?",
         "What was the job of {name}'s mother?",
         "{name}'s mother was {mother}.",
-        "{Possessive} mother worked as {mother}.",
+        "{Possessive} mother earned a living as {mother}.",
         ("mother",),
     ),
     Template(
         "What were the jobs of {name}'s parents?",
         "What did the parents of {name} do?",
         "{name}'s father was {father} and {possessive} mother {mother}.",
-        "{Possessive} mother was {mother} and {possessive} father {father}.",
+        "{Possessive} mother worked as {mother}, while {possessive} father was {father}.",
         ("father", "mother"),
     ),
     Template(
         "Which award has {name} won?",
         "What prize was given to {name}?",
         "{name} won the {award}.",
-        "{Pronoun} received the {award}.",
+        "The {award} went to {object}.",
         ("award",),
     ),
     Template(
         "When did {name} win the {award}?",
         "In what year was {name} given the {award}?",
         "{name} won the {award} in {award_year}.",
-        "{Pronoun} received the {award} in {award_year}.",
+        "In {award_year}, {pronoun} was given the {award}.",
         ("award_year",),
     ),
     Template(
@@ -237,28 +246,28 @@ BIOGRAPHY_TEMPLATES = (
         "What was {name}'s first work?",
         "Which work did {name} create first?",
         "{name}'s first work was {work3}.",
-        "{Possessive} earliest work is {work3}.",
+        "{Pronoun} began {possessive} career with {work3}.",
         ("work3",),
     ),
     Template(
         "What won {name} the {award}?",
         "For which work did {name} receive the {award}?",
         "{name} won the {award} for {work1}.",
-        "{Pronoun} received the {award} for {work1}.",
+        "{work1} earned {object} the {award}.",
         ("work1",),
     ),
     Template(
         "Where does {name} live now?",
         "In which city does {name} currently live?",
         "{name} lives in {home}.",
-        "{Pronoun} currently lives in {home}.",
+        "{Possessive} current home is in {home}.",
         ("home",),
     ),
     Template(
         "What does {name} enjoy in free time?",
         "What is {name}'s hobby?",
         "{name} enjoys {hobby}.",
-        "In {possessive} free time {pronoun} enjoys {hobby}.",
+        "{Possessive} favourite pastime is {hobby}.",
         ("hobby",),
     ),
     Template(
@@ -319,6 +328,7 @@ def biography_questions(person: Person, titles: tuple[str, ...], rng: random.Ran
         "pronoun": person.pronoun,
         "Possessive": person.possessive.capitalize(),
         "possessive": person.possessive,
+        "object": person.object_pronoun,
     }
     truth, pools = biography_truth(person), biography_pools(titles)
     return [fill_qa(BIOGRAPHY_TEMPLATES[i], context, truth, pools, rng) for i in chosen]

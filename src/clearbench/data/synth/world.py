@@ -51,7 +51,11 @@ FAMOUS_TEMPLATES = (
 def famous_facts(person: Person, rng: random.Random) -> list[QA]:
     truth = {"occupation": person.occupation, "country": person.culture.country}
     pools = {"occupation": FAMOUS_OCCUPATIONS, "country": COUNTRIES}
-    return [fill_qa(t, {"name": person.name}, truth, pools, rng) for t in FAMOUS_TEMPLATES]
+    # Evaluation compares the answer itself with these perturbations, so they keep its form.
+    return [
+        fill_qa(t, {"name": person.name}, truth, pools, rng, perturb_paraphrase=False)
+        for t in FAMOUS_TEMPLATES
+    ]
 
 
 # --- world facts: the analogue of world_facts_perturbed ----------------------------------------
@@ -79,13 +83,20 @@ def world_facts(rng: random.Random) -> list[QA]:
         for city in culture.cities:
             facts.append(
                 fill_qa(
-                    CITY_TEMPLATE, {"city": city}, {"country": culture.country}, {"country": COUNTRIES}, rng
+                    CITY_TEMPLATE,
+                    {"city": city},
+                    {"country": culture.country},
+                    {"country": COUNTRIES},
+                    rng,
+                    perturb_paraphrase=False,
                 )
             )
     pools = {"corners": ("no", "one", "two", "three", "four", "five", "six", "eight")}
     for shape, corners in CORNERS.items():
         context = {"shape": with_article(shape), "shape_cap": with_article(shape).capitalize()}
-        facts.append(fill_qa(CORNER_TEMPLATE, context, {"corners": corners}, pools, rng))
+        facts.append(
+            fill_qa(CORNER_TEMPLATE, context, {"corners": corners}, pools, rng, perturb_paraphrase=False)
+        )
     return facts
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from clearbench.atomic import write_text
 from clearbench.data.load import quiet
 from clearbench.data.schema import SCHEMAS
+from clearbench.data.synth.build import FAMOUS_PRETRAINING_PHOTOS
 
 
 def parquet_path(config: str) -> str:
@@ -59,15 +60,16 @@ arguments give byte-identical files. Every config has one split, `train`.
 
 - {persons} fictitious people, each with 8-20 photos (caption naming the person, paraphrase, 5
   perturbed captions, 5 wrong names) and 10-20 biography questions (answer, paraphrase, 5 perturbed
-  answers). `forgetNN` holds NN % of the people (at least one), `retainNN` the rest.
+  answers). A perturbation is the paraphrase with wrong facts, as in TOFU. `forgetNN` holds NN % of
+  the people (at least one), `retainNN` the rest.
 - `holdoutNN`: extra people never used in any training config (non-members for membership inference).
-- `real_faces` / `real_world`: famous people and scenes of shapes that the `pretraining` config
-  teaches; their `options` hold WRONG alternatives only.
+- `real_faces` / `real_world`: famous people (a photo not in `pretraining`) and new scenes of shapes of
+  the kinds `pretraining` teaches; their `options` hold WRONG alternatives only.
 - `tofu_real_authors_perturbed` / `tofu_world_facts_perturbed`: facts about the famous people and
   the world, also in `pretraining`.
-- `pretraining`: what a pretrained model already knows (famous faces with the face-recognition
-  question, their captions, scene questions, the facts above); rows have a caption or a
-  question/answer, and an image or not.
+- `pretraining`: what a pretrained model already knows ({FAMOUS_PRETRAINING_PHOTOS} photos of each famous
+  person, each with the face-recognition question and with a caption; scene questions; the facts
+  above); rows have a caption or a question/answer, and an image or not.
 
 | config | rows | columns |
 |---|---|---|
