@@ -21,6 +21,7 @@ def build(family, model_type):
     adapter = next(a for a in registry.ADAPTERS if a.family == family)
     if model_type == "smolvlm":
         pytest.importorskip("num2words")  # SmolVLMProcessor needs it
+        pytest.importorskip("torchvision")  # and its video processor, which its chat template reads
     kwargs = {"model_type": model_type} if model_type else {}
     model, processor = adapter.build_tiny(TEXTS, seed=0, **kwargs)
     return adapter, model, processor

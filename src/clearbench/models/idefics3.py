@@ -60,10 +60,10 @@ class Idefics3Adapter(Adapter):
             from transformers import SmolVLMConfig as Config, SmolVLMForConditionalGeneration as Model
             from transformers.models.smolvlm import SmolVLMImageProcessorPil as ImageProcessor
 
-            from clearbench.models.qwen2_vl import _image_only
-            from transformers import SmolVLMProcessor
+            from transformers import SmolVLMProcessor, SmolVLMVideoProcessor
 
-            Processor = functools.partial(_image_only(SmolVLMProcessor), video_processor=None)
+            # Its chat template reads the video processor's settings, so one must exist (torchvision).
+            Processor = functools.partial(SmolVLMProcessor, video_processor=SmolVLMVideoProcessor())
         processor = Processor(image_processor=ImageProcessor(**image_kwargs), tokenizer=tokenizer,
                               image_seq_len=image_seq_len, chat_template=TINY_CHAT_TEMPLATE)
         text = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
