@@ -42,6 +42,7 @@ def test_run_produces_every_stage_and_a_report(small_run):
     assert (small_run / "report" / "report.html").is_file()
     recorded = json.loads((small_run / "run.json").read_text())
     assert recorded["packages"]["torch"] and recorded["seed"] == 0
+    assert recorded["data_revision"].startswith("sha256:")
 
 
 @pytest.mark.slow

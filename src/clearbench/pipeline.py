@@ -53,6 +53,8 @@ class Pipeline:
         try:
             self._record_config()
             self._stage("data", self.prepare_data)
+            if self.state.is_main_process:
+                atomic.write_json(self.out / "run.json", self._environment())
             base = self._stage("base", self.train_base)
             target = self._stage("target", lambda: self.finetune("target", base, self._with_replay("full+tofu")))
             gold = self._stage("gold", lambda: self.finetune(
@@ -89,7 +91,6 @@ class Pipeline:
             return
         if self.state.is_main_process:
             atomic.write_text(path, yaml.safe_dump(resolved, sort_keys=False))
-            atomic.write_json(self.out / "run.json", _environment(self.config))
         self.state.wait_for_everyone()
 
     # ---- stages ---------------------------------------------------------------------------
@@ -208,6 +209,14 @@ class Pipeline:
         return report_dir
 
     # ---- helpers --------------------------------------------------------------------------
+    def _environment(self) -> dict:
+        """What a reader needs to reproduce the run: versions, seeds, the exact data."""
+        from clearbench.data.load import dataset_revision
+
+        return {"clearbench": __version__, "python": platform.python_version(),
+                "packages": _package_versions(), "seed": self.config.seed,
+                "data_source": self.data, "data_revision": dataset_revision(self.data, self.config.data.revision)}
+
     def _with_replay(self, split: str) -> str:
         return ",".join([split, *self.config.finetune.replay])
 
@@ -233,7 +242,7 @@ def _loop(section, seed: int):
                       save_every=section.save_every, seed=seed)
 
 
-def _environment(config: RunConfig) -> dict:
+def _package_versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
     versions = {}
@@ -243,5 +252,4 @@ def _environment(config: RunConfig) -> dict:
             versions[package] = version(package)
         except PackageNotFoundError:
             versions[package] = None
-    return {"clearbench": __version__, "python": platform.python_version(), "packages": versions,
-            "seed": config.seed, "data_source": config.data.source, "data_revision": config.data.revision}
+    return versions
