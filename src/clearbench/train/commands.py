@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from clearbench.errors import UserError
+from clearbench.train.options import add_loop_options
 from clearbench.train.unlearn_commands import register_unlearn
 
 
@@ -28,18 +29,7 @@ def register(subparsers) -> None:
     lora.add_argument("--lora-targets", default=None,
                       help="comma-separated module names or regexes (default: every nn.Linear of "
                            "the language model except lm_head)")
-    loop = parser.add_argument_group("optimisation")
-    loop.add_argument("--epochs", type=float, default=3.0)
-    loop.add_argument("--max-steps", type=int, default=None, help="overrides --epochs")
-    loop.add_argument("--lr", type=float, default=1e-5)
-    loop.add_argument("--weight-decay", type=float, default=0.01)
-    loop.add_argument("--warmup-steps", type=int, default=0)
-    loop.add_argument("--batch-size", type=int, default=12)
-    loop.add_argument("--grad-accum", type=int, default=1)
-    loop.add_argument("--max-grad-norm", type=float, default=1.0)
-    loop.add_argument("--save-every", type=int, default=0,
-                      help="optimizer steps between resumable checkpoints (0: none)")
-    loop.add_argument("--seed", type=int, default=0)
+    add_loop_options(parser, epochs=3.0, batch_size=12, grad_accum=1)
     vision = parser.add_mutually_exclusive_group()
     vision.add_argument("--train-vision", dest="freeze_vision", action="store_false", default=None,
                         help="also train the vision tower and projector (by default they are frozen, "
@@ -58,7 +48,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from clearbench.train.finetune import LoraOptions, finetune
-    from clearbench.train.loop import LoopConfig
+    from clearbench.train.options import loop_config
 
     _check_options(args)
     lora = None
@@ -66,10 +56,7 @@ def run(args) -> int:
         targets = [t.strip() for t in args.lora_targets.split(",") if t.strip()] if args.lora_targets else None
         lora = LoraOptions(r=args.lora_r, alpha=args.lora_alpha, dropout=args.lora_dropout,
                            target_modules=targets)
-    loop = LoopConfig(epochs=args.epochs, max_steps=args.max_steps, learning_rate=args.lr,
-                      weight_decay=args.weight_decay, warmup_steps=args.warmup_steps,
-                      grad_accum=args.grad_accum, max_grad_norm=args.max_grad_norm,
-                      save_every=args.save_every, seed=args.seed)
+    loop = loop_config(args)
     out = finetune(args.model, args.data, args.split, args.out, lora=lora, loop=loop,
                    batch_size=args.batch_size, freeze_vision=args.freeze_vision,
                    revision=args.revision, model_revision=args.model_revision,

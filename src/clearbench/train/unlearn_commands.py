@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from clearbench.errors import UserError
+from clearbench.train.options import add_loop_options
 
 
 def parse_settings(pairs: list[str] | None) -> dict[str, str]:
@@ -33,17 +34,7 @@ def register_unlearn(subparsers) -> None:
     parser.add_argument("--out", required=True, type=Path, help="output directory")
     parser.add_argument("--set", dest="settings", action="append", metavar="KEY=VALUE",
                         help="method hyperparameter, repeatable (e.g. --set beta=0.1)")
-    parser.add_argument("--epochs", type=float, default=5.0)
-    parser.add_argument("--max-steps", type=int, default=None, help="optimizer steps (overrides --epochs)")
-    parser.add_argument("--lr", type=float, default=1e-5, help="learning rate")
-    parser.add_argument("--weight-decay", type=float, default=0.01)
-    parser.add_argument("--warmup-steps", type=int, default=0)
-    parser.add_argument("--batch-size", type=int, default=1)
-    parser.add_argument("--grad-accum", type=int, default=2)
-    parser.add_argument("--max-grad-norm", type=float, default=1.0)
-    parser.add_argument("--save-every", type=int, default=0,
-                        help="optimizer steps between resumable checkpoints (0: none)")
-    parser.add_argument("--seed", type=int, default=0)
+    add_loop_options(parser, epochs=5.0, batch_size=1, grad_accum=2)
     parser.add_argument("--full", action="store_true", help="train all weights instead of a LoRA adapter")
     parser.add_argument("--lora-r", type=int, default=8, help="LoRA rank (0: train all weights, as --full)")
     parser.add_argument("--lora-alpha", type=int, default=32)
@@ -59,13 +50,10 @@ def register_unlearn(subparsers) -> None:
 
 
 def run_unlearn(args) -> int:
-    from clearbench.train.loop import LoopConfig
+    from clearbench.train.options import loop_config
     from clearbench.train.unlearn import unlearn
 
-    loop = LoopConfig(epochs=args.epochs, max_steps=args.max_steps, learning_rate=args.lr,
-                      weight_decay=args.weight_decay, warmup_steps=args.warmup_steps,
-                      grad_accum=args.grad_accum, max_grad_norm=args.max_grad_norm,
-                      save_every=args.save_every, seed=args.seed)
+    loop = loop_config(args)
     lora = None if args.full or args.lora_r == 0 else {"r": args.lora_r, "alpha": args.lora_alpha,
                                    "include_vision": args.train_vision}
     result = unlearn(args.model, args.data, args.forget, args.retain, args.method, args.out,
