@@ -236,8 +236,8 @@ def legend(rows: list[Row]) -> str:
     if threshold is None:
         return "Rows of runs that diverged or failed are set apart (italic / grey)."
     return (
-        f"Rows set apart (italic / grey) fail on retain (Retain < {threshold:g}, the paper's threshold "
-        "for greyed rows) or did not complete; the status column says which and why."
+        f"Rows set apart (italic / grey) fail on retain (Retain < {threshold:g}; the paper greys rows "
+        "below 0.4) or did not complete; the status column says which and why."
     )
 
 
