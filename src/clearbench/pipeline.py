@@ -153,6 +153,8 @@ class Pipeline:
                     run.status, run.error = "failed", f"{type(error).__name__}: {error}"
                 self.log(f"[unlearn] {name}: {run.status}" + (f" ({run.error})" if run.error else ""))
                 runs.append(run)
+        counts = {status: sum(run.status == status for run in runs) for status in ("completed", "diverged", "failed")}
+        self.log("[unlearn] " + ", ".join(f"{count} {status}" for status, count in counts.items()))
         return runs
 
     def evaluate_all(self, runs: list[ModelRun]) -> None:
