@@ -204,7 +204,16 @@ def optional_retain_nll(model: nn.Module, batch: dict, weight: float, extras: di
     """weight·NLL(retain): the optional retain term of forget-side methods (0 when weight is 0)."""
     if not weight:
         return 0.0
-    retain = batch["retain"]
-    retain_nll = nll(forward_logits(model, retain), retain["labels"])
+    retain_nll = model_nll(model, batch["retain"])
     extras["retain_nll"] = retain_nll.item()
     return weight * retain_nll
+
+
+def model_nll(model: nn.Module, enc: dict) -> torch.Tensor:
+    """NLL of `enc`'s answers under `model`: the L(D) of the method formulas."""
+    return nll(forward_logits(model, enc), enc["labels"])
+
+
+def model_kl(model: nn.Module, ref, enc: dict) -> torch.Tensor:
+    """KL(p_ref‖p_θ) over `enc`'s answer tokens."""
+    return answer_kl(ref.logits(enc), forward_logits(model, enc), enc["labels"])

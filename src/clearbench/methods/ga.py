@@ -7,7 +7,7 @@ Source: Jang et al. 2023 ("Knowledge Unlearning…"); CLEAR (Dontsov et al. 2025
 
 from __future__ import annotations
 
-from clearbench.methods.base import Method, forward_logits, nll, register
+from clearbench.methods.base import Method, model_nll, register
 
 
 @register
@@ -19,5 +19,5 @@ class GradientAscent(Method):
 
     def loss(self, model, batch, ref, step):
         forget = batch["forget"]
-        forget_nll = nll(forward_logits(model, forget), forget["labels"])
+        forget_nll = model_nll(model, forget)
         return -forget_nll, {"forget_nll": forget_nll.item()}

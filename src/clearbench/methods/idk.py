@@ -7,7 +7,7 @@ Source: Maini et al. 2024 (TOFU "IDK"); Dontsov et al. 2025 (CLEAR §3.2).
 
 from __future__ import annotations
 
-from clearbench.methods.base import Method, forward_logits, nll, register
+from clearbench.methods.base import Method, model_nll, register
 
 
 @register
@@ -19,6 +19,6 @@ class IDontKnow(Method):
 
     def loss(self, model, batch, ref, step):
         retain, idk = batch["retain"], batch["idk"]
-        retain_nll = nll(forward_logits(model, retain), retain["labels"])
-        idk_nll = nll(forward_logits(model, idk), idk["labels"])
+        retain_nll = model_nll(model, retain)
+        idk_nll = model_nll(model, idk)
         return retain_nll + idk_nll, {"retain_nll": retain_nll.item(), "idk_nll": idk_nll.item()}

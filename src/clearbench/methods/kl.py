@@ -7,7 +7,7 @@ Source: Maini et al. 2024 (TOFU "KL"); Dontsov et al. 2025 (CLEAR §3.2).
 
 from __future__ import annotations
 
-from clearbench.methods.base import Method, answer_kl, forward_logits, nll, register
+from clearbench.methods.base import Method, model_kl, model_nll, register
 
 
 @register
@@ -21,7 +21,7 @@ class KLMinimisation(Method):
     def loss(self, model, batch, ref, step):
         self.require_reference(ref)
         forget, retain = batch["forget"], batch["retain"]
-        forget_nll = nll(forward_logits(model, forget), forget["labels"])
-        retain_kl = answer_kl(ref.logits(retain), forward_logits(model, retain), retain["labels"])
+        forget_nll = model_nll(model, forget)
+        retain_kl = model_kl(model, ref, retain)
         return -forget_nll + retain_kl, {"forget_nll": forget_nll.item(),
                                          "retain_kl": retain_kl.item()}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from clearbench.methods.base import Method, answer_kl, forward_logits, nll, register
+from clearbench.methods.base import Method, model_kl, model_nll, register
 
 
 @dataclass
@@ -34,9 +34,9 @@ class LLMU(Method):
         self.require_reference(ref)
         h = self.hparams
         forget, idk, retain = batch["forget"], batch["idk"], batch["retain"]
-        forget_nll = nll(forward_logits(model, forget), forget["labels"])
-        idk_nll = nll(forward_logits(model, idk), idk["labels"])
-        retain_kl = answer_kl(ref.logits(retain), forward_logits(model, retain), retain["labels"])
+        forget_nll = model_nll(model, forget)
+        idk_nll = model_nll(model, idk)
+        retain_kl = model_kl(model, ref, retain)
         total = -h.forget_weight * forget_nll + h.idk_weight * idk_nll + h.retain_weight * retain_kl
         return total, {"forget_nll": forget_nll.item(), "idk_nll": idk_nll.item(),
                        "retain_kl": retain_kl.item()}

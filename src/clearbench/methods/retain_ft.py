@@ -7,7 +7,7 @@ Source: the baseline of TOFU (Maini et al. 2024) and CLEAR (Dontsov et al. 2025,
 
 from __future__ import annotations
 
-from clearbench.methods.base import Method, forward_logits, nll, register
+from clearbench.methods.base import Method, model_nll, register
 
 
 @register
@@ -19,5 +19,5 @@ class RetainFinetune(Method):
 
     def loss(self, model, batch, ref, step):
         retain = batch["retain"]
-        retain_nll = nll(forward_logits(model, retain), retain["labels"])
+        retain_nll = model_nll(model, retain)
         return retain_nll, {"retain_nll": retain_nll.item()}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from clearbench.methods.base import Method, answer_kl, forward_logits, nll, register
+from clearbench.methods.base import Method, answer_kl, forward_logits, model_kl, nll, register
 
 
 @dataclass
@@ -40,7 +40,7 @@ class SCRUB(Method):
         h = self.hparams
         if self.is_max_step(step):
             forget = batch["forget"]
-            forget_kl = answer_kl(ref.logits(forget), forward_logits(model, forget), forget["labels"])
+            forget_kl = model_kl(model, ref, forget)
             return -forget_kl, {"forget_kl": forget_kl.item(), "max_step": 1.0}
         retain = batch["retain"]
         logits = forward_logits(model, retain)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from clearbench.methods.base import Method, answer_kl, forward_logits, nll, register
+from clearbench.methods.base import Method, model_kl, model_nll, register
 from clearbench.models.base import unwrap
 
 
@@ -42,9 +42,9 @@ class SKU(Method):
         self.require_reference(ref)
         h = self.hparams
         forget, mismatch, retain = batch["forget"], batch["mismatch"], batch["retain"]
-        forget_nll = nll(forward_logits(model, forget), forget["labels"])
-        mismatch_nll = nll(forward_logits(model, mismatch), mismatch["labels"])
-        retain_kl = answer_kl(ref.logits(retain), forward_logits(model, retain), retain["labels"])
+        forget_nll = model_nll(model, forget)
+        mismatch_nll = model_nll(model, mismatch)
+        retain_kl = model_kl(model, ref, retain)
         total = (h.distortion_weight * forget_nll + h.random_weight * mismatch_nll
                  - h.preservation_weight * retain_kl)
         return total, {"forget_nll": forget_nll.item(), "mismatch_nll": mismatch_nll.item(),
