@@ -30,10 +30,10 @@ def generations(model, processor, adapter, samples, batch_size=32, max_new_token
     model.eval()
     texts = []
     for start in range(0, len(samples), batch_size):
-        batch = adapter.encode_prompts(processor, samples[start:start + batch_size])
+        batch = adapter.encode_prompts(processor, samples[start : start + batch_size])
         with torch.no_grad():
             out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False)
-        new = out[:, batch["input_ids"].shape[1]:]
+        new = out[:, batch["input_ids"].shape[1] :]
         texts += adapter.tokenizer(processor).batch_decode(new, skip_special_tokens=True)
     return [text.strip() for text in texts]
 
@@ -46,8 +46,10 @@ def measure(checkpoint: Path, data: Path) -> dict[str, float]:
     rng = random.Random(0)
     captions = [Sample(rng.choice(CAPTION_QUESTIONS), row["caption"], row["image"]) for row in retain]
     scorer = RougeScorer(["rougeL"], use_stemmer=True)
-    recalls = [scorer.score(target=s.answer, prediction=g)["rougeL"].recall
-               for s, g in zip(captions, generations(model, processor, adapter, captions))]
+    recalls = [
+        scorer.score(target=s.answer, prediction=g)["rougeL"].recall
+        for s, g in zip(captions, generations(model, processor, adapter, captions))
+    ]
     faces = [Sample(FACE_QUESTION, row["name"], row["image"]) for row in retain]
     real = load_split(str(data), "real_faces")
     famous = [Sample(FACE_QUESTION, row["answer"], row["image"]) for row in real]
@@ -56,8 +58,11 @@ def measure(checkpoint: Path, data: Path) -> dict[str, float]:
         said = generations(model, processor, adapter, samples, max_new_tokens=12)
         return sum(g.lower().startswith(s.answer.lower()) for s, g in zip(samples, said)) / len(samples)
 
-    return {"retain_caption_rougeL_recall": sum(recalls) / len(recalls),
-            "retain_face_name_accuracy": accuracy(faces), "real_face_accuracy": accuracy(famous)}
+    return {
+        "retain_caption_rougeL_recall": sum(recalls) / len(recalls),
+        "retain_face_name_accuracy": accuracy(faces),
+        "real_face_accuracy": accuracy(famous),
+    }
 
 
 def seconds_per_step(out: Path) -> float:
@@ -73,11 +78,19 @@ def main() -> None:
     parser.add_argument("--target-epochs", type=float, default=10)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--freeze-vision", action="store_true",
-                        help="keep the base's vision tower fixed while fine-tuning the target")
+    parser.add_argument(
+        "--freeze-vision",
+        action="store_true",
+        help="keep the base's vision tower fixed while fine-tuning the target",
+    )
     parser.add_argument("--lora-r", type=int, default=0, help="0: full fine-tuning (the tiny default)")
-    parser.add_argument("--tiny", nargs="*", default=[], metavar="FIELD=VALUE",
-                        help="TinySize overrides for the base, e.g. image_size=64 vision_layers=3")
+    parser.add_argument(
+        "--tiny",
+        nargs="*",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="TinySize overrides for the base, e.g. image_size=64 vision_layers=3",
+    )
     parser.add_argument("--seed", type=int, default=0, help="weights and batch order (not the data)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest for tiny)")
     args = parser.parse_args()
@@ -87,19 +100,34 @@ def main() -> None:
     if not (data / "README.md").is_file():
         generate(data, persons=args.persons, seed=0)
     lora = LoraOptions(r=args.lora_r) if args.lora_r else None
-    tiny_size = dataclasses.replace(PRESET_SIZE, **{k: int(v) for k, v in (i.split("=", 1) for i in args.tiny)})
-    stages = [("base", "tiny-llava", "pretraining", args.base_epochs, None),
-              ("target", str(args.work / "base"), "full+tofu", args.target_epochs, args.freeze_vision)]
+    tiny_size = dataclasses.replace(
+        PRESET_SIZE, **{k: int(v) for k, v in (i.split("=", 1) for i in args.tiny)}
+    )
+    stages = [
+        ("base", "tiny-llava", "pretraining", args.base_epochs, None),
+        ("target", str(args.work / "base"), "full+tofu", args.target_epochs, args.freeze_vision),
+    ]
     results = {}
     for name, model, split, epochs, freeze in stages:
         out = args.work / name
         started = time.time()
-        finetune(model, str(data), split, out, lora=lora if name != "base" else None,
-                 loop=LoopConfig(epochs=epochs, learning_rate=args.lr, warmup_steps=20, seed=args.seed),
-                 batch_size=args.batch_size, freeze_vision=freeze, tiny_size=tiny_size)
+        finetune(
+            model,
+            str(data),
+            split,
+            out,
+            lora=lora if name != "base" else None,
+            loop=LoopConfig(epochs=epochs, learning_rate=args.lr, warmup_steps=20, seed=args.seed),
+            batch_size=args.batch_size,
+            freeze_vision=freeze,
+            tiny_size=tiny_size,
+        )
         trained = time.time() - started
-        results[name] = {**measure(out, data), "train_seconds": round(trained, 1),
-                         "seconds_per_step": round(seconds_per_step(out), 3)}
+        results[name] = {
+            **measure(out, data),
+            "train_seconds": round(trained, 1),
+            "seconds_per_step": round(seconds_per_step(out), 3),
+        }
         print(name, json.dumps(results[name]), flush=True)
 
 

@@ -22,9 +22,11 @@ from clearbench.evaluate.scoring import score_candidates, score_naive
 from clearbench.models.registry import adapter_for
 from clearbench.models.tiny import TinySize, build_tiny_llava
 
-WORDS = ("a portrait of the author standing near an old stone bridge in warm evening light with "
-         "a red umbrella books on a wooden table and a window behind her while she smiles at the "
-         "camera wearing glasses and a grey coat in a quiet library full of shelves").split()
+WORDS = (
+    "a portrait of the author standing near an old stone bridge in warm evening light with "
+    "a red umbrella books on a wooden table and a window behind her while she smiles at the "
+    "camera wearing glasses and a grey coat in a quiet library full of shelves"
+).split()
 
 
 def caption(rng: random.Random, length: int) -> str:
@@ -73,14 +75,27 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     torch.set_grad_enabled(False)
-    size = TinySize(image_size=336, patch_size=14, vision_hidden=64, vision_layers=2,
-                    hidden=args.hidden, layers=args.layers, heads=max(1, args.hidden // 32))
+    size = TinySize(
+        image_size=336,
+        patch_size=14,
+        vision_hidden=64,
+        vision_layers=2,
+        hidden=args.hidden,
+        layers=args.layers,
+        heads=max(1, args.hidden // 32),
+    )
     model, processor = build_tiny_llava(WORDS * 20 + list(CAPTION_QUESTIONS), size, seed=0)
     model = model.to(args.device, getattr(torch, args.dtype)).eval()
     adapter = adapter_for(model)
     prompts, candidates = build_rows(args.rows, args.perturbations, seed=0)
-    encoded = adapter.encode(processor, [Sample(p.question, answer, p.image)
-                                         for p, answers in zip(prompts, candidates) for answer in answers])
+    encoded = adapter.encode(
+        processor,
+        [
+            Sample(p.question, answer, p.image)
+            for p, answers in zip(prompts, candidates)
+            for answer in answers
+        ],
+    )
     image_tokens = int((encoded["input_ids"][0] == model.config.image_token_index).sum())
     answer_tokens = (encoded["labels"] != -100).sum(dim=1).float()
     sequence_tokens = encoded["attention_mask"].sum(dim=1).float()
@@ -93,21 +108,30 @@ def main() -> None:
     # Warm up both paths once (allocator, kernels) on one row.
     score_candidates(model, adapter, processor, prompts[:1], candidates[:1], args.batch_size)
     score_naive(model, adapter, processor, prompts[:1], candidates[:1], args.batch_size)
-    seconds, results = timed({
-        "shared": lambda: score_candidates(model, adapter, processor, prompts, candidates, args.batch_size),
-        "naive": lambda: score_naive(model, adapter, processor, prompts, candidates, args.batch_size),
-    }, args.repeats)
+    seconds, results = timed(
+        {
+            "shared": lambda: score_candidates(
+                model, adapter, processor, prompts, candidates, args.batch_size
+            ),
+            "naive": lambda: score_naive(model, adapter, processor, prompts, candidates, args.batch_size),
+        },
+        args.repeats,
+    )
     (shared_s, shared), (naive_s, naive) = [(seconds[k], results[k]) for k in ("shared", "naive")]
     gap = max(abs(a.mean - b.mean) for ra, rb in zip(shared, naive) for a, b in zip(ra, rb))
 
-    print(f"image tokens per prompt: {image_tokens}; rows: {args.rows}; candidates per row: "
-          f"{2 + args.perturbations} (answer, paraphrase, {args.perturbations} perturbations); "
-          f"decoder {args.layers}x{args.hidden}; device {args.device} {args.dtype}")
+    print(
+        f"image tokens per prompt: {image_tokens}; rows: {args.rows}; candidates per row: "
+        f"{2 + args.perturbations} (answer, paraphrase, {args.perturbations} perturbations); "
+        f"decoder {args.layers}x{args.hidden}; device {args.device} {args.dtype}"
+    )
     print(f"naive per-candidate : {args.rows / naive_s:8.2f} rows/s ({naive_s:.2f} s)")
     print(f"shared prefix       : {args.rows / shared_s:8.2f} rows/s ({shared_s:.2f} s)")
-    print(f"speed-up            : {naive_s / shared_s:8.2f}x (decoder tokens {naive_tokens:.0f} vs "
-          f"{shared_tokens:.0f}: {naive_tokens / shared_tokens:.2f}x fewer; images {len(encoded['input_ids'])} "
-          f"vs {args.rows})")
+    print(
+        f"speed-up            : {naive_s / shared_s:8.2f}x (decoder tokens {naive_tokens:.0f} vs "
+        f"{shared_tokens:.0f}: {naive_tokens / shared_tokens:.2f}x fewer; images {len(encoded['input_ids'])} "
+        f"vs {args.rows})"
+    )
     print(f"max |mean NLL| gap  : {gap:.2e}")
 
 

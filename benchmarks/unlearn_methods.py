@@ -92,9 +92,17 @@ def child(method: str, mode: str, source: str, target: str, steps: int, batch_si
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
-    result = unlearn_module.unlearn(target, source, "forget10+tofu", "retain90+tofu", method, work / "out",
-                                    lora=lora, loop=LoopConfig(max_steps=steps + 1, learning_rate=1e-5),
-                                    batch_size=batch_size)
+    result = unlearn_module.unlearn(
+        target,
+        source,
+        "forget10+tofu",
+        "retain90+tofu",
+        method,
+        work / "out",
+        lora=lora,
+        loop=LoopConfig(max_steps=steps + 1, learning_rate=1e-5),
+        batch_size=batch_size,
+    )
     if result["status"] != "completed":
         raise SystemExit(f"{method}: {result['status']}")
     if device == "cuda":
@@ -105,10 +113,18 @@ def child(method: str, mode: str, source: str, target: str, steps: int, batch_si
     # backward, optimiser); the median ignores the first step and stalls from other processes
     seconds = statistics.median(b - a for a, b in zip(calls[1:], calls[2:]))
     ref = references[-1] if references else None
-    extra = 0 if ref is None or ref.shares_weights else sum(p.numel() * p.element_size()
-                                                            for p in ref.model.parameters())
-    return {"method": method, "mode": mode, "seconds_per_step": seconds,
-            "peak_mb": peak, "reference_mb": extra / 2**20}
+    extra = (
+        0
+        if ref is None or ref.shares_weights
+        else sum(p.numel() * p.element_size() for p in ref.model.parameters())
+    )
+    return {
+        "method": method,
+        "mode": mode,
+        "seconds_per_step": seconds,
+        "peak_mb": peak,
+        "reference_mb": extra / 2**20,
+    }
 
 
 def main() -> None:
@@ -118,7 +134,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8, help="timed optimiser steps")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--persons", type=int, default=20)
-    parser.add_argument("--child", nargs=4, metavar=("METHOD", "MODE", "SOURCE", "TARGET"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child", nargs=4, metavar=("METHOD", "MODE", "SOURCE", "TARGET"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if args.child:
@@ -130,14 +148,27 @@ def main() -> None:
     methods = [BASELINE] + (args.methods or sorted(METHODS))
     with tempfile.TemporaryDirectory() as root:
         source, target = build_setup(Path(root), args.persons)
-        print(f"device {device}; tiny-llava, {args.persons} people, batch {args.batch_size}, "
-              f"{args.steps} timed steps; ratios against '{BASELINE}' in the same mode")
+        print(
+            f"device {device}; tiny-llava, {args.persons} people, batch {args.batch_size}, "
+            f"{args.steps} timed steps; ratios against '{BASELINE}' in the same mode"
+        )
         for mode in args.modes:
             print(f"\n[{mode}] {'method':<10} {'s/step':>8} {'×':>6} {'peak MB':>9} {'×':>6} {'ref MB':>7}")
             baseline = None
             for method in methods:
-                command = [sys.executable, __file__, "--steps", str(args.steps), "--batch-size",
-                           str(args.batch_size), "--child", method, mode, source, str(target)]
+                command = [
+                    sys.executable,
+                    __file__,
+                    "--steps",
+                    str(args.steps),
+                    "--batch-size",
+                    str(args.batch_size),
+                    "--child",
+                    method,
+                    mode,
+                    source,
+                    str(target),
+                ]
                 done = subprocess.run(command, capture_output=True, text=True)
                 if done.returncode != 0:
                     print(f"[{mode}] {method:<10} failed: {done.stderr.strip().splitlines()[-1:]}")
@@ -145,9 +176,14 @@ def main() -> None:
                 row = json.loads(done.stdout.strip().splitlines()[-1])
                 baseline = baseline or row
                 time_ratio = row["seconds_per_step"] / baseline["seconds_per_step"]
-                memory_ratio = row["peak_mb"] / baseline["peak_mb"] if baseline["peak_mb"] > 0 else float("nan")
-                print(f"[{mode}] {method:<10} {row['seconds_per_step']:8.3f} {time_ratio:6.2f} "
-                      f"{row['peak_mb']:9.1f} {memory_ratio:6.2f} {row['reference_mb']:7.1f}", flush=True)
+                memory_ratio = (
+                    row["peak_mb"] / baseline["peak_mb"] if baseline["peak_mb"] > 0 else float("nan")
+                )
+                print(
+                    f"[{mode}] {method:<10} {row['seconds_per_step']:8.3f} {time_ratio:6.2f} "
+                    f"{row['peak_mb']:9.1f} {memory_ratio:6.2f} {row['reference_mb']:7.1f}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -28,22 +28,26 @@ def test_modality_preset_extends_tiny():
 
 
 def test_overrides_are_parsed_as_yaml():
-    config = load_config(None, ["unlearn.methods=[ga, npo]", "finetune.learning_rate=3e-4",
-                                "forget_split=forget05"])
+    config = load_config(
+        None, ["unlearn.methods=[ga, npo]", "finetune.learning_rate=3e-4", "forget_split=forget05"]
+    )
     assert config.unlearn.methods == ["ga", "npo"]
     assert config.finetune.learning_rate == 3e-4
     assert config.retain_split == "retain95"
 
 
-@pytest.mark.parametrize("override, message", [
-    ("unlearn.metods=[ga]", "unknown config key 'unlearn.metods'"),
-    ("colour=blue", "unknown config key 'colour'"),
-    ("unlearn.modalities=[audio]", "unknown modality 'audio'"),
-    ("forget_split=forget50", "forget_split 'forget50'"),
-    ("novalue", "not of the form key=value"),
-    ("unlearn.methods=[ga, forgetall]", "unknown method 'forgetall'"),
-    ("unlearn.hparams={npo: {betta: 1}}", "betta"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("unlearn.metods=[ga]", "unknown config key 'unlearn.metods'"),
+        ("colour=blue", "unknown config key 'colour'"),
+        ("unlearn.modalities=[audio]", "unknown modality 'audio'"),
+        ("forget_split=forget50", "forget_split 'forget50'"),
+        ("novalue", "not of the form key=value"),
+        ("unlearn.methods=[ga, forgetall]", "unknown method 'forgetall'"),
+        ("unlearn.hparams={npo: {betta: 1}}", "betta"),
+    ],
+)
 def test_bad_overrides_name_the_key(override, message):
     with pytest.raises(UserError, match=message):
         load_config(None, [override])
@@ -56,4 +60,7 @@ def test_unknown_preset_lists_the_presets():
 
 def test_forget_configs_per_modality():
     assert [forget_config("forget10", m) for m in ("both", "images", "text")] == [
-        "forget10+tofu", "forget10", "tofu_forget10"]
+        "forget10+tofu",
+        "forget10",
+        "tofu_forget10",
+    ]

@@ -87,8 +87,7 @@ def test_person_in_neither_forget_nor_retain(source):
         {c: [v for v, n in zip(values, retain["name"]) if n != dropped] for c, values in retain.items()},
     )
     assert (
-        f"config 'retain90', column 'name': persons of 'full' in neither 'forget10' nor 'retain90': "
-        f"{dropped}"
+        f"config 'retain90', column 'name': persons of 'full' in neither 'forget10' nor 'retain90': {dropped}"
     ) in problems(source)
 
 
@@ -106,8 +105,7 @@ def test_perturbed_list_of_inconsistent_length(source):
     table["perturbed_answer"][2] = table["perturbed_answer"][2][:3]
     write(source, "tofu_retain_perturbed", table)
     assert problems(source) == [
-        "config 'tofu_retain_perturbed', row 2, column 'perturbed_answer': "
-        "list has 3 items, most rows have 5"
+        "config 'tofu_retain_perturbed', row 2, column 'perturbed_answer': list has 3 items, most rows have 5"
     ]
 
 

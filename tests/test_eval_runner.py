@@ -15,8 +15,10 @@ from clearbench.evaluate.scoring import score_naive
 from clearbench.evaluate.tasks import TASKS
 from clearbench.models import registry
 
-TEXTS = ["Emilio Castillo, a Mexican historian, stands on a city street. Who is on the image? "
-         "The name of the person on the image is Tunde Eze. Which shape is on the left?"] * 4
+TEXTS = [
+    "Emilio Castillo, a Mexican historian, stands on a city street. Who is on the image? "
+    "The name of the person on the image is Tunde Eze. Which shape is on the left?"
+] * 4
 FAST = dict(max_new_tokens=4, progress=False)
 
 
@@ -27,9 +29,13 @@ def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("eval")
     source = str(generate(root / "synth", persons=4, seed=0, image_size=16))
     # Tokenizers fitted to the source's text keep the sequences short and the test fast.
-    texts = TEXTS + [json.dumps(row, default=str) for config in ("forget10_perturbed", "tofu_forget10_perturbed")
-                     for row in load_split(source, config).remove_columns(
-                         [c for c in ("image",) if c in load_split(source, config).features]).to_list()]
+    texts = TEXTS + [
+        json.dumps(row, default=str)
+        for config in ("forget10_perturbed", "tofu_forget10_perturbed")
+        for row in load_split(source, config)
+        .remove_columns([c for c in ("image",) if c in load_split(source, config).features])
+        .to_list()
+    ]
     models = {}
     for family in ("llava", "causal_lm"):
         adapter = next(a for a in registry.ADAPTERS if a.family == family)
@@ -43,8 +49,14 @@ def world(tmp_path_factory):
 @pytest.mark.slow
 def test_logs_hold_every_row_and_match_an_independent_rescoring(world, tmp_path):
     source, models = world
-    out = evaluate_model(models["llava"], source, "forget10", tmp_path / "eval",
-                         tasks=["forget_captions", "real_faces"], **FAST)
+    out = evaluate_model(
+        models["llava"],
+        source,
+        "forget10",
+        tmp_path / "eval",
+        tasks=["forget_captions", "real_faces"],
+        **FAST,
+    )
     evaluated = logs.read_eval(out)  # the metrics helper's reader validates the format
     assert set(evaluated) == {"forget_captions", "real_faces"}
     rows = load_split(source, "forget10_perturbed")
@@ -56,8 +68,9 @@ def test_logs_hold_every_row_and_match_an_independent_rescoring(world, tmp_path)
     model, processor, adapter = registry.load(models["llava"])
     item = TASKS["forget_captions"].item(rows[1], 1, seed=0)
     assert log["generated_text"]["1"][0] == adapter.prompt_text(processor, item.prompt)
-    [[gt, para, *perturbed]] = score_naive(model.eval(), adapter, processor, [item.prompt],
-                                           [item.candidates()])
+    [[gt, para, *perturbed]] = score_naive(
+        model.eval(), adapter, processor, [item.prompt], [item.candidates()]
+    )
     assert log["gt_loss"]["1"] == pytest.approx(gt.sum_nll, abs=1e-4)
     assert log["num_token_gt"]["1"] == gt.n_tokens
     assert log["avg_paraphrased_loss"]["1"] == pytest.approx(para.mean, abs=1e-4)
@@ -75,7 +88,8 @@ def test_logs_hold_every_row_and_match_an_independent_rescoring(world, tmp_path)
     assert summary["seed"] == 0 and summary["data_revision"].startswith("sha256:")
     assert summary["tasks"]["forget_captions"]["rows"] == len(rows)
     assert summary["tasks"]["real_faces"]["mean_avg_gt_loss"] == pytest.approx(
-        sum(faces["avg_gt_loss"].values()) / len(faces["avg_gt_loss"]))
+        sum(faces["avg_gt_loss"].values()) / len(faces["avg_gt_loss"])
+    )
 
 
 def test_resume_after_a_killed_run_and_refuse_other_settings(world, tmp_path, monkeypatch):
@@ -104,15 +118,20 @@ def test_resume_after_a_killed_run_and_refuse_other_settings(world, tmp_path, mo
     assert len(logs.read_eval(out)["retain_facerec"]["avg_gt_loss"]) == 2
     assert set(json.loads((out / "summary.json").read_text())["tasks"]) == set(tasks)
     with pytest.raises(UserError, match=r"other settings \(seed 0 → 1\)"):
-        evaluate_model(models["llava"], source, "forget10", out, tasks=["real_world"], max_rows=2,
-                       seed=1, **FAST)
+        evaluate_model(
+            models["llava"], source, "forget10", out, tasks=["real_world"], max_rows=2, seed=1, **FAST
+        )
 
 
 def test_text_only_model_gets_the_tofu_tasks(world, tmp_path):
     source, models = world
     out = evaluate_model(models["causal_lm"], source, "forget10", tmp_path / "eval", max_rows=2, **FAST)
-    assert logs.completed_tasks(out) == {"tofu_forget", "tofu_retain", "tofu_real_authors",
-                                         "tofu_world_facts"}
+    assert logs.completed_tasks(out) == {
+        "tofu_forget",
+        "tofu_retain",
+        "tofu_real_authors",
+        "tofu_world_facts",
+    }
     log = logs.read_eval(out)["tofu_forget"]
     assert log["config"] == "tofu_forget10_perturbed" and len(log["avg_gt_loss"]) == 2
 
@@ -120,8 +139,23 @@ def test_text_only_model_gets_the_tofu_tasks(world, tmp_path):
 def test_cli_eval_and_its_user_errors(world, tmp_path, capsys):
     source, models = world
     out = tmp_path / "eval"
-    code = main(["eval", "--model", models["causal_lm"], "--data", source, "--out", str(out),
-                 "--tasks", "tofu_world_facts", "--max-rows", "1", "--max-new-tokens", "2"])
+    code = main(
+        [
+            "eval",
+            "--model",
+            models["causal_lm"],
+            "--data",
+            source,
+            "--out",
+            str(out),
+            "--tasks",
+            "tofu_world_facts",
+            "--max-rows",
+            "1",
+            "--max-new-tokens",
+            "2",
+        ]
+    )
     assert code == 0
     assert capsys.readouterr().out.strip() == str(out / "summary.json")
     assert logs.completed_tasks(out) == {"tofu_world_facts"}
@@ -130,8 +164,18 @@ def test_cli_eval_and_its_user_errors(world, tmp_path, capsys):
         (["--tasks", "real_faces"], "real_faces need images but the model is text-only"),
         (["--max-rows", "0"], "--max-rows must be at least 1"),
     ]:
-        code = main(["eval", "--model", models["causal_lm"], "--data", source,
-                     "--out", str(tmp_path / "other"), *argv])
+        code = main(
+            [
+                "eval",
+                "--model",
+                models["causal_lm"],
+                "--data",
+                source,
+                "--out",
+                str(tmp_path / "other"),
+                *argv,
+            ]
+        )
         assert code == 2
         assert message in capsys.readouterr().err
 
@@ -143,14 +187,16 @@ def test_generation_sees_the_image_and_decodes_only_new_tokens(world):
 
     _, models = world
     model, processor, adapter = registry.load(models["llava"])
-    samples = [Sample("Who is on the image?", "", Image.new("RGB", (16, 16), (200, 0, 0))),
-               Sample("Which shape is on the left?", "", Image.new("RGB", (16, 16), (0, 0, 200)))]
+    samples = [
+        Sample("Who is on the image?", "", Image.new("RGB", (16, 16), (200, 0, 0))),
+        Sample("Which shape is on the left?", "", Image.new("RGB", (16, 16), (0, 0, 200))),
+    ]
     images_seen = []
     hook = model.model.vision_tower.register_forward_hook(
-        lambda module, args, output: images_seen.append(args[0].shape[0]))
+        lambda module, args, output: images_seen.append(args[0].shape[0])
+    )
     try:
-        answers = generate_answers(model.eval(), adapter, processor, samples, batch_size=2,
-                                   max_new_tokens=3)
+        answers = generate_answers(model.eval(), adapter, processor, samples, batch_size=2, max_new_tokens=3)
     finally:
         hook.remove()
     assert sum(images_seen) == 2  # both prompts' images went into generation
@@ -159,7 +205,7 @@ def test_generation_sees_the_image_and_decodes_only_new_tokens(world):
     for sample, answer in zip(samples, answers):
         batch = adapter.encode_prompts(processor, [sample])
         output = model.generate(**batch, do_sample=False, max_new_tokens=3)
-        expected = tokenizer.decode(output[0, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+        expected = tokenizer.decode(output[0, batch["input_ids"].shape[1] :], skip_special_tokens=True)
         assert answer == expected.strip()
         assert "USER" not in answer
 
@@ -176,8 +222,10 @@ def test_rouge_recall_hand_computed():
 def test_missing_columns_are_named_before_any_scoring():
     from datasets import Dataset
 
-    rows = Dataset.from_dict({"caption": ["x"], "name": ["Ann"], "paraphrased_caption": ["y"],
-                              "perturbed_captions": [["z"]]})
+    rows = Dataset.from_dict(
+        {"caption": ["x"], "name": ["Ann"], "paraphrased_caption": ["y"], "perturbed_captions": [["z"]]}
+    )
     with pytest.raises(UserError, match=r"task forget_facerec: no column\(s\) image, perturbed_names"):
-        runner.evaluate_task(None, None, None, TASKS["forget_facerec"], rows, seed=0,
-                             config="forget10_perturbed")
+        runner.evaluate_task(
+            None, None, None, TASKS["forget_facerec"], rows, seed=0, config="forget10_perturbed"
+        )

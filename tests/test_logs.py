@@ -70,7 +70,10 @@ def test_unknown_task_needs_its_header(tmp_path):
         (lambda log: log["avg_paraphrased_loss"].pop("1"), "cover different samples"),
         (lambda log: log["avg_gt_loss"].update({"0": "high"}), "'avg_gt_loss' must hold one number"),
         (lambda log: log["avg_gt_loss"].update({"0": math.nan}), "'avg_gt_loss' must hold one number"),
-        (lambda log: log["average_perturb_loss"].update({"0": []}), "non-empty list of numbers per sample; row 0 holds \\[\\]"),
+        (
+            lambda log: log["average_perturb_loss"].update({"0": []}),
+            "non-empty list of numbers per sample; row 0 holds \\[\\]",
+        ),
         (lambda log: log.update(prob_kind="both"), "'prob_kind' must be one of"),
         (lambda log: log.update(task="retain_captions"), "says 'retain_captions'"),
     ],
@@ -103,9 +106,20 @@ def test_unreadable_inputs(tmp_path):
         logs.read_eval(tmp_path)
 
 
-TOFU_KEYS = ["eval_log.json", "eval_real_author_wo_options.json", "eval_real_world_wo_options.json", "eval_log_forget.json"]
-CLEAR_KEYS = ["eval_log.json", "eval_log_forget.json", "eval_forget_facerec.json", "eval_retain_facerec.json",
-              "eval_real_faces_wo_options.json", "eval_real_world_wo_options.json"]
+TOFU_KEYS = [
+    "eval_log.json",
+    "eval_real_author_wo_options.json",
+    "eval_real_world_wo_options.json",
+    "eval_log_forget.json",
+]
+CLEAR_KEYS = [
+    "eval_log.json",
+    "eval_log_forget.json",
+    "eval_forget_facerec.json",
+    "eval_retain_facerec.json",
+    "eval_real_faces_wo_options.json",
+    "eval_real_world_wo_options.json",
+]
 
 
 def test_official_formats_are_told_apart_by_their_file_names(tmp_path):
@@ -120,8 +134,14 @@ def test_official_formats_are_told_apart_by_their_file_names(tmp_path):
     clear_dir.mkdir()
     (clear_dir / "eval_log_aggregated.json").write_text(json.dumps({key: make_log() for key in CLEAR_KEYS}))
     read = logs.read_eval(clear_dir)
-    assert set(read) == {"retain_captions", "forget_captions", "forget_facerec", "retain_facerec",
-                         "real_faces", "real_world"}
+    assert set(read) == {
+        "retain_captions",
+        "forget_captions",
+        "forget_facerec",
+        "retain_facerec",
+        "real_faces",
+        "real_world",
+    }
     assert read["real_world"]["prob_kind"] == "choice" and read["forget_captions"]["prob_kind"] == "answer"
 
 

@@ -5,8 +5,7 @@ import math
 import pytest
 import torch
 
-from clearbench.methods.base import (answer_entropy, answer_kl, nll, sequence_logprob,
-                                     sequence_nll, token_nll)
+from clearbench.methods.base import answer_entropy, answer_kl, nll, sequence_logprob, sequence_nll, token_nll
 from clearbench.methods.dpo import dpo_loss
 from clearbench.methods.npo import npo_loss
 from clearbench.methods.simnpo import simnpo_loss

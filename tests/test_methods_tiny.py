@@ -11,17 +11,36 @@ from PIL import Image
 from clearbench.data.format import CAPTION_QUESTIONS, Sample
 from clearbench.errors import UserError
 from clearbench.methods import METHODS, PAPER_METHODS, get_method
-from clearbench.methods.base import (answer_entropy, answer_kl, answer_mask, forward_logits, nll,
-                                     sequence_logprob)
+from clearbench.methods.base import (
+    answer_entropy,
+    answer_kl,
+    answer_mask,
+    forward_logits,
+    nll,
+    sequence_logprob,
+)
 from clearbench.models.llava import LlavaAdapter
 from clearbench.models.tiny import TinySize, build_tiny_llava
 from clearbench.train.reference import Reference
 
-SIZE = TinySize(image_size=16, patch_size=8, vision_hidden=32, vision_layers=1, hidden=32, layers=4,
-                heads=2, vocab_size=1000)
-ANSWERS = ["Alice Smith holds a red umbrella by the river", "Bob Marten wrote The Long Night in 1990",
-           "Carla Diaz paints blue boats at dawn", "Dmitri Ivanov plays chess in the park",
-           "I don't know.", "I have no idea."]
+SIZE = TinySize(
+    image_size=16,
+    patch_size=8,
+    vision_hidden=32,
+    vision_layers=1,
+    hidden=32,
+    layers=4,
+    heads=2,
+    vocab_size=1000,
+)
+ANSWERS = [
+    "Alice Smith holds a red umbrella by the river",
+    "Bob Marten wrote The Long Night in 1990",
+    "Carla Diaz paints blue boats at dawn",
+    "Dmitri Ivanov plays chess in the park",
+    "I don't know.",
+    "I have no idea.",
+]
 
 
 def image(color):
@@ -33,14 +52,21 @@ def world():
     torch.manual_seed(0)
     model, processor = build_tiny_llava(ANSWERS * 3 + list(CAPTION_QUESTIONS), SIZE, seed=0)
     adapter = LlavaAdapter()
-    forget = [Sample(CAPTION_QUESTIONS[0], ANSWERS[0], image((200, 0, 0))),
-              Sample("Who wrote The Long Night?", ANSWERS[1])]
-    retain = [Sample(CAPTION_QUESTIONS[1], ANSWERS[2], image((0, 0, 200))),
-              Sample("What does Dmitri Ivanov play?", ANSWERS[3])]
+    forget = [
+        Sample(CAPTION_QUESTIONS[0], ANSWERS[0], image((200, 0, 0))),
+        Sample("Who wrote The Long Night?", ANSWERS[1]),
+    ]
+    retain = [
+        Sample(CAPTION_QUESTIONS[1], ANSWERS[2], image((0, 0, 200))),
+        Sample("What does Dmitri Ivanov play?", ANSWERS[3]),
+    ]
     encode = lambda samples: adapter.encode(processor, samples)  # noqa: E731
-    batch = {"forget": encode(forget), "retain": encode(retain),
-             "idk": encode([Sample(s.question, ANSWERS[4 + i], s.image) for i, s in enumerate(forget)]),
-             "mismatch": encode([Sample(s.question, ANSWERS[1 - i], s.image) for i, s in enumerate(forget)])}
+    batch = {
+        "forget": encode(forget),
+        "retain": encode(retain),
+        "idk": encode([Sample(s.question, ANSWERS[4 + i], s.image) for i, s in enumerate(forget)]),
+        "mismatch": encode([Sample(s.question, ANSWERS[1 - i], s.image) for i, s in enumerate(forget)]),
+    }
     return model, adapter, batch
 
 
@@ -62,11 +88,14 @@ def test_nll_matches_the_models_own_causal_lm_loss(world):
     enc = batch["forget"]
     with torch.no_grad():
         assert nll(forward_logits(model, enc), enc["labels"]).item() == pytest.approx(
-            model(**enc).loss.item(), rel=1e-5)
+            model(**enc).loss.item(), rel=1e-5
+        )
 
 
-@pytest.mark.parametrize("name,hparams", [
-    ("kl", {}), ("llmu", {}), ("scrub", {}), ("gd", {"forget_term": "kl", "retain_term": "kl"})])
+@pytest.mark.parametrize(
+    "name,hparams",
+    [("kl", {}), ("llmu", {}), ("scrub", {}), ("gd", {"forget_term": "kl", "retain_term": "kl"})],
+)
 def test_kl_terms_are_zero_when_student_equals_reference(world, name, hparams):
     live, ref, adapter, batch = fresh(world)
     method = get_method(name, **hparams)
@@ -137,7 +166,9 @@ def test_hyperparameters_from_strings_and_bad_input():
     method = get_method("npo", beta="0.25", retain_weight="1")
     assert method.hparams.beta == 0.25 and "retain" in method.needs
     assert get_method("rmu", layer="2").hparams.layer == 2
-    with pytest.raises(UserError, match=r"method 'npo' has no hyperparameter 'betta'; valid: beta, retain_weight"):
+    with pytest.raises(
+        UserError, match=r"method 'npo' has no hyperparameter 'betta'; valid: beta, retain_weight"
+    ):
         get_method("npo", betta="1")
     with pytest.raises(UserError, match=r"method 'dpo': hyperparameter beta='high' is not a valid float"):
         get_method("dpo", beta="high")
@@ -168,8 +199,18 @@ def margin(model, batch):
     return (idk - true).sum().item()
 
 
-@pytest.mark.parametrize("name,hparams", [("ga", {}), ("gd", {}), ("kl", {}), ("npo", {}),
-                                         ("simnpo", {"retain_weight": 0.0}), ("undial", {}), ("llmu", {})])
+@pytest.mark.parametrize(
+    "name,hparams",
+    [
+        ("ga", {}),
+        ("gd", {}),
+        ("kl", {}),
+        ("npo", {}),
+        ("simnpo", {"retain_weight": 0.0}),
+        ("undial", {}),
+        ("llmu", {}),
+    ],
+)
 def test_forgetting_methods_raise_forget_nll(world, name, hparams):
     live, ref, adapter, batch = fresh(world)
     before = forget_nll(live, batch)
@@ -219,8 +260,9 @@ def test_scrub_alternates_and_its_max_steps_push_the_forget_set_away(world):
         loss.backward()
         optimizer.step()
         with torch.no_grad():
-            return answer_kl(ref.logits(batch["forget"]), forward_logits(live, batch["forget"]),
-                             batch["forget"]["labels"]).item()
+            return answer_kl(
+                ref.logits(batch["forget"]), forward_logits(live, batch["forget"]), batch["forget"]["labels"]
+            ).item()
 
     # At the start student == teacher, where KL has zero gradient: a min step separates them first.
     after_min = step_and_forget_kl(1)

@@ -30,7 +30,9 @@ def test_log_truth_ratios_per_sample_and_pooled():
     # official: one mean over all 4 perturbed losses = 2
     np.testing.assert_allclose(m.log_truth_ratios(paraphrased, perturbed, pooled=True), [1.0, 0.0])
     # pooled is the mean of all losses (5/4), not the mean of row means (1.5), when K differs by row
-    np.testing.assert_allclose(m.log_truth_ratios([0.0, 0.0], [[2.0], [1.0, 1.0, 1.0]], pooled=True), [1.25, 1.25])
+    np.testing.assert_allclose(
+        m.log_truth_ratios([0.0, 0.0], [[2.0], [1.0, 1.0, 1.0]], pooled=True), [1.25, 1.25]
+    )
 
 
 def test_truth_ratio_scores():
@@ -100,12 +102,26 @@ def test_rouge_recalls_use_stemming():
 # Every "answer" task below scores ROUGE 3/4, Prob 1/2, truth ratio 1/2 (R = 2, forget or not);
 # every "choice" task ROUGE 3/4, Prob 1/(1 + 1/4) = 4/5, truth ratio 3/4 (R = 4), or 1/4 if forget.
 
-ANSWER = {"avg_gt_loss": {"0": LN2, "1": LN2}, "avg_paraphrased_loss": {"0": 0.0, "1": 0.0},
-          "average_perturb_loss": {"0": [LN2], "1": [LN2]}, "rougeL_recall": {"0": 1.0, "1": 0.5}}
-CHOICE = {"avg_gt_loss": {"0": 0.0, "1": 0.0}, "avg_paraphrased_loss": {"0": 0.0, "1": 0.0},
-          "average_perturb_loss": {"0": [LN4], "1": [LN4]}, "rougeL_recall": {"0": 1.0, "1": 0.5}}
-CLEAR = {"forget_captions": ANSWER, "retain_captions": ANSWER, "forget_facerec": CHOICE,
-         "retain_facerec": CHOICE, "real_faces": CHOICE, "real_world": CHOICE}
+ANSWER = {
+    "avg_gt_loss": {"0": LN2, "1": LN2},
+    "avg_paraphrased_loss": {"0": 0.0, "1": 0.0},
+    "average_perturb_loss": {"0": [LN2], "1": [LN2]},
+    "rougeL_recall": {"0": 1.0, "1": 0.5},
+}
+CHOICE = {
+    "avg_gt_loss": {"0": 0.0, "1": 0.0},
+    "avg_paraphrased_loss": {"0": 0.0, "1": 0.0},
+    "average_perturb_loss": {"0": [LN4], "1": [LN4]},
+    "rougeL_recall": {"0": 1.0, "1": 0.5},
+}
+CLEAR = {
+    "forget_captions": ANSWER,
+    "retain_captions": ANSWER,
+    "forget_facerec": CHOICE,
+    "retain_facerec": CHOICE,
+    "real_faces": CHOICE,
+    "real_world": CHOICE,
+}
 TOFU = {"tofu_forget": ANSWER, "tofu_retain": ANSWER, "tofu_real_authors": CHOICE, "tofu_world_facts": CHOICE}
 
 
@@ -115,7 +131,9 @@ def hmean(*values):
 
 def test_per_task_values():
     tasks = m.compute_metrics(CLEAR)["tasks"]
-    assert tasks["retain_captions"] == pytest.approx({"rouge": 0.75, "prob": 0.5, "truth_ratio": 0.5, "rows": 2})
+    assert tasks["retain_captions"] == pytest.approx(
+        {"rouge": 0.75, "prob": 0.5, "truth_ratio": 0.5, "rows": 2}
+    )
     assert tasks["real_world"] == pytest.approx({"rouge": 0.75, "prob": 0.8, "truth_ratio": 0.75, "rows": 2})
     assert tasks["forget_facerec"]["truth_ratio"] == pytest.approx(0.25)
 
@@ -130,21 +148,36 @@ def test_clear_aggregates_default_and_official():
     official = m.compute_metrics(CLEAR, compat="clear-official")
     # official utility: 12 terms, retain face-rec included
     assert official["model_utility"] == pytest.approx(hmean(0.75, 0.5, 0.5, *[0.75, 0.8, 0.75] * 3))
-    assert official["tasks_used"]["model_utility"] == ["retain_captions", "retain_facerec", "real_faces", "real_world"]
+    assert official["tasks_used"]["model_utility"] == [
+        "retain_captions",
+        "retain_facerec",
+        "real_faces",
+        "real_world",
+    ]
 
 
 def test_which_tasks_feed_what_with_both_halves():
     both = {**CLEAR, **TOFU}
     ours = m.compute_metrics(both, both)["tasks_used"]
-    assert ours["model_utility"] == ["retain_captions", "real_faces", "real_world", "tofu_retain",
-                                     "tofu_real_authors", "tofu_world_facts"]
+    assert ours["model_utility"] == [
+        "retain_captions",
+        "real_faces",
+        "real_world",
+        "tofu_retain",
+        "tofu_real_authors",
+        "tofu_world_facts",
+    ]
     assert ours["real"] == ["real_faces", "real_world", "tofu_real_authors", "tofu_world_facts"]
     assert ours["forget_quality"] == ["forget_captions", "tofu_forget"]
     official = m.compute_metrics(both, both, compat="clear-official")["tasks_used"]
     assert official["forget_quality"] == ["forget_captions"]
     assert official["retain"] == ["retain_captions", "retain_facerec"]
     tofu_only = m.compute_metrics(TOFU, compat="clear-official")
-    assert tofu_only["tasks_used"]["model_utility"] == ["tofu_retain", "tofu_real_authors", "tofu_world_facts"]
+    assert tofu_only["tasks_used"]["model_utility"] == [
+        "tofu_retain",
+        "tofu_real_authors",
+        "tofu_world_facts",
+    ]
 
 
 def test_official_truth_ratio_is_global_on_image_tasks_only():
@@ -164,7 +197,9 @@ def test_forget_quality_against_gold():
     gold = dict(TOFU)
     same = m.compute_metrics(TOFU, gold)
     assert same["forget_quality"] == pytest.approx(1.0) and same["forget_quality_js"] == pytest.approx(1.0)
-    assert same["forget_quality_js_aligned"] == pytest.approx(1.0) and same["forget_quality_log"] == pytest.approx(0.0)
+    assert same["forget_quality_js_aligned"] == pytest.approx(1.0) and same[
+        "forget_quality_log"
+    ] == pytest.approx(0.0)
     moved = m.compute_metrics({**TOFU, "tofu_forget": shifted}, gold)
     # 2 vs 2 fully separated rows: exact p = 2 / C(4, 2) = 1/3
     assert moved["forget_quality"] == pytest.approx(1 / 3)
@@ -196,4 +231,6 @@ def test_mismatched_candidate_and_gold_are_refused():
 def test_rouge_recomputed_from_generations_when_not_logged():
     log = {k: v for k, v in ANSWER.items() if k != "rougeL_recall"}
     log["generated_text"] = {"0": ["q", "the cat sat", "the cat sat on the mat"], "1": ["q", "dogs", "dog"]}
-    assert m.compute_metrics({"tofu_retain": log})["tasks"]["tofu_retain"]["rouge"] == pytest.approx((0.5 + 1.0) / 2)
+    assert m.compute_metrics({"tofu_retain": log})["tasks"]["tofu_retain"]["rouge"] == pytest.approx(
+        (0.5 + 1.0) / 2
+    )

@@ -26,8 +26,16 @@ def test_json_output_has_the_headline_keys(tmp_path, capsys):
     gold = write_eval(tmp_path / "gold")
     assert main(["metrics", "--candidate", str(candidate), "--gold", str(gold), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert {"model_utility", "forget_quality", "forget_quality_js", "forget_quality_js_aligned",
-            "real", "retain", "forget", "tasks"} <= set(result)
+    assert {
+        "model_utility",
+        "forget_quality",
+        "forget_quality_js",
+        "forget_quality_js_aligned",
+        "real",
+        "retain",
+        "forget",
+        "tasks",
+    } <= set(result)
     # 3 vs 3 fully separated truth ratios: exact KS p = 2 / C(6, 3)
     assert result["forget_quality"] == pytest.approx(0.1)
     assert result["gold"] == {"available": True, "path": str(gold)}

@@ -9,10 +9,18 @@ from clearbench.data.format import FACE_QUESTION, Sample
 from clearbench.models.base import IGNORE_INDEX
 from clearbench.models.registry import adapter_for
 
-TEXTS = ["What is this? A photo of Alice Smith holding a red umbrella near the river. "
-         "Who wrote The Long Night? Bob Marten wrote it in 1990."] * 5
-FAMILIES = [("llava", None), ("qwen2_vl", "qwen2_vl"), ("qwen2_vl", "qwen2_5_vl"),
-            ("idefics3", "idefics3"), ("idefics3", "smolvlm"), ("causal_lm", None)]
+TEXTS = [
+    "What is this? A photo of Alice Smith holding a red umbrella near the river. "
+    "Who wrote The Long Night? Bob Marten wrote it in 1990."
+] * 5
+FAMILIES = [
+    ("llava", None),
+    ("qwen2_vl", "qwen2_vl"),
+    ("qwen2_vl", "qwen2_5_vl"),
+    ("idefics3", "idefics3"),
+    ("idefics3", "smolvlm"),
+    ("causal_lm", None),
+]
 
 
 def build(family, model_type):
@@ -29,9 +37,11 @@ def build(family, model_type):
 
 def samples(with_images: bool):
     image = Image.new("RGB", (40, 30), (200, 30, 30)) if with_images else None
-    return [Sample("What is this?", "A photo of Alice Smith holding a red umbrella", image),
-            Sample("Who wrote The Long Night?", "Bob Marten"),
-            Sample(FACE_QUESTION, "Alice Smith", image)]
+    return [
+        Sample("What is this?", "A photo of Alice Smith holding a red umbrella", image),
+        Sample("Who wrote The Long Night?", "Bob Marten"),
+        Sample(FACE_QUESTION, "Alice Smith", image),
+    ]
 
 
 @pytest.mark.parametrize("family,model_type", FAMILIES, ids=[m or f for f, m in FAMILIES])
@@ -51,7 +61,7 @@ def test_family_round_trip(family, model_type):
         assert decoded.endswith(tokenizer.convert_ids_to_tokens(int(batch["input_ids"][row][supervised][-1])))
         # right padding: everything after the supervised block is padding
         last = int(supervised.nonzero().max())
-        assert batch["attention_mask"][row, last + 1:].sum() == 0
+        assert batch["attention_mask"][row, last + 1 :].sum() == 0
     if adapter.has_vision:
         image_id = tokenizer.convert_tokens_to_ids(processor.image_token)
         assert (batch["input_ids"][0] == image_id).sum() > 1, "image placeholder was not expanded"

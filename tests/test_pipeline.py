@@ -14,9 +14,17 @@ from clearbench.config import load_config
 from clearbench.errors import UserError
 from clearbench.pipeline import Pipeline
 
-SMALL = ["data.persons=5", "pretrain.max_steps=4", "finetune.max_steps=8", "finetune.save_every=2",
-         "unlearn.max_steps=2", "unlearn.methods=[ga]", "eval.max_rows=3", "eval.max_new_tokens=6",
-         "eval.batch_size=8"]
+SMALL = [
+    "data.persons=5",
+    "pretrain.max_steps=4",
+    "finetune.max_steps=8",
+    "finetune.save_every=2",
+    "unlearn.max_steps=2",
+    "unlearn.methods=[ga]",
+    "eval.max_rows=3",
+    "eval.max_new_tokens=6",
+    "eval.batch_size=8",
+]
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +97,9 @@ def test_killed_run_resumes_to_the_same_results(small_run, tmp_path):
     for override in SMALL:
         command += ["--set", override]
     log = out / "models" / "target" / "train_log.jsonl"
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.time() + 300
     while time.time() < deadline and process.poll() is None:
         if log.exists() and len(log.read_text().splitlines()) >= 3:
@@ -114,12 +123,23 @@ def test_killed_run_resumes_to_the_same_results(small_run, tmp_path):
 def test_two_cpu_processes_under_accelerate_launch(tmp_path):
     out = tmp_path / "ddp"
     config = Path(__file__).parents[1] / "configs" / "accelerate" / "cpu_ddp.yaml"
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config),
-               "-m", "clearbench.cli", "run", "--out", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(config),
+        "-m",
+        "clearbench.cli",
+        "run",
+        "--out",
+        str(out),
+    ]
     for override in SMALL + ["unlearn.methods=[ga, npo]"]:
         command += ["--set", override]
-    finished = subprocess.run(command, capture_output=True, text=True, timeout=600,
-                              env={**os.environ, "OMP_NUM_THREADS": "1"})
+    finished = subprocess.run(
+        command, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert json.loads((out / "models" / "target" / "run.json").read_text())["processes"] == 2
     assert set(_metrics(out)) == {"base", "target", "gold", "ga", "npo"}

@@ -7,17 +7,23 @@ import torch
 from PIL import Image
 
 from clearbench.data.format import CAPTION_QUESTIONS, FACE_QUESTION, Sample
-from clearbench.evaluate.scoring import (AnswerNLL, prefix_cache_safe, score_candidates,
-                                         score_naive)
+from clearbench.evaluate.scoring import AnswerNLL, prefix_cache_safe, score_candidates, score_naive
 from clearbench.models import registry
 
-TEXTS = ["A man with a hat stands in a park near the old bridge. The woman reads a book by the "
-         "window. Basil Mahfouz Al-Kuwaiti and Nikolai Abilov wrote novels. Who wrote The Long "
-         "Night? Bob Marten wrote it in 1990."] * 5 + list(CAPTION_QUESTIONS) + [FACE_QUESTION]
+TEXTS = (
+    [
+        "A man with a hat stands in a park near the old bridge. The woman reads a book by the "
+        "window. Basil Mahfouz Al-Kuwaiti and Nikolai Abilov wrote novels. Who wrote The Long "
+        "Night? Bob Marten wrote it in 1990."
+    ]
+    * 5
+    + list(CAPTION_QUESTIONS)
+    + [FACE_QUESTION]
+)
 FAMILIES = [("llava", None), ("idefics3", "idefics3"), ("qwen2_vl", "qwen2_vl"), ("causal_lm", None)]
 
 
-@functools.lru_cache(maxsize=None)  # each tiny model is built once per session; tests only read it
+@functools.cache  # each tiny model is built once per session; tests only read it
 def build(family, model_type=None):
     adapter = next(a for a in registry.ADAPTERS if a.family == family)
     kwargs = {"model_type": model_type} if model_type else {}
@@ -29,15 +35,19 @@ def rows(with_images: bool):
     """Three rows with different questions and images; candidates of different lengths."""
     colours = [(200, 30, 30), (30, 200, 30), (30, 30, 200)]
     images = [Image.new("RGB", (40, 30), c) if with_images else None for c in colours]
-    prompts = [Sample(CAPTION_QUESTIONS[0], "", images[0]),
-               Sample(FACE_QUESTION, "", images[1]),
-               Sample("Who wrote The Long Night?" if not with_images else CAPTION_QUESTIONS[5], "",
-                      images[2])]
+    prompts = [
+        Sample(CAPTION_QUESTIONS[0], "", images[0]),
+        Sample(FACE_QUESTION, "", images[1]),
+        Sample("Who wrote The Long Night?" if not with_images else CAPTION_QUESTIONS[5], "", images[2]),
+    ]
     candidates = [
         ["A man with a hat stands in a park.", "A man in a hat is in a park.", "The woman reads.", "A"],
         ["Basil Mahfouz Al-Kuwaiti", "Nikolai Abilov"],
-        ["Bob Marten wrote it in 1990.", "Bob",
-         "A man with a hat stands in a park near the old bridge. The woman reads a book."],
+        [
+            "Bob Marten wrote it in 1990.",
+            "Bob",
+            "A man with a hat stands in a park near the old bridge. The woman reads a book.",
+        ],
     ]
     return prompts, candidates
 
@@ -68,8 +78,10 @@ def test_text_rows_and_mixed_rows_on_a_vision_model():
 
     adapter, model, processor = build("llava")
     prompts, candidates = rows(True)
-    for batch in ([replace(p, image=None) for p in prompts],
-                  [prompts[0], replace(prompts[1], image=None), prompts[2]]):
+    for batch in (
+        [replace(p, image=None) for p in prompts],
+        [prompts[0], replace(prompts[1], image=None), prompts[2]],
+    ):
         shared = score_candidates(model, adapter, processor, batch, candidates, batch_size=4)
         naive = score_naive(model, adapter, processor, batch, candidates, batch_size=4)
         flat_shared = [score for row in shared for score in row]
@@ -103,7 +115,8 @@ def test_the_image_prefix_is_encoded_once_per_row():
     prompts, candidates = rows(True)
     images_seen = []
     hook = model.model.vision_tower.register_forward_hook(
-        lambda module, args, output: images_seen.append(args[0].shape[0]))
+        lambda module, args, output: images_seen.append(args[0].shape[0])
+    )
     try:
         score_candidates(model, adapter, processor, prompts, candidates, batch_size=8)
         assert sum(images_seen) == len(prompts)

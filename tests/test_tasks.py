@@ -8,18 +8,29 @@ from clearbench.errors import UserError
 from clearbench.evaluate.tasks import TASKS, select_tasks
 
 IMAGE = Image.new("RGB", (8, 8))
-CAPTION_ROW = {"image": IMAGE, "caption": "Ann reads.", "name": "Ann Lee",
-               "paraphrased_caption": "Reading: Ann.", "perturbed_captions": ["Bo reads.", "Ann runs."],
-               "perturbed_names": ["Bo Kim", "Cy Day"]}
+CAPTION_ROW = {
+    "image": IMAGE,
+    "caption": "Ann reads.",
+    "name": "Ann Lee",
+    "paraphrased_caption": "Reading: Ann.",
+    "perturbed_captions": ["Bo reads.", "Ann runs."],
+    "perturbed_names": ["Bo Kim", "Cy Day"],
+}
 
 
 def test_configs_follow_the_forget_split():
-    expected = {"forget_captions": "forget05_perturbed", "retain_captions": "retain_perturbed",
-                "forget_facerec": "forget05_perturbed", "retain_facerec": "retain_perturbed",
-                "real_faces": "real_faces", "real_world": "real_world",
-                "tofu_forget": "tofu_forget05_perturbed", "tofu_retain": "tofu_retain_perturbed",
-                "tofu_real_authors": "tofu_real_authors_perturbed",
-                "tofu_world_facts": "tofu_world_facts_perturbed"}
+    expected = {
+        "forget_captions": "forget05_perturbed",
+        "retain_captions": "retain_perturbed",
+        "forget_facerec": "forget05_perturbed",
+        "retain_facerec": "retain_perturbed",
+        "real_faces": "real_faces",
+        "real_world": "real_world",
+        "tofu_forget": "tofu_forget05_perturbed",
+        "tofu_retain": "tofu_retain_perturbed",
+        "tofu_real_authors": "tofu_real_authors_perturbed",
+        "tofu_world_facts": "tofu_world_facts_perturbed",
+    }
     assert {name: task.config("forget05") for name, task in TASKS.items()} == expected
     with pytest.raises(UserError, match="forget split 'forget5'"):
         TASKS["forget_captions"].config("forget5")
@@ -54,11 +65,21 @@ def test_choice_tasks_score_the_true_answer_against_wrong_options():
 
 
 def test_column_questions_and_text_only_rows():
-    world = {"image": IMAGE, "question": "Which shape?", "prompt": "Which shape? One word.",
-             "answer": "circle", "options": ["square"]}
+    world = {
+        "image": IMAGE,
+        "question": "Which shape?",
+        "prompt": "Which shape? One word.",
+        "answer": "circle",
+        "options": ["square"],
+    }
     assert TASKS["real_world"].item(world, 0, seed=0).prompt.question == "Which shape?"
-    tofu = {"question": "Who is Ann?", "answer": "A writer.", "paraphrased_answer": "She writes.",
-            "perturbed_answer": ["A cook.", "A pilot."], "image": IMAGE}
+    tofu = {
+        "question": "Who is Ann?",
+        "answer": "A writer.",
+        "paraphrased_answer": "She writes.",
+        "perturbed_answer": ["A cook.", "A pilot."],
+        "image": IMAGE,
+    }
     item = TASKS["tofu_forget"].item(tofu, 0, seed=0)
     assert item.prompt.image is None  # the text tasks never attach an image
     assert item.candidates() == ["A writer.", "She writes.", "A cook.", "A pilot."]
@@ -81,9 +102,15 @@ def test_bad_rows_name_the_task_row_and_column():
 def test_task_selection():
     assert [t.name for t in select_tasks()] == list(TASKS)
     assert [t.name for t in select_tasks(has_vision=False)] == [
-        "tofu_forget", "tofu_retain", "tofu_real_authors", "tofu_world_facts"]
+        "tofu_forget",
+        "tofu_retain",
+        "tofu_real_authors",
+        "tofu_world_facts",
+    ]
     assert [t.name for t in select_tasks(["real_faces", "tofu_forget", "real_faces"])] == [
-        "real_faces", "tofu_forget"]
+        "real_faces",
+        "tofu_forget",
+    ]
     with pytest.raises(UserError, match="unknown task.*faces_real"):
         select_tasks(["faces_real"])
     with pytest.raises(UserError, match="real_faces need images but the model is text-only"):

@@ -31,8 +31,15 @@ def source(tmp_path_factory):
 @pytest.fixture(scope="module")
 def base(source, tmp_path_factory):
     out = tmp_path_factory.mktemp("base") / "base"
-    finetune("tiny-llava", str(source), "pretraining", out, lora=None,
-             loop=LoopConfig(max_steps=3, learning_rate=1e-3), batch_size=4)
+    finetune(
+        "tiny-llava",
+        str(source),
+        "pretraining",
+        out,
+        lora=None,
+        loop=LoopConfig(max_steps=3, learning_rate=1e-3),
+        batch_size=4,
+    )
     return out
 
 
@@ -57,15 +64,23 @@ def test_preset_pretraining_writes_a_standard_checkpoint(base, source):
         assert len(processor.tokenizer(text, add_special_tokens=False)["input_ids"]) <= len(pieces) + 1
 
     log_before = (base / "train_log.jsonl").read_text()
-    finetune("tiny-llava", str(source), "pretraining", base, lora=None,
-             loop=LoopConfig(max_steps=50))  # complete: skipped, nothing retrained
+    finetune(
+        "tiny-llava", str(source), "pretraining", base, lora=None, loop=LoopConfig(max_steps=50)
+    )  # complete: skipped, nothing retrained
     assert (base / "train_log.jsonl").read_text() == log_before
 
 
 def test_lora_target_keeps_the_vision_tower_and_saves_merged(base, source, tmp_path):
     out = tmp_path / "target"
-    finetune(str(base), str(source), "full+tofu", out, lora=LoraOptions(r=4, alpha=16),
-             loop=LoopConfig(max_steps=2, learning_rate=1e-2), batch_size=4)
+    finetune(
+        str(base),
+        str(source),
+        "full+tofu",
+        out,
+        lora=LoraOptions(r=4, alpha=16),
+        loop=LoopConfig(max_steps=2, learning_rate=1e-2),
+        batch_size=4,
+    )
     before, after = load_file(base / "model.safetensors"), load_file(out / "model.safetensors")
     assert set(before) == set(after)  # merged: plain weights, no LoRA tensors
     vision = [k for k in before if "vision_tower" in k or "multi_modal_projector" in k]
@@ -86,14 +101,28 @@ def cli_error(capsys, *argv):
 
 def test_several_configs_train_together(base, source, tmp_path):
     out = tmp_path / "mixed"
-    finetune(str(base), str(source), "full+tofu,pretraining", out, lora=None,
-             loop=LoopConfig(max_steps=1, learning_rate=1e-4), batch_size=4)
+    finetune(
+        str(base),
+        str(source),
+        "full+tofu,pretraining",
+        out,
+        lora=None,
+        loop=LoopConfig(max_steps=1, learning_rate=1e-4),
+        batch_size=4,
+    )
     run = json.loads((out / "run.json").read_text())
     expected = len(load_split(str(source), "full+tofu")) + len(load_split(str(source), "pretraining"))
     assert run["rows"] == expected and run["split"] == "full+tofu,pretraining"
     with pytest.raises(Exception, match="real_faces.*lacks column"):
-        finetune(str(base), str(source), "full+tofu,real_faces", tmp_path / "bad", lora=None,
-                 loop=LoopConfig(max_steps=1), batch_size=4)
+        finetune(
+            str(base),
+            str(source),
+            "full+tofu,real_faces",
+            tmp_path / "bad",
+            lora=None,
+            loop=LoopConfig(max_steps=1),
+            batch_size=4,
+        )
 
 
 def test_bad_inputs_give_one_line_and_exit_2(base, source, tmp_path, capsys):
@@ -112,8 +141,9 @@ def test_bad_inputs_give_one_line_and_exit_2(base, source, tmp_path, capsys):
 
     custom = tmp_path / "custom-code"
     custom.mkdir()
-    (custom / "config.json").write_text(json.dumps(
-        {"model_type": "fancy_vlm", "auto_map": {"AutoConfig": "configuration_fancy.FancyConfig"}}))
+    (custom / "config.json").write_text(
+        json.dumps({"model_type": "fancy_vlm", "auto_map": {"AutoConfig": "configuration_fancy.FancyConfig"}})
+    )
     assert "--trust-remote-code" in cli_error(capsys, "--model", str(custom), *common)
 
 
@@ -122,10 +152,34 @@ def test_two_cpu_processes_with_accelerate_launch(base, source, tmp_path):
     """DDP on CPU (gloo) with the shipped config: both processes train, the main one saves."""
     config = Path(__file__).resolve().parents[1] / "configs" / "accelerate" / "cpu_ddp.yaml"
     out = tmp_path / "ddp"
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config),
-               "-m", "clearbench.cli", "finetune", "--model", str(base), "--data", str(source),
-               "--split", "full+tofu", "--out", str(out), "--lora-r", "0", "--lr", "1e-3",
-               "--max-steps", "2", "--batch-size", "2", "--save-every", "1"]
+    command = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(config),
+        "-m",
+        "clearbench.cli",
+        "finetune",
+        "--model",
+        str(base),
+        "--data",
+        str(source),
+        "--split",
+        "full+tofu",
+        "--out",
+        str(out),
+        "--lora-r",
+        "0",
+        "--lr",
+        "1e-3",
+        "--max-steps",
+        "2",
+        "--batch-size",
+        "2",
+        "--save-every",
+        "1",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -19,8 +19,10 @@ SMALL = TinySize(hidden=64, layers=2, heads=2, vocab_size=600)
 
 def rows():
     image = Image.new("RGB", (32, 32), (90, 160, 30))
-    return [{"question": f"Who is friend number {i}?", "answer": name, "image": image if i % 2 else None}
-            for i, name in enumerate(NAMES)]
+    return [
+        {"question": f"Who is friend number {i}?", "answer": name, "image": image if i % 2 else None}
+        for i, name in enumerate(NAMES)
+    ]
 
 
 def tiny(seed=0):
@@ -49,8 +51,13 @@ def test_sample_dataset_is_reproducible_per_epoch():
 def test_answer_loss_falls_and_log_is_written(tmp_path):
     model, processor, adapter = tiny()
     loader = sample_loader(rows(), adapter, processor, batch_size=4)
-    result = run_loop(model=model, loader=loader, loss_fn=lm_loss, out_dir=tmp_path,
-                      config=LoopConfig(max_steps=30, learning_rate=1e-2, warmup_steps=2))
+    result = run_loop(
+        model=model,
+        loader=loader,
+        loss_fn=lm_loss,
+        out_dir=tmp_path,
+        config=LoopConfig(max_steps=30, learning_rate=1e-2, warmup_steps=2),
+    )
     log = read_log(tmp_path / "train_log.jsonl")
     assert result.status == "completed" and result.steps == 30 == len(log)
     assert [r["step"] for r in log] == list(range(1, 31))
@@ -61,8 +68,13 @@ def test_answer_loss_falls_and_log_is_written(tmp_path):
 def test_linear_schedule_with_warmup_and_accumulation(tmp_path):
     model, processor, adapter = tiny()
     loader = sample_loader(rows(), adapter, processor, batch_size=2)  # 4 batches
-    run_loop(model=model, loader=loader, loss_fn=lm_loss, out_dir=tmp_path,
-             config=LoopConfig(epochs=3, grad_accum=2, learning_rate=1e-3, warmup_steps=2))
+    run_loop(
+        model=model,
+        loader=loader,
+        loss_fn=lm_loss,
+        out_dir=tmp_path,
+        config=LoopConfig(epochs=3, grad_accum=2, learning_rate=1e-3, warmup_steps=2),
+    )
     log = read_log(tmp_path / "train_log.jsonl")
     # 4 batches / accumulation 2 = 2 steps an epoch, 3 epochs = 6 steps; lr ramps 0→1e-3 in 2
     # steps, then falls linearly to 0 at step 6.
@@ -77,11 +89,18 @@ def test_frozen_parameters_do_not_move(tmp_path):
     vision_before = {n: p.clone() for n, p in model.named_parameters() if not p.requires_grad}
     layers_before = [p.clone() for p in adapter.decoder_layers(model).parameters()]
     loader = sample_loader(rows(), adapter, processor, batch_size=4)
-    run_loop(model=model, loader=loader, loss_fn=lm_loss, out_dir=tmp_path,
-             config=LoopConfig(max_steps=3, learning_rate=1e-3, weight_decay=0.1))
+    run_loop(
+        model=model,
+        loader=loader,
+        loss_fn=lm_loss,
+        out_dir=tmp_path,
+        config=LoopConfig(max_steps=3, learning_rate=1e-3, weight_decay=0.1),
+    )
     params = dict(model.named_parameters())
     assert vision_before and all(torch.equal(params[n], p) for n, p in vision_before.items())
-    assert any(not torch.equal(a, b) for a, b in zip(layers_before, adapter.decoder_layers(model).parameters()))
+    assert any(
+        not torch.equal(a, b) for a, b in zip(layers_before, adapter.decoder_layers(model).parameters())
+    )
 
 
 class Killed(Exception):
@@ -133,8 +152,13 @@ def test_nan_loss_stops_at_once(tmp_path):
             return loss * math.nan, {}
         return loss, {}
 
-    result = run_loop(model=model, loader=loader, loss_fn=loss_fn, out_dir=tmp_path,
-                      config=LoopConfig(max_steps=10, learning_rate=1e-3))
+    result = run_loop(
+        model=model,
+        loader=loader,
+        loss_fn=loss_fn,
+        out_dir=tmp_path,
+        config=LoopConfig(max_steps=10, learning_rate=1e-3),
+    )
     log = read_log(tmp_path / "train_log.jsonl")
     assert result.status == "diverged" and result.steps == 2
     assert len(log) == 3 and log[-1]["diverged"] and math.isnan(log[-1]["loss"])
@@ -146,4 +170,6 @@ def test_collate_uses_the_adapter():
     samples = [Sample("Who is friend number 1?", "Bo Chen")]
     batch = collate(adapter, processor)(samples)
     assert set(batch) >= {"input_ids", "attention_mask", "labels"}
-    assert processor.tokenizer.decode(batch["input_ids"][0][batch["labels"][0] != -100]).strip() == "Bo Chen</s>"
+    assert (
+        processor.tokenizer.decode(batch["input_ids"][0][batch["labels"][0] != -100]).strip() == "Bo Chen</s>"
+    )

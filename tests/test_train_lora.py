@@ -31,13 +31,20 @@ def test_default_targets_are_the_language_model_linears(tiny):
     assert len(names) == 7 * SMALL.layers
     assert all(".language_model." in n for n in names) and "lm_head" not in names
     with_vision = linear_names(model, adapter, include_vision=True)
-    assert any("vision_tower" in n for n in with_vision) and any("multi_modal_projector" in n for n in with_vision)
+    assert any("vision_tower" in n for n in with_vision) and any(
+        "multi_modal_projector" in n for n in with_vision
+    )
 
 
 def test_lora_trains_only_adapters_and_merges_to_the_same_function(tiny, tmp_path):
     base, processor, adapter = tiny
-    model = apply_lora(build_tiny_llava(["Who is on the picture? Ada Lind, a painter."] * 4, SMALL)[0],
-                       adapter, r=4, alpha=8, target_modules=["q_proj", "v_proj"])
+    model = apply_lora(
+        build_tiny_llava(["Who is on the picture? Ada Lind, a painter."] * 4, SMALL)[0],
+        adapter,
+        r=4,
+        alpha=8,
+        target_modules=["q_proj", "v_proj"],
+    )
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in n for n in trainable)
     assert sum("q_proj" in n for n in trainable) == 2 * SMALL.layers  # A and B per layer

@@ -18,8 +18,16 @@ from clearbench.models.tiny import TinySize, build_tiny_llava
 from clearbench.train.loop import LoopConfig
 from clearbench.train.unlearn import unlearn
 
-SIZE = TinySize(image_size=16, patch_size=8, vision_hidden=32, vision_layers=1, hidden=32, layers=4,
-                heads=2, vocab_size=1000)
+SIZE = TinySize(
+    image_size=16,
+    patch_size=8,
+    vision_hidden=32,
+    vision_layers=1,
+    hidden=32,
+    layers=4,
+    heads=2,
+    vocab_size=1000,
+)
 FAST = LoopConfig(max_steps=2, learning_rate=1e-3)
 
 
@@ -80,8 +88,17 @@ def test_text_only_track_with_a_causal_lm(method, source, tmp_path):
     model, tokenizer = CausalLMAdapter().build_tiny(list(rows["question"]) + list(rows["answer"]), seed=0)
     model.save_pretrained(tmp_path / "llm")
     tokenizer.save_pretrained(tmp_path / "llm")
-    result = unlearn(tmp_path / "llm", source, "tofu_forget10", "tofu_retain90", method, tmp_path / "out",
-                     lora=LoraOptions(r=4, alpha=8), loop=FAST, batch_size=2)
+    result = unlearn(
+        tmp_path / "llm",
+        source,
+        "tofu_forget10",
+        "tofu_retain90",
+        method,
+        tmp_path / "out",
+        lora=LoraOptions(r=4, alpha=8),
+        loop=FAST,
+        batch_size=2,
+    )
     assert result["status"] == "completed"
     run = json.loads((tmp_path / "out" / "run.json").read_text())
     assert run["forget_modality"] == "text" and run["lora"]["r"] == 4
@@ -90,11 +107,21 @@ def test_text_only_track_with_a_causal_lm(method, source, tmp_path):
 def test_ga_forgets_and_a_complete_run_is_skipped(source, target, tmp_path):
     out = tmp_path / "ga"
     start = forget_nll(target, source)
-    unlearn(target, source, "forget10+tofu", "retain90+tofu", "ga", out,
-            loop=LoopConfig(max_steps=4, learning_rate=5e-3), batch_size=4)
+    unlearn(
+        target,
+        source,
+        "forget10+tofu",
+        "retain90+tofu",
+        "ga",
+        out,
+        loop=LoopConfig(max_steps=4, learning_rate=5e-3),
+        batch_size=4,
+    )
     assert forget_nll(out, source) > start + 0.1
     log = (out / "train_log.jsonl").read_text()
-    again = unlearn(target, source, "forget10+tofu", "retain90+tofu", "ga", out, loop=LoopConfig(max_steps=50))
+    again = unlearn(
+        target, source, "forget10+tofu", "retain90+tofu", "ga", out, loop=LoopConfig(max_steps=50)
+    )
     assert again["steps"] == 4 and (out / "train_log.jsonl").read_text() == log
 
 
@@ -111,8 +138,25 @@ class Exploding(Method):
 def test_a_diverged_run_is_reported_as_such_and_keeps_its_log(source, target, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(METHODS, "exploding", Exploding)
     out = tmp_path / "boom"
-    code = main(["unlearn", "--model", str(target), "--data", source, "--method", "exploding",
-                 "--out", str(out), "--max-steps", "4", "--batch-size", "2", "--grad-accum", "1"])
+    code = main(
+        [
+            "unlearn",
+            "--model",
+            str(target),
+            "--data",
+            source,
+            "--method",
+            "exploding",
+            "--out",
+            str(out),
+            "--max-steps",
+            "4",
+            "--batch-size",
+            "2",
+            "--grad-accum",
+            "1",
+        ]
+    )
     assert code == 1
     assert "unlearning diverged: loss became NaN or infinite at step 2" in capsys.readouterr().err
     result = json.loads((out / "result.json").read_text())
@@ -142,17 +186,22 @@ def test_an_interrupted_run_resumes_from_its_last_state(source, target, tmp_path
     with pytest.raises(KeyboardInterrupt):
         unlearn(target, source, "forget10+tofu", "retain90+tofu", "interrupted", out, loop=loop, batch_size=2)
     assert not (out / "result.json").exists() and (out / "loop_state").is_dir()
-    result = unlearn(target, source, "forget10+tofu", "retain90+tofu", "interrupted", out, loop=loop, batch_size=2)
+    result = unlearn(
+        target, source, "forget10+tofu", "retain90+tofu", "interrupted", out, loop=loop, batch_size=2
+    )
     assert result["status"] == "completed" and result["steps"] == 4
     steps = [json.loads(line)["step_seen"] for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert steps == [0.0, 1.0, 2.0, 3.0]  # steps 0-1 from the first attempt, 2-3 resumed
     assert not (out / "loop_state").exists() and (out / "model.safetensors").is_file()
 
 
-@pytest.mark.parametrize("forget,modality,has_images,has_text", [
-    ("forget10", "images", True, False), ("tofu_forget10", "text", False, True)])
-def test_forget_modality_follows_the_config(source, target, tmp_path, forget, modality, has_images, has_text,
-                                            monkeypatch):
+@pytest.mark.parametrize(
+    "forget,modality,has_images,has_text",
+    [("forget10", "images", True, False), ("tofu_forget10", "text", False, True)],
+)
+def test_forget_modality_follows_the_config(
+    source, target, tmp_path, forget, modality, has_images, has_text, monkeypatch
+):
     seen = []
     original = METHODS["ga"].loss
 
@@ -171,8 +220,17 @@ def test_forget_modality_follows_the_config(source, target, tmp_path, forget, mo
 def test_l1_pulls_toward_the_starting_model(source, target, tmp_path):
     def final_distance(l1):
         out = tmp_path / f"l1_{l1}"
-        unlearn(target, source, "forget10+tofu", "retain90+tofu", "ga", out, l1=l1,
-                loop=LoopConfig(max_steps=4, learning_rate=5e-3), batch_size=2)
+        unlearn(
+            target,
+            source,
+            "forget10+tofu",
+            "retain90+tofu",
+            "ga",
+            out,
+            l1=l1,
+            loop=LoopConfig(max_steps=4, learning_rate=5e-3),
+            batch_size=2,
+        )
         lines = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
         assert lines[0]["l1_distance"] == 0.0  # LoRA starts exactly at the target
         return lines[-1]["l1_distance"]
@@ -182,8 +240,18 @@ def test_l1_pulls_toward_the_starting_model(source, target, tmp_path):
 
 def test_saliency_mask_limits_which_weights_move(source, target, tmp_path):
     out = tmp_path / "salun"
-    unlearn(target, source, "forget10+tofu", "retain90+tofu", "ga", out, lora=None, saliency=0.02,
-            loop=LoopConfig(max_steps=2, learning_rate=1e-3, weight_decay=0.0), batch_size=2)
+    unlearn(
+        target,
+        source,
+        "forget10+tofu",
+        "retain90+tofu",
+        "ga",
+        out,
+        lora=None,
+        saliency=0.02,
+        loop=LoopConfig(max_steps=2, learning_rate=1e-3, weight_decay=0.0),
+        batch_size=2,
+    )
     before, after = load_file(target / "model.safetensors"), load_file(out / "model.safetensors")
     changed = sum(int((after[k] != before[k]).sum()) for k in before)
     total = sum(v.numel() for v in before.values())
@@ -203,17 +271,22 @@ def test_bad_input_gets_one_clear_message(source, target, tmp_path, capsys):
     common = ["--model", str(target), "--data", source, "--out", str(tmp_path / "x")]
     assert "unknown method 'forget_everything'" in cli_error(capsys, *common, "--method", "forget_everything")
     assert "method 'npo' has no hyperparameter 'bta'; valid: beta, retain_weight" in cli_error(
-        capsys, *common, "--method", "npo", "--set", "bta=1")
+        capsys, *common, "--method", "npo", "--set", "bta=1"
+    )
     assert "--set expects key=value" in cli_error(capsys, *common, "--method", "npo", "--set", "beta")
-    assert "share 1 people" in cli_error(capsys, *common, "--method", "ga", "--forget", "forget10",
-                                         "--retain", "full")
+    assert "share 1 people" in cli_error(
+        capsys, *common, "--method", "ga", "--forget", "forget10", "--retain", "full"
+    )
     assert "forget set 'forget10+tofu' and retain set 'full+tofu' share" in cli_error(
-        capsys, *common, "--method", "ga", "--retain", "full+tofu")
+        capsys, *common, "--method", "ga", "--retain", "full+tofu"
+    )
     empty = tmp_path / "idk.txt"
     empty.write_text("")
     assert "holds no answers" in cli_error(capsys, *common, "--method", "idk", "--idk-file", str(empty))
     assert "no config 'forget99'" in cli_error(capsys, *common, "--method", "ga", "--forget", "forget99")
-    assert "batch size must be at least 1" in cli_error(capsys, *common, "--method", "ga", "--batch-size", "0")
+    assert "batch size must be at least 1" in cli_error(
+        capsys, *common, "--method", "ga", "--batch-size", "0"
+    )
     assert "saliency is the fraction" in cli_error(capsys, *common, "--method", "ga", "--saliency", "2")
     assert not (tmp_path / "x").exists()
 
@@ -237,13 +310,46 @@ def test_two_cpu_processes_with_accelerate_launch(source, target, tmp_path):
     torchrun-based launcher with ACCELERATE_USE_CPU starts two CPU (MULTI_CPU) processes.
     """
     out = tmp_path / "ddp"
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-               "-m", "clearbench.cli", "unlearn", "--model", str(target), "--data", source,
-               "--method", "npo", "--set", "retain_weight=1", "--out", str(out), "--lr", "1e-3",
-               "--max-steps", "2", "--batch-size", "2"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "true"})
+    command = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "-m",
+        "clearbench.cli",
+        "unlearn",
+        "--model",
+        str(target),
+        "--data",
+        source,
+        "--method",
+        "npo",
+        "--set",
+        "retain_weight=1",
+        "--out",
+        str(out),
+        "--lr",
+        "1e-3",
+        "--max-steps",
+        "2",
+        "--batch-size",
+        "2",
+    ]
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "true"},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads((out / "result.json").read_text())["status"] == "completed"
     assert json.loads((out / "run.json").read_text())["num_processes"] == 2

@@ -15,37 +15,65 @@ from clearbench.methods.base import forward_logits, nll
 from clearbench.models.llava import LlavaAdapter
 from clearbench.models.tiny import TinySize, build_tiny_llava
 from clearbench.train.lora import apply_lora
-from clearbench.train.pairing import (PairedDataset, check_disjoint, collate_pairs, forget_modality,
-                                      load_idk_answers)
+from clearbench.train.pairing import (
+    PairedDataset,
+    check_disjoint,
+    collate_pairs,
+    forget_modality,
+    load_idk_answers,
+)
 from clearbench.train.reference import Reference
 from clearbench.train.regularizers import L1FromStart, lora_layers
 from clearbench.train.saliency import apply_gradient_mask, saliency_scores, top_fraction_mask
 
-SIZE = TinySize(image_size=16, patch_size=8, vision_hidden=32, vision_layers=1, hidden=32, layers=4,
-                heads=2, vocab_size=1000)
+SIZE = TinySize(
+    image_size=16,
+    patch_size=8,
+    vision_hidden=32,
+    vision_layers=1,
+    hidden=32,
+    layers=4,
+    heads=2,
+    vocab_size=1000,
+)
 
 
 def rows(captions=(), qa=(), names=None):
-    table = {"image": [Image.new("RGB", (8, 8), (i * 40, 0, 0)) for i, _ in enumerate(captions)] + [None] * len(qa),
-             "caption": list(captions) + [None] * len(qa),
-             "question": [None] * len(captions) + [q for q, _ in qa],
-             "answer": [None] * len(captions) + [a for _, a in qa]}
+    table = {
+        "image": [Image.new("RGB", (8, 8), (i * 40, 0, 0)) for i, _ in enumerate(captions)]
+        + [None] * len(qa),
+        "caption": list(captions) + [None] * len(qa),
+        "question": [None] * len(captions) + [q for q, _ in qa],
+        "answer": [None] * len(captions) + [a for _, a in qa],
+    }
     if names is not None:
         table = {"image": table["image"], "caption": table["caption"], "name": names}
     return datasets.Dataset.from_dict(table)
 
 
-FORGET = rows(["Ann Lee reads a map", "Ann Lee rides a bike"], [("Who is Ann Lee?", "A poet"),
-                                                                ("Where was Ann Lee born?", "In Oslo")])
+FORGET = rows(
+    ["Ann Lee reads a map", "Ann Lee rides a bike"],
+    [("Who is Ann Lee?", "A poet"), ("Where was Ann Lee born?", "In Oslo")],
+)
 RETAIN = rows(["Bo Ray swims", "Bo Ray sings", "Cy Dunn cooks"], [("Who is Bo Ray?", "A diver")])
 
 
 # ---- pairing and data checks ----------------------------------------------------------------
 def test_pairing_is_seeded_per_item_and_epoch_and_builds_idk_and_mismatch():
-    dataset = PairedDataset(FORGET, RETAIN, ["forget", "retain", "idk", "mismatch"],
-                            idk_answers=["I don't know.", "No idea."], seed=3)
-    again = PairedDataset(FORGET, RETAIN, ["forget", "retain", "idk", "mismatch"],
-                          idk_answers=["I don't know.", "No idea."], seed=3)
+    dataset = PairedDataset(
+        FORGET,
+        RETAIN,
+        ["forget", "retain", "idk", "mismatch"],
+        idk_answers=["I don't know.", "No idea."],
+        seed=3,
+    )
+    again = PairedDataset(
+        FORGET,
+        RETAIN,
+        ["forget", "retain", "idk", "mismatch"],
+        idk_answers=["I don't know.", "No idea."],
+        seed=3,
+    )
     assert len(dataset) == len(FORGET)
     for index in range(len(dataset)):
         item = dataset[index]
@@ -97,7 +125,10 @@ def test_forget_and_retain_sharing_people_or_rows_is_refused():
 
 def test_forget_modality_from_the_config_name():
     assert [forget_modality(c) for c in ("forget10+tofu", "forget10", "tofu_forget10")] == [
-        "both", "images", "text"]
+        "both",
+        "images",
+        "text",
+    ]
 
 
 def test_idk_answers_are_ours_and_a_bad_file_is_a_user_error(tmp_path):
@@ -117,8 +148,13 @@ def test_idk_answers_are_ours_and_a_bad_file_is_a_user_error(tmp_path):
 def tiny():
     model, processor = build_tiny_llava([" ".join(CAPTION_QUESTIONS) + " Ann Lee reads a map"] * 3, SIZE)
     adapter = LlavaAdapter()
-    enc = adapter.encode(processor, [Sample(CAPTION_QUESTIONS[0], "Ann Lee reads a map", Image.new("RGB", (8, 8))),
-                                     Sample("Who is Ann Lee?", "A poet")])
+    enc = adapter.encode(
+        processor,
+        [
+            Sample(CAPTION_QUESTIONS[0], "Ann Lee reads a map", Image.new("RGB", (8, 8))),
+            Sample("Who is Ann Lee?", "A poet"),
+        ],
+    )
     return model, adapter, enc
 
 
@@ -161,8 +197,10 @@ def test_l1_on_lora_is_the_merged_update_not_the_factors(tiny):
     fresh = apply_lora(copy.deepcopy(model), adapter, r=4, alpha=8)
     assert L1FromStart(fresh)().item() == 0.0  # B = 0: no distance yet, although A is random
     peft_model, _, _ = lora_model(tiny)
-    expected = sum((m.lora_B["default"].weight @ m.lora_A["default"].weight * m.scaling["default"]).abs().sum()
-                   for m in lora_layers(peft_model))
+    expected = sum(
+        (m.lora_B["default"].weight @ m.lora_A["default"].weight * m.scaling["default"]).abs().sum()
+        for m in lora_layers(peft_model)
+    )
     distance = L1FromStart(peft_model)()
     assert distance.item() == pytest.approx(expected.item(), rel=1e-5)
     distance.backward()
@@ -185,7 +223,9 @@ def test_rmu_with_lora_trains_only_the_adapters_of_its_layers(tiny):
     method.prepare(peft_model, adapter)
     names = method.trainable_parameters(peft_model, adapter)
     assert names and all("lora_" in n and (".layers.1." in n or ".layers.2." in n) for n in names)
-    assert {".layers.1.", ".layers.2."} == {part for n in names for part in (".layers.1.", ".layers.2.") if part in n}
+    assert {".layers.1.", ".layers.2."} == {
+        part for n in names for part in (".layers.1.", ".layers.2.") if part in n
+    }
     with pytest.raises(UserError, match="layer=9 but the model has 4 decoder layers"):
         get_method("rmu", layer=9).prepare(peft_model, adapter)
 

@@ -23,7 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="clearbench",
         description="CLEAR: benchmark multimodal machine unlearning (data, fine-tuning, unlearning, "
-                    "evaluation, report). Start with `clearbench run --out DIR`.")
+        "evaluation, report). Start with `clearbench run --out DIR`.",
+    )
     parser.add_argument("--version", action="version", version=f"clearbench {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:

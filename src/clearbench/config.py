@@ -23,18 +23,18 @@ MODALITIES = ("both", "images", "text")
 
 @dataclass
 class DataSection:
-    source: str = "synthetic"      # "synthetic" (generated into the run dir), a local dir, or a Hub id
+    source: str = "synthetic"  # "synthetic" (generated into the run dir), a local dir, or a Hub id
     revision: str | None = None
-    persons: int = 20              # synthetic only
-    image_size: int = 64           # synthetic only
-    seed: int = 0                  # synthetic only
+    persons: int = 20  # synthetic only
+    image_size: int = 64  # synthetic only
+    seed: int = 0  # synthetic only
 
 
 @dataclass
 class ModelSection:
-    name: str = "tiny-llava"       # preset name, local checkpoint, or Hub id
+    name: str = "tiny-llava"  # preset name, local checkpoint, or Hub id
     trust_remote_code: bool = False
-    pretrain: bool = True          # tiny world: pretrain a base on the `pretraining` config first
+    pretrain: bool = True  # tiny world: pretrain a base on the `pretraining` config first
 
 
 @dataclass
@@ -72,8 +72,8 @@ class UnlearnSection(TrainSection):
 
 @dataclass
 class EvalSection:
-    tasks: list[str] | None = None     # None = every task the model can take
-    max_rows: int | None = None        # None = every row (no silent cap)
+    tasks: list[str] | None = None  # None = every task the model can take
+    max_rows: int | None = None  # None = every row (no silent cap)
     batch_size: int = 8
     max_new_tokens: int = 64
     seed: int = 0
@@ -106,8 +106,11 @@ class RunConfig:
 
 
 def preset_names() -> list[str]:
-    return sorted(p.name.removesuffix(".yaml") for p in resources.files("clearbench.presets").iterdir()
-                  if p.name.endswith(".yaml"))
+    return sorted(
+        p.name.removesuffix(".yaml")
+        for p in resources.files("clearbench.presets").iterdir()
+        if p.name.endswith(".yaml")
+    )
 
 
 def load_config(preset_or_path: str | None = None, overrides: list[str] = ()) -> RunConfig:
@@ -167,8 +170,11 @@ def _build(cls, raw: dict, prefix: str):
         if key not in fields:
             where = f"section {prefix.rstrip('.')!r}" if prefix else "the top level"
             raise UserError(f"unknown config key {prefix + key!r}; keys in {where}: {', '.join(fields)}")
-        default = fields[key].default_factory() if fields[key].default_factory is not dataclasses.MISSING \
+        default = (
+            fields[key].default_factory()
+            if fields[key].default_factory is not dataclasses.MISSING
             else fields[key].default
+        )
         if dataclasses.is_dataclass(default):
             if not isinstance(value, dict):
                 raise UserError(f"config key {prefix + key!r} must be a section (mapping)")
@@ -198,7 +204,9 @@ def _validate(config: RunConfig) -> None:
         raise UserError("unlearn.methods is empty")
     for method in config.unlearn.methods:
         if method not in METHODS:
-            raise UserError(f"unlearn.methods: unknown method {method!r}; available: {', '.join(sorted(METHODS))}")
+            raise UserError(
+                f"unlearn.methods: unknown method {method!r}; available: {', '.join(sorted(METHODS))}"
+            )
     for method, hparams in config.unlearn.hparams.items():
         if method not in config.unlearn.methods:
             raise UserError(f"unlearn.hparams.{method}: {method!r} is not in unlearn.methods")

@@ -11,9 +11,9 @@ import errno
 import json
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import yaml
 
@@ -27,11 +27,11 @@ class ModelRun:
     """One model that gets evaluated: its checkpoint, and how it came to be."""
 
     name: str
-    kind: str                       # base | target | gold | unlearned
+    kind: str  # base | target | gold | unlearned
     path: Path
     method: str | None = None
     modality: str | None = None
-    status: str = "completed"       # completed | diverged | failed
+    status: str = "completed"  # completed | diverged | failed
     error: str | None = None
     train_log: Path | None = None
 
@@ -56,9 +56,13 @@ class Pipeline:
             if self.state.is_main_process:
                 atomic.write_json(self.out / "run.json", self._environment())
             base = self._stage("base", self.train_base)
-            target = self._stage("target", lambda: self.finetune("target", base, self._with_replay("full+tofu")))
-            gold = self._stage("gold", lambda: self.finetune(
-                "gold", base, self._with_replay(f"{self.config.retain_split}+tofu")))
+            target = self._stage(
+                "target", lambda: self.finetune("target", base, self._with_replay("full+tofu"))
+            )
+            gold = self._stage(
+                "gold",
+                lambda: self.finetune("gold", base, self._with_replay(f"{self.config.retain_split}+tofu")),
+            )
             runs = [ModelRun("target", "target", target), ModelRun("gold", "gold", gold)]
             if self.config.model.pretrain:
                 runs.insert(0, ModelRun("base", "base", base))
@@ -68,8 +72,10 @@ class Pipeline:
             return self._stage("report", lambda: self.report(runs))
         except OSError as error:
             if error.errno == errno.ENOSPC:
-                raise UserError(f"disk full while writing under {self.out}; completed stages are "
-                                f"kept, free some space and re-run the same command to resume") from None
+                raise UserError(
+                    f"disk full while writing under {self.out}; completed stages are "
+                    f"kept, free some space and re-run the same command to resume"
+                ) from None
             raise
 
     def _stage(self, name: str, work: Callable):
@@ -86,8 +92,10 @@ class Pipeline:
             previous = yaml.safe_load(path.read_text())
             if previous != resolved:
                 changed = sorted(k for k in resolved if previous.get(k) != resolved[k])
-                raise UserError(f"{self.out} holds a run made with a different config (sections "
-                                f"{', '.join(changed)} differ); use another --out to keep both")
+                raise UserError(
+                    f"{self.out} holds a run made with a different config (sections "
+                    f"{', '.join(changed)} differ); use another --out to keep both"
+                )
             return
         if self.state.is_main_process:
             atomic.write_text(path, yaml.safe_dump(resolved, sort_keys=False))
@@ -101,8 +109,12 @@ class Pipeline:
 
         target = self.out / "data"
         if self.state.is_main_process and not (target / "README.md").exists():
-            synth.generate(target, persons=self.config.data.persons, seed=self.config.data.seed,
-                           image_size=self.config.data.image_size)
+            synth.generate(
+                target,
+                persons=self.config.data.persons,
+                seed=self.config.data.seed,
+                image_size=self.config.data.image_size,
+            )
         self.state.wait_for_everyone()
         self.data = str(target)
         return self.data
@@ -110,8 +122,7 @@ class Pipeline:
     def train_base(self) -> str:
         if not self.config.model.pretrain:
             return self.config.model.name
-        return str(self.finetune("base", self.config.model.name, "pretraining",
-                                 section=self.config.pretrain))
+        return str(self.finetune("base", self.config.model.name, "pretraining", section=self.config.pretrain))
 
     def finetune(self, name: str, model: str | Path, split: str, section=None) -> Path:
         from clearbench.train.finetune import LoraOptions, finetune
@@ -119,10 +130,18 @@ class Pipeline:
         section = section or self.config.finetune
         out = self.out / "models" / name
         lora = _lora(section)
-        finetune(str(model), self.data, split, out, lora=LoraOptions(**lora) if lora else None, loop=_loop(section, self.config.seed),
-                 batch_size=section.batch_size, freeze_vision=section.freeze_vision,
-                 revision=self.config.data.revision,
-                 trust_remote_code=self.config.model.trust_remote_code)
+        finetune(
+            str(model),
+            self.data,
+            split,
+            out,
+            lora=LoraOptions(**lora) if lora else None,
+            loop=_loop(section, self.config.seed),
+            batch_size=section.batch_size,
+            freeze_vision=section.freeze_vision,
+            revision=self.config.data.revision,
+            trust_remote_code=self.config.model.trust_remote_code,
+        )
         return out
 
     def unlearn_all(self, target: Path) -> list[ModelRun]:
@@ -136,13 +155,22 @@ class Pipeline:
                 out = self.out / "models" / "unlearn" / name
                 run = ModelRun(name, "unlearned", out, method, modality, train_log=out / "train_log.jsonl")
                 try:
-                    result = unlearn(str(target), self.data, forget_config(self.config.forget_split, modality),
-                                     f"{self.config.retain_split}+tofu", method, out,
-                                     hparams=section.hparams.get(method, {}), lora=_lora(section),
-                                     loop=_loop(section, self.config.seed), batch_size=section.batch_size,
-                                     l1=section.l1, freeze_vision=section.freeze_vision,
-                                     revision=self.config.data.revision,
-                                     trust_remote_code=self.config.model.trust_remote_code)
+                    result = unlearn(
+                        str(target),
+                        self.data,
+                        forget_config(self.config.forget_split, modality),
+                        f"{self.config.retain_split}+tofu",
+                        method,
+                        out,
+                        hparams=section.hparams.get(method, {}),
+                        lora=_lora(section),
+                        loop=_loop(section, self.config.seed),
+                        batch_size=section.batch_size,
+                        l1=section.l1,
+                        freeze_vision=section.freeze_vision,
+                        revision=self.config.data.revision,
+                        trust_remote_code=self.config.model.trust_remote_code,
+                    )
                     run.status = result.get("status", "completed")
                     run.error = result.get("reason")
                 except OSError as error:
@@ -153,7 +181,10 @@ class Pipeline:
                     run.status, run.error = "failed", f"{type(error).__name__}: {error}"
                 self.log(f"[unlearn] {name}: {run.status}" + (f" ({run.error})" if run.error else ""))
                 runs.append(run)
-        counts = {status: sum(run.status == status for run in runs) for status in ("completed", "diverged", "failed")}
+        counts = {
+            status: sum(run.status == status for run in runs)
+            for status in ("completed", "diverged", "failed")
+        }
         self.log("[unlearn] " + ", ".join(f"{count} {status}" for status, count in counts.items()))
         return runs
 
@@ -162,12 +193,20 @@ class Pipeline:
 
         section = self.config.eval
         ready = [run for run in runs if run.status == "completed"]
-        for run in ready[self.state.process_index::self.state.num_processes]:
+        for run in ready[self.state.process_index :: self.state.num_processes]:
             try:
-                evaluate_model(run.path, self.data, self.config.forget_split, self._eval_dir(run),
-                               tasks=section.tasks, max_rows=section.max_rows,
-                               batch_size=section.batch_size, max_new_tokens=section.max_new_tokens,
-                               seed=section.seed, revision=self.config.data.revision)
+                evaluate_model(
+                    run.path,
+                    self.data,
+                    self.config.forget_split,
+                    self._eval_dir(run),
+                    tasks=section.tasks,
+                    max_rows=section.max_rows,
+                    batch_size=section.batch_size,
+                    max_new_tokens=section.max_new_tokens,
+                    seed=section.seed,
+                    revision=self.config.data.revision,
+                )
             except Exception as error:
                 if isinstance(error, UserError) and run.kind != "unlearned":
                     raise
@@ -185,8 +224,9 @@ class Pipeline:
         for run in runs:
             if run.status != "completed" or not self._evaluated(run):
                 continue
-            metrics = compute_metrics(read_eval(self._eval_dir(run)), gold_logs,
-                                      compat=self.config.eval.compat)
+            metrics = compute_metrics(
+                read_eval(self._eval_dir(run)), gold_logs, compat=self.config.eval.compat
+            )
             atomic.write_json(self.out / "metrics" / f"{run.name}.json", metrics)
 
     def report(self, runs: list[ModelRun]) -> Path:
@@ -201,12 +241,24 @@ class Pipeline:
                 status, error = run.status, run.error
                 if status == "completed" and metrics is None:
                     status, error = "failed", "no evaluation"
-                entries.append(ReportEntry(name=run.name, kind=run.kind, method=run.method,
-                                           modality=run.modality, status=status, error=error,
-                                           metrics=metrics,
-                                           train_log=run.train_log if run.train_log and run.train_log.exists() else None))
-            build_report(entries, report_dir, config=self.config.to_dict(),
-                         retain_fail_threshold=self.config.report.retain_fail_threshold)
+                entries.append(
+                    ReportEntry(
+                        name=run.name,
+                        kind=run.kind,
+                        method=run.method,
+                        modality=run.modality,
+                        status=status,
+                        error=error,
+                        metrics=metrics,
+                        train_log=run.train_log if run.train_log and run.train_log.exists() else None,
+                    )
+                )
+            build_report(
+                entries,
+                report_dir,
+                config=self.config.to_dict(),
+                retain_fail_threshold=self.config.report.retain_fail_threshold,
+            )
         self.state.wait_for_everyone()
         return report_dir
 
@@ -215,9 +267,14 @@ class Pipeline:
         """What a reader needs to reproduce the run: versions, seeds, the exact data."""
         from clearbench.data.load import dataset_revision
 
-        return {"clearbench": __version__, "python": platform.python_version(),
-                "packages": _package_versions(), "seed": self.config.seed,
-                "data_source": self.data, "data_revision": dataset_revision(self.data, self.config.data.revision)}
+        return {
+            "clearbench": __version__,
+            "python": platform.python_version(),
+            "packages": _package_versions(),
+            "seed": self.config.seed,
+            "data_source": self.data,
+            "data_revision": dataset_revision(self.data, self.config.data.revision),
+        }
 
     def _with_replay(self, split: str) -> str:
         return ",".join([split, *self.config.finetune.replay])
@@ -238,18 +295,33 @@ def _lora(section) -> dict | None:
 def _loop(section, seed: int):
     from clearbench.train.loop import LoopConfig
 
-    return LoopConfig(epochs=section.epochs, max_steps=section.max_steps,
-                      learning_rate=section.learning_rate, weight_decay=section.weight_decay,
-                      warmup_steps=section.warmup_steps, grad_accum=section.grad_accum,
-                      save_every=section.save_every, seed=seed)
+    return LoopConfig(
+        epochs=section.epochs,
+        max_steps=section.max_steps,
+        learning_rate=section.learning_rate,
+        weight_decay=section.weight_decay,
+        warmup_steps=section.warmup_steps,
+        grad_accum=section.grad_accum,
+        save_every=section.save_every,
+        seed=seed,
+    )
 
 
 def _package_versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
     versions = {}
-    for package in ("torch", "transformers", "datasets", "peft", "accelerate", "tokenizers", "rouge-score",
-                    "scipy", "numpy"):
+    for package in (
+        "torch",
+        "transformers",
+        "datasets",
+        "peft",
+        "accelerate",
+        "tokenizers",
+        "rouge-score",
+        "scipy",
+        "numpy",
+    ):
         try:
             versions[package] = version(package)
         except PackageNotFoundError:

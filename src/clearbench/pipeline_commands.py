@@ -7,14 +7,25 @@ from pathlib import Path
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "run", help="run the whole benchmark (data → models → unlearning → evaluation → report)",
-        description="Run the CLEAR benchmark end to end. Re-running the same command resumes.")
-    parser.add_argument("preset", nargs="?", default=None,
-                        help="preset name (tiny, modality, llava-1.5-7b, qwen2-vl-2b) or a YAML file; "
-                             "default: tiny")
+        "run",
+        help="run the whole benchmark (data → models → unlearning → evaluation → report)",
+        description="Run the CLEAR benchmark end to end. Re-running the same command resumes.",
+    )
+    parser.add_argument(
+        "preset",
+        nargs="?",
+        default=None,
+        help="preset name (tiny, modality, llava-1.5-7b, qwen2-vl-2b) or a YAML file; default: tiny",
+    )
     parser.add_argument("--out", required=True, type=Path, help="run directory (created or resumed)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key, e.g. --set unlearn.methods=[ga,npo]")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set unlearn.methods=[ga,npo]",
+    )
     parser.set_defaults(func=_run)
 
 

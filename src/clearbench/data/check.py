@@ -103,7 +103,7 @@ def check_columns(schema: ConfigSchema, dataset) -> tuple[dict[str, list], list[
             problems.append(
                 Problem(
                     schema.name,
-                    f"wrong type: expected {feature_kind(expected)}, " f"found {feature_kind(actual)}",
+                    f"wrong type: expected {feature_kind(expected)}, found {feature_kind(actual)}",
                     column=column,
                 )
             )
@@ -236,7 +236,7 @@ def check_relations(tables: dict[str, dict[str, list]]) -> list[Problem]:
                 problems.append(
                     Problem(
                         forget_name,
-                        f"persons also in '{retain_name}': " f"{_listing(forget & retain)}",
+                        f"persons also in '{retain_name}': {_listing(forget & retain)}",
                         column="name",
                     )
                 )

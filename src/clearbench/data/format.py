@@ -7,8 +7,9 @@ family's chat template and on how its processor expands image placeholders.
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 # The nine caption questions of the CLEAR protocol (clear_spec.md §1.5).
 CAPTION_QUESTIONS = (

@@ -79,8 +79,7 @@ def load_split(source: str, config: str, revision: str | None = None):
     except (FileNotFoundError, ValueError, ConnectionError, OSError) as error:
         if local and config not in list_configs(source):
             raise UserError(
-                f"data source '{source}' has no config '{config}' "
-                f"(it has: {', '.join(list_configs(source))})"
+                f"data source '{source}' has no config '{config}' (it has: {', '.join(list_configs(source))})"
             ) from error
         where = source if repo == source or local else f"{source} (text half: {repo})"
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -91,7 +90,7 @@ def load_split(source: str, config: str, revision: str | None = None):
     if len(splits) == 1:
         return next(iter(splits.values()))
     raise UserError(
-        f"data source '{source}', config '{config}': no 'train' split " f"(it has: {', '.join(splits)})"
+        f"data source '{source}', config '{config}': no 'train' split (it has: {', '.join(splits)})"
     )
 
 
@@ -105,7 +104,7 @@ def list_configs(source: str) -> list[str]:
             return datasets.get_dataset_config_names(str(directory))
         except Exception as error:  # a malformed card or data file list; the message says which
             raise UserError(
-                f"data source '{source}': cannot read its configs from README.md: " f"{error}"
+                f"data source '{source}': cannot read its configs from README.md: {error}"
             ) from error
     try:
         clear = datasets.get_dataset_config_names(source)

@@ -7,8 +7,9 @@ from `adapter.encode_prompts`, image included, and only the new tokens are decod
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import torch
 
@@ -16,19 +17,20 @@ from clearbench.data.format import Sample
 from clearbench.evaluate.scoring import model_inputs
 
 
-def generate_answers(model, adapter, processor, samples: Sequence[Sample], *, batch_size: int = 8,
-                     max_new_tokens: int = 64) -> list[str]:
+def generate_answers(
+    model, adapter, processor, samples: Sequence[Sample], *, batch_size: int = 8, max_new_tokens: int = 64
+) -> list[str]:
     """Greedy answer to each sample's question (and image), special tokens stripped."""
     tokenizer = adapter.tokenizer(processor)
     answers: list[str] = []
     for start in range(0, len(samples), batch_size):
-        batch = model_inputs(adapter.encode_prompts(processor, samples[start:start + batch_size]), model)
+        batch = model_inputs(adapter.encode_prompts(processor, samples[start : start + batch_size]), model)
         with torch.inference_mode():
-            output = model.generate(**batch, do_sample=False, max_new_tokens=max_new_tokens,
-                                    pad_token_id=tokenizer.pad_token_id)
-        new_tokens = output[:, batch["input_ids"].shape[1]:]  # prompts are left-padded
-        answers.extend(text.strip() for text in
-                       tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
+            output = model.generate(
+                **batch, do_sample=False, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id
+            )
+        new_tokens = output[:, batch["input_ids"].shape[1] :]  # prompts are left-padded
+        answers.extend(text.strip() for text in tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
     return answers
 
 

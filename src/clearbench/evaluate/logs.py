@@ -93,7 +93,11 @@ def completed_tasks(eval_dir) -> set[str]:
     eval_dir = Path(eval_dir)
     if not eval_dir.is_dir():
         return set()
-    return {path.stem for path in eval_dir.glob("*.json") if path.name != SUMMARY and not path.name.startswith(".")}
+    return {
+        path.stem
+        for path in eval_dir.glob("*.json")
+        if path.name != SUMMARY and not path.name.startswith(".")
+    }
 
 
 def read_eval(path, fmt: str | None = None) -> dict[str, dict]:
@@ -160,11 +164,15 @@ def validate(log: dict) -> None:
                 raise UserError(f"{where}: key {key!r} holds no samples")
         elif set(log[key]) != indices:
             differing = sorted(indices ^ set(log[key]), key=int)[:5]
-            raise UserError(f"{where}: keys {first!r} and {key!r} cover different samples, e.g. index {differing}")
+            raise UserError(
+                f"{where}: keys {first!r} and {key!r} cover different samples, e.g. index {differing}"
+            )
         shape_ok, expected = _SHAPES.get(key, (_is_number, "one number"))
         bad = next((i for i, value in log[key].items() if not shape_ok(value)), None)
         if bad is not None:
-            raise UserError(f"{where}: key {key!r} must hold {expected} per sample; row {bad} holds {log[key][bad]!r}")
+            raise UserError(
+                f"{where}: key {key!r} must hold {expected} per sample; row {bad} holds {log[key][bad]!r}"
+            )
 
 
 def _is_number(value) -> bool:
@@ -172,10 +180,14 @@ def _is_number(value) -> bool:
 
 
 _SHAPES = {
-    "average_perturb_loss": (lambda v: isinstance(v, list) and v and all(map(_is_number, v)),
-                             "a non-empty list of numbers"),
-    "generated_text": (lambda v: isinstance(v, list) and len(v) == 3 and all(isinstance(x, str) for x in v),
-                       "[prompt, generation, reference]"),
+    "average_perturb_loss": (
+        lambda v: isinstance(v, list) and v and all(map(_is_number, v)),
+        "a non-empty list of numbers",
+    ),
+    "generated_text": (
+        lambda v: isinstance(v, list) and len(v) == 3 and all(isinstance(x, str) for x in v),
+        "[prompt, generation, reference]",
+    ),
 }
 
 
@@ -217,4 +229,3 @@ def _load(path: Path):
 
 def _where(log: dict) -> str:
     return log.get("source") or f"task {log.get('task', '?')!r}"
-

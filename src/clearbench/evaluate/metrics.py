@@ -84,8 +84,10 @@ def answer_prob(gt_losses) -> float:
 
 def choice_prob(gt_losses, perturb_losses) -> float:
     """Mean share of the true answer among true + wrong options, mean_i p̃_true / (p̃_true + Σ_k p̃_k)."""
-    shares = [softmax(-np.concatenate([[gt], np.asarray(wrong, dtype=float)]))[0]
-              for gt, wrong in zip(gt_losses, perturb_losses, strict=True)]
+    shares = [
+        softmax(-np.concatenate([[gt], np.asarray(wrong, dtype=float)]))[0]
+        for gt, wrong in zip(gt_losses, perturb_losses, strict=True)
+    ]
     return float(np.mean(shares))
 
 
@@ -161,19 +163,27 @@ def task_log_ratios(log: dict, compat: str = "clearbench") -> np.ndarray:
     """log R_i of one task under `compat` (global perturbed mean only for official image tasks)."""
     known = LOG_TASKS.get(log["task"])
     pooled = compat == "clear-official" and known is not None and known.half == "clear"
-    return log_truth_ratios(samples(log, "avg_paraphrased_loss"), samples(log, "average_perturb_loss"), pooled)
+    return log_truth_ratios(
+        samples(log, "avg_paraphrased_loss"), samples(log, "average_perturb_loss"), pooled
+    )
 
 
 def task_rouge(log: dict) -> float:
     if "rougeL_recall" in log:
         return float(np.mean(samples(log, "rougeL_recall")))
-    return float(np.mean([rouge_recalls(ref, gen)["rougeL_recall"] for _, gen, ref in samples(log, "generated_text")]))
+    return float(
+        np.mean([rouge_recalls(ref, gen)["rougeL_recall"] for _, gen, ref in samples(log, "generated_text")])
+    )
 
 
 def task_metrics(log: dict, compat: str = "clearbench") -> dict:
     """ROUGE, Prob, truth-ratio score and row count of one (normalised) task log."""
     gt = samples(log, "avg_gt_loss")
-    prob = answer_prob(gt) if log["prob_kind"] == "answer" else choice_prob(gt, samples(log, "average_perturb_loss"))
+    prob = (
+        answer_prob(gt)
+        if log["prob_kind"] == "answer"
+        else choice_prob(gt, samples(log, "average_perturb_loss"))
+    )
     return {
         "rouge": task_rouge(log),
         "prob": prob,
@@ -211,7 +221,9 @@ def tasks_for(logs: dict, compat: str) -> dict[str, list[str]]:
         utility = [name for name in utility if not LOG_TASKS[name].facerec]
     chosen = {"model_utility": utility}
     chosen |= {group: [name for name in known if LOG_TASKS[name].group == group] for group in GROUPS}
-    chosen["forget_quality"] = [name for name in known if LOG_TASKS[name].forget and not LOG_TASKS[name].facerec]
+    chosen["forget_quality"] = [
+        name for name in known if LOG_TASKS[name].forget and not LOG_TASKS[name].facerec
+    ]
     return chosen
 
 
@@ -249,8 +261,13 @@ def compute_metrics(candidate: dict, gold: dict | None = None, compat: str = "cl
 
 
 def _forget_quality(candidate, gold, fq_tasks, compat, tasks, unavailable) -> dict:
-    names = ("forget_quality", "forget_quality_log", "forget_quality_ks_statistic",
-             "forget_quality_js", "forget_quality_js_aligned")
+    names = (
+        "forget_quality",
+        "forget_quality_log",
+        "forget_quality_ks_statistic",
+        "forget_quality_js",
+        "forget_quality_js_aligned",
+    )
     reason = "no gold model logs given" if gold is None else None
     if reason is None and not fq_tasks:
         reason = "no forget caption/QA task (forget_captions, tofu_forget) was evaluated"
@@ -260,7 +277,8 @@ def _forget_quality(candidate, gold, fq_tasks, compat, tasks, unavailable) -> di
     for task in candidate:
         if candidate[task]["forget"]:
             tasks[task]["forget_quality"] = forget_quality_ks(
-                task_log_ratios(candidate[task], compat), task_log_ratios(gold[task], compat))[0]
+                task_log_ratios(candidate[task], compat), task_log_ratios(gold[task], compat)
+            )[0]
     ours = np.concatenate([task_log_ratios(candidate[task], compat) for task in fq_tasks])
     theirs = np.concatenate([task_log_ratios(gold[task], compat) for task in fq_tasks])
     pvalue, statistic = forget_quality_ks(ours, theirs)

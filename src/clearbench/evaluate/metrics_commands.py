@@ -7,8 +7,16 @@ import json
 from clearbench.evaluate.logs import read_eval
 from clearbench.evaluate.official import COMPAT_MODES, FORMATS
 
-HEADLINE = ("model_utility", "real", "retain", "forget", "forget_quality", "forget_quality_log",
-            "forget_quality_js", "forget_quality_js_aligned")
+HEADLINE = (
+    "model_utility",
+    "real",
+    "retain",
+    "forget",
+    "forget_quality",
+    "forget_quality_log",
+    "forget_quality_js",
+    "forget_quality_js_aligned",
+)
 
 
 def register(subparsers) -> None:
@@ -20,12 +28,24 @@ def register(subparsers) -> None:
         "directories holding one; the format is detected from the task names.",
     )
     parser.add_argument("--candidate", required=True, metavar="A", help="eval logs of the model to score")
-    parser.add_argument("--gold", metavar="B", help="eval logs of the gold (retain-only) model; "
-                        "without it forget quality is reported as unavailable")
-    parser.add_argument("--compat", choices=COMPAT_MODES, default="clearbench",
-                        help="definitions: corrected (default) or as the official CLEAR code computes them")
-    parser.add_argument("--format", choices=sorted(FORMATS), dest="log_format",
-                        help="official log format, when the task file names cannot tell")
+    parser.add_argument(
+        "--gold",
+        metavar="B",
+        help="eval logs of the gold (retain-only) model; "
+        "without it forget quality is reported as unavailable",
+    )
+    parser.add_argument(
+        "--compat",
+        choices=COMPAT_MODES,
+        default="clearbench",
+        help="definitions: corrected (default) or as the official CLEAR code computes them",
+    )
+    parser.add_argument(
+        "--format",
+        choices=sorted(FORMATS),
+        dest="log_format",
+        help="official log format, when the task file names cannot tell",
+    )
     parser.add_argument("--json", action="store_true", help="print the full result as JSON")
     parser.set_defaults(func=run)
 
@@ -53,8 +73,10 @@ def format_table(result: dict) -> str:
     lines.append("")
     lines.append(f"{'task':20s} {'rows':>5s} {'rouge':>8s} {'prob':>8s} {'truth_ratio':>12s}")
     for task, values in result["tasks"].items():
-        lines.append(f"{task:20s} {values['rows']:5d} {values['rouge']:8.4f} {values['prob']:8.4f} "
-                     f"{values['truth_ratio']:12.4f}")
+        lines.append(
+            f"{task:20s} {values['rows']:5d} {values['rouge']:8.4f} {values['prob']:8.4f} "
+            f"{values['truth_ratio']:12.4f}"
+        )
     return "\n".join(lines)
 
 

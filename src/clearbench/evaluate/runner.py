@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
@@ -21,11 +21,21 @@ SETTINGS = ".settings.json"
 RUN_KEYS = ("model", "data", "revision", "forget_split", "seed", "max_rows", "max_new_tokens")
 
 
-def evaluate_model(model_path, data: str, forget_split: str, out_dir, *,
-                   tasks: Sequence[str] | None = None, max_rows: int | None = None,
-                   batch_size: int = 8, max_new_tokens: int = 64, seed: int = 0,
-                   revision: str | None = None, trust_remote_code: bool = False,
-                   progress: bool = True) -> Path:
+def evaluate_model(
+    model_path,
+    data: str,
+    forget_split: str,
+    out_dir,
+    *,
+    tasks: Sequence[str] | None = None,
+    max_rows: int | None = None,
+    batch_size: int = 8,
+    max_new_tokens: int = 64,
+    seed: int = 0,
+    revision: str | None = None,
+    trust_remote_code: bool = False,
+    progress: bool = True,
+) -> Path:
     """Write `<task>.json` for each task not yet done in `out_dir`, then `summary.json`.
 
     `summary.json` is written last, so its presence means the evaluation is complete.
@@ -42,9 +52,15 @@ def evaluate_model(model_path, data: str, forget_split: str, out_dir, *,
     adapter = registry.adapter_for(model_path, trust_remote_code=trust_remote_code)
     chosen = select_tasks(tasks, has_vision=adapter.has_vision)
     configs = {task.name: task.config(forget_split) for task in chosen}
-    run = {"model": str(model_path), "data": str(data), "revision": revision,
-           "forget_split": forget_split, "seed": seed, "max_rows": max_rows,
-           "max_new_tokens": max_new_tokens}
+    run = {
+        "model": str(model_path),
+        "data": str(data),
+        "revision": revision,
+        "forget_split": forget_split,
+        "seed": seed,
+        "max_rows": max_rows,
+        "max_new_tokens": max_new_tokens,
+    }
     data_revision = dataset_revision(str(data), revision)  # also checks the source exists
     summary = {**_start_summary(out_dir, run), "data_revision": data_revision}
 
@@ -57,9 +73,18 @@ def evaluate_model(model_path, data: str, forget_split: str, out_dir, *,
             if max_rows is not None:
                 rows = rows.select(range(min(max_rows, len(rows))))
             try:
-                log = evaluate_task(model, adapter, processor, task, rows, seed=seed,
-                                    config=configs[task.name], batch_size=batch_size,
-                                    max_new_tokens=max_new_tokens, progress=progress)
+                log = evaluate_task(
+                    model,
+                    adapter,
+                    processor,
+                    task,
+                    rows,
+                    seed=seed,
+                    config=configs[task.name],
+                    batch_size=batch_size,
+                    max_new_tokens=max_new_tokens,
+                    progress=progress,
+                )
             except UserError as error:
                 raise UserError(f"data source '{data}', config '{configs[task.name]}': {error}") from None
             logs.write_task_log(out_dir, task.name, log)
@@ -70,16 +95,26 @@ def evaluate_model(model_path, data: str, forget_split: str, out_dir, *,
     return out_dir
 
 
-def evaluate_task(model, adapter, processor, task: Task, rows, *, seed: int, config: str,
-                  batch_size: int = 8, max_new_tokens: int = 64, progress: bool = False) -> dict:
+def evaluate_task(
+    model,
+    adapter,
+    processor,
+    task: Task,
+    rows,
+    *,
+    seed: int,
+    config: str,
+    batch_size: int = 8,
+    max_new_tokens: int = 64,
+    progress: bool = False,
+) -> dict:
     """Score and generate every row of one task; the task's log in the shared format.
 
     `rows` is a `datasets.Dataset` (or a list of row dicts); images are decoded a chunk at a time.
     """
     from tqdm.auto import tqdm
 
-    log: dict = {"task": task.name, "config": config, "forget": task.forget,
-                 "prob_kind": task.prob_kind}
+    log: dict = {"task": task.name, "config": config, "forget": task.forget, "prob_kind": task.prob_kind}
     per_sample: dict[str, dict] = {key: {} for key in PER_SAMPLE_KEYS}
     columns = getattr(rows, "column_names", None)
     missing = sorted(task.columns() - set(columns)) if columns is not None else []
@@ -87,12 +122,26 @@ def evaluate_task(model, adapter, processor, task: Task, rows, *, seed: int, con
         raise UserError(f"task {task.name}: no column(s) {', '.join(missing)} (it has: {', '.join(columns)})")
     with tqdm(total=len(rows), desc=task.name, unit="row", disable=not progress) as bar:
         for start in range(0, len(rows), batch_size):
-            chunk = [task.item(rows[index], index, seed)
-                     for index in range(start, min(start + batch_size, len(rows)))]
-            scores = score_candidates(model, adapter, processor, [item.prompt for item in chunk],
-                                      [item.candidates() for item in chunk], batch_size)
-            generations = generate_answers(model, adapter, processor, [item.prompt for item in chunk],
-                                           batch_size=batch_size, max_new_tokens=max_new_tokens)
+            chunk = [
+                task.item(rows[index], index, seed)
+                for index in range(start, min(start + batch_size, len(rows)))
+            ]
+            scores = score_candidates(
+                model,
+                adapter,
+                processor,
+                [item.prompt for item in chunk],
+                [item.candidates() for item in chunk],
+                batch_size,
+            )
+            generations = generate_answers(
+                model,
+                adapter,
+                processor,
+                [item.prompt for item in chunk],
+                batch_size=batch_size,
+                max_new_tokens=max_new_tokens,
+            )
             for item, row_scores, generation in zip(chunk, scores, generations):
                 prompt_text = adapter.prompt_text(processor, item.prompt)
                 for name, value in _row_values(item, row_scores, generation, prompt_text).items():
@@ -101,10 +150,20 @@ def evaluate_task(model, adapter, processor, task: Task, rows, *, seed: int, con
     return {**log, **per_sample}
 
 
-PER_SAMPLE_KEYS = ("avg_gt_loss", "gt_loss", "num_token_gt", "avg_paraphrased_loss",
-                   "paraphrased_loss", "num_token_paraphrased", "average_perturb_loss",
-                   "perturb_loss", "num_token_perturb", "generated_text", "rougeL_recall",
-                   "rouge1_recall")
+PER_SAMPLE_KEYS = (
+    "avg_gt_loss",
+    "gt_loss",
+    "num_token_gt",
+    "avg_paraphrased_loss",
+    "paraphrased_loss",
+    "num_token_paraphrased",
+    "average_perturb_loss",
+    "perturb_loss",
+    "num_token_perturb",
+    "generated_text",
+    "rougeL_recall",
+    "rouge1_recall",
+)
 
 
 def _row_values(item: TaskItem, scores, generation: str, prompt_text: str) -> dict:
@@ -112,22 +171,27 @@ def _row_values(item: TaskItem, scores, generation: str, prompt_text: str) -> di
     gt = scores[0]
     n_alternatives = len(item.alternatives)
     paraphrase = scores[len(scores) - n_alternatives - 1]
-    perturbed = scores[len(scores) - n_alternatives:]
+    perturbed = scores[len(scores) - n_alternatives :]
     rouge = rouge_recall(generation, item.answer)
     return {
-        "avg_gt_loss": gt.mean, "gt_loss": gt.sum_nll, "num_token_gt": gt.n_tokens,
-        "avg_paraphrased_loss": paraphrase.mean, "paraphrased_loss": paraphrase.sum_nll,
+        "avg_gt_loss": gt.mean,
+        "gt_loss": gt.sum_nll,
+        "num_token_gt": gt.n_tokens,
+        "avg_paraphrased_loss": paraphrase.mean,
+        "paraphrased_loss": paraphrase.sum_nll,
         "num_token_paraphrased": paraphrase.n_tokens,
         "average_perturb_loss": [s.mean for s in perturbed],
         "perturb_loss": [s.sum_nll for s in perturbed],
         "num_token_perturb": [s.n_tokens for s in perturbed],
         "generated_text": [prompt_text, generation, item.answer],
-        "rougeL_recall": rouge.rougeL, "rouge1_recall": rouge.rouge1,
+        "rougeL_recall": rouge.rougeL,
+        "rouge1_recall": rouge.rouge1,
     }
 
 
 def task_summary(log: dict) -> dict:
     """Row count and per-task means of the logged per-sample values (metrics come later)."""
+
     def mean(values):
         return sum(values) / len(values) if values else math.nan
 
@@ -163,13 +227,21 @@ def _start_summary(out_dir: Path, run: dict) -> dict:
         changed = [key for key in RUN_KEYS if earlier.get(key) != run[key]]
         if changed:
             details = ", ".join(f"{key} {earlier.get(key)!r} → {run[key]!r}" for key in changed)
-            raise UserError(f"{out_dir} holds an evaluation with other settings ({details}); "
-                            "choose another --out or delete it")
+            raise UserError(
+                f"{out_dir} holds an evaluation with other settings ({details}); "
+                "choose another --out or delete it"
+            )
         break
     else:
         if logs.completed_tasks(out_dir):
             raise UserError(f"{out_dir} holds task logs of an unknown run; choose another --out")
-    summary = {**run, "versions": {"clearbench": __version__, "torch": torch.__version__,
-                                   "transformers": transformers.__version__}}
+    summary = {
+        **run,
+        "versions": {
+            "clearbench": __version__,
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+        },
+    }
     atomic.write_json(settings, summary)
     return summary

@@ -13,8 +13,9 @@ path, still batched. An adapter can force the choice with a `prefix_cache_safe` 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import torch
 from transformers import DynamicCache
@@ -34,8 +35,14 @@ class AnswerNLL(NamedTuple):
         return self.sum_nll / self.n_tokens
 
 
-def score_candidates(model, adapter, processor, prompts: Sequence[Sample],
-                     candidates: Sequence[Sequence[str]], batch_size: int = 8) -> list[list[AnswerNLL]]:
+def score_candidates(
+    model,
+    adapter,
+    processor,
+    prompts: Sequence[Sample],
+    candidates: Sequence[Sequence[str]],
+    batch_size: int = 8,
+) -> list[list[AnswerNLL]]:
     """Per row, per candidate answer: (sum_nll, n_tokens) of the answer given the row's prompt.
 
     `prompts[i]` supplies the question and image of row i (its answer is ignored); `candidates[i]`
@@ -47,20 +54,28 @@ def score_candidates(model, adapter, processor, prompts: Sequence[Sample],
     results: list[list[AnswerNLL]] = []
     for start in range(0, len(prompts), batch_size):
         stop = start + batch_size
-        results.extend(_score_rows(model, adapter, processor, prompts[start:stop],
-                                   candidates[start:stop], batch_size))
+        results.extend(
+            _score_rows(model, adapter, processor, prompts[start:stop], candidates[start:stop], batch_size)
+        )
     return results
 
 
-def score_naive(model, adapter, processor, prompts: Sequence[Sample],
-                candidates: Sequence[Sequence[str]], batch_size: int = 8) -> list[list[AnswerNLL]]:
+def score_naive(
+    model,
+    adapter,
+    processor,
+    prompts: Sequence[Sample],
+    candidates: Sequence[Sequence[str]],
+    batch_size: int = 8,
+) -> list[list[AnswerNLL]]:
     """The reference path: every candidate is a full `adapter.encode` + forward of its own."""
     _check_lengths(prompts, candidates)
-    samples = [replace(prompt, answer=answer) for prompt, answers in zip(prompts, candidates)
-               for answer in answers]
+    samples = [
+        replace(prompt, answer=answer) for prompt, answers in zip(prompts, candidates) for answer in answers
+    ]
     flat: list[AnswerNLL] = []
     for start in range(0, len(samples), batch_size):
-        batch = model_inputs(adapter.encode(processor, samples[start:start + batch_size]), model)
+        batch = model_inputs(adapter.encode(processor, samples[start : start + batch_size]), model)
         labels = batch.pop("labels")
         with torch.inference_mode():
             logits = model(**batch).logits
@@ -89,8 +104,10 @@ def _score_rows(model, adapter, processor, prompts, candidates, batch_size) -> l
     # text-only encoding, which skips the image preprocessing for every other candidate; that tail
     # is checked against the image encoding of the first candidate before it is trusted.
     prompt_batch = adapter.encode(processor, [replace(p, answer=c[0]) for p, c in zip(prompts, candidates)])
-    text_batch = adapter.encode(processor, [replace(p, answer=a, image=None)
-                                            for p, answers in zip(prompts, candidates) for a in answers])
+    text_batch = adapter.encode(
+        processor,
+        [replace(p, answer=a, image=None) for p, answers in zip(prompts, candidates) for a in answers],
+    )
     owner = [row for row, answers in enumerate(candidates) for _ in answers]
     tails = _tails(text_batch, owner, len(prompts))
     prefix_lengths = _prefix_lengths(prompt_batch, tails, owner, _image_token_id(model))
@@ -102,11 +119,19 @@ def _score_rows(model, adapter, processor, prompts, candidates, batch_size) -> l
     prefix_ids = prompt_batch["input_ids"][:, :longest]
     prefix_mask = (torch.arange(longest).unsqueeze(0) < torch.tensor(prefix_lengths).unsqueeze(1)).long()
     # Image inputs go with the prefix; per-token extras (token_type_ids, …) are cut to its width.
-    extras = {key: value[:, :longest] if _per_token(value, prompt_batch) else value
-              for key, value in prompt_batch.items() if key not in ("input_ids", "attention_mask", "labels")}
+    extras = {
+        key: value[:, :longest] if _per_token(value, prompt_batch) else value
+        for key, value in prompt_batch.items()
+        if key not in ("input_ids", "attention_mask", "labels")
+    }
     with torch.inference_mode():
-        out = model(input_ids=prefix_ids.to(device), attention_mask=prefix_mask.to(device),
-                    use_cache=True, logits_to_keep=1, **model_inputs(extras, model))
+        out = model(
+            input_ids=prefix_ids.to(device),
+            attention_mask=prefix_mask.to(device),
+            use_cache=True,
+            logits_to_keep=1,
+            **model_inputs(extras, model),
+        )
     cached = [(keys, values) for keys, values, *_ in out.cache]
     prefix_mask = prefix_mask.to(device)
 
@@ -115,7 +140,7 @@ def _score_rows(model, adapter, processor, prompts, candidates, batch_size) -> l
     # Tails of similar length share a forward pass, so little of it is padding.
     order = sorted(range(len(owner)), key=lambda seq: len(tails[seq][0]))
     for start in range(0, len(order), batch_size):
-        seqs = order[start:start + batch_size]
+        seqs = order[start : start + batch_size]
         rows = torch.tensor([owner[seq] for seq in seqs], device=device)
         width = max(len(tails[seq][0]) for seq in seqs)
         ids = torch.full((len(seqs), width), pad, dtype=torch.long)
@@ -123,16 +148,20 @@ def _score_rows(model, adapter, processor, prompts, candidates, batch_size) -> l
         labels = torch.full((len(seqs), width), IGNORE_INDEX, dtype=torch.long)
         for i, seq in enumerate(seqs):
             tail_ids, tail_labels = tails[seq]
-            ids[i, :len(tail_ids)], labels[i, :len(tail_ids)] = tail_ids, tail_labels
-            mask[i, :len(tail_ids)] = 1
+            ids[i, : len(tail_ids)], labels[i, : len(tail_ids)] = tail_ids, tail_labels
+            mask[i, : len(tail_ids)] = 1
         # Continuation positions go on from each row's own prefix length, not from the padded width.
         starts = torch.tensor([prefix_lengths[owner[seq]] for seq in seqs])
         positions = starts.unsqueeze(1) + torch.arange(width).unsqueeze(0)
         cache = DynamicCache([(k[rows], v[rows]) for k, v in cached], config=unwrap(model).config)
         with torch.inference_mode():
-            logits = model(input_ids=ids.to(device),
-                           attention_mask=torch.cat([prefix_mask[rows], mask.to(device)], dim=1),
-                           position_ids=positions.to(device), cache=cache, use_cache=True).logits
+            logits = model(
+                input_ids=ids.to(device),
+                attention_mask=torch.cat([prefix_mask[rows], mask.to(device)], dim=1),
+                position_ids=positions.to(device),
+                cache=cache,
+                use_cache=True,
+            ).logits
         for seq, score in zip(seqs, _sequence_nll(logits, labels.to(device))):
             flat[seq] = score
     return _regroup(flat, candidates)
@@ -154,8 +183,10 @@ def _tails(text_batch, owner, n_rows) -> list[tuple[torch.Tensor, torch.Tensor]]
             same = (ids[seq, :shared] == ids[seqs[0], :shared]).long()
             shared = int(same.cumprod(0).sum())
         boundary.append(shared - 1)
-    return [(ids[seq, max(boundary[row], 0):lengths[seq]], labels[seq, max(boundary[row], 0):lengths[seq]])
-            for seq, row in enumerate(owner)]
+    return [
+        (ids[seq, max(boundary[row], 0) : lengths[seq]], labels[seq, max(boundary[row], 0) : lengths[seq]])
+        for seq, row in enumerate(owner)
+    ]
 
 
 def _prefix_lengths(prompt_batch, tails, owner, image_token_id) -> list[int] | None:
@@ -172,8 +203,11 @@ def _prefix_lengths(prompt_batch, tails, owner, image_token_id) -> list[int] | N
     for row, length in enumerate(lengths):
         tail_ids, tail_labels = tails[owner.index(row)]
         start = length - len(tail_ids)
-        if start < 1 or not torch.equal(ids[row, start:length], tail_ids) \
-                or not torch.equal(labels[row, start:length], tail_labels):
+        if (
+            start < 1
+            or not torch.equal(ids[row, start:length], tail_ids)
+            or not torch.equal(labels[row, start:length], tail_labels)
+        ):
             return None
         result.append(start)
     return result
@@ -199,7 +233,7 @@ def _sequence_nll(logits: torch.Tensor, labels: torch.Tensor) -> list[AnswerNLL]
 def _regroup(flat: list[AnswerNLL], candidates) -> list[list[AnswerNLL]]:
     grouped, start = [], 0
     for answers in candidates:
-        grouped.append(flat[start:start + len(answers)])
+        grouped.append(flat[start : start + len(answers)])
         start += len(answers)
     return grouped
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from clearbench.data.format import CAPTION_QUESTIONS, FACE_QUESTION, Sample
 from clearbench.errors import UserError
@@ -62,7 +63,7 @@ class Task:
             return FACE_QUESTION
         return _text(row, "question", self, index)
 
-    def item(self, row: Mapping[str, Any], index: int, seed: int) -> "TaskItem":
+    def item(self, row: Mapping[str, Any], index: int, seed: int) -> TaskItem:
         """The prompt and the answers to score for one row."""
         answer = _text(row, self.answer_column, self, index)
         image = None if self.text_only else row.get("image")
@@ -77,12 +78,14 @@ class Task:
             paraphrase = _text(row, self.paraphrase_column, self, index)
             alternatives = _texts(row, self.perturbed_column, self, index)
         if not alternatives:
-            raise UserError(f"task {self.name}, row {index}: column {self.perturbed_column!r} "
-                            "holds no alternative answers")
+            raise UserError(
+                f"task {self.name}, row {index}: column {self.perturbed_column!r} "
+                "holds no alternative answers"
+            )
         prompt = Sample(self.question_for(row, index, seed), answer, image)
         return TaskItem(index, prompt, answer, paraphrase, tuple(alternatives))
 
-    def items(self, rows: Iterable[Mapping[str, Any]], seed: int) -> list["TaskItem"]:
+    def items(self, rows: Iterable[Mapping[str, Any]], seed: int) -> list[TaskItem]:
         return [self.item(row, index, seed) for index, row in enumerate(rows)]
 
 
@@ -104,26 +107,110 @@ class TaskItem:
 TASKS: dict[str, Task] = {
     task.name: task
     for task in (
-        Task("forget_captions", "{forget}_perturbed", "caption", "caption", "paraphrased_caption",
-             "perturbed_captions", forget=True, prob_kind="answer"),
-        Task("retain_captions", "retain_perturbed", "caption", "caption", "paraphrased_caption",
-             "perturbed_captions", forget=False, prob_kind="answer"),
-        Task("forget_facerec", "{forget}_perturbed", "face", "name", "name", "perturbed_names",
-             forget=True, prob_kind="choice"),
-        Task("retain_facerec", "retain_perturbed", "face", "name", "name", "perturbed_names",
-             forget=False, prob_kind="choice"),
-        Task("real_faces", "real_faces", "face", "answer", "answer", "options",
-             forget=False, prob_kind="choice"),
-        Task("real_world", "real_world", "column", "answer", "answer", "options",
-             forget=False, prob_kind="choice"),
-        Task("tofu_forget", "tofu_{forget}_perturbed", "column", "answer", "paraphrased_answer",
-             "perturbed_answer", forget=True, prob_kind="answer", text_only=True),
-        Task("tofu_retain", "tofu_retain_perturbed", "column", "answer", "paraphrased_answer",
-             "perturbed_answer", forget=False, prob_kind="answer", text_only=True),
-        Task("tofu_real_authors", "tofu_real_authors_perturbed", "column", "answer", "answer",
-             "perturbed_answer", forget=False, prob_kind="choice", text_only=True),
-        Task("tofu_world_facts", "tofu_world_facts_perturbed", "column", "answer", "answer",
-             "perturbed_answer", forget=False, prob_kind="choice", text_only=True),
+        Task(
+            "forget_captions",
+            "{forget}_perturbed",
+            "caption",
+            "caption",
+            "paraphrased_caption",
+            "perturbed_captions",
+            forget=True,
+            prob_kind="answer",
+        ),
+        Task(
+            "retain_captions",
+            "retain_perturbed",
+            "caption",
+            "caption",
+            "paraphrased_caption",
+            "perturbed_captions",
+            forget=False,
+            prob_kind="answer",
+        ),
+        Task(
+            "forget_facerec",
+            "{forget}_perturbed",
+            "face",
+            "name",
+            "name",
+            "perturbed_names",
+            forget=True,
+            prob_kind="choice",
+        ),
+        Task(
+            "retain_facerec",
+            "retain_perturbed",
+            "face",
+            "name",
+            "name",
+            "perturbed_names",
+            forget=False,
+            prob_kind="choice",
+        ),
+        Task(
+            "real_faces",
+            "real_faces",
+            "face",
+            "answer",
+            "answer",
+            "options",
+            forget=False,
+            prob_kind="choice",
+        ),
+        Task(
+            "real_world",
+            "real_world",
+            "column",
+            "answer",
+            "answer",
+            "options",
+            forget=False,
+            prob_kind="choice",
+        ),
+        Task(
+            "tofu_forget",
+            "tofu_{forget}_perturbed",
+            "column",
+            "answer",
+            "paraphrased_answer",
+            "perturbed_answer",
+            forget=True,
+            prob_kind="answer",
+            text_only=True,
+        ),
+        Task(
+            "tofu_retain",
+            "tofu_retain_perturbed",
+            "column",
+            "answer",
+            "paraphrased_answer",
+            "perturbed_answer",
+            forget=False,
+            prob_kind="answer",
+            text_only=True,
+        ),
+        Task(
+            "tofu_real_authors",
+            "tofu_real_authors_perturbed",
+            "column",
+            "answer",
+            "answer",
+            "perturbed_answer",
+            forget=False,
+            prob_kind="choice",
+            text_only=True,
+        ),
+        Task(
+            "tofu_world_facts",
+            "tofu_world_facts_perturbed",
+            "column",
+            "answer",
+            "answer",
+            "perturbed_answer",
+            forget=False,
+            prob_kind="choice",
+            text_only=True,
+        ),
     )
 }
 
@@ -139,29 +226,35 @@ def select_tasks(names: Sequence[str] | None = None, *, has_vision: bool = True)
     if not has_vision:
         visual = [task.name for task in chosen if not task.text_only]
         if visual:
-            raise UserError(f"task(s) {', '.join(visual)} need images but the model is text-only; "
-                            "choose among " + ", ".join(t.name for t in TASKS.values() if t.text_only))
+            raise UserError(
+                f"task(s) {', '.join(visual)} need images but the model is text-only; "
+                "choose among " + ", ".join(t.name for t in TASKS.values() if t.text_only)
+            )
     return chosen
 
 
 def _text(row: Mapping[str, Any], column: str, task: Task, index: int) -> str:
     value = _column(row, column, task, index)
     if not isinstance(value, str) or not value:
-        raise UserError(f"task {task.name}, row {index}: column {column!r} must be a non-empty "
-                        f"string, found {value!r}")
+        raise UserError(
+            f"task {task.name}, row {index}: column {column!r} must be a non-empty string, found {value!r}"
+        )
     return value
 
 
 def _texts(row: Mapping[str, Any], column: str, task: Task, index: int) -> list[str]:
     value = _column(row, column, task, index)
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value):
-        raise UserError(f"task {task.name}, row {index}: column {column!r} must be a list of "
-                        f"non-empty strings, found {value!r}")
+        raise UserError(
+            f"task {task.name}, row {index}: column {column!r} must be a list of "
+            f"non-empty strings, found {value!r}"
+        )
     return list(value)
 
 
 def _column(row: Mapping[str, Any], column: str, task: Task, index: int):
     if column not in row:
-        raise UserError(f"task {task.name}, row {index}: no column {column!r} "
-                        f"(the row has: {', '.join(row)})")
+        raise UserError(
+            f"task {task.name}, row {index}: no column {column!r} (the row has: {', '.join(row)})"
+        )
     return row[column]

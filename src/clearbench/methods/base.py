@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -69,10 +70,14 @@ class Method:
             raise UserError(f"method {self.name!r} needs a reference model, but none was given")
 
     def info(self) -> dict[str, Any]:
-        return {"name": self.name, "description": self.description, "source": self.source,
-                "needs": [kind for kind in DATA_KINDS if kind in self.needs],
-                "needs_reference": bool(self.needs_reference),
-                "hparams": dataclasses.asdict(self.hparams)}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "source": self.source,
+            "needs": [kind for kind in DATA_KINDS if kind in self.needs],
+            "needs_reference": bool(self.needs_reference),
+            "hparams": dataclasses.asdict(self.hparams),
+        }
 
 
 def parse_hparams(method: str, cls: type, overrides: dict[str, Any]):
@@ -100,8 +105,10 @@ def _convert(method: str, key: str, value: Any, kind: Any) -> Any:
             return lowered in {"true", "1", "yes"}
         return target(value)
     except (TypeError, ValueError):
-        raise UserError(f"method {method!r}: hyperparameter {key}={value!r} is not a valid "
-                        f"{getattr(target, '__name__', target)}") from None
+        raise UserError(
+            f"method {method!r}: hyperparameter {key}={value!r} is not a valid "
+            f"{getattr(target, '__name__', target)}"
+        ) from None
 
 
 def check_choice(method: str, key: str, value: str, choices: tuple[str, ...]) -> None:
@@ -156,8 +163,12 @@ def token_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """[B, T-1] NLL of each next token; 0 where the token is not supervised."""
     shifted = logits[:, :-1].float()
     targets = labels[:, 1:]
-    nll = F.cross_entropy(shifted.reshape(-1, shifted.size(-1)), targets.reshape(-1),
-                          ignore_index=IGNORE_INDEX, reduction="none")
+    nll = F.cross_entropy(
+        shifted.reshape(-1, shifted.size(-1)),
+        targets.reshape(-1),
+        ignore_index=IGNORE_INDEX,
+        reduction="none",
+    )
     return nll.view(targets.shape)
 
 

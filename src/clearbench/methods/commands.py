@@ -6,9 +6,12 @@ import json
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("methods", help="list the unlearning methods",
-                                   description="List unlearning methods with their data needs, "
-                                               "reference-model needs and default hyperparameters.")
+    parser = subparsers.add_parser(
+        "methods",
+        help="list the unlearning methods",
+        description="List unlearning methods with their data needs, "
+        "reference-model needs and default hyperparameters.",
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(func=run)
 
@@ -28,7 +31,9 @@ def run(args) -> int:
     print(f"{'method':<{width}}  {'needs':<24} ref  description")
     for row in rows:
         needs = ",".join(row["needs"])
-        print(f"{row['name']:<{width}}  {needs:<24} {'yes' if row['needs_reference'] else 'no ':<4} "
-              f"{row['description']}")
+        print(
+            f"{row['name']:<{width}}  {needs:<24} {'yes' if row['needs_reference'] else 'no ':<4} "
+            f"{row['description']}"
+        )
     print("\nhyperparameters: clearbench unlearn … --set key=value (see `clearbench methods --json`)")
     return 0

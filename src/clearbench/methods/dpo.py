@@ -14,7 +14,14 @@ from dataclasses import dataclass
 
 import torch.nn.functional as F
 
-from clearbench.methods.base import Method, forward_logits, nll, optional_retain_nll, register, sequence_logprob
+from clearbench.methods.base import (
+    Method,
+    forward_logits,
+    nll,
+    optional_retain_nll,
+    register,
+    sequence_logprob,
+)
 
 
 @dataclass

@@ -19,8 +19,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from clearbench.methods.base import (Method, answer_entropy, answer_kl, check_choice,
-                                     forward_logits, nll, register)
+from clearbench.methods.base import (
+    Method,
+    answer_entropy,
+    answer_kl,
+    check_choice,
+    forward_logits,
+    nll,
+    register,
+)
 
 FORGET_TERMS = ("nll", "entropy", "kl")
 RETAIN_TERMS = ("nll", "kl")
@@ -64,4 +71,6 @@ class GradientDifference(Method):
         forget = self._term(h.forget_term, model, batch["forget"], ref)
         retain = self._term(h.retain_term, model, batch["retain"], ref)
         return -h.forget_weight * forget + retain, {
-            f"forget_{h.forget_term}": forget.item(), f"retain_{h.retain_term}": retain.item()}
+            f"forget_{h.forget_term}": forget.item(),
+            f"retain_{h.retain_term}": retain.item(),
+        }

@@ -23,5 +23,4 @@ class KLMinimisation(Method):
         forget, retain = batch["forget"], batch["retain"]
         forget_nll = model_nll(model, forget)
         retain_kl = model_kl(model, ref, retain)
-        return -forget_nll + retain_kl, {"forget_nll": forget_nll.item(),
-                                         "retain_kl": retain_kl.item()}
+        return -forget_nll + retain_kl, {"forget_nll": forget_nll.item(), "retain_kl": retain_kl.item()}

@@ -38,5 +38,8 @@ class LLMU(Method):
         idk_nll = model_nll(model, idk)
         retain_kl = model_kl(model, ref, retain)
         total = -h.forget_weight * forget_nll + h.idk_weight * idk_nll + h.retain_weight * retain_kl
-        return total, {"forget_nll": forget_nll.item(), "idk_nll": idk_nll.item(),
-                       "retain_kl": retain_kl.item()}
+        return total, {
+            "forget_nll": forget_nll.item(),
+            "idk_nll": idk_nll.item(),
+            "retain_kl": retain_kl.item(),
+        }

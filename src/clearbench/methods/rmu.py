@@ -47,8 +47,10 @@ class RMU(Method):
         layers = adapter.decoder_layers(model)
         index = self.hparams.layer if self.hparams.layer >= 0 else round(7 * len(layers) / 32)
         if not 0 <= index < len(layers):
-            raise UserError(f"method 'rmu': layer={index} but the model has {len(layers)} decoder "
-                            f"layers (0…{len(layers) - 1}); use --set layer=N")
+            raise UserError(
+                f"method 'rmu': layer={index} but the model has {len(layers)} decoder "
+                f"layers (0…{len(layers) - 1}); use --set layer=N"
+            )
         if self.hparams.window < 1:
             raise UserError("method 'rmu': window must be at least 1")
         self.adapter, self.layer_index = adapter, index
@@ -59,7 +61,7 @@ class RMU(Method):
             self.prepare(model, adapter)
         layers = adapter.decoder_layers(model)
         first = max(0, self.layer_index - self.hparams.window + 1)
-        chosen = {id(p) for layer in layers[first:self.layer_index + 1] for p in layer.parameters()}
+        chosen = {id(p) for layer in layers[first : self.layer_index + 1] for p in layer.parameters()}
         return [name for name, p in model.named_parameters() if id(p) in chosen and p.requires_grad]
 
     def _control(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -87,4 +89,6 @@ class RMU(Method):
         ref_h = ref.layer_output(retain, self.layer_index)[:, :-1][answer_mask(retain["labels"])]
         retain_mse = ((retain_h - ref_h.float()) ** 2).mean()
         return forget_mse + self.hparams.alpha * retain_mse, {
-            "forget_mse": forget_mse.item(), "retain_mse": retain_mse.item()}
+            "forget_mse": forget_mse.item(),
+            "retain_mse": retain_mse.item(),
+        }

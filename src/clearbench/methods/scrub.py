@@ -47,4 +47,7 @@ class SCRUB(Method):
         retain_kl = answer_kl(ref.logits(retain), logits, retain["labels"])
         retain_nll = nll(logits, retain["labels"])
         return h.alpha * retain_kl + h.gamma * retain_nll, {
-            "retain_kl": retain_kl.item(), "retain_nll": retain_nll.item(), "max_step": 0.0}
+            "retain_kl": retain_kl.item(),
+            "retain_nll": retain_nll.item(),
+            "max_step": 0.0,
+        }

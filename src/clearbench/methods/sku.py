@@ -45,10 +45,16 @@ class SKU(Method):
         forget_nll = model_nll(model, forget)
         mismatch_nll = model_nll(model, mismatch)
         retain_kl = model_kl(model, ref, retain)
-        total = (h.distortion_weight * forget_nll + h.random_weight * mismatch_nll
-                 - h.preservation_weight * retain_kl)
-        return total, {"forget_nll": forget_nll.item(), "mismatch_nll": mismatch_nll.item(),
-                       "retain_kl": retain_kl.item()}
+        total = (
+            h.distortion_weight * forget_nll
+            + h.random_weight * mismatch_nll
+            - h.preservation_weight * retain_kl
+        )
+        return total, {
+            "forget_nll": forget_nll.item(),
+            "mismatch_nll": mismatch_nll.item(),
+            "retain_kl": retain_kl.item(),
+        }
 
     @torch.no_grad()
     def finalize(self, model, ref):

@@ -15,8 +15,14 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from clearbench.methods.base import (Method, answer_logits, answer_mask, forward_logits, optional_retain_nll,
-                                     register)
+from clearbench.methods.base import (
+    Method,
+    answer_logits,
+    answer_mask,
+    forward_logits,
+    optional_retain_nll,
+    register,
+)
 
 
 @dataclass
@@ -52,8 +58,7 @@ class UNDIAL(Method):
         self.require_reference(ref)
         h = self.hparams
         forget = batch["forget"]
-        total = undial_loss(ref.logits(forget), forward_logits(model, forget), forget["labels"],
-                            h.gamma)
+        total = undial_loss(ref.logits(forget), forward_logits(model, forget), forget["labels"], h.gamma)
         extras = {"undial": total.item()}
         total = total + optional_retain_nll(model, batch, h.retain_weight, extras)
         return total, extras

@@ -7,8 +7,9 @@ the answer plus the end-of-turn token, counted from the end of each sequence.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -43,22 +44,33 @@ class Adapter:
 
         return AutoModelForImageTextToText
 
-    def load(self, path: str | Path, *, dtype: torch.dtype | str | None = None,
-             trust_remote_code: bool = False, revision: str | None = None):
+    def load(
+        self,
+        path: str | Path,
+        *,
+        dtype: torch.dtype | str | None = None,
+        trust_remote_code: bool = False,
+        revision: str | None = None,
+    ):
         """Load (model, processor). A checkpoint without a processor is a user error."""
         from transformers import AutoProcessor, AutoTokenizer
 
         loader = AutoProcessor if self.has_vision else AutoTokenizer
         try:
-            processor = loader.from_pretrained(str(path), trust_remote_code=trust_remote_code,
-                                               revision=revision)
+            processor = loader.from_pretrained(
+                str(path), trust_remote_code=trust_remote_code, revision=revision
+            )
         except (OSError, ValueError) as error:
             raise UserError(f"cannot load a processor from {path!s}: {error}") from None
         if self.has_vision and not hasattr(processor, "image_processor"):
             raise UserError(f"{path!s} has a tokenizer but no image processor (preprocessor_config.json)")
         model = self.auto_model_class().from_pretrained(
-            str(path), dtype=dtype or "auto", trust_remote_code=trust_remote_code,
-            revision=revision, use_safetensors=True)
+            str(path),
+            dtype=dtype or "auto",
+            trust_remote_code=trust_remote_code,
+            revision=revision,
+            use_safetensors=True,
+        )
         return model, processor
 
     def tokenizer(self, processor):
@@ -66,7 +78,7 @@ class Adapter:
 
     # ---- chat formatting -----------------------------------------------------------------
     def messages(self, sample: Sample, with_answer: bool) -> list[dict]:
-        content = ([{"type": "image"}] if sample.image is not None else [])
+        content = [{"type": "image"}] if sample.image is not None else []
         content.append({"type": "text", "text": sample.question})
         turns = [{"role": "user", "content": content}]
         if with_answer:
@@ -75,8 +87,9 @@ class Adapter:
 
     def prompt_text(self, processor, sample: Sample) -> str:
         """The rendered user turn plus the assistant header (what generation continues)."""
-        return processor.apply_chat_template(self.messages(sample, False), tokenize=False,
-                                             add_generation_prompt=True)
+        return processor.apply_chat_template(
+            self.messages(sample, False), tokenize=False, add_generation_prompt=True
+        )
 
     def end_of_turn(self, processor, tail: str) -> str:
         """The token that closes an assistant turn: the template's own, else EOS."""
@@ -96,7 +109,7 @@ class Adapter:
         start = full.find(sample.answer, len(_common_prefix(prompt, full)))
         if start < 0 or not sample.answer:
             raise ValueError(f"answer not found in the rendered chat: {sample.answer!r}")
-        tail = full[start + len(sample.answer):]
+        tail = full[start + len(sample.answer) :]
         text = full[:start] + sample.answer + self.end_of_turn(processor, tail)
         return text, start
 
@@ -133,7 +146,7 @@ class Adapter:
         labels = torch.full_like(batch["input_ids"], IGNORE_INDEX)
         lengths = batch["attention_mask"].sum(dim=1)
         for row, (length, count) in enumerate(zip(lengths.tolist(), supervised)):
-            labels[row, length - count:length] = batch["input_ids"][row, length - count:length]
+            labels[row, length - count : length] = batch["input_ids"][row, length - count : length]
         batch["labels"] = labels
         return batch
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 from torch import nn
@@ -41,13 +41,19 @@ class CausalLMAdapter(Adapter):
 
         from clearbench.models.tiny import train_tokenizer
 
-        tokenizer = train_tokenizer(texts, 800, ("<pad>", "<s>", "</s>", "<unk>"),
-                                    extra_special_tokens={})
+        tokenizer = train_tokenizer(texts, 800, ("<pad>", "<s>", "</s>", "<unk>"), extra_special_tokens={})
         tokenizer.chat_template = TINY_CHAT_TEMPLATE
-        config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
-                             num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                             bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                             pad_token_id=tokenizer.pad_token_id)
+        config = LlamaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
         torch.manual_seed(seed)
         model = LlamaForCausalLM(config)
         model.generation_config.pad_token_id = tokenizer.pad_token_id

@@ -6,7 +6,7 @@ it is the one module `freeze_vision` freezes. Chat format: ChatML, the processor
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 from torch import nn
@@ -23,8 +23,15 @@ TINY_CHAT_TEMPLATE = (
     "<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
-TINY_SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>",
-                       "<|vision_end|>", "<|image_pad|>", "<|video_pad|>")
+TINY_SPECIAL_TOKENS = (
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+)
 
 
 class Qwen2VLAdapter(Adapter):
@@ -42,38 +49,60 @@ class Qwen2VLAdapter(Adapter):
         from clearbench.models.tiny import train_tokenizer
 
         tokenizer = train_tokenizer(
-            texts, 800, TINY_SPECIAL_TOKENS, bos_token=None, eos_token="<|im_end|>",
-            pad_token="<|endoftext|>", unk_token=None,
-            extra_special_tokens={"image_token": "<|image_pad|>", "video_token": "<|video_pad|>"})
+            texts,
+            800,
+            TINY_SPECIAL_TOKENS,
+            bos_token=None,
+            eos_token="<|im_end|>",
+            pad_token="<|endoftext|>",
+            unk_token=None,
+            extra_special_tokens={"image_token": "<|image_pad|>", "video_token": "<|video_pad|>"},
+        )
         patch, merge = 4, 2
         image_processor = Qwen2VLImageProcessorPil(
-            patch_size=patch, merge_size=merge, temporal_patch_size=2,
-            min_pixels=16 * 16, max_pixels=16 * 16)
-        processor = _image_only(Qwen2VLProcessor)(image_processor=image_processor, tokenizer=tokenizer,
-                                                  chat_template=TINY_CHAT_TEMPLATE)
+            patch_size=patch, merge_size=merge, temporal_patch_size=2, min_pixels=16 * 16, max_pixels=16 * 16
+        )
+        processor = _image_only(Qwen2VLProcessor)(
+            image_processor=image_processor, tokenizer=tokenizer, chat_template=TINY_CHAT_TEMPLATE
+        )
         ids = tokenizer.convert_tokens_to_ids
-        text = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
-                    num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                    rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
-                                     "mrope_section": [2, 3, 3]},
-                    bos_token_id=None, eos_token_id=tokenizer.eos_token_id,
-                    pad_token_id=tokenizer.pad_token_id)
-        vision = dict(depth=2, num_heads=2, patch_size=patch, spatial_merge_size=merge,
-                      temporal_patch_size=2)
+        text = dict(
+            vocab_size=len(tokenizer),
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
+            bos_token_id=None,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        vision = dict(depth=2, num_heads=2, patch_size=patch, spatial_merge_size=merge, temporal_patch_size=2)
         if model_type == "qwen2_vl":
-            from transformers import Qwen2VLConfig as Config, Qwen2VLForConditionalGeneration as Model
+            from transformers import Qwen2VLConfig as Config
+            from transformers import Qwen2VLForConditionalGeneration as Model
 
             vision.update(embed_dim=32, hidden_size=64)
         else:
-            from transformers import (Qwen2_5_VLConfig as Config,
-                                      Qwen2_5_VLForConditionalGeneration as Model)
+            from transformers import Qwen2_5_VLConfig as Config
+            from transformers import Qwen2_5_VLForConditionalGeneration as Model
 
-            vision.update(hidden_size=32, intermediate_size=64, out_hidden_size=64,
-                          fullatt_block_indexes=[1], window_size=8)
-        config = Config(text_config=text, vision_config=vision,
-                        image_token_id=ids("<|image_pad|>"), video_token_id=ids("<|video_pad|>"),
-                        vision_start_token_id=ids("<|vision_start|>"),
-                        vision_end_token_id=ids("<|vision_end|>"))
+            vision.update(
+                hidden_size=32,
+                intermediate_size=64,
+                out_hidden_size=64,
+                fullatt_block_indexes=[1],
+                window_size=8,
+            )
+        config = Config(
+            text_config=text,
+            vision_config=vision,
+            image_token_id=ids("<|image_pad|>"),
+            video_token_id=ids("<|video_pad|>"),
+            vision_start_token_id=ids("<|vision_start|>"),
+            vision_end_token_id=ids("<|vision_end|>"),
+        )
         torch.manual_seed(seed)
         model = Model(config)
         model.generation_config.pad_token_id = tokenizer.pad_token_id

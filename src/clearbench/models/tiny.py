@@ -7,8 +7,8 @@ checkpoint (model + processor) that the Auto classes load.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import torch
 
@@ -42,8 +42,9 @@ class TinySize:
 PRESET_SIZE = TinySize(patch_size=4)
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int, special_tokens: Sequence[str] = SPECIAL_TOKENS,
-                    **named_tokens):
+def train_tokenizer(
+    texts: Iterable[str], vocab_size: int, special_tokens: Sequence[str] = SPECIAL_TOKENS, **named_tokens
+):
     """A byte-level BPE tokenizer fitted to `texts`, wrapped as a transformers fast tokenizer.
 
     `named_tokens` override the default roles (bos_token=…, eos_token=…, extra_special_tokens=…);
@@ -55,39 +56,69 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, special_tokens: Seque
     bpe = Tokenizer(models.BPE(unk_token="<unk>"))
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(special_tokens),
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(special_tokens),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     bpe.train_from_iterator(texts, trainer)
-    roles = dict(bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>",
-                 extra_special_tokens={"image_token": "<image>"})
+    roles = dict(
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        extra_special_tokens={"image_token": "<image>"},
+    )
     roles.update(named_tokens)
     return PreTrainedTokenizerFast(tokenizer_object=bpe, **roles)
 
 
 def build_tiny_llava(texts: Iterable[str], size: TinySize = TinySize(), seed: int = 0):
     """(model, processor) with random weights; deterministic for a given seed and text."""
-    from transformers import (CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig,
-                              LlavaForConditionalGeneration, LlavaProcessor)
+    from transformers import (
+        CLIPImageProcessor,
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+    )
 
     tokenizer = train_tokenizer(texts, size.vocab_size)
     image_processor = CLIPImageProcessor(
         size={"shortest_edge": size.image_size},
-        crop_size={"height": size.image_size, "width": size.image_size})
-    processor = LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer,
-                               patch_size=size.patch_size, vision_feature_select_strategy="default",
-                               num_additional_image_tokens=1, chat_template=CHAT_TEMPLATE)
+        crop_size={"height": size.image_size, "width": size.image_size},
+    )
+    processor = LlavaProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        patch_size=size.patch_size,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+        chat_template=CHAT_TEMPLATE,
+    )
     config = LlavaConfig(
         vision_config=CLIPVisionConfig(
-            hidden_size=size.vision_hidden, intermediate_size=4 * size.vision_hidden,
-            num_hidden_layers=size.vision_layers, num_attention_heads=max(1, size.vision_hidden // 32),
-            image_size=size.image_size, patch_size=size.patch_size),
+            hidden_size=size.vision_hidden,
+            intermediate_size=4 * size.vision_hidden,
+            num_hidden_layers=size.vision_layers,
+            num_attention_heads=max(1, size.vision_hidden // 32),
+            image_size=size.image_size,
+            patch_size=size.patch_size,
+        ),
         text_config=LlamaConfig(
-            vocab_size=len(tokenizer), hidden_size=size.hidden, intermediate_size=4 * size.hidden,
-            num_hidden_layers=size.layers, num_attention_heads=size.heads,
-            num_key_value_heads=size.heads, max_position_embeddings=1024,
-            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id),
+            vocab_size=len(tokenizer),
+            hidden_size=size.hidden,
+            intermediate_size=4 * size.hidden,
+            num_hidden_layers=size.layers,
+            num_attention_heads=size.heads,
+            num_key_value_heads=size.heads,
+            max_position_embeddings=1024,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        ),
         image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
         vision_feature_layer=-1,
     )

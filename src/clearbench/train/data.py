@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -41,10 +41,15 @@ def collate(adapter, processor) -> Callable[[Sequence[Sample]], dict[str, torch.
     return encode
 
 
-def sample_loader(rows, adapter, processor, *, batch_size: int, seed: int = 0,
-                  shuffle: bool = True) -> torch.utils.data.DataLoader:
+def sample_loader(
+    rows, adapter, processor, *, batch_size: int, seed: int = 0, shuffle: bool = True
+) -> torch.utils.data.DataLoader:
     """A DataLoader of training batches over `rows` (shuffled reproducibly from `seed`)."""
     generator = torch.Generator().manual_seed(seed)
-    return torch.utils.data.DataLoader(SampleDataset(rows, seed), batch_size=batch_size,
-                                       shuffle=shuffle, generator=generator,
-                                       collate_fn=collate(adapter, processor))
+    return torch.utils.data.DataLoader(
+        SampleDataset(rows, seed),
+        batch_size=batch_size,
+        shuffle=shuffle,
+        generator=generator,
+        collate_fn=collate(adapter, processor),
+    )

@@ -11,9 +11,9 @@ from __future__ import annotations
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
 
 from clearbench import atomic
 from clearbench.errors import UserError
@@ -46,11 +46,23 @@ def is_complete(out: Path) -> bool:
         return False
 
 
-def finetune(model: str, data: str, split: str, out: Path, *, lora: LoraOptions | None = LoraOptions(),
-             loop: LoopConfig = LoopConfig(), batch_size: int = 8, freeze_vision: bool | None = None,
-             revision: str | None = None, model_revision: str | None = None,
-             trust_remote_code: bool = False, dtype: str | None = None, accelerator=None,
-             tiny_size=None) -> Path:
+def finetune(
+    model: str,
+    data: str,
+    split: str,
+    out: Path,
+    *,
+    lora: LoraOptions | None = LoraOptions(),
+    loop: LoopConfig = LoopConfig(),
+    batch_size: int = 8,
+    freeze_vision: bool | None = None,
+    revision: str | None = None,
+    model_revision: str | None = None,
+    trust_remote_code: bool = False,
+    dtype: str | None = None,
+    accelerator=None,
+    tiny_size=None,
+) -> Path:
     """Train `model` (checkpoint path, Hub id or `tiny-llava`) on config `split` of source `data`.
 
     `split` may name several configs separated by commas (`full+tofu,pretraining`): their rows are
@@ -76,17 +88,33 @@ def finetune(model: str, data: str, split: str, out: Path, *, lora: LoraOptions 
     with accelerator.main_process_first():
         rows = _training_rows(data, split, revision)
         data_revision = dataset_revision(data, revision)
-        net, processor, adapter = _model(model, data, revision, model_revision=model_revision,
-                                         trust_remote_code=trust_remote_code, dtype=dtype,
-                                         seed=loop.seed, tiny_size=tiny_size)
+        net, processor, adapter = _model(
+            model,
+            data,
+            revision,
+            model_revision=model_revision,
+            trust_remote_code=trust_remote_code,
+            dtype=dtype,
+            seed=loop.seed,
+            tiny_size=tiny_size,
+        )
     if freeze_vision is None:
         freeze_vision = model != TINY_PRESET
     if lora is not None and accelerator.distributed_type.name == "FSDP":
-        raise UserError("LoRA with FSDP cannot be merged into a checkpoint here; use --lora-r 0 "
-                        "(full fine-tuning) with FSDP, or DDP / DeepSpeed ZeRO-2 for LoRA")
+        raise UserError(
+            "LoRA with FSDP cannot be merged into a checkpoint here; use --lora-r 0 "
+            "(full fine-tuning) with FSDP, or DDP / DeepSpeed ZeRO-2 for LoRA"
+        )
     if lora is not None:
-        net = lora_lib.apply_lora(net, adapter, r=lora.r, alpha=lora.alpha, dropout=lora.dropout,
-                                  target_modules=lora.target_modules, include_vision=not freeze_vision)
+        net = lora_lib.apply_lora(
+            net,
+            adapter,
+            r=lora.r,
+            alpha=lora.alpha,
+            dropout=lora.dropout,
+            target_modules=lora.target_modules,
+            include_vision=not freeze_vision,
+        )
     elif freeze_vision:
         lora_lib.freeze_vision(net, adapter)
     trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
@@ -96,24 +124,46 @@ def finetune(model: str, data: str, split: str, out: Path, *, lora: LoraOptions 
     def answer_loss(model, batch, step):
         return model(**batch).loss, {}
 
-    result = run_loop(model=net, loader=loader, loss_fn=answer_loss, config=loop, out_dir=out,
-                      accelerator=accelerator, label=f"finetune {split}")
+    result = run_loop(
+        model=net,
+        loader=loader,
+        loss_fn=answer_loss,
+        config=loop,
+        out_dir=out,
+        accelerator=accelerator,
+        label=f"finetune {split}",
+    )
     record = {
-        "status": result.status, "steps": result.steps, "final_loss": result.final_loss,
-        "model": model, "model_revision": model_revision, "family": adapter.family,
-        "data": data, "split": split, "dataset_revision": data_revision, "rows": len(rows),
-        "lora": asdict(lora) if lora is not None else None, "freeze_vision": freeze_vision,
-        "batch_size": batch_size, "loop": asdict(loop), "seed": loop.seed,
-        "trainable_parameters": trainable, "parameters": total,
+        "status": result.status,
+        "steps": result.steps,
+        "final_loss": result.final_loss,
+        "model": model,
+        "model_revision": model_revision,
+        "family": adapter.family,
+        "data": data,
+        "split": split,
+        "dataset_revision": data_revision,
+        "rows": len(rows),
+        "lora": asdict(lora) if lora is not None else None,
+        "freeze_vision": freeze_vision,
+        "batch_size": batch_size,
+        "loop": asdict(loop),
+        "seed": loop.seed,
+        "trainable_parameters": trainable,
+        "parameters": total,
         "tiny_size": asdict(tiny_size or _default_tiny_size()) if model == TINY_PRESET else None,
-        "processes": accelerator.num_processes, "seconds": round(time.time() - started, 1),
-        "versions": _versions(), "command": sys.argv,
+        "processes": accelerator.num_processes,
+        "seconds": round(time.time() - started, 1),
+        "versions": _versions(),
+        "command": sys.argv,
     }
     if result.status != "completed":
         if accelerator.is_main_process:
             atomic.write_json(out / "run.json", record)
-        raise UserError(f"fine-tuning {model} on {split} diverged at step {result.steps + 1} "
-                        f"(loss {result.final_loss}); see {out / 'train_log.jsonl'}; try a lower --lr")
+        raise UserError(
+            f"fine-tuning {model} on {split} diverged at step {result.steps + 1} "
+            f"(loss {result.final_loss}); see {out / 'train_log.jsonl'}; try a lower --lr"
+        )
     state_dict = None
     if lora is None and accelerator.distributed_type.name in ("FSDP", "DEEPSPEED"):
         state_dict = accelerator.get_state_dict(result.model)  # gathers shards; every process calls
@@ -140,8 +190,10 @@ def _training_rows(data: str, split: str, revision: str | None):
     for config, part in zip(configs, parts):
         missing = [column for column in columns if column not in part.column_names]
         if missing:
-            raise UserError(f"config {config!r} of {data} cannot be mixed into training: it lacks "
-                            f"column(s) {', '.join(missing)} (mix configs laid out like full+tofu)")
+            raise UserError(
+                f"config {config!r} of {data} cannot be mixed into training: it lacks "
+                f"column(s) {', '.join(missing)} (mix configs laid out like full+tofu)"
+            )
     return concatenate_datasets([part.select_columns(list(columns)) for part in parts])
 
 
@@ -152,11 +204,16 @@ def _model(name: str, data: str, revision: str | None, **options):
     if name == TINY_PRESET:
         from clearbench.models.tiny import build_tiny_llava
 
-        model, processor = build_tiny_llava(_source_texts(data, revision),
-                                            options["tiny_size"] or _default_tiny_size(), seed=options["seed"])
+        model, processor = build_tiny_llava(
+            _source_texts(data, revision), options["tiny_size"] or _default_tiny_size(), seed=options["seed"]
+        )
         return model, processor, registry.adapter_for(model)
-    return registry.load(name, dtype=options["dtype"], revision=options["model_revision"],
-                         trust_remote_code=options["trust_remote_code"])
+    return registry.load(
+        name,
+        dtype=options["dtype"],
+        revision=options["model_revision"],
+        trust_remote_code=options["trust_remote_code"],
+    )
 
 
 def _default_tiny_size():
@@ -173,8 +230,10 @@ def _source_texts(data: str, revision: str | None) -> list[str]:
     available = set(list_configs(data))
     configs = [config for config in TOKENIZER_CONFIGS if config in available]
     if not configs:
-        raise UserError(f"data source '{data}' has none of {', '.join(TOKENIZER_CONFIGS)} to fit "
-                        f"the {TINY_PRESET} tokenizer to")
+        raise UserError(
+            f"data source '{data}' has none of {', '.join(TOKENIZER_CONFIGS)} to fit "
+            f"the {TINY_PRESET} tokenizer to"
+        )
     texts = list(CAPTION_QUESTIONS) + [FACE_QUESTION]
     for config in configs:
         rows = load_split(data, config, revision)

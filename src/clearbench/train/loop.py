@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import torch
 
@@ -63,13 +64,25 @@ def make_accelerator(grad_accum: int = 1):
     # CLEAR batches mix image rows and text-only rows: in a text-only batch a trainable vision
     # tower gets no gradient, and several unlearning methods run more than one forward per step.
     ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
-    return Accelerator(gradient_accumulation_steps=grad_accum, cpu=cpu_processes(), kwargs_handlers=[ddp],
-                       dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True))
+    return Accelerator(
+        gradient_accumulation_steps=grad_accum,
+        cpu=cpu_processes(),
+        kwargs_handlers=[ddp],
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
+    )
 
 
-def run_loop(*, model, loader, loss_fn: LossFn, config: LoopConfig, out_dir: Path,
-             accelerator=None, params: Iterable[torch.nn.Parameter] | None = None,
-             label: str = "train") -> LoopResult:
+def run_loop(
+    *,
+    model,
+    loader,
+    loss_fn: LossFn,
+    config: LoopConfig,
+    out_dir: Path,
+    accelerator=None,
+    params: Iterable[torch.nn.Parameter] | None = None,
+    label: str = "train",
+) -> LoopResult:
     """Train `model` on `loader` with `loss_fn`; see the module docstring."""
     from accelerate.utils import set_seed
     from tqdm.auto import tqdm
@@ -101,8 +114,13 @@ def run_loop(*, model, loader, loss_fn: LossFn, config: LoopConfig, out_dir: Pat
         return LoopResult("completed", step, last_loss, model)
 
     model.train()
-    bar = tqdm(total=total, initial=step, desc=label, dynamic_ncols=True,
-               disable=not accelerator.is_local_main_process)
+    bar = tqdm(
+        total=total,
+        initial=step,
+        desc=label,
+        dynamic_ncols=True,
+        disable=not accelerator.is_local_main_process,
+    )
     window: list[tuple[torch.Tensor, dict[str, float]]] = []
     status = "completed"
     while step < total and status == "completed":
@@ -120,8 +138,13 @@ def run_loop(*, model, loader, loss_fn: LossFn, config: LoopConfig, out_dir: Pat
                     continue
                 last_loss, mean_extras = _reduce_window(accelerator, window)
                 window = []
-                record = {"step": step + 1, "epoch": round((step + 1) / steps_per_epoch, 4),
-                          "loss": last_loss, "lr": scheduler.get_last_lr()[0], **mean_extras}
+                record = {
+                    "step": step + 1,
+                    "epoch": round((step + 1) / steps_per_epoch, 4),
+                    "loss": last_loss,
+                    "lr": scheduler.get_last_lr()[0],
+                    **mean_extras,
+                }
                 if not math.isfinite(last_loss):  # every process sees the same reduced value
                     status = "diverged"
                     optimizer.zero_grad(set_to_none=True)
@@ -156,8 +179,10 @@ def _reduce_window(accelerator, window) -> tuple[float, dict[str, float]]:
     keys = sorted({key for _, extras in window for key in extras})
     mean_extras = {}
     if keys:
-        values = torch.tensor([[float(extras.get(key, math.nan)) for key in keys] for _, extras in window],
-                              device=accelerator.device).nanmean(dim=0)
+        values = torch.tensor(
+            [[float(extras.get(key, math.nan)) for key in keys] for _, extras in window],
+            device=accelerator.device,
+        ).nanmean(dim=0)
         values = accelerator.reduce(values, reduction="mean")
         mean_extras = {key: float(value) for key, value in zip(keys, values.tolist())}
     return mean_loss, mean_extras
@@ -211,8 +236,11 @@ def _resume(accelerator, state_dir: Path, log_path: Path, save_every: int) -> tu
     step = int(progress["step"])
     if accelerator.is_main_process and log_path.is_file():
         # Lines past the checkpoint were written by the killed run; they will be redone.
-        kept = [line for line in log_path.read_text().splitlines()
-                if line.strip() and json.loads(line)["step"] <= step]
+        kept = [
+            line
+            for line in log_path.read_text().splitlines()
+            if line.strip() and json.loads(line)["step"] <= step
+        ]
         log_path.write_text("".join(line + "\n" for line in kept))
     accelerator.wait_for_everyone()
     return step, progress.get("loss")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from torch import nn
 
@@ -28,8 +28,16 @@ def _matches(name: str, pattern: str) -> bool:
     return name == pattern or name.endswith("." + pattern) or re.fullmatch(pattern, name) is not None
 
 
-def apply_lora(model: nn.Module, adapter, *, r: int = 8, alpha: int = 32, dropout: float = 0.0,
-               target_modules: Sequence[str] | None = None, include_vision: bool = False):
+def apply_lora(
+    model: nn.Module,
+    adapter,
+    *,
+    r: int = 8,
+    alpha: int = 32,
+    dropout: float = 0.0,
+    target_modules: Sequence[str] | None = None,
+    include_vision: bool = False,
+):
     """Wrap `model` with fresh LoRA adapters; only they are trainable afterwards.
 
     `target_modules` are names or regexes matched against module names (e.g. `q_proj`,
@@ -46,9 +54,11 @@ def apply_lora(model: nn.Module, adapter, *, r: int = 8, alpha: int = 32, dropou
             hits = [name for name in candidates if _matches(name, pattern)]
             if not hits:
                 where = "language model or vision tower" if include_vision else "language model"
-                raise UserError(f"LoRA target module pattern {pattern!r} matches no nn.Linear in the "
-                                f"{where} of this {adapter.family} model (e.g. "
-                                f"{', '.join(sorted({n.rsplit('.', 1)[-1] for n in candidates})[:8])})")
+                raise UserError(
+                    f"LoRA target module pattern {pattern!r} matches no nn.Linear in the "
+                    f"{where} of this {adapter.family} model (e.g. "
+                    f"{', '.join(sorted({n.rsplit('.', 1)[-1] for n in candidates})[:8])})"
+                )
             targets += [name for name in hits if name not in targets]
     if not targets:
         raise UserError(f"this {adapter.family} model has no nn.Linear for LoRA to target")

@@ -14,15 +14,23 @@ def add_loop_options(parser, *, epochs: float, batch_size: int, grad_accum: int)
     group.add_argument("--batch-size", type=int, default=batch_size)
     group.add_argument("--grad-accum", type=int, default=grad_accum)
     group.add_argument("--max-grad-norm", type=float, default=1.0)
-    group.add_argument("--save-every", type=int, default=0,
-                       help="optimizer steps between resumable checkpoints (0: none)")
+    group.add_argument(
+        "--save-every", type=int, default=0, help="optimizer steps between resumable checkpoints (0: none)"
+    )
     group.add_argument("--seed", type=int, default=0)
 
 
 def loop_config(args):
     from clearbench.train.loop import LoopConfig  # torch: imported only when a command runs
 
-    return LoopConfig(epochs=args.epochs, max_steps=args.max_steps, learning_rate=args.lr,
-                      weight_decay=args.weight_decay, warmup_steps=args.warmup_steps,
-                      grad_accum=args.grad_accum, max_grad_norm=args.max_grad_norm,
-                      save_every=args.save_every, seed=args.seed)
+    return LoopConfig(
+        epochs=args.epochs,
+        max_steps=args.max_steps,
+        learning_rate=args.lr,
+        weight_decay=args.weight_decay,
+        warmup_steps=args.warmup_steps,
+        grad_accum=args.grad_accum,
+        max_grad_norm=args.max_grad_norm,
+        save_every=args.save_every,
+        seed=args.seed,
+    )

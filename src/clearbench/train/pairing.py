@@ -12,10 +12,10 @@ same way, while `set_epoch` (called by the loop) varies the pairing from epoch t
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 
@@ -27,7 +27,10 @@ def load_idk_answers(path: str | Path | None = None) -> list[str]:
     """The "I don't know" answers: the package's own list, or one answer per line of `path`."""
     if path is None:
         # package data (pyproject: clearbench = ["resources/*"]), not a package of its own
-        text, where = resources.files("clearbench").joinpath("resources", "idk.txt").read_text("utf-8"), "idk.txt"
+        text, where = (
+            resources.files("clearbench").joinpath("resources", "idk.txt").read_text("utf-8"),
+            "idk.txt",
+        )
     else:
         where = str(path)
         try:
@@ -71,22 +74,33 @@ def check_disjoint(forget_rows, retain_rows, forget_name: str, retain_name: str)
     if "name" in forget_rows.column_names and "name" in retain_rows.column_names:
         shared = sorted(set(forget_rows["name"]) & set(retain_rows["name"]) - {None, ""})
         if shared:
-            raise UserError(f"forget set '{forget_name}' and retain set '{retain_name}' share "
-                            f"{len(shared)} people: {', '.join(shared[:5])}{' …' if len(shared) > 5 else ''}")
+            raise UserError(
+                f"forget set '{forget_name}' and retain set '{retain_name}' share "
+                f"{len(shared)} people: {', '.join(shared[:5])}{' …' if len(shared) > 5 else ''}"
+            )
         return "names"
     shared_rows = set(_content_keys(forget_rows)) & set(_content_keys(retain_rows))
     if shared_rows:
         example = next(iter(sorted(shared_rows)))[1]
-        raise UserError(f"forget set '{forget_name}' and retain set '{retain_name}' share "
-                        f"{len(shared_rows)} rows (e.g. {example[:60]!r})")
+        raise UserError(
+            f"forget set '{forget_name}' and retain set '{retain_name}' share "
+            f"{len(shared_rows)} rows (e.g. {example[:60]!r})"
+        )
     return "rows"
 
 
 class PairedDataset(torch.utils.data.Dataset):
     """Items {kind: Sample} over the forget rows; see the module docstring."""
 
-    def __init__(self, forget_rows, retain_rows, needs: Sequence[str], *,
-                 idk_answers: Sequence[str] = (), seed: int = 0):
+    def __init__(
+        self,
+        forget_rows,
+        retain_rows,
+        needs: Sequence[str],
+        *,
+        idk_answers: Sequence[str] = (),
+        seed: int = 0,
+    ):
         self.forget_rows, self.retain_rows = forget_rows, retain_rows
         self.needs, self.idk_answers, self.seed, self.epoch = frozenset(needs), list(idk_answers), seed, 0
         if "idk" in self.needs and not self.idk_answers:
@@ -98,8 +112,10 @@ class PairedDataset(torch.utils.data.Dataset):
             self.same_kind = {kind: [i for i, k in enumerate(kinds) if k == kind] for kind in set(kinds)}
             self.kinds = kinds
             if any(len(group) < 2 for group in self.same_kind.values()):
-                raise UserError("this method pairs forget prompts with other forget answers, so it "
-                                "needs at least two forget rows of each kind (captions, QA)")
+                raise UserError(
+                    "this method pairs forget prompts with other forget answers, so it "
+                    "needs at least two forget rows of each kind (captions, QA)"
+                )
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch

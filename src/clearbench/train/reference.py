@@ -8,8 +8,8 @@ outputs carry no gradient and are computed in eval mode.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import torch
 from torch import nn
@@ -37,7 +37,7 @@ class Reference:
         self.model = copy_model  # the frozen copy, or None when the reference is "adapters off"
 
     @classmethod
-    def for_model(cls, model: nn.Module, adapter) -> "Reference":
+    def for_model(cls, model: nn.Module, adapter) -> Reference:
         """Adapters-off view for a LoRA model; a frozen copy otherwise (call before training)."""
         if _peft_model(model) is not None:
             return cls(model, adapter)
@@ -76,8 +76,7 @@ class Reference:
                 forward_logits(model, enc)
         return store["output"]
 
-    def to(self, device) -> "Reference":
+    def to(self, device) -> Reference:
         if self.model is not None:
             self.model.to(device)
         return self
-

@@ -23,14 +23,18 @@ class L1FromStart:
 
     def __init__(self, model: nn.Module, start_model: nn.Module | None = None):
         """`start_model`: a frozen copy of the starting weights to reuse instead of a snapshot."""
-        self.lora = [(m, name) for m in lora_layers(model) for name in m.lora_A
-                     if m.lora_A[name].weight.requires_grad]
+        self.lora = [
+            (m, name) for m in lora_layers(model) for name in m.lora_A if m.lora_A[name].weight.requires_grad
+        ]
         self.model = model
         self.start: dict[str, torch.Tensor] = {}
         if not self.lora:
             given = dict(start_model.named_parameters()) if start_model is not None else {}
-            self.start = {name: given[name].detach() if name in given else param.detach().clone()
-                          for name, param in model.named_parameters() if param.requires_grad}
+            self.start = {
+                name: given[name].detach() if name in given else param.detach().clone()
+                for name, param in model.named_parameters()
+                if param.requires_grad
+            }
 
     def __call__(self) -> torch.Tensor:
         if self.lora:

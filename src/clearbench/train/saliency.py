@@ -24,8 +24,10 @@ def saliency_scores(model: nn.Module, batches, max_batches: int | None = None) -
         if max_batches is not None and count >= max_batches:
             break
         nll(forward_logits(model, enc), enc["labels"]).backward()
-    scores = {name: (p.grad.detach().abs() if p.grad is not None else torch.zeros_like(p))
-              for name, p in params.items()}
+    scores = {
+        name: (p.grad.detach().abs() if p.grad is not None else torch.zeros_like(p))
+        for name, p in params.items()
+    }
     model.zero_grad(set_to_none=True)
     return scores
 

@@ -31,20 +31,39 @@ from clearbench.atomic import write_json
 from clearbench.errors import UserError
 from clearbench.methods import get_method
 from clearbench.train.loop import LOG_NAME, STATE_NAME, LoopConfig, make_accelerator, run_loop
-from clearbench.train.pairing import (PairedDataset, check_disjoint, collate_pairs, forget_modality,
-                                      load_idk_answers)
+from clearbench.train.pairing import (
+    PairedDataset,
+    check_disjoint,
+    collate_pairs,
+    forget_modality,
+    load_idk_answers,
+)
 
 DEFAULT_LORA = {"r": 8, "alpha": 32}
 RESULT_NAME = "result.json"
 RUN_NAME = "run.json"
 
 
-def unlearn(model: str | Path, data: str, forget: str, retain: str, method: str, out: str | Path, *,
-            hparams: dict[str, Any] | None = None, lora: dict[str, Any] | None = DEFAULT_LORA,
-            loop: LoopConfig | None = None, batch_size: int = 1, l1: float = 0.0,
-            saliency: float | None = None, revision: str | None = None, freeze_vision: bool = True,
-            idk_file: str | Path | None = None, trust_remote_code: bool = False,
-            dtype: str | None = None) -> dict:
+def unlearn(
+    model: str | Path,
+    data: str,
+    forget: str,
+    retain: str,
+    method: str,
+    out: str | Path,
+    *,
+    hparams: dict[str, Any] | None = None,
+    lora: dict[str, Any] | None = DEFAULT_LORA,
+    loop: LoopConfig | None = None,
+    batch_size: int = 1,
+    l1: float = 0.0,
+    saliency: float | None = None,
+    revision: str | None = None,
+    freeze_vision: bool = True,
+    idk_file: str | Path | None = None,
+    trust_remote_code: bool = False,
+    dtype: str | None = None,
+) -> dict:
     """Unlearn `forget` from `model` with `method`; returns (and writes) out/result.json.
 
     `lora`: LoRA settings for `clearbench.train.lora.apply_lora` (r, alpha, dropout, …), or None to
@@ -65,8 +84,10 @@ def unlearn(model: str | Path, data: str, forget: str, retain: str, method: str,
 
     accelerator = make_accelerator(loop.grad_accum)
     if lora and accelerator.distributed_type.name == "FSDP":
-        raise UserError("LoRA with FSDP cannot be merged into a checkpoint here; pass lora=None "
-                        "(--full) with FSDP, or use DDP / DeepSpeed ZeRO-2 for LoRA")
+        raise UserError(
+            "LoRA with FSDP cannot be merged into a checkpoint here; pass lora=None "
+            "(--full) with FSDP, or use DDP / DeepSpeed ZeRO-2 for LoRA"
+        )
     started = time.time()
     with accelerator.main_process_first():  # the first process fills the datasets cache
         forget_rows = load_split(data, forget, revision)
@@ -74,8 +95,9 @@ def unlearn(model: str | Path, data: str, forget: str, retain: str, method: str,
         data_revision = dataset_revision(data, revision)
     overlap_check = check_disjoint(forget_rows, retain_rows, forget, retain)
     idk_answers = load_idk_answers(idk_file) if "idk" in chosen.needs else []
-    dataset = PairedDataset(forget_rows, retain_rows, sorted(chosen.needs), idk_answers=idk_answers,
-                            seed=loop.seed)
+    dataset = PairedDataset(
+        forget_rows, retain_rows, sorted(chosen.needs), idk_answers=idk_answers, seed=loop.seed
+    )
     network, processor, adapter = _load_trainable(model, lora, freeze_vision, trust_remote_code, dtype)
     chosen.prepare(network, adapter)
     _restrict_trainable(network, chosen.trainable_parameters(network, adapter))
@@ -90,22 +112,49 @@ def unlearn(model: str | Path, data: str, forget: str, retain: str, method: str,
 
         l1_term = L1FromStart(network, start_model=ref.model if ref is not None else None)
     generator = torch.Generator().manual_seed(loop.seed)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True,
-                                         generator=generator, collate_fn=collate_pairs(adapter, processor))
-    mask_handles = _saliency(network, adapter, processor, forget_rows, saliency, batch_size,
-                             loop.seed, accelerator) if saliency else []
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=True,
+        generator=generator,
+        collate_fn=collate_pairs(adapter, processor),
+    )
+    mask_handles = (
+        _saliency(network, adapter, processor, forget_rows, saliency, batch_size, loop.seed, accelerator)
+        if saliency
+        else []
+    )
 
     if accelerator.is_main_process:
-        write_json(out / RUN_NAME, {
-            "kind": "unlearn", "model": str(model), "data": data, "forget": forget, "retain": retain,
-            "forget_modality": forget_modality(forget), "method": chosen.info(),
-            "lora": lora, "loop": dataclasses.asdict(loop), "batch_size": batch_size, "l1": l1,
-            "saliency": saliency, "freeze_vision": freeze_vision, "idk_file": str(idk_file) if idk_file else None,
-            "forget_rows": len(forget_rows), "retain_rows": len(retain_rows),
-            "forget_retain_overlap_check": overlap_check, "seed": loop.seed,
-            "dataset_revision": data_revision,
-            "reference": None if ref is None else ("adapters disabled" if ref.shares_weights else "frozen copy"),
-            "num_processes": accelerator.num_processes, "versions": _versions()})
+        write_json(
+            out / RUN_NAME,
+            {
+                "kind": "unlearn",
+                "model": str(model),
+                "data": data,
+                "forget": forget,
+                "retain": retain,
+                "forget_modality": forget_modality(forget),
+                "method": chosen.info(),
+                "lora": lora,
+                "loop": dataclasses.asdict(loop),
+                "batch_size": batch_size,
+                "l1": l1,
+                "saliency": saliency,
+                "freeze_vision": freeze_vision,
+                "idk_file": str(idk_file) if idk_file else None,
+                "forget_rows": len(forget_rows),
+                "retain_rows": len(retain_rows),
+                "forget_retain_overlap_check": overlap_check,
+                "seed": loop.seed,
+                "dataset_revision": data_revision,
+                "reference": None
+                if ref is None
+                else ("adapters disabled" if ref.shares_weights else "frozen copy"),
+                "num_processes": accelerator.num_processes,
+                "versions": _versions(),
+            },
+        )
 
     def loss_fn(live_model, batch, step):
         loss, extras = chosen.loss(live_model, batch, ref, step)
@@ -115,13 +164,25 @@ def unlearn(model: str | Path, data: str, forget: str, retain: str, method: str,
             extras = {**extras, "l1_distance": distance.item()}
         return loss, extras
 
-    outcome = run_loop(model=network, loader=loader, loss_fn=loss_fn, config=loop, out_dir=out,
-                       accelerator=accelerator, label=f"unlearn {method}")
+    outcome = run_loop(
+        model=network,
+        loader=loader,
+        loss_fn=loss_fn,
+        config=loop,
+        out_dir=out,
+        accelerator=accelerator,
+        label=f"unlearn {method}",
+    )
     for handle in mask_handles:
         handle.remove()
-    result = {"status": outcome.status, "method": method, "steps": outcome.steps,
-              "final_loss": outcome.final_loss, "train_log": LOG_NAME,
-              "seconds": round(time.time() - started, 1)}
+    result = {
+        "status": outcome.status,
+        "method": method,
+        "steps": outcome.steps,
+        "final_loss": outcome.final_loss,
+        "train_log": LOG_NAME,
+        "seconds": round(time.time() - started, 1),
+    }
     if outcome.status == "diverged":
         result["reason"] = f"loss became NaN or infinite at step {outcome.steps + 1}; see {LOG_NAME}"
     else:
@@ -161,7 +222,8 @@ def _check_options(batch_size: int, l1: float, saliency: float | None, loop: Loo
 
 def _load_trainable(model, lora, freeze_vision, trust_remote_code, dtype):
     from clearbench.models import registry
-    from clearbench.train.lora import apply_lora, freeze_vision as freeze
+    from clearbench.train.lora import apply_lora
+    from clearbench.train.lora import freeze_vision as freeze
 
     network, processor, adapter = registry.load(model, trust_remote_code=trust_remote_code, dtype=dtype)
     if lora:
@@ -200,6 +262,12 @@ def _versions() -> dict[str, str]:
     import peft
     import transformers
 
-    return {"clearbench": __version__, "python": platform.python_version(), "torch": torch.__version__,
-            "transformers": transformers.__version__, "peft": peft.__version__,
-            "accelerate": accelerate.__version__, "datasets": datasets.__version__}
+    return {
+        "clearbench": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "peft": peft.__version__,
+        "accelerate": accelerate.__version__,
+        "datasets": datasets.__version__,
+    }

@@ -33,7 +33,7 @@ class PersonSplits:
 def split_people(persons: int, rng: random.Random) -> PersonSplits:
     if persons < 2:
         raise UserError(
-            f"option --persons: need at least 2 people (one to forget, one to retain), " f"got {persons}"
+            f"option --persons: need at least 2 people (one to forget, one to retain), got {persons}"
         )
     counts = {percent: forget_count(persons, percent) for percent in FORGET_PERCENTS}
     if counts["10"] >= persons:

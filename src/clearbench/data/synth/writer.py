@@ -50,7 +50,8 @@ def write_card(
         f"| `{config}` | {len(next(iter(table.values())))} | {', '.join(table)} |"
         for config, table in tables.items()
     ]
-    body = f"""
+    body = (
+        f"""
 # clearbench synthetic CLEAR
 
 A fictitious, procedurally drawn dataset in the exact layout of CLEAR (`therem/CLEAR`) plus the
@@ -73,5 +74,8 @@ arguments give byte-identical files. Every config has one split, `train`.
 
 | config | rows | columns |
 |---|---|---|
-""" + "\n".join(rows) + "\n"
+"""
+        + "\n".join(rows)
+        + "\n"
+    )
     write_text(directory / "README.md", "\n".join(header) + "\n" + body)
