@@ -144,3 +144,30 @@ def test_two_cpu_processes_under_accelerate_launch(tmp_path):
     assert json.loads((out / "models" / "target" / "run.json").read_text())["processes"] == 2
     assert set(_metrics(out)) == {"base", "target", "gold", "ga", "npo"}
     assert finished.stdout.count("[target] done") == 1  # stage lines come from the main process only
+
+
+@pytest.mark.slow
+def test_report_command_rebuilds_the_report_with_another_retain_line(small_run):
+    from clearbench.cli import main
+
+    leaderboard = small_run / "report" / "leaderboard.csv"
+    saved = {p.name: p.read_text() for p in (small_run / "report").glob("*.*")}
+    # A line above every Retain sets every row apart; a line of 0 sets none apart.
+    assert main(["report", str(small_run), "--retain-fail-threshold", "2"]) == 0
+    rows = leaderboard.read_text().splitlines()[1:]
+    assert rows and all(",true," in row for row in rows if ",completed," in row)
+    assert main(["report", str(small_run), "--retain-fail-threshold", "0"]) == 0
+    assert all(",false," in row for row in leaderboard.read_text().splitlines()[1:])
+    # The run's own line is the default: the original report comes back.
+    assert main(["report", str(small_run)]) == 0
+    assert leaderboard.read_text() == saved["leaderboard.csv"]
+    # Training logs are recorded relative to the run, so a moved run directory still reports them.
+    logs = [record["train_log"] for record in json.loads((small_run / "runs.json").read_text())]
+    assert "models/unlearn/ga/train_log.jsonl" in logs
+
+
+def test_report_command_names_a_directory_that_is_not_a_run(tmp_path, capsys):
+    from clearbench.cli import main
+
+    assert main(["report", str(tmp_path)]) == 2
+    assert "config.yaml" in capsys.readouterr().err

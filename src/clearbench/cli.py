@@ -1,4 +1,4 @@
-"""The `clearbench` command. Thin: each command group lives in its package's `commands` module."""
+"""The `clearbench` command. Thin: each command is one module of `clearbench.commands`."""
 
 from __future__ import annotations
 
@@ -9,14 +9,9 @@ import sys
 from clearbench import __version__
 from clearbench.errors import UserError
 
-# Each module defines register(subparsers); its parsers set `func(args) -> int`.
-COMMAND_MODULES = (
-    "clearbench.data.commands",
-    "clearbench.train.commands",
-    "clearbench.methods.commands",
-    "clearbench.evaluate.commands",
-    "clearbench.pipeline_commands",
-)
+# Every command, in the order `clearbench --help` lists them: `clearbench.commands.<name>` defines
+# register(subparsers), and its parser sets `func(args) -> int`.
+COMMANDS = ("data", "finetune", "unlearn", "methods", "eval", "metrics", "run", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,8 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"clearbench {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(subparsers)
+    for name in COMMANDS:
+        importlib.import_module(f"clearbench.commands.{name}").register(subparsers)
     return parser
 
 

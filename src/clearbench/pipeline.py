@@ -8,7 +8,6 @@ evaluations are independent, so each process evaluates its own share of the mode
 from __future__ import annotations
 
 import errno
-import json
 import platform
 import time
 from collections.abc import Callable
@@ -231,30 +230,25 @@ class Pipeline:
 
     def report(self, runs: list[ModelRun]) -> Path:
         from clearbench.report import ReportEntry, build_report
+        from clearbench.report.run_dir import read_entries, write_runs
 
         report_dir = self.out / "report"
         if self.state.is_main_process:
-            entries = []
-            for run in runs:
-                metrics_file = self.out / "metrics" / f"{run.name}.json"
-                metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else None
-                status, error = run.status, run.error
-                if status == "completed" and metrics is None:
-                    status, error = "failed", "no evaluation"
-                entries.append(
-                    ReportEntry(
-                        name=run.name,
-                        kind=run.kind,
-                        method=run.method,
-                        modality=run.modality,
-                        status=status,
-                        error=error,
-                        metrics=metrics,
-                        train_log=run.train_log if run.train_log and run.train_log.exists() else None,
-                    )
+            entries = [
+                ReportEntry(
+                    name=run.name,
+                    kind=run.kind,
+                    method=run.method,
+                    modality=run.modality,
+                    status=run.status,
+                    error=run.error,
+                    train_log=run.train_log,
                 )
+                for run in runs
+            ]
+            write_runs(self.out, entries)
             build_report(
-                entries,
+                read_entries(self.out),
                 report_dir,
                 config=self.config.to_dict(),
                 retain_fail_threshold=self.config.report.retain_fail_threshold,

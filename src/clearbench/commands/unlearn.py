@@ -20,7 +20,7 @@ def parse_settings(pairs: list[str] | None) -> dict[str, str]:
     return settings
 
 
-def register_unlearn(subparsers) -> None:
+def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "unlearn",
         help="unlearn a forget set from a model with one method",

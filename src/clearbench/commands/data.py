@@ -7,7 +7,6 @@ import sys
 
 
 def register(subparsers) -> None:
-    """Add this package's commands to the `clearbench` parser."""
     data = subparsers.add_parser("data", help="generate, validate and look at CLEAR data")
     commands = data.add_subparsers(dest="data_command", metavar="DATA_COMMAND", required=True)
 

@@ -7,11 +7,9 @@ from pathlib import Path
 
 from clearbench.errors import UserError
 from clearbench.train.options import add_loop_options
-from clearbench.train.unlearn_commands import register_unlearn
 
 
 def register(subparsers) -> None:
-    """Add this package's commands to the `clearbench` parser."""
     parser = subparsers.add_parser(
         "finetune",
         help="fine-tune a model on one training config (LoRA or full), save it merged",
@@ -66,7 +64,6 @@ def register(subparsers) -> None:
         "--trust-remote-code", action="store_true", help="allow a checkpoint's own Python code to run"
     )
     parser.set_defaults(func=run)
-    register_unlearn(subparsers)  # `clearbench unlearn` lives in unlearn_commands.py
 
 
 def run(args) -> int:

@@ -2,16 +2,8 @@
 
 from __future__ import annotations
 
-from clearbench.evaluate import metrics_commands
-
 
 def register(subparsers) -> None:
-    """Add this package's commands to the `clearbench` parser."""
-    _register_eval(subparsers)
-    metrics_commands.register(subparsers)
-
-
-def _register_eval(subparsers) -> None:
     from clearbench.evaluate.tasks import TASKS
 
     parser = subparsers.add_parser(

@@ -1,0 +1,50 @@
+"""The report of a `clearbench run` directory, rebuilt from what the run saved.
+
+`runs.json` lists the evaluated models (name, kind, method, modality, status, reason, training log)
+and `metrics/NAME.json` holds each one's metrics, so the report can be written again without a model,
+e.g. after changing the retain-failure line.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from clearbench import atomic
+from clearbench.errors import UserError
+from clearbench.report.entries import ReportEntry
+
+RUNS = "runs.json"
+
+
+def write_runs(run_dir: Path, entries: list[ReportEntry]) -> None:
+    """Record the evaluated models, without their metrics (those stay in metrics/)."""
+    records = []
+    for entry in entries:
+        record = entry.to_dict() | {"metrics": None}
+        if entry.train_log is not None:
+            record["train_log"] = str(Path(entry.train_log).relative_to(run_dir))
+        records.append(record)
+    atomic.write_json(Path(run_dir) / RUNS, records)
+
+
+def read_entries(run_dir: Path) -> list[ReportEntry]:
+    """The run's report entries with their metrics; a completed model without metrics is failed."""
+    run_dir = Path(run_dir)
+    path = run_dir / RUNS
+    if not path.is_file():
+        raise UserError(f"{run_dir}: no {RUNS}; is this a finished `clearbench run` directory?")
+    entries = []
+    for record in json.loads(path.read_text(encoding="utf-8")):
+        entry = ReportEntry.from_dict(record)
+        metrics_file = run_dir / "metrics" / f"{entry.name}.json"
+        entry.metrics = (
+            json.loads(metrics_file.read_text(encoding="utf-8")) if metrics_file.is_file() else None
+        )
+        if entry.status == "completed" and entry.metrics is None:
+            entry.status, entry.error = "failed", "no evaluation"
+        if entry.train_log is not None:
+            log = run_dir / entry.train_log
+            entry.train_log = log if log.exists() else None
+        entries.append(entry)
+    return entries
