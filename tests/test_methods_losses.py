@@ -5,7 +5,15 @@ import math
 import pytest
 import torch
 
-from clearbench.methods.base import answer_entropy, answer_kl, nll, sequence_logprob, sequence_nll, token_nll
+from clearbench.methods.base import (
+    answer_entropy,
+    answer_kl,
+    mean_or_zero,
+    nll,
+    sequence_logprob,
+    sequence_nll,
+    token_nll,
+)
 from clearbench.methods.dpo import dpo_loss
 from clearbench.methods.npo import npo_loss
 from clearbench.methods.simnpo import simnpo_loss
@@ -106,3 +114,23 @@ def test_undial_by_hand():
     student = logits_from_probs([0.4, 0.6], [0.5, 0.5])  # position 0 predicts the answer token
     expected = -(0.25 * math.log(0.4) + 0.75 * math.log(0.6))
     assert undial_loss(reference, student, labels, math.log(3)).item() == pytest.approx(expected)
+
+
+def test_no_answer_tokens_give_a_zero_with_a_gradient_path():
+    logits = torch.randn(2, 4, 5, requires_grad=True)
+    reference = torch.randn(2, 4, 5)
+    labels = torch.full((2, 4), X)
+    for loss in (
+        answer_kl(reference, logits, labels),
+        answer_entropy(logits, labels),
+        undial_loss(reference, logits, labels, 10.0),
+        mean_or_zero(logits[:, :0] ** 2),  # RMU's activation MSE over no positions
+    ):
+        assert loss.item() == 0.0 and loss.requires_grad
+        logits.grad = None
+        loss.backward()
+        assert logits.grad is not None and bool((logits.grad == 0).all())
+    # −inf logits (a token ruled out) do not turn the zero into a NaN
+    ruled_out = logits_from_probs([1.0, 0.0], [0.5, 0.5]).requires_grad_()
+    assert answer_entropy(ruled_out, torch.tensor([[X, X]])).item() == 0.0
+    assert mean_or_zero(torch.tensor([1.0, 3.0])).item() == 2.0

@@ -7,20 +7,25 @@ optimiser, loop, reference model and checkpointing. A method sees
 
 where `batch` maps "forget" / "retain" / "idk" / "mismatch" to batches from `Adapter.encode`
 (labels = answer + end-of-turn tokens, -100 elsewhere) and `ref` is the frozen starting model
-(`clearbench.train.reference.Reference`: `ref.logits(enc)`, `ref.layer_output(enc, index)`) or None.
+(`clearbench.train.reference.Reference`: `ref.logits(enc)`, `ref.layer_output(enc, index)`).
+
+The contract, kept by the engine so that a method file holds only its formula:
+  * `batch` holds every kind in `method.needs`: the class's own `data` plus "retain" whenever the
+    hyperparameters have a non-zero `retain_weight`;
+  * `ref` is a `Reference` exactly when `method.needs_reference` is true, and None otherwise.
 
 Every token-level term here is taken over answer tokens only: position t of the logits predicts
 token t+1, so a position counts when labels[t+1] != -100. Prompt, image and padding positions never
-enter a loss.
+enter a loss. A batch with no answer tokens at all gives a loss of 0 that still has a gradient path.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import typing
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -28,8 +33,19 @@ from torch import nn
 
 from clearbench.errors import UserError
 
+if TYPE_CHECKING:  # reference.py imports this module
+    from clearbench.models.base import Adapter
+    from clearbench.train.reference import Reference
+
 IGNORE_INDEX = -100
 DATA_KINDS = ("forget", "retain", "idk", "mismatch")
+
+Encoding = dict[str, torch.Tensor]
+"""One encoded batch from `Adapter.encode`: input_ids, attention_mask, labels, pixel_values, …"""
+Batch = Mapping[str, Encoding]
+"""What a loss sees: one `Encoding` per data kind the method needs ("forget", "retain", …)."""
+LossOutput = tuple[torch.Tensor, dict[str, float]]
+"""The loss to minimise and the named values to log with it."""
 
 
 # ---- the method contract -------------------------------------------------------------------
@@ -44,30 +60,33 @@ class Method:
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""  # one line, shown by `clearbench methods`
     source: ClassVar[str] = ""  # paper the formula comes from
-    needs: frozenset[str] = frozenset({"forget"})  # a property where it depends on hparams
-    needs_reference: bool = False
+    data: ClassVar[frozenset[str]] = frozenset({"forget"})  # the data kinds the formula reads
+    needs_reference: bool = False  # a property where it depends on the hyperparameters
     Hparams: ClassVar[type] = NoHparams
 
     def __init__(self, **overrides: Any):
         self.hparams = parse_hparams(self.name, self.Hparams, overrides)
 
-    def loss(self, model: nn.Module, batch: dict, ref, step: int) -> tuple[torch.Tensor, dict]:
+    @property
+    def needs(self) -> frozenset[str]:
+        """The data kinds the engine pairs into each batch: `data`, plus "retain" for λ_R ≠ 0."""
+        if getattr(self.hparams, "retain_weight", 0.0):
+            return self.data | {"retain"}
+        return self.data
+
+    def loss(self, model: nn.Module, batch: Batch, ref: Reference | None, step: int) -> LossOutput:
         raise NotImplementedError
 
     # Optional hooks; the defaults do nothing.
-    def prepare(self, model: nn.Module, adapter) -> None:
+    def prepare(self, model: nn.Module, adapter: Adapter) -> None:
         """Called once before training (e.g. to locate the layers a method reads)."""
 
-    def trainable_parameters(self, model: nn.Module, adapter) -> list[str] | None:
+    def trainable_parameters(self, model: nn.Module, adapter: Adapter) -> list[str] | None:
         """Names of the parameters to train, or None for every trainable one."""
         return None
 
-    def finalize(self, model: nn.Module, ref) -> None:
+    def finalize(self, model: nn.Module, ref: Reference | None) -> None:
         """Called after training, before saving (e.g. SKU's task-vector negation)."""
-
-    def require_reference(self, ref) -> None:
-        if ref is None:
-            raise UserError(f"method {self.name!r} needs a reference model, but none was given")
 
     def info(self) -> dict[str, Any]:
         return {
@@ -132,14 +151,14 @@ def get_method(name: str, **hparams: Any) -> Method:
 
 
 # ---- forward passes ------------------------------------------------------------------------
-def forward_logits(model: nn.Module, enc: dict) -> torch.Tensor:
+def forward_logits(model: nn.Module, enc: Encoding) -> torch.Tensor:
     """Logits for a batch, without letting the model compute its own loss."""
     inputs = {key: value for key, value in enc.items() if key != "labels"}
     return model(**inputs, use_cache=False).logits
 
 
 @contextmanager
-def capture_output(module: nn.Module) -> Iterator[dict]:
+def capture_output(module: nn.Module) -> Iterator[dict[str, torch.Tensor]]:
     """Record the hidden states a module (a decoder layer) returns during the next forward."""
     store: dict[str, torch.Tensor] = {}
 
@@ -153,12 +172,30 @@ def capture_output(module: nn.Module) -> Iterator[dict]:
         handle.remove()
 
 
-# ---- answer-token losses -------------------------------------------------------------------
+# ---- answer positions ----------------------------------------------------------------------
 def answer_mask(labels: torch.Tensor) -> torch.Tensor:
     """[B, T-1] bool: logit positions that predict a supervised (answer) token."""
     return labels[:, 1:] != IGNORE_INDEX
 
 
+def at_answers(values: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """[N, …] the rows of `values` ([B, T, …]: logits, hidden states) at the N positions that
+    predict answer tokens."""
+    return values[:, :-1][answer_mask(labels)]
+
+
+def answer_targets(labels: torch.Tensor) -> torch.Tensor:
+    """[N] the answer tokens those N positions predict."""
+    return labels[:, 1:][answer_mask(labels)]
+
+
+def mean_or_zero(values: torch.Tensor) -> torch.Tensor:
+    """Mean of `values` (taken at answer positions); with no answer positions at all, a zero that
+    still belongs to the autograd graph (zero gradients) instead of the NaN of an empty mean."""
+    return values.mean() if values.numel() else values.sum()
+
+
+# ---- answer-token losses -------------------------------------------------------------------
 def token_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """[B, T-1] NLL of each next token; 0 where the token is not supervised."""
     shifted = logits[:, :-1].float()
@@ -190,7 +227,7 @@ def sequence_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 def answer_logits(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """[N, V] float logits at the N positions that predict answer tokens."""
-    return logits[:, :-1][answer_mask(labels)].float()
+    return at_answers(logits, labels).float()
 
 
 def answer_kl(ref_logits: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -200,31 +237,33 @@ def answer_kl(ref_logits: torch.Tensor, logits: torch.Tensor, labels: torch.Tens
     ref_p = ref_logp.exp()
     # 0·log 0 = 0: tokens the reference rules out contribute nothing, even where logits are −inf
     terms = torch.where(ref_p > 0, ref_p * (ref_logp - logp), torch.zeros_like(ref_p))
-    per_position = terms.sum(dim=-1)
-    return per_position.mean() if per_position.numel() else logits.sum() * 0.0
+    return mean_or_zero(terms.sum(dim=-1))
 
 
 def answer_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Mean over answer positions of the predictive entropy −Σ_v p log p."""
     probs = torch.softmax(answer_logits(logits, labels), dim=-1)
-    per_position = -torch.special.xlogy(probs, probs).sum(dim=-1)
-    return per_position.mean() if per_position.numel() else logits.sum() * 0.0
+    return mean_or_zero(-torch.special.xlogy(probs, probs).sum(dim=-1))
 
 
-def optional_retain_nll(model: nn.Module, batch: dict, weight: float, extras: dict):
-    """weight·NLL(retain): the optional retain term of forget-side methods (0 when weight is 0)."""
+# ---- whole-model terms ---------------------------------------------------------------------
+def model_nll(model: nn.Module, enc: Encoding) -> torch.Tensor:
+    """NLL of `enc`'s answers under `model`: the L(D) of the method formulas."""
+    return nll(forward_logits(model, enc), enc["labels"])
+
+
+def model_kl(model: nn.Module, ref: Reference, enc: Encoding) -> torch.Tensor:
+    """KL(p_ref‖p_θ) over `enc`'s answer tokens."""
+    return answer_kl(ref.logits(enc), forward_logits(model, enc), enc["labels"])
+
+
+def optional_retain_nll(
+    model: nn.Module, batch: Batch, weight: float, extras: dict[str, float]
+) -> torch.Tensor | float:
+    """λ_R·NLL(R): the optional retain term of forget-side methods (0 when λ_R = 0, and then the
+    batch holds no retain data: see `Method.needs`). Logs "retain_nll" into `extras`."""
     if not weight:
         return 0.0
     retain_nll = model_nll(model, batch["retain"])
     extras["retain_nll"] = retain_nll.item()
     return weight * retain_nll
-
-
-def model_nll(model: nn.Module, enc: dict) -> torch.Tensor:
-    """NLL of `enc`'s answers under `model`: the L(D) of the method formulas."""
-    return nll(forward_logits(model, enc), enc["labels"])
-
-
-def model_kl(model: nn.Module, ref, enc: dict) -> torch.Tensor:
-    """KL(p_ref‖p_θ) over `enc`'s answer tokens."""
-    return answer_kl(ref.logits(enc), forward_logits(model, enc), enc["labels"])

@@ -11,10 +11,14 @@ Source: Rafailov et al. 2023 (DPO); Dontsov et al. 2025 (CLEAR §3.2, App. B).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch.nn.functional as F
+from torch import nn
 
 from clearbench.methods.base import (
+    Batch,
+    LossOutput,
     Method,
     forward_logits,
     nll,
@@ -22,6 +26,9 @@ from clearbench.methods.base import (
     register,
     sequence_logprob,
 )
+
+if TYPE_CHECKING:
+    from clearbench.train.reference import Reference
 
 
 @dataclass
@@ -43,15 +50,11 @@ class DPO(Method):
     name = "dpo"
     description = "DPO: chosen = IDK answer, rejected = true answer, + λ·NLL(IDK) (+ retain NLL)"
     source = "Rafailov et al. 2023; Dontsov et al. 2025 (CLEAR)"
+    data = frozenset({"forget", "idk"})
     needs_reference = True
     Hparams = DPOHparams
 
-    @property
-    def needs(self):
-        return frozenset({"forget", "idk"} | ({"retain"} if self.hparams.retain_weight else set()))
-
-    def loss(self, model, batch, ref, step):
-        self.require_reference(ref)
+    def loss(self, model: nn.Module, batch: Batch, ref: Reference | None, step: int) -> LossOutput:
         h = self.hparams
         forget, idk = batch["forget"], batch["idk"]
         idk_logits = forward_logits(model, idk)

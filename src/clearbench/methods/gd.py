@@ -18,8 +18,15 @@ Source: Liu et al. 2022 (gradient difference); Dontsov et al. 2025 (CLEAR §3.2,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
 
 from clearbench.methods.base import (
+    Batch,
+    Encoding,
+    LossOutput,
     Method,
     answer_entropy,
     answer_kl,
@@ -29,8 +36,21 @@ from clearbench.methods.base import (
     register,
 )
 
+if TYPE_CHECKING:
+    from clearbench.train.reference import Reference
+
 FORGET_TERMS = ("nll", "entropy", "kl")
 RETAIN_TERMS = ("nll", "kl")
+
+
+def term(kind: str, model: nn.Module, enc: Encoding, ref: Reference | None) -> torch.Tensor:
+    """L_F or L_R on one batch: "nll", "entropy" or "kl" (only "kl" reads the reference)."""
+    logits = forward_logits(model, enc)
+    if kind == "nll":
+        return nll(logits, enc["labels"])
+    if kind == "entropy":
+        return answer_entropy(logits, enc["labels"])
+    return answer_kl(ref.logits(enc), logits, enc["labels"])
 
 
 @dataclass
@@ -45,31 +65,23 @@ class GradientDifference(Method):
     name = "gd"
     description = "−β·L_F + L_R; L_F ∈ {nll, entropy, kl}, L_R ∈ {nll, kl} (--set forget_term=…)"
     source = "Liu et al. 2022; Dontsov et al. 2025 (CLEAR)"
-    needs = frozenset({"forget", "retain"})
+    data = frozenset({"forget", "retain"})
     Hparams = GDHparams
 
-    def __init__(self, **overrides):
+    def __init__(self, **overrides: Any):
         super().__init__(**overrides)
         check_choice(self.name, "forget_term", self.hparams.forget_term, FORGET_TERMS)
         check_choice(self.name, "retain_term", self.hparams.retain_term, RETAIN_TERMS)
 
     @property
     def needs_reference(self) -> bool:
+        """Only the KL terms compare against the starting model."""
         return "kl" in (self.hparams.forget_term, self.hparams.retain_term)
 
-    def _term(self, kind, model, enc, ref):
-        logits = forward_logits(model, enc)
-        if kind == "nll":
-            return nll(logits, enc["labels"])
-        if kind == "entropy":
-            return answer_entropy(logits, enc["labels"])
-        self.require_reference(ref)
-        return answer_kl(ref.logits(enc), logits, enc["labels"])
-
-    def loss(self, model, batch, ref, step):
+    def loss(self, model: nn.Module, batch: Batch, ref: Reference | None, step: int) -> LossOutput:
         h = self.hparams
-        forget = self._term(h.forget_term, model, batch["forget"], ref)
-        retain = self._term(h.retain_term, model, batch["retain"], ref)
+        forget = term(h.forget_term, model, batch["forget"], ref)
+        retain = term(h.retain_term, model, batch["retain"], ref)
         return -h.forget_weight * forget + retain, {
             f"forget_{h.forget_term}": forget.item(),
             f"retain_{h.retain_term}": retain.item(),

@@ -7,7 +7,14 @@ Source: Maini et al. 2024 (TOFU "IDK"); Dontsov et al. 2025 (CLEAR §3.2).
 
 from __future__ import annotations
 
-from clearbench.methods.base import Method, model_nll, register
+from typing import TYPE_CHECKING
+
+from torch import nn
+
+from clearbench.methods.base import Batch, LossOutput, Method, model_nll, register
+
+if TYPE_CHECKING:
+    from clearbench.train.reference import Reference
 
 
 @register
@@ -15,9 +22,9 @@ class IDontKnow(Method):
     name = "idk"
     description = "NLL(R) + NLL(forget prompts with an 'I don't know' answer)"
     source = "Maini et al. 2024 (TOFU); Dontsov et al. 2025 (CLEAR)"
-    needs = frozenset({"retain", "idk"})
+    data = frozenset({"retain", "idk"})
 
-    def loss(self, model, batch, ref, step):
+    def loss(self, model: nn.Module, batch: Batch, ref: Reference | None, step: int) -> LossOutput:
         retain, idk = batch["retain"], batch["idk"]
         retain_nll = model_nll(model, retain)
         idk_nll = model_nll(model, idk)

@@ -7,7 +7,14 @@ Source: Maini et al. 2024 (TOFU "KL"); Dontsov et al. 2025 (CLEAR §3.2).
 
 from __future__ import annotations
 
-from clearbench.methods.base import Method, model_kl, model_nll, register
+from typing import TYPE_CHECKING
+
+from torch import nn
+
+from clearbench.methods.base import Batch, LossOutput, Method, model_kl, model_nll, register
+
+if TYPE_CHECKING:
+    from clearbench.train.reference import Reference
 
 
 @register
@@ -15,11 +22,10 @@ class KLMinimisation(Method):
     name = "kl"
     description = "−NLL(F) + KL(p_ref‖p_θ) on retain answer tokens"
     source = "Maini et al. 2024 (TOFU); Dontsov et al. 2025 (CLEAR)"
-    needs = frozenset({"forget", "retain"})
+    data = frozenset({"forget", "retain"})
     needs_reference = True
 
-    def loss(self, model, batch, ref, step):
-        self.require_reference(ref)
+    def loss(self, model: nn.Module, batch: Batch, ref: Reference | None, step: int) -> LossOutput:
         forget, retain = batch["forget"], batch["retain"]
         forget_nll = model_nll(model, forget)
         retain_kl = model_kl(model, ref, retain)

@@ -10,8 +10,14 @@ Source: Yao et al. 2023 ("Large Language Model Unlearning"); Dontsov et al. 2025
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from clearbench.methods.base import Method, model_kl, model_nll, register
+from torch import nn
+
+from clearbench.methods.base import Batch, LossOutput, Method, model_kl, model_nll, register
+
+if TYPE_CHECKING:
+    from clearbench.train.reference import Reference
 
 
 @dataclass
@@ -26,12 +32,11 @@ class LLMU(Method):
     name = "llmu"
     description = "−NLL(F) + NLL(IDK answers) + KL(p_ref‖p_θ) on retain"
     source = "Yao et al. 2023; Dontsov et al. 2025 (CLEAR)"
-    needs = frozenset({"forget", "retain", "idk"})
+    data = frozenset({"forget", "retain", "idk"})
     needs_reference = True
     Hparams = LLMUHparams
 
-    def loss(self, model, batch, ref, step):
-        self.require_reference(ref)
+    def loss(self, model: nn.Module, batch: Batch, ref: Reference | None, step: int) -> LossOutput:
         h = self.hparams
         forget, idk, retain = batch["forget"], batch["idk"], batch["retain"]
         forget_nll = model_nll(model, forget)

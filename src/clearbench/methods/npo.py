@@ -11,10 +11,23 @@ Source: Zhang et al. 2024 (NPO); Dontsov et al. 2025 (CLEAR §3.2).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch.nn.functional as F
+from torch import nn
 
-from clearbench.methods.base import Method, forward_logits, optional_retain_nll, register, sequence_logprob
+from clearbench.methods.base import (
+    Batch,
+    LossOutput,
+    Method,
+    forward_logits,
+    optional_retain_nll,
+    register,
+    sequence_logprob,
+)
+
+if TYPE_CHECKING:
+    from clearbench.train.reference import Reference
 
 
 @dataclass
@@ -33,15 +46,11 @@ class NPO(Method):
     name = "npo"
     description = "NPO on sequence likelihood ratios π_θ/π_ref of forget answers (+ retain NLL)"
     source = "Zhang et al. 2024; Dontsov et al. 2025 (CLEAR)"
+    data = frozenset({"forget"})
     needs_reference = True
     Hparams = NPOHparams
 
-    @property
-    def needs(self):
-        return frozenset({"forget"} | ({"retain"} if self.hparams.retain_weight else set()))
-
-    def loss(self, model, batch, ref, step):
-        self.require_reference(ref)
+    def loss(self, model: nn.Module, batch: Batch, ref: Reference | None, step: int) -> LossOutput:
         h = self.hparams
         forget = batch["forget"]
         logprob = sequence_logprob(forward_logits(model, forget), forget["labels"])

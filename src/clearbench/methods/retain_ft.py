@@ -7,7 +7,14 @@ Source: the baseline of TOFU (Maini et al. 2024) and CLEAR (Dontsov et al. 2025,
 
 from __future__ import annotations
 
-from clearbench.methods.base import Method, model_nll, register
+from typing import TYPE_CHECKING
+
+from torch import nn
+
+from clearbench.methods.base import Batch, LossOutput, Method, model_nll, register
+
+if TYPE_CHECKING:
+    from clearbench.train.reference import Reference
 
 
 @register
@@ -15,9 +22,9 @@ class RetainFinetune(Method):
     name = "retain_ft"
     description = "fine-tune on the retain set only: NLL(R)"
     source = "Maini et al. 2024 (TOFU); Dontsov et al. 2025 (CLEAR)"
-    needs = frozenset({"retain"})
+    data = frozenset({"retain"})
 
-    def loss(self, model, batch, ref, step):
+    def loss(self, model: nn.Module, batch: Batch, ref: Reference | None, step: int) -> LossOutput:
         retain = batch["retain"]
         retain_nll = model_nll(model, retain)
         return retain_nll, {"retain_nll": retain_nll.item()}

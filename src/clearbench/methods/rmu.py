@@ -13,11 +13,27 @@ Source: Li et al. 2024 ("The WMDP Benchmark…", RMU); Dontsov et al. 2025 (CLEA
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
+from torch import nn
 
 from clearbench.errors import UserError
-from clearbench.methods.base import Method, answer_mask, capture_output, forward_logits, register
+from clearbench.methods.base import (
+    Batch,
+    Encoding,
+    LossOutput,
+    Method,
+    at_answers,
+    capture_output,
+    forward_logits,
+    mean_or_zero,
+    register,
+)
+
+if TYPE_CHECKING:
+    from clearbench.models.base import Adapter
+    from clearbench.train.reference import Reference
 
 
 @dataclass
@@ -34,16 +50,17 @@ class RMU(Method):
     name = "rmu"
     description = "steer layer-ℓ forget activations to c·u; keep retain activations (layers ℓ-2..ℓ train)"
     source = "Li et al. 2024 (WMDP); Dontsov et al. 2025 (CLEAR)"
-    needs = frozenset({"forget", "retain"})
+    data = frozenset({"forget", "retain"})
     needs_reference = True
     Hparams = RMUHparams
 
-    def __init__(self, **overrides):
+    def __init__(self, **overrides: Any):
         super().__init__(**overrides)
+        self.adapter: Adapter | None = None
         self.layer_index: int | None = None
         self.control: torch.Tensor | None = None
 
-    def prepare(self, model, adapter):
+    def prepare(self, model: nn.Module, adapter: Adapter) -> None:
         layers = adapter.decoder_layers(model)
         index = self.hparams.layer if self.hparams.layer >= 0 else round(7 * len(layers) / 32)
         if not 0 <= index < len(layers):
@@ -56,7 +73,7 @@ class RMU(Method):
         self.adapter, self.layer_index = adapter, index
         self.control = None
 
-    def trainable_parameters(self, model, adapter):
+    def trainable_parameters(self, model: nn.Module, adapter: Adapter) -> list[str]:
         if self.layer_index is None:
             self.prepare(model, adapter)
         layers = adapter.decoder_layers(model)
@@ -71,23 +88,22 @@ class RMU(Method):
             self.control = self.hparams.steering * u / u.norm()
         return self.control.to(hidden.device, hidden.dtype)
 
-    def activations(self, model, enc) -> torch.Tensor:
+    def activations(self, model: nn.Module, enc: Encoding) -> torch.Tensor:
         """[N, H] layer-ℓ outputs of the model at the answer-predicting positions."""
         layer = self.adapter.decoder_layers(model)[self.layer_index]
         with capture_output(layer) as store:
             forward_logits(model, enc)
-        return store["output"][:, :-1][answer_mask(enc["labels"])]
+        return at_answers(store["output"], enc["labels"])
 
-    def loss(self, model, batch, ref, step):
-        self.require_reference(ref)
+    def loss(self, model: nn.Module, batch: Batch, ref: Reference | None, step: int) -> LossOutput:
         if self.layer_index is None:
             raise RuntimeError("RMU.prepare(model, adapter) must run before training")
         forget, retain = batch["forget"], batch["retain"]
         forget_h = self.activations(model, forget).float()
-        forget_mse = ((forget_h - self._control(forget_h)) ** 2).mean()
+        forget_mse = mean_or_zero((forget_h - self._control(forget_h)) ** 2)
         retain_h = self.activations(model, retain).float()
-        ref_h = ref.layer_output(retain, self.layer_index)[:, :-1][answer_mask(retain["labels"])]
-        retain_mse = ((retain_h - ref_h.float()) ** 2).mean()
+        ref_h = at_answers(ref.layer_output(retain, self.layer_index), retain["labels"])
+        retain_mse = mean_or_zero((retain_h - ref_h.float()) ** 2)
         return forget_mse + self.hparams.alpha * retain_mse, {
             "forget_mse": forget_mse.item(),
             "retain_mse": retain_mse.item(),

@@ -12,8 +12,23 @@ Source: Kurmanji et al. 2023 ("Towards Unbounded Machine Unlearning"); Dontsov e
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from clearbench.methods.base import Method, answer_kl, forward_logits, model_kl, nll, register
+from torch import nn
+
+from clearbench.methods.base import (
+    Batch,
+    LossOutput,
+    Method,
+    answer_kl,
+    forward_logits,
+    model_kl,
+    nll,
+    register,
+)
+
+if TYPE_CHECKING:
+    from clearbench.train.reference import Reference
 
 
 @dataclass
@@ -28,15 +43,14 @@ class SCRUB(Method):
     name = "scrub"
     description = "alternate max steps (−KL on forget) and min steps (α·KL + γ·NLL on retain)"
     source = "Kurmanji et al. 2023; Dontsov et al. 2025 (CLEAR)"
-    needs = frozenset({"forget", "retain"})
+    data = frozenset({"forget", "retain"})
     needs_reference = True
     Hparams = SCRUBHparams
 
     def is_max_step(self, step: int) -> bool:
         return step < 2 * self.hparams.msteps and step % 2 == 0
 
-    def loss(self, model, batch, ref, step):
-        self.require_reference(ref)
+    def loss(self, model: nn.Module, batch: Batch, ref: Reference | None, step: int) -> LossOutput:
         h = self.hparams
         if self.is_max_step(step):
             forget = batch["forget"]

@@ -10,10 +10,23 @@ Source: Fan et al. 2024 ("Simplicity Prevails: Rethinking Negative Preference Op
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch.nn.functional as F
+from torch import nn
 
-from clearbench.methods.base import Method, forward_logits, optional_retain_nll, register, sequence_nll
+from clearbench.methods.base import (
+    Batch,
+    LossOutput,
+    Method,
+    forward_logits,
+    optional_retain_nll,
+    register,
+    sequence_nll,
+)
+
+if TYPE_CHECKING:
+    from clearbench.train.reference import Reference
 
 
 @dataclass
@@ -33,13 +46,10 @@ class SimNPO(Method):
     name = "simnpo"
     description = "reference-free NPO on length-normalised likelihood with margin γ (+ retain NLL)"
     source = "Fan et al. 2024"
+    data = frozenset({"forget"})
     Hparams = SimNPOHparams
 
-    @property
-    def needs(self):
-        return frozenset({"forget"} | ({"retain"} if self.hparams.retain_weight else set()))
-
-    def loss(self, model, batch, ref, step):
+    def loss(self, model: nn.Module, batch: Batch, ref: Reference | None, step: int) -> LossOutput:
         h = self.hparams
         forget = batch["forget"]
         mean_nll = sequence_nll(forward_logits(model, forget), forget["labels"])

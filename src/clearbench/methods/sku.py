@@ -14,11 +14,16 @@ Dontsov et al. 2025 (CLEAR §3.2).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
+from torch import nn
 
-from clearbench.methods.base import Method, model_kl, model_nll, register
+from clearbench.methods.base import Batch, LossOutput, Method, model_kl, model_nll, register
 from clearbench.models.base import unwrap
+
+if TYPE_CHECKING:
+    from clearbench.train.reference import Reference
 
 
 @dataclass
@@ -34,12 +39,11 @@ class SKU(Method):
     name = "sku"
     description = "fine-tune toward the forget set (harmful model), then subtract that weight delta"
     source = "Liu et al. 2024; Dontsov et al. 2025 (CLEAR)"
-    needs = frozenset({"forget", "retain", "mismatch"})
+    data = frozenset({"forget", "retain", "mismatch"})
     needs_reference = True
     Hparams = SKUHparams
 
-    def loss(self, model, batch, ref, step):
-        self.require_reference(ref)
+    def loss(self, model: nn.Module, batch: Batch, ref: Reference | None, step: int) -> LossOutput:
         h = self.hparams
         forget, mismatch, retain = batch["forget"], batch["mismatch"], batch["retain"]
         forget_nll = model_nll(model, forget)
@@ -57,7 +61,7 @@ class SKU(Method):
         }
 
     @torch.no_grad()
-    def finalize(self, model, ref):
+    def finalize(self, model: nn.Module, ref: Reference | None) -> None:
         lam = self.hparams.negation
         lora_modules = [m for m in model.modules() if hasattr(m, "lora_B")]
         if lora_modules:
@@ -65,7 +69,6 @@ class SKU(Method):
                 for linear in module.lora_B.values():
                     linear.weight.mul_(-lam)
             return
-        self.require_reference(ref)
         start = dict(unwrap(ref.model).named_parameters())
         for name, param in unwrap(model).named_parameters():
             if param.requires_grad:

@@ -11,18 +11,26 @@ Source: Dong et al. 2024 ("UNDIAL: Self-Distillation with Adjusted Logits for Ro
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from clearbench.methods.base import (
+    Batch,
+    LossOutput,
     Method,
     answer_logits,
-    answer_mask,
+    answer_targets,
     forward_logits,
+    mean_or_zero,
     optional_retain_nll,
     register,
 )
+
+if TYPE_CHECKING:
+    from clearbench.train.reference import Reference
 
 
 @dataclass
@@ -33,13 +41,12 @@ class UNDIALHparams:
 
 def undial_loss(ref_logits, logits, labels, gamma):
     """Mean over answer positions of H(softmax(z_ref − γ·onehot(y)), p_θ)."""
-    targets = labels[:, 1:][answer_mask(labels)]
+    targets = answer_targets(labels)
     adjusted = answer_logits(ref_logits, labels)
     adjusted = adjusted - gamma * F.one_hot(targets, adjusted.size(-1)).to(adjusted.dtype)
     target_probs = torch.softmax(adjusted, dim=-1)
     logp = F.log_softmax(answer_logits(logits, labels), dim=-1)
-    per_position = -(target_probs * logp).sum(dim=-1)
-    return per_position.mean() if per_position.numel() else logits.sum() * 0.0
+    return mean_or_zero(-(target_probs * logp).sum(dim=-1))
 
 
 @register
@@ -47,15 +54,11 @@ class UNDIAL(Method):
     name = "undial"
     description = "self-distil on forget toward reference logits with the true token lowered by γ"
     source = "Dong et al. 2024"
+    data = frozenset({"forget"})
     needs_reference = True
     Hparams = UNDIALHparams
 
-    @property
-    def needs(self):
-        return frozenset({"forget"} | ({"retain"} if self.hparams.retain_weight else set()))
-
-    def loss(self, model, batch, ref, step):
-        self.require_reference(ref)
+    def loss(self, model: nn.Module, batch: Batch, ref: Reference | None, step: int) -> LossOutput:
         h = self.hparams
         forget = batch["forget"]
         total = undial_loss(ref.logits(forget), forward_logits(model, forget), forget["labels"], h.gamma)
