@@ -234,3 +234,24 @@ def test_rouge_recomputed_from_generations_when_not_logged():
     assert m.compute_metrics({"tofu_retain": log})["tasks"]["tofu_retain"]["rouge"] == pytest.approx(
         (0.5 + 1.0) / 2
     )
+
+
+def test_compute_metrics_emits_exactly_the_metric_table():
+    from clearbench.evaluate.metric_table import METRICS
+    from clearbench.evaluate.tasks import GROUPS
+
+    bookkeeping = ["compat", "gold", "tasks_used", "unavailable", "tasks"]
+    both = {**CLEAR, **TOFU}
+    for gold in (None, both):
+        result = m.compute_metrics(both, gold)
+        metric_keys = [key for key in result if key not in bookkeeping]
+        assert metric_keys == list(METRICS)  # the table's keys, in the table's order
+    # Without gold, exactly the metrics the table says need gold are None, each with a reason.
+    without = m.compute_metrics(both)
+    needs_gold = {key for key, metric in METRICS.items() if metric.needs_gold}
+    assert {key for key in METRICS if without[key] is None} == needs_gold == set(without["unavailable"])
+    # Every aggregate of the table reads per-task scores that exist, and one exists per task group.
+    assert {c for metric in METRICS.values() for c in metric.components} <= set(
+        without["tasks"]["real_faces"]
+    )
+    assert set(m.GROUPS) == set(GROUPS)

@@ -74,3 +74,16 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, breakage):
     assert main(["metrics", "--candidate", str(candidate), "--gold", str(gold)]) == 2
     err = capsys.readouterr().err
     assert expected in err and err.startswith("clearbench: error:") and err.count("\n") == 1
+
+
+def test_table_prints_the_headline_metrics_in_the_metric_tables_order(tmp_path):
+    from clearbench.commands.metrics import format_table
+    from clearbench.evaluate.metric_table import METRICS
+    from clearbench.evaluate.metrics import compute_metrics
+
+    candidate = logs.read_eval(write_eval(tmp_path / "candidate", paraphrased=(2.0, 2.1, 2.2)))
+    gold = logs.read_eval(write_eval(tmp_path / "gold"))
+    lines = format_table(compute_metrics(candidate, gold)).splitlines()
+    printed = [line.split()[0] for line in lines[1 : lines.index("")]]
+    assert printed == [key for key, metric in METRICS.items() if metric.headline]
+    assert "forget_quality_ks_statistic" not in printed  # in --json only

@@ -13,10 +13,14 @@ from pathlib import Path
 import pytest
 
 from clearbench.errors import UserError
+from clearbench.evaluate.metric_table import METRICS
+from clearbench.evaluate.official import COMPAT_MODES
 from clearbench.report import ReportEntry, read_train_log
 from clearbench.report.entries import as_number
 from clearbench.report.leaderboard import (
+    MODALITY_COLUMNS,
     format_number,
+    leaderboard_columns,
     leaderboard_csv,
     leaderboard_latex,
     leaderboard_markdown,
@@ -25,7 +29,6 @@ from clearbench.report.leaderboard import (
     modality_latex,
     modality_markdown,
     modality_rows,
-    one_minus_js,
 )
 
 TASKS = ("forget_captions", "retain_captions", "real_faces")
@@ -188,15 +191,32 @@ def test_format_number(value, kwargs, text):
     assert format_number(value, **kwargs) == text
 
 
-def test_one_minus_js_follows_the_metrics_compat_mode():
-    ours = ReportEntry("a", "gold", metrics={"forget_quality_js": 0.9, "forget_quality_js_aligned": 0.7})
-    official = ReportEntry(
-        "b",
-        "gold",
-        metrics={"compat": "clear-official", "forget_quality_js": 0.9, "forget_quality_js_aligned": 0.7},
-    )
-    only_aligned = ReportEntry("c", "gold", metrics={"forget_quality_js_aligned": 0.7})
-    assert (one_minus_js(ours), one_minus_js(official), one_minus_js(only_aligned)) == (0.9, 0.7, 0.7)
+def test_table_columns_are_metrics_of_the_metric_table():
+    for compat in COMPAT_MODES:
+        columns = leaderboard_columns(compat)
+        assert all(METRICS[column.key] is column for column in columns)
+    assert all(METRICS[column.key] is column for column in MODALITY_COLUMNS)
+    # Headers carry the metric's direction.
+    assert [c.header() for c in leaderboard_columns()][:3] == ["Real ↑", "Retain ↑", "Forget ↓"]
+    assert METRICS["forget"].latex_header() == r"Forget $\downarrow$"
+
+
+def test_one_minus_js_column_follows_the_metrics_compat_mode():
+    js = {"forget_quality_js": 0.9, "forget_quality_js_aligned": 0.7}
+    ours = [
+        ReportEntry("a", "gold", metrics=js),
+        ReportEntry("b", "target", metrics={"compat": "clearbench"}),
+    ]
+    official = [ReportEntry("a", "gold", metrics={"compat": "clear-official", **js})]
+    for entries, key, other, value in (
+        (ours, "forget_quality_js", "forget_quality_js_aligned", "0.9"),
+        (official, "forget_quality_js_aligned", "forget_quality_js", "0.7"),
+    ):
+        table = list(csv.DictReader(io.StringIO(leaderboard_csv(leaderboard_rows(entries)))))
+        assert table[0][key] == value and other not in table[0]  # the column is named by its key
+    # One table compares models under one set of definitions.
+    with pytest.raises(UserError, match="different metric definitions.*'clear-official' \\(e.g. 'a'\\)"):
+        leaderboard_rows([*official, ReportEntry("c", "target", metrics=js)])
 
 
 # --- leaderboard ------------------------------------------------------------------------------
@@ -244,8 +264,8 @@ def test_csv_keeps_full_precision_and_failure_reasons(tmp_path):
         "real",
         "retain",
         "forget",
-        "forget_quality_ks",
-        "forget_quality_1_minus_js",
+        "forget_quality",
+        "forget_quality_js",
         "model_utility",
         "status",
         "fails_on_retain",
@@ -253,7 +273,7 @@ def test_csv_keeps_full_precision_and_failure_reasons(tmp_path):
     ]
     ga = table[2]
     assert (ga["method"], ga["modality"], ga["fails_on_retain"]) == ("ga@both", "both", "true")
-    assert [float(ga[k]) for k in ("real", "retain", "forget_quality_ks", "model_utility")] == [
+    assert [float(ga[k]) for k in ("real", "retain", "forget_quality", "model_utility")] == [
         0.27,
         0.05,
         1.2e-9,
@@ -306,7 +326,7 @@ def test_modality_table_puts_each_run_in_its_modality_group(tmp_path):
     table = list(csv.DictReader(io.StringIO(modality_csv(modalities, rows))))
     npo, ga, gold = table[3], table[2], table[0]
     assert float(npo["text_real"]) == 0.51 and npo["both_real"] == "" and npo["images_retain"] == ""
-    assert float(ga["both_forget_quality_ks"]) == 1.2e-9 and ga["text_real"] == ""
+    assert float(ga["both_forget_quality"]) == 1.2e-9 and ga["text_real"] == ""
     # References are the same model for every modality, so they fill every group.
     assert {gold[f"{m}_forget"] for m in modalities} == {"0.19"}
 

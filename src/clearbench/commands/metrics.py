@@ -5,18 +5,8 @@ from __future__ import annotations
 import json
 
 from clearbench.evaluate.logs import read_eval
+from clearbench.evaluate.metric_table import METRICS
 from clearbench.evaluate.official import COMPAT_MODES, FORMATS
-
-HEADLINE = (
-    "model_utility",
-    "real",
-    "retain",
-    "forget",
-    "forget_quality",
-    "forget_quality_log",
-    "forget_quality_js",
-    "forget_quality_js_aligned",
-)
 
 
 def register(subparsers) -> None:
@@ -66,7 +56,7 @@ def run(args) -> int:
 
 def format_table(result: dict) -> str:
     lines = [f"compat: {result['compat']}"]
-    for key in HEADLINE:
+    for key in (metric.key for metric in METRICS.values() if metric.headline):
         value = result[key]
         shown = _number(value) if value is not None else f"unavailable ({result['unavailable'][key]})"
         lines.append(f"{key:28s} {shown}")

@@ -13,52 +13,21 @@ key names are TOFU's and CLEAR's, so official tools and ours read each other's l
 
 `prob_kind` "answer": Prob = mean exp(-avg_gt_loss); "choice": the true answer against the wrong
 options in `average_perturb_loss` (and the "paraphrase" is the true answer itself). Official logs
-have no header; `read_eval` fills it in from the task name.
+have no header; `read_eval` fills it in from the task's declaration (`TASKS` in tasks.py). A task
+not declared there needs `forget` and `prob_kind` in its log.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 from clearbench import atomic
 from clearbench.errors import UserError
 from clearbench.evaluate import official
+from clearbench.evaluate.tasks import PROB_KINDS, TASKS
 
-
-@dataclass(frozen=True)
-class LogTask:
-    """What a canonical task is: its half of the benchmark, its metric group and its Prob kind."""
-
-    name: str
-    half: str  # "clear" (image tasks) or "tofu" (text QA)
-    group: str  # "forget", "retain" or "real"
-    prob_kind: str  # "answer" or "choice"
-    facerec: bool = False
-
-    @property
-    def forget(self) -> bool:
-        return self.group == "forget"
-
-
-LOG_TASKS = {
-    task.name: task
-    for task in (
-        LogTask("forget_captions", "clear", "forget", "answer"),
-        LogTask("retain_captions", "clear", "retain", "answer"),
-        LogTask("forget_facerec", "clear", "forget", "choice", facerec=True),
-        LogTask("retain_facerec", "clear", "retain", "choice", facerec=True),
-        LogTask("real_faces", "clear", "real", "choice"),
-        LogTask("real_world", "clear", "real", "choice"),
-        LogTask("tofu_forget", "tofu", "forget", "answer"),
-        LogTask("tofu_retain", "tofu", "retain", "answer"),
-        LogTask("tofu_real_authors", "tofu", "real", "choice"),
-        LogTask("tofu_world_facts", "tofu", "real", "choice"),
-    )
-}
-PROB_KINDS = ("answer", "choice")
 SUMMARY = "summary.json"
 AGGREGATED = "eval_log_aggregated.json"
 # Keys metrics cannot do without; ROUGE may instead be recomputed from `generated_text`.
@@ -192,13 +161,13 @@ _SHAPES = {
 
 
 def _header(task: str, log: dict, source: str) -> dict:
-    """`forget` and `prob_kind` from the log, else from the canonical task; plus where it came from."""
-    known = LOG_TASKS.get(task)
+    """`forget` and `prob_kind` from the log, else from the declared task; plus where it came from."""
+    known = TASKS.get(task)
     forget = log.get("forget", known.forget if known else None)
     prob_kind = log.get("prob_kind", known.prob_kind if known else None)
     if forget is None or prob_kind is None:
         raise UserError(
-            f"{source}: task {task!r} is not one of {sorted(LOG_TASKS)}; such a log needs the keys "
+            f"{source}: task {task!r} is not one of {sorted(TASKS)}; such a log needs the keys "
             "'forget' and 'prob_kind'"
         )
     if not isinstance(forget, bool):

@@ -10,7 +10,7 @@ Per task
 - Truth ratio R_i = exp(mean_k ℓ'_ik − ℓ_para,i) (paraphrase over perturbations). Task score: on forget
               tasks mean_i min(R_i, 1/R_i), elsewhere mean_i max(0, 1 − 1/R_i).
 
-Across tasks
+Across tasks (their keys, labels and direction are declared once, in metric_table.py)
 - Model utility  harmonic mean of {ROUGE, Prob, truth ratio} over the utility tasks (below).
 - Forget quality KS two-sample p-value between the candidate's and the gold model's {R_i} on the
   forget-quality tasks (TOFU's definition); `forget_quality_log` = ln p (the paper's v1 and text-only
@@ -67,11 +67,15 @@ from scipy.special import expit, softmax
 from scipy.stats import hmean, ks_2samp
 
 from clearbench.errors import UserError
-from clearbench.evaluate.logs import LOG_TASKS, normalise, samples
+from clearbench.evaluate.logs import normalise, samples
+from clearbench.evaluate.metric_table import METRICS
 from clearbench.evaluate.official import COMPAT_MODES
+from clearbench.evaluate.tasks import GROUPS as TASK_GROUPS
+from clearbench.evaluate.tasks import TASKS
 
 JS_BINS = np.linspace(0.0, 1.0, 21)  # 20 equal bins of s = R / (1 + R)
-GROUPS = ("real", "retain", "forget")
+# The paper aggregates, one per task group, in the metric table's order: real, retain, forget.
+GROUPS = tuple(key for key in METRICS if key in TASK_GROUPS)
 
 
 # ----- per-sample arithmetic -------------------------------------------------------------------
@@ -161,7 +165,7 @@ def rouge_recalls(reference: str, generation: str) -> dict[str, float]:
 
 def task_log_ratios(log: dict, compat: str = "clearbench") -> np.ndarray:
     """log R_i of one task under `compat` (global perturbed mean only for official image tasks)."""
-    known = LOG_TASKS.get(log["task"])
+    known = TASKS.get(log["task"])
     pooled = compat == "clear-official" and known is not None and known.half == "clear"
     return log_truth_ratios(
         samples(log, "avg_paraphrased_loss"), samples(log, "average_perturb_loss"), pooled
@@ -213,25 +217,24 @@ def check_comparable(candidate: dict, gold: dict) -> None:
 
 def tasks_for(logs: dict, compat: str) -> dict[str, list[str]]:
     """Which tasks feed utility, each paper aggregate and forget quality (see the module docstring)."""
-    known = [name for name in LOG_TASKS if name in logs]
-    if compat == "clear-official" and any(LOG_TASKS[name].half == "clear" for name in known):
-        known = [name for name in known if LOG_TASKS[name].half == "clear"]
-    utility = [name for name in known if not LOG_TASKS[name].forget]
+    known = [task for name, task in TASKS.items() if name in logs]  # declaration order
+    if compat == "clear-official" and any(task.half == "clear" for task in known):
+        known = [task for task in known if task.half == "clear"]
+    utility = [task for task in known if not task.forget]
     if compat == "clearbench":
-        utility = [name for name in utility if not LOG_TASKS[name].facerec]
+        utility = [task for task in utility if not task.facerec]
     chosen = {"model_utility": utility}
-    chosen |= {group: [name for name in known if LOG_TASKS[name].group == group] for group in GROUPS}
-    chosen["forget_quality"] = [
-        name for name in known if LOG_TASKS[name].forget and not LOG_TASKS[name].facerec
-    ]
-    return chosen
+    chosen |= {group: [task for task in known if task.group == group] for group in GROUPS}
+    chosen["forget_quality"] = [task for task in known if task.forget and not task.facerec]
+    return {key: [task.name for task in used] for key, used in chosen.items()}
 
 
 def compute_metrics(candidate: dict, gold: dict | None = None, compat: str = "clearbench") -> dict:
     """All metrics of `candidate` ({task: log}, as `read_eval` returns), against `gold` when given.
 
-    Metrics that need what is missing (no gold logs, no task of a group) are None, with the reason
-    in `unavailable`; nothing is invented.
+    The metrics are those of METRICS (metric_table.py), in its order. Metrics that need what is
+    missing (no gold logs, no task of a group) are None, with the reason in `unavailable`; nothing
+    is invented.
     """
     if compat not in COMPAT_MODES:
         raise UserError(f"unknown compat mode {compat!r}; choose one of {COMPAT_MODES}")
@@ -249,25 +252,17 @@ def compute_metrics(candidate: dict, gold: dict | None = None, compat: str = "cl
             return None
         return harmonic_mean([tasks[task][key] for task in chosen[name] for key in keys])
 
-    result = {
-        "compat": compat,
-        "gold": {"available": gold is not None},
-        "model_utility": aggregate("model_utility", ("rouge", "prob", "truth_ratio")),
-        **{group: aggregate(group, ("prob", "truth_ratio")) for group in GROUPS},
-    }
-    result |= _forget_quality(candidate, gold, chosen["forget_quality"], compat, tasks, unavailable)
+    values = {m.key: aggregate(m.key, m.components) for m in METRICS.values() if m.components}
+    values |= _forget_quality(candidate, gold, chosen["forget_quality"], compat, tasks, unavailable)
+    result = {"compat": compat, "gold": {"available": gold is not None}}
+    result |= {key: values.pop(key) for key in METRICS}
+    assert not values, f"metrics computed but not declared in METRICS: {sorted(values)}"
     result |= {"tasks_used": chosen, "unavailable": unavailable, "tasks": tasks}
     return result
 
 
 def _forget_quality(candidate, gold, fq_tasks, compat, tasks, unavailable) -> dict:
-    names = (
-        "forget_quality",
-        "forget_quality_log",
-        "forget_quality_ks_statistic",
-        "forget_quality_js",
-        "forget_quality_js_aligned",
-    )
+    names = [m.key for m in METRICS.values() if m.needs_gold]
     reason = "no gold model logs given" if gold is None else None
     if reason is None and not fq_tasks:
         reason = "no forget caption/QA task (forget_captions, tofu_forget) was evaluated"

@@ -4,34 +4,27 @@ Both projects write `eval_log_aggregated.json` = {file name: per-sample log}. Th
 mean different tasks: `eval_log_forget` is forget *captions* in CLEAR but forget *QA* in TOFU, and
 `eval_real_world_wo_options` is RealWorldQA images in CLEAR but world-facts questions in TOFU. Only
 the set of file names tells the formats apart.
+
+A format is a half of the benchmark; its file map is read off the tasks of that half
+(`Task.official_file` in tasks.py), not declared here.
 """
 
 from __future__ import annotations
 
 from clearbench.errors import UserError
+from clearbench.evaluate.tasks import HALVES, TASKS
 
 # The definition sets metrics can follow: clearbench's corrected ones, or the official CLEAR code's.
 COMPAT_MODES = ("clearbench", "clear-official")
+# The official log formats: "clear" (the multimodal code) and "tofu" (the text code), one per half.
+FORMATS = HALVES
 
-# Official file name (without ".json") -> clearbench task name.
-CLEAR_FILES = {
-    "eval_log_forget": "forget_captions",
-    "eval_log": "retain_captions",
-    "eval_forget_facerec": "forget_facerec",
-    "eval_retain_facerec": "retain_facerec",
-    "eval_real_faces_wo_options": "real_faces",
-    "eval_real_world_wo_options": "real_world",
-}
-TOFU_FILES = {
-    "eval_log_forget": "tofu_forget",
-    "eval_log": "tofu_retain",
-    "eval_real_author_wo_options": "tofu_real_authors",
-    "eval_real_world_wo_options": "tofu_world_facts",
-}
-FORMATS = {"clear": CLEAR_FILES, "tofu": TOFU_FILES}
-# File names that exist in only one of the two formats.
-_ONLY_CLEAR = set(CLEAR_FILES) - set(TOFU_FILES)
-_ONLY_TOFU = set(TOFU_FILES) - set(CLEAR_FILES)
+
+def files(fmt: str) -> dict[str, str]:
+    """Official file name (without ".json") -> clearbench task name, in the format `fmt`."""
+    return {
+        task.official_file: task.name for task in TASKS.values() if task.half == fmt and task.official_file
+    }
 
 
 def file_stem(key: str) -> str:
@@ -45,29 +38,31 @@ def detect_format(keys, source: str, fmt: str | None = None) -> str:
     `fmt` forces a format (for logs that hold only `eval_log` / `eval_log_forget`, which both share).
     """
     stems = {file_stem(key) for key in keys}
+    known = {name: set(files(name)) for name in FORMATS}
+    only_clear, only_tofu = known["clear"] - known["tofu"], known["tofu"] - known["clear"]
     if fmt is not None:
         if fmt not in FORMATS:
             raise UserError(f"{source}: unknown log format {fmt!r}; choose one of {sorted(FORMATS)}")
         detected = fmt
-    elif stems & _ONLY_CLEAR and stems & _ONLY_TOFU:
+    elif stems & only_clear and stems & only_tofu:
         raise UserError(
-            f"{source}: holds both CLEAR-only tasks {sorted(stems & _ONLY_CLEAR)} and TOFU-only tasks "
-            f"{sorted(stems & _ONLY_TOFU)}; it is neither format"
+            f"{source}: holds both CLEAR-only tasks {sorted(stems & only_clear)} and TOFU-only tasks "
+            f"{sorted(stems & only_tofu)}; it is neither format"
         )
-    elif stems & _ONLY_CLEAR:
+    elif stems & only_clear:
         detected = "clear"
-    elif stems & _ONLY_TOFU:
+    elif stems & only_tofu:
         detected = "tofu"
     else:
         raise UserError(
             f"{source}: cannot tell a TOFU log from a CLEAR log from the tasks {sorted(stems)}; "
             "pass the format explicitly (--format tofu or --format clear)"
         )
-    unknown = sorted(stems - set(FORMATS[detected]))
+    unknown = sorted(stems - known[detected])
     if unknown:
         raise UserError(
             f"{source}: unknown {detected.upper()} task file(s) {unknown}; "
-            f"expected some of {sorted(FORMATS[detected])}"
+            f"expected some of {sorted(known[detected])}"
         )
     return detected
 
@@ -76,5 +71,5 @@ def canonical_tasks(aggregated: dict, source: str, fmt: str | None = None) -> di
     """Map an official aggregated log to {clearbench task: (official key, per-sample log)}."""
     if not isinstance(aggregated, dict) or not aggregated:
         raise UserError(f"{source}: expected a JSON object of task logs, found {type(aggregated).__name__}")
-    files = FORMATS[detect_format(aggregated, source, fmt)]
-    return {files[file_stem(key)]: (key, log) for key, log in aggregated.items()}
+    tasks = files(detect_format(aggregated, source, fmt))
+    return {tasks[file_stem(key)]: (key, log) for key, log in aggregated.items()}

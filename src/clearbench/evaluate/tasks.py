@@ -1,7 +1,15 @@
-"""The evaluation tasks, declared as data: which config, which question, which columns to score.
+"""The evaluation tasks, declared once: everything else reads `TASKS`.
 
 Six CLEAR tasks on images (captions and face recognition on the forget and retain people, real
 celebrity faces, real-world VQA) and TOFU's four text QA tasks (clear_spec.md §3.1, §3.5).
+
+A task's one declaration says what to evaluate (data config, question, columns, Prob kind) and what
+it is (its half of the benchmark, its metric group, whether it is face recognition, its file name in
+the official logs, its label in the report). Derived from `TASKS`, never listed again: the default
+task selection and its order (evaluation and metric terms follow the declaration order), the log
+header defaults (`logs.read_eval` of a log without header), the official file maps (`official.files`),
+the metric groups (`metrics.tasks_for`) and the report's task order (`report_order`). A new task is
+one `register_task(Task(...))` (or one more entry in the declaration below).
 
 `prob_kind` "answer": the true answer is scored, its paraphrase and the perturbed answers feed the
 truth ratio. "choice": a multiple choice of the true answer against wrong alternatives; the
@@ -23,6 +31,10 @@ from typing import Any
 from clearbench.data.format import CAPTION_QUESTIONS, FACE_QUESTION, Sample
 from clearbench.errors import UserError
 
+# The halves of the benchmark, which are also the two official log formats, in report order.
+HALVES = ("clear", "tofu")  # image tasks (CLEAR), text QA (TOFU)
+# The metric groups, in report order: each has its paper aggregate (metric_table.py).
+GROUPS = ("forget", "retain", "real")
 QUESTION_STRATEGIES = ("caption", "face", "column")
 PROB_KINDS = ("answer", "choice")
 FORGET_SPLIT = re.compile(r"forget(\d\d)")
@@ -30,15 +42,40 @@ FORGET_SPLIT = re.compile(r"forget(\d\d)")
 
 @dataclass(frozen=True)
 class Task:
+    """One evaluation task: what to evaluate, and what the task is to metrics, logs and report."""
+
     name: str
+    half: str  # one of HALVES: "clear" (image tasks) or "tofu" (text QA, no image)
+    group: str  # one of GROUPS: "forget", "retain" or "real"
     config_template: str  # "{forget}" is replaced by the forget split, e.g. forget10
     question: str  # one of QUESTION_STRATEGIES
     answer_column: str
     paraphrase_column: str
-    perturbed_column: str
-    forget: bool
-    prob_kind: str
-    text_only: bool = False
+    perturbed_column: str  # the perturbed answers, or the wrong options of a "choice" task
+    prob_kind: str  # one of PROB_KINDS
+    facerec: bool = False  # face recognition: left out of default utility and of forget quality
+    official_file: str | None = None  # its file in the official logs of its half, without ".json"
+    label: str = ""  # the report's name for it; default: the name with spaces
+
+    def __post_init__(self) -> None:
+        for field, value, allowed in (
+            ("half", self.half, HALVES),
+            ("group", self.group, GROUPS),
+            ("question", self.question, QUESTION_STRATEGIES),
+            ("prob_kind", self.prob_kind, PROB_KINDS),
+        ):
+            if value not in allowed:
+                raise ValueError(f"task {self.name!r}: {field} {value!r} is not one of {allowed}")
+        if not self.label:
+            object.__setattr__(self, "label", self.name.replace("_", " "))
+
+    @property
+    def forget(self) -> bool:
+        return self.group == "forget"
+
+    @property
+    def text_only(self) -> bool:
+        return self.half == "tofu"
 
     def config(self, forget_split: str) -> str:
         """The data config this task reads, e.g. forget_captions + forget10 → forget10_perturbed."""
@@ -104,115 +141,173 @@ class TaskItem:
         return [self.answer, self.paraphrase, *self.alternatives]
 
 
-TASKS: dict[str, Task] = {
-    task.name: task
-    for task in (
-        Task(
-            "forget_captions",
-            "{forget}_perturbed",
-            "caption",
-            "caption",
-            "paraphrased_caption",
-            "perturbed_captions",
-            forget=True,
-            prob_kind="answer",
-        ),
-        Task(
-            "retain_captions",
-            "retain_perturbed",
-            "caption",
-            "caption",
-            "paraphrased_caption",
-            "perturbed_captions",
-            forget=False,
-            prob_kind="answer",
-        ),
-        Task(
-            "forget_facerec",
-            "{forget}_perturbed",
-            "face",
-            "name",
-            "name",
-            "perturbed_names",
-            forget=True,
-            prob_kind="choice",
-        ),
-        Task(
-            "retain_facerec",
-            "retain_perturbed",
-            "face",
-            "name",
-            "name",
-            "perturbed_names",
-            forget=False,
-            prob_kind="choice",
-        ),
-        Task(
-            "real_faces",
-            "real_faces",
-            "face",
-            "answer",
-            "answer",
-            "options",
-            forget=False,
-            prob_kind="choice",
-        ),
-        Task(
-            "real_world",
-            "real_world",
-            "column",
-            "answer",
-            "answer",
-            "options",
-            forget=False,
-            prob_kind="choice",
-        ),
-        Task(
-            "tofu_forget",
-            "tofu_{forget}_perturbed",
-            "column",
-            "answer",
-            "paraphrased_answer",
-            "perturbed_answer",
-            forget=True,
-            prob_kind="answer",
-            text_only=True,
-        ),
-        Task(
-            "tofu_retain",
-            "tofu_retain_perturbed",
-            "column",
-            "answer",
-            "paraphrased_answer",
-            "perturbed_answer",
-            forget=False,
-            prob_kind="answer",
-            text_only=True,
-        ),
-        Task(
-            "tofu_real_authors",
-            "tofu_real_authors_perturbed",
-            "column",
-            "answer",
-            "answer",
-            "perturbed_answer",
-            forget=False,
-            prob_kind="choice",
-            text_only=True,
-        ),
-        Task(
-            "tofu_world_facts",
-            "tofu_world_facts_perturbed",
-            "column",
-            "answer",
-            "answer",
-            "perturbed_answer",
-            forget=False,
-            prob_kind="choice",
-            text_only=True,
-        ),
-    )
-}
+TASKS: dict[str, Task] = {}
+
+
+def register_task(task: Task) -> Task:
+    """Add `task` to TASKS: the one declaration a new task needs (see the module docstring).
+
+    Registered tasks come after the built-in ones, so the order of the others does not change.
+    `TASKS.pop(name)` takes one out again.
+    """
+    if task.name in TASKS:
+        raise ValueError(f"task {task.name!r} is already declared")
+    clash = [
+        other.name
+        for other in TASKS.values()
+        if task.official_file and (other.half, other.official_file) == (task.half, task.official_file)
+    ]
+    if clash:
+        raise ValueError(
+            f"task {task.name!r}: official {task.half} file {task.official_file!r} is already {clash[0]!r}'s"
+        )
+    TASKS[task.name] = task
+    return task
+
+
+# The declaration order is the evaluation order and the order of the terms of every metric.
+for _task in (
+    Task(
+        "forget_captions",
+        half="clear",
+        group="forget",
+        config_template="{forget}_perturbed",
+        question="caption",
+        answer_column="caption",
+        paraphrase_column="paraphrased_caption",
+        perturbed_column="perturbed_captions",
+        prob_kind="answer",
+        official_file="eval_log_forget",
+    ),
+    Task(
+        "retain_captions",
+        half="clear",
+        group="retain",
+        config_template="retain_perturbed",
+        question="caption",
+        answer_column="caption",
+        paraphrase_column="paraphrased_caption",
+        perturbed_column="perturbed_captions",
+        prob_kind="answer",
+        official_file="eval_log",
+    ),
+    Task(
+        "forget_facerec",
+        half="clear",
+        group="forget",
+        config_template="{forget}_perturbed",
+        question="face",
+        answer_column="name",
+        paraphrase_column="name",
+        perturbed_column="perturbed_names",
+        prob_kind="choice",
+        facerec=True,
+        official_file="eval_forget_facerec",
+    ),
+    Task(
+        "retain_facerec",
+        half="clear",
+        group="retain",
+        config_template="retain_perturbed",
+        question="face",
+        answer_column="name",
+        paraphrase_column="name",
+        perturbed_column="perturbed_names",
+        prob_kind="choice",
+        facerec=True,
+        official_file="eval_retain_facerec",
+    ),
+    Task(
+        "real_faces",
+        half="clear",
+        group="real",
+        config_template="real_faces",
+        question="face",
+        answer_column="answer",
+        paraphrase_column="answer",
+        perturbed_column="options",
+        prob_kind="choice",
+        official_file="eval_real_faces_wo_options",
+    ),
+    Task(
+        "real_world",
+        half="clear",
+        group="real",
+        config_template="real_world",
+        question="column",
+        answer_column="answer",
+        paraphrase_column="answer",
+        perturbed_column="options",
+        prob_kind="choice",
+        official_file="eval_real_world_wo_options",
+    ),
+    Task(
+        "tofu_forget",
+        half="tofu",
+        group="forget",
+        config_template="tofu_{forget}_perturbed",
+        question="column",
+        answer_column="answer",
+        paraphrase_column="paraphrased_answer",
+        perturbed_column="perturbed_answer",
+        prob_kind="answer",
+        official_file="eval_log_forget",
+    ),
+    Task(
+        "tofu_retain",
+        half="tofu",
+        group="retain",
+        config_template="tofu_retain_perturbed",
+        question="column",
+        answer_column="answer",
+        paraphrase_column="paraphrased_answer",
+        perturbed_column="perturbed_answer",
+        prob_kind="answer",
+        official_file="eval_log",
+    ),
+    Task(
+        "tofu_real_authors",
+        half="tofu",
+        group="real",
+        config_template="tofu_real_authors_perturbed",
+        question="column",
+        answer_column="answer",
+        paraphrase_column="answer",
+        perturbed_column="perturbed_answer",
+        prob_kind="choice",
+        official_file="eval_real_author_wo_options",
+    ),
+    Task(
+        "tofu_world_facts",
+        half="tofu",
+        group="real",
+        config_template="tofu_world_facts_perturbed",
+        question="column",
+        answer_column="answer",
+        paraphrase_column="answer",
+        perturbed_column="perturbed_answer",
+        prob_kind="choice",
+        official_file="eval_real_world_wo_options",
+    ),
+):
+    register_task(_task)
+del _task
+
+
+def report_order(names: Iterable[str]) -> list[str]:
+    """`names` in the report's order: per half, forget then retain then real tasks; unknown names last.
+
+    Within a group, tasks keep their declaration order (the sort is stable).
+    """
+    names = set(names)
+    known = [task for task in TASKS.values() if task.name in names]
+    known.sort(key=lambda task: (HALVES.index(task.half), GROUPS.index(task.group)))
+    return [task.name for task in known] + sorted(names - set(TASKS))
+
+
+def task_label(name: str) -> str:
+    """The report's label of a task; a task clearbench does not know keeps its name, spaced."""
+    return TASKS[name].label if name in TASKS else name.replace("_", " ")
 
 
 def select_tasks(names: Sequence[str] | None = None, *, has_vision: bool = True) -> list[Task]:

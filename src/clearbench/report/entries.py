@@ -15,20 +15,6 @@ KINDS = ("base", "target", "gold", "unlearned")
 STATUSES = ("completed", "diverged", "failed")
 MODALITIES = ("text", "images", "both")
 
-# Task names written by the metrics, in the order the report shows them.
-TASK_ORDER = (
-    "forget_captions",
-    "forget_facerec",
-    "retain_captions",
-    "retain_facerec",
-    "real_faces",
-    "real_world",
-    "tofu_forget",
-    "tofu_retain",
-    "tofu_real_authors",
-    "tofu_world_facts",
-)
-
 
 @dataclass
 class ReportEntry:

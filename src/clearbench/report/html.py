@@ -9,13 +9,13 @@ from html import escape
 from clearbench import __version__
 from clearbench.report.entries import ReportEntry
 from clearbench.report.leaderboard import (
-    LEADERBOARD_COLUMNS,
     MODALITY_COLUMNS,
     ModalityRow,
     Row,
     format_number,
     legend,
     modality_cells,
+    rows_columns,
     set_apart,
 )
 from clearbench.report.plots import TASK_SCORES, task_names
@@ -89,7 +89,8 @@ def render_html(
 
 
 def leaderboard_table(rows: list[Row]) -> str:
-    head = "".join(f"<th>{escape(t)}</th>" for t in ["method", *(c.title for c in LEADERBOARD_COLUMNS)])
+    columns = rows_columns(rows)
+    head = "".join(f"<th>{escape(t)}</th>" for t in ["method", *(c.header() for c in columns)])
     head += '<th class="status">status</th>'
     lines = [f'<table id="leaderboard"><thead><tr>{head}</tr></thead><tbody>']
     for row in rows:
@@ -100,8 +101,7 @@ def leaderboard_table(rows: list[Row]) -> str:
         if row.fails_on_retain or entry.status != "completed":
             classes.append("set-apart")
         cells = "".join(
-            f"<td>{escape(format_number(row.values[c.key], p_value=c.p_value))}</td>"
-            for c in LEADERBOARD_COLUMNS
+            f"<td>{escape(format_number(row.values[c.key], p_value=c.p_value))}</td>" for c in columns
         )
         lines.append(
             f'<tr class="{" ".join(classes)}" data-entry="{escape(entry.name)}"><td>{escape(entry.name)}</td>'
@@ -115,7 +115,7 @@ def modality_table(modalities: list[str], rows: list[ModalityRow]) -> str:
     width = len(MODALITY_COLUMNS)
     groups = "<th></th>" + "".join(f'<th colspan="{width}">{escape(m)}</th>' for m in modalities)
     head = "<th>method</th>" + "".join(
-        f"<th>{escape(c.title)}</th>" for _ in modalities for c in MODALITY_COLUMNS
+        f"<th>{escape(c.header(short=True))}</th>" for _ in modalities for c in MODALITY_COLUMNS
     )
     lines = [f'<table id="modality"><thead><tr>{groups}</tr><tr>{head}</tr></thead><tbody>']
     for row in rows:

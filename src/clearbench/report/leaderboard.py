@@ -8,55 +8,52 @@ import re
 from dataclasses import dataclass
 
 from clearbench.errors import UserError
+from clearbench.evaluate.metric_table import METRICS, Metric, one_minus_js_key
 from clearbench.report.entries import MODALITIES, ReportEntry
 
 # Reference rows first (gold, then the model being unlearned), as in the paper's tables.
 KIND_ORDER = {"gold": 0, "target": 1, "base": 2, "unlearned": 3}
 
-
-@dataclass(frozen=True)
-class Column:
-    key: str  # CSV header and value key
-    title: str  # Markdown / HTML header
-    latex: str  # LaTeX header
-    p_value: bool = False  # small values printed in scientific notation
+# Columns are metrics of the metric table, chosen by key; headers, ↑ / ↓ and number format are the
+# metric's.
+MODALITY_COLUMNS = tuple(METRICS[key] for key in ("real", "retain", "forget", "forget_quality"))
 
 
-REAL = Column("real", "Real ↑", r"Real $\uparrow$")
-RETAIN = Column("retain", "Retain ↑", r"Retain $\uparrow$")
-FORGET = Column("forget", "Forget ↓", r"Forget $\downarrow$")
-FORGET_QUALITY = Column(
-    "forget_quality_ks", "forget quality (KS p) ↑", r"FQ (KS $p$) $\uparrow$", p_value=True
-)
-ONE_MINUS_JS = Column("forget_quality_1_minus_js", "1 − JS ↑", r"$1-\mathrm{JS}$ $\uparrow$")
-MODEL_UTILITY = Column("model_utility", "model utility ↑", r"MU $\uparrow$")
+def leaderboard_columns(compat: str = "clearbench") -> tuple[Metric, ...]:
+    """Real, Retain, Forget, forget quality (KS p), 1 − JS, model utility, as the paper's tables.
 
-LEADERBOARD_COLUMNS = (REAL, RETAIN, FORGET, FORGET_QUALITY, ONE_MINUS_JS, MODEL_UTILITY)
-MODALITY_COLUMNS = (REAL, RETAIN, FORGET, Column("forget_quality_ks", "FQ (KS p) ↑", r"FQ $\uparrow$", True))
+    The 1 − JS column is the variant of the definitions `compat` the metrics were computed under.
+    """
+    keys = ("real", "retain", "forget", "forget_quality", one_minus_js_key(compat), "model_utility")
+    return tuple(METRICS[key] for key in keys)
+
+
+def rows_columns(rows: list[Row]) -> tuple[Metric, ...]:
+    return leaderboard_columns(compat_of([row.entry for row in rows]))
+
+
+def compat_of(entries: list[ReportEntry]) -> str:
+    """The definitions (compat mode) the entries' metrics were computed under; one table, one set.
+
+    Metrics without a `compat` key (or with one that is not a string) count as the default ones.
+    """
+    first: dict[str, str] = {}  # compat -> the first entry computed under it
+    for entry in entries:
+        if entry.metrics is not None:
+            compat = entry.metrics.get("compat")
+            first.setdefault(compat if isinstance(compat, str) else "clearbench", entry.name)
+    if len(first) > 1:
+        described = ", ".join(f"{compat!r} (e.g. {name!r})" for compat, name in first.items())
+        raise UserError(
+            f"report entries were computed under different metric definitions: {described}; "
+            "compute every entry's metrics with the same compat mode"
+        )
+    return next(iter(first), "clearbench")
 
 
 def entry_values(entry: ReportEntry) -> dict[str, float | None]:
-    """The leaderboard numbers of one entry; None where the metrics lack them."""
-    return {
-        "real": entry.metric("real"),
-        "retain": entry.metric("retain"),
-        "forget": entry.metric("forget"),
-        "forget_quality_ks": entry.metric("forget_quality"),
-        "forget_quality_1_minus_js": one_minus_js(entry),
-        "model_utility": entry.metric("model_utility"),
-    }
-
-
-def one_minus_js(entry: ReportEntry) -> float | None:
-    """The 1 − JS forget quality matching the metrics' definitions.
-
-    Under `compat="clear-official"` that is the paper's index-aligned variant; otherwise the
-    histogram variant. Either falls back to the other when missing.
-    """
-    keys = ["forget_quality_js", "forget_quality_js_aligned"]
-    if (entry.metrics or {}).get("compat") == "clear-official":
-        keys.reverse()
-    return next((v for v in map(entry.metric, keys) if v is not None), None)
+    """Every metric of the table for one entry, by key; None where the metrics lack it."""
+    return {key: entry.metric(key) for key in METRICS}
 
 
 @dataclass(frozen=True)
@@ -82,6 +79,7 @@ class Row:
 def leaderboard_rows(entries: list[ReportEntry], retain_fail_threshold: float | None = 0.4) -> list[Row]:
     """Rows in report order: gold, target, base, then the unlearning runs as given."""
     check_unique_names(entries)
+    compat_of(entries)  # one set of definitions, checked before anything is written
     rows = []
     for entry in sorted(entries, key=lambda e: KIND_ORDER[e.kind]):
         values = entry_values(entry)
@@ -173,6 +171,7 @@ def grey(cells: list[str]) -> list[str]:
 
 def leaderboard_csv(rows: list[Row]) -> str:
     """Full-precision numbers (empty when missing), for further analysis."""
+    columns = rows_columns(rows)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(
@@ -180,7 +179,7 @@ def leaderboard_csv(rows: list[Row]) -> str:
             "method",
             "kind",
             "modality",
-            *(c.key for c in LEADERBOARD_COLUMNS),
+            *(c.key for c in columns),
             "status",
             "fails_on_retain",
             "error",
@@ -193,7 +192,7 @@ def leaderboard_csv(rows: list[Row]) -> str:
                 entry.name,
                 entry.kind,
                 entry.modality or "",
-                *(csv_number(row.values[c.key]) for c in LEADERBOARD_COLUMNS),
+                *(csv_number(row.values[c.key]) for c in columns),
                 entry.status,
                 str(row.fails_on_retain).lower(),
                 entry.error or "",
@@ -202,15 +201,16 @@ def leaderboard_csv(rows: list[Row]) -> str:
     return buffer.getvalue()
 
 
-def leaderboard_cells(row: Row) -> list[str]:
-    return [format_number(row.values[c.key], p_value=c.p_value) for c in LEADERBOARD_COLUMNS]
+def leaderboard_cells(row: Row, columns: tuple[Metric, ...]) -> list[str]:
+    return [format_number(row.values[c.key], p_value=c.p_value) for c in columns]
 
 
 def leaderboard_markdown(rows: list[Row]) -> str:
-    header = ["method", *(c.title for c in LEADERBOARD_COLUMNS), "status"]
-    lines = [markdown_row(header), markdown_row(["---"] + ["---:"] * len(LEADERBOARD_COLUMNS) + ["---"])]
+    columns = rows_columns(rows)
+    header = ["method", *(c.header() for c in columns), "status"]
+    lines = [markdown_row(header), markdown_row(["---"] + ["---:"] * len(columns) + ["---"])]
     for row in rows:
-        cells = [markdown_cell(row.entry.name), *leaderboard_cells(row), markdown_cell(row.status)]
+        cells = [markdown_cell(row.entry.name), *leaderboard_cells(row, columns), markdown_cell(row.status)]
         if row.fails_on_retain or row.entry.status != "completed":
             cells = [f"*{cell}*" for cell in cells]
         lines.append(markdown_row(cells))
@@ -219,16 +219,17 @@ def leaderboard_markdown(rows: list[Row]) -> str:
 
 
 def leaderboard_latex(rows: list[Row]) -> str:
-    header = ["Method", *(c.latex for c in LEADERBOARD_COLUMNS), "Status"]
+    columns = rows_columns(rows)
+    header = ["Method", *(c.latex_header() for c in columns), "Status"]
     body = []
     for row in rows:
         cells = [
             latex_escape(row.entry.name),
-            *map(latex_number, leaderboard_cells(row)),
+            *map(latex_number, leaderboard_cells(row, columns)),
             latex_escape(row.status),
         ]
         body.append(grey(cells) if row.fails_on_retain or row.entry.status != "completed" else cells)
-    return latex_table("l" + "r" * len(LEADERBOARD_COLUMNS) + "l", [header], body, legend(rows))
+    return latex_table("l" + "r" * len(columns) + "l", [header], body, legend(rows))
 
 
 def legend(rows: list[Row]) -> str:
@@ -298,7 +299,7 @@ def modality_csv(modalities: list[str], rows: list[ModalityRow]) -> str:
 
 
 def modality_markdown(modalities: list[str], rows: list[ModalityRow]) -> str:
-    header = ["method", *(f"{m}: {c.title}" for m in modalities for c in MODALITY_COLUMNS)]
+    header = ["method", *(f"{m}: {c.header(short=True)}" for m in modalities for c in MODALITY_COLUMNS)]
     lines = [markdown_row(header), markdown_row(["---"] + ["---:"] * (len(header) - 1))]
     for row in rows:
         cells = [markdown_cell(row.label)]
@@ -319,7 +320,7 @@ def modality_latex(modalities: list[str], rows: list[ModalityRow]) -> str:
     rules = " ".join(
         rf"\cmidrule(lr){{{2 + i * width}-{1 + (i + 1) * width}}}" for i in range(len(modalities))
     )
-    header = ["Method", *(c.latex for _ in modalities for c in MODALITY_COLUMNS)]
+    header = ["Method", *(c.latex_header(short=True) for _ in modalities for c in MODALITY_COLUMNS)]
     body = []
     for row in rows:
         cells = [latex_escape(row.label)]

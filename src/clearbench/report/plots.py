@@ -13,8 +13,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from clearbench.report.entries import TASK_ORDER, ReportEntry, read_train_log
-from clearbench.report.leaderboard import Row
+from clearbench.evaluate.metric_table import METRICS, one_minus_js_key
+from clearbench.evaluate.tasks import report_order, task_label
+from clearbench.report.entries import ReportEntry, read_train_log
+from clearbench.report.leaderboard import Row, compat_of
 
 REFERENCE_STYLE = {  # kind -> (colour, marker)
     "gold": ("#d4a017", "*"),
@@ -53,18 +55,18 @@ def colours(entries: list[ReportEntry]) -> dict[str, str]:
 def fq_vs_utility_figure(rows: list[Row]) -> Figure:
     """Model utility (x) against forget quality (y): KS p-value on a log axis, and 1 − JS.
 
-    Gold and target keep their own markers; hollow markers fail on retain; × did not complete.
+    The two forget qualities are the leaderboard's. Gold and target keep their own markers; hollow
+    markers fail on retain; × did not complete.
     """
     figure = Figure(figsize=(11, 4.6))
     palette = colours([row.entry for row in rows])
-    panels = (
-        ("forget_quality_ks", "forget quality (KS p-value, log)"),
-        ("forget_quality_1_minus_js", "forget quality (1 − JS)"),
-    )
-    for axes, (key, title) in zip(figure.subplots(1, 2), panels):
-        points = [(row, row.values["model_utility"], row.values[key]) for row in rows]
+    utility = METRICS["model_utility"]
+    compat = compat_of([row.entry for row in rows])
+    panels = (METRICS["forget_quality"], METRICS[one_minus_js_key(compat)])
+    for axes, metric in zip(figure.subplots(1, 2), panels):
+        points = [(row, row.values[utility.key], row.values[metric.key]) for row in rows]
         points = [(row, x, y) for row, x, y in points if x is not None and y is not None]
-        if key == "forget_quality_ks":
+        if metric.p_value:
             points = floor_zero_p_values(points)
             if points:
                 axes.set_yscale("log")
@@ -91,8 +93,8 @@ def fq_vs_utility_figure(rows: list[Row]) -> Figure:
             axes.text(
                 0.5, 0.5, "no data", ha="center", va="center", transform=axes.transAxes, color="#888888"
             )
-        axes.set_xlabel("model utility ↑")
-        axes.set_ylabel(f"{title} ↑")
+        axes.set_xlabel(utility.header())
+        axes.set_ylabel(metric.header())
         axes.grid(alpha=0.3)
     figure.suptitle(
         "Forget quality vs model utility (hollow: fails on retain; ×: diverged / failed)", fontsize=10
@@ -147,8 +149,8 @@ def floor_zero_p_values(points: list) -> list:
 
 
 def task_names(entries: list[ReportEntry]) -> list[str]:
-    present = {task for entry in entries for task in entry.task_names()}
-    return [t for t in TASK_ORDER if t in present] + sorted(present - set(TASK_ORDER))
+    """The tasks any entry has scores for, in the report's order (tasks.report_order)."""
+    return report_order(task for entry in entries for task in entry.task_names())
 
 
 def tasks_figure(entries: list[ReportEntry]) -> Figure | None:
@@ -170,7 +172,7 @@ def tasks_figure(entries: list[ReportEntry]) -> Figure | None:
             )
         axes.set_ylabel(title)
         axes.grid(axis="y", alpha=0.3)
-    axes.set_xticks(range(len(tasks)), [t.replace("_", "\n") for t in tasks], fontsize=8)
+    axes.set_xticks(range(len(tasks)), [task_label(t).replace(" ", "\n") for t in tasks], fontsize=8)
     figure.legend(
         *figure.axes[0].get_legend_handles_labels(),
         loc="outside upper center",
