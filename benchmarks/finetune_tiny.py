@@ -22,8 +22,9 @@ from clearbench.data.load import load_split
 from clearbench.data.synth import generate
 from clearbench.models.registry import load
 from clearbench.models.tiny import PRESET_SIZE
-from clearbench.train.finetune import LoraOptions, finetune
-from clearbench.train.loop import LoopConfig
+from clearbench.train.finetune import finetune
+from clearbench.train.lora import LoraOptions
+from clearbench.train.options import TrainOptions
 
 
 def generations(model, processor, adapter, samples, batch_size=32, max_new_tokens=64) -> list[str]:
@@ -99,7 +100,6 @@ def main() -> None:
     data = args.work / "data"
     if not (data / "README.md").is_file():
         generate(data, persons=args.persons, seed=0)
-    lora = LoraOptions(r=args.lora_r) if args.lora_r else None
     tiny_size = dataclasses.replace(
         PRESET_SIZE, **{k: int(v) for k, v in (i.split("=", 1) for i in args.tiny)}
     )
@@ -116,10 +116,15 @@ def main() -> None:
             str(data),
             split,
             out,
-            lora=lora if name != "base" else None,
-            loop=LoopConfig(epochs=epochs, learning_rate=args.lr, warmup_steps=20, seed=args.seed),
-            batch_size=args.batch_size,
-            freeze_vision=freeze,
+            TrainOptions(
+                epochs=epochs,
+                learning_rate=args.lr,
+                warmup_steps=20,
+                batch_size=args.batch_size,
+                lora=LoraOptions(r=args.lora_r if name != "base" else 0),
+                freeze_vision=freeze,
+            ),
+            seed=args.seed,
             tiny_size=tiny_size,
         )
         trained = time.time() - started

@@ -36,7 +36,7 @@ def caption(rng: random.Random, length: int) -> str:
 def build_rows(n_rows: int, n_perturbations: int, seed: int):
     rng = random.Random(seed)
     prompts, candidates = [], []
-    for row in range(n_rows):
+    for _ in range(n_rows):
         colour = tuple(rng.randrange(256) for _ in range(3))
         prompts.append(Sample(rng.choice(CAPTION_QUESTIONS), "", Image.new("RGB", (336, 336), colour)))
         # true caption, paraphrase, perturbations: 20-40 words each, like CLEAR's captions

@@ -55,7 +55,8 @@ def child(method: str, mode: str, source: str, target: str, steps: int, batch_si
     from clearbench.methods.base import Method, forward_logits, nll
     from clearbench.train import reference
     from clearbench.train import unlearn as unlearn_module
-    from clearbench.train.loop import LoopConfig
+    from clearbench.train.lora import LoraOptions
+    from clearbench.train.options import UnlearnOptions
 
     class Finetune(Method):
         name = BASELINE
@@ -75,7 +76,7 @@ def child(method: str, mode: str, source: str, target: str, steps: int, batch_si
         return ref
 
     reference.Reference.for_model = classmethod(recording)
-    lora = {"r": 8, "alpha": 32} if mode == "lora" else None
+    lora = LoraOptions(r=8, alpha=32) if mode == "lora" else LoraOptions(r=0)
     work = Path(tempfile.mkdtemp(prefix=f"bench-{method}-"))
     calls: list[float] = []
     run_loop = unlearn_module.run_loop
@@ -99,9 +100,7 @@ def child(method: str, mode: str, source: str, target: str, steps: int, batch_si
         "retain90+tofu",
         method,
         work / "out",
-        lora=lora,
-        loop=LoopConfig(max_steps=steps + 1, learning_rate=1e-5),
-        batch_size=batch_size,
+        UnlearnOptions(max_steps=steps + 1, learning_rate=1e-5, batch_size=batch_size, lora=lora),
     )
     if result["status"] != "completed":
         raise SystemExit(f"{method}: {result['status']}")

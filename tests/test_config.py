@@ -16,7 +16,7 @@ def test_default_is_the_tiny_world_with_every_paper_method():
 def test_paper_presets_follow_appendix_h():
     config = load_config("llava-1.5-7b")
     assert config.data.source == "therem/CLEAR"
-    assert (config.finetune.lora_r, config.finetune.lora_alpha, config.finetune.epochs) == (8, 32, 3)
+    assert (config.finetune.lora.r, config.finetune.lora.alpha, config.finetune.epochs) == (8, 32, 3)
     assert (config.unlearn.epochs, config.unlearn.learning_rate) == (5, 1e-5)
     assert "qwen2-vl-2b" in preset_names()
 
@@ -46,6 +46,13 @@ def test_overrides_are_parsed_as_yaml():
         ("novalue", "not of the form key=value"),
         ("unlearn.methods=[ga, forgetall]", "unknown method 'forgetall'"),
         ("unlearn.hparams={npo: {betta: 1}}", "betta"),
+        ("unlearn.methods=ga", "'unlearn.methods' must be a list, got 'ga'"),
+        ("seed=abc", "'seed' must be an integer"),
+        ("finetune.learning_rate=.nan", "'finetune.learning_rate' must be a positive number"),
+        ("unlearn.lora.r=-3", "'unlearn.lora.r' must not be negative"),
+        ("pretrain.epochs=0", "'pretrain.epochs' must be a positive number"),
+        ("unlearn.saliency=1.5", r"'unlearn.saliency' must be in \(0, 1\]"),
+        ("unlearn.lora=8", "'unlearn.lora' must be a section"),
     ],
 )
 def test_bad_overrides_name_the_key(override, message):
@@ -64,3 +71,67 @@ def test_forget_configs_per_modality():
         "forget10",
         "tofu_forget10",
     ]
+
+
+def _setting_keys(options, prefix=""):
+    import dataclasses
+
+    for field in dataclasses.fields(options):
+        value = getattr(options, field.name)
+        if dataclasses.is_dataclass(value):
+            yield from _setting_keys(value, f"{prefix}{field.name}.")
+        else:
+            yield prefix + field.name
+
+
+def test_every_training_setting_is_a_flag_of_both_commands_and_a_config_key():
+    """One declaration: the config sections are the options, and the CLI flags come from their fields."""
+    import argparse
+
+    from clearbench import settings
+    from clearbench.cli import build_parser
+    from clearbench.train.options import TrainOptions, UnlearnOptions
+
+    # max_grad_norm could not be set from `clearbench run` before the sections were the options.
+    config = load_config(None, ["unlearn.max_grad_norm=0.5", "finetune.lora.dropout=0.1"])
+    assert config.unlearn.max_grad_norm == 0.5 and config.finetune.lora.dropout == 0.1
+    assert set(_setting_keys(UnlearnOptions())) <= set(_setting_keys(config.unlearn))
+    assert set(_setting_keys(TrainOptions())) <= set(_setting_keys(config.finetune))
+    subcommands = next(
+        a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)
+    ).choices
+    for command, options in (("finetune", TrainOptions()), ("unlearn", UnlearnOptions())):
+        flags = {flag for action in subcommands[command]._actions for flag in action.option_strings}
+        missing = [key for key in _setting_keys(options) if settings.flag(key) not in flags]
+        assert not missing, (command, missing)
+
+
+def test_cli_flags_reach_the_options(tmp_path):
+    from clearbench import settings
+    from clearbench.cli import build_parser
+    from clearbench.train.options import UNLEARN_DEFAULTS, UnlearnOptions
+
+    args = build_parser().parse_args(
+        [
+            "unlearn",
+            "--model",
+            "m",
+            "--method",
+            "ga",
+            "--out",
+            str(tmp_path),
+            "--lr",
+            "3e-4",
+            "--max-grad-norm",
+            "0",
+            "--lora-r",
+            "0",
+            "--lora-targets",
+            "q_proj,v_proj",
+            "--no-freeze-vision",
+        ]
+    )
+    options = settings.from_arguments(UnlearnOptions(**UNLEARN_DEFAULTS), args)
+    assert options.learning_rate == 3e-4 and options.max_grad_norm == 0
+    assert options.lora.r == 0 and options.lora.target_modules == ["q_proj", "v_proj"]
+    assert options.freeze_vision is False and options.grad_accum == 2 and options.epochs == 5

@@ -49,7 +49,7 @@ def test_run_produces_every_stage_and_a_report(small_run):
         assert f"| {row} |" in leaderboard or f"| *{row}* |" in leaderboard
     assert (small_run / "report" / "report.html").is_file()
     recorded = json.loads((small_run / "run.json").read_text())
-    assert recorded["packages"]["torch"] and recorded["seed"] == 0
+    assert recorded["versions"]["torch"] and recorded["seed"] == 0
     assert recorded["data_revision"].startswith("sha256:")
 
 
@@ -71,7 +71,7 @@ def test_resuming_with_another_config_is_refused(small_run):
 def test_failed_and_diverged_methods_are_reported_and_the_others_kept(tmp_path, monkeypatch):
     import clearbench.train.unlearn as unlearn_module
 
-    def fake_unlearn(model, data, forget, retain, method, out, **options):
+    def fake_unlearn(model, data, forget, retain, method, out, options=None, **settings):
         if method == "npo":
             raise RuntimeError("CUDA out of memory")
         if method == "ga":

@@ -17,8 +17,9 @@ from clearbench.cli import main
 from clearbench.data.format import FACE_QUESTION
 from clearbench.data.load import load_split
 from clearbench.models.tiny import PRESET_SIZE
-from clearbench.train.finetune import LoraOptions, finetune, is_complete
-from clearbench.train.loop import LoopConfig
+from clearbench.train.finetune import finetune, is_complete
+from clearbench.train.lora import LoraOptions
+from clearbench.train.options import TrainOptions
 
 
 @pytest.fixture(scope="module")
@@ -36,9 +37,7 @@ def base(source, tmp_path_factory):
         str(source),
         "pretraining",
         out,
-        lora=None,
-        loop=LoopConfig(max_steps=3, learning_rate=1e-3),
-        batch_size=4,
+        TrainOptions(max_steps=3, learning_rate=1e-3, batch_size=4, lora=LoraOptions(r=0)),
     )
     return out
 
@@ -48,7 +47,8 @@ def test_preset_pretraining_writes_a_standard_checkpoint(base, source):
 
     assert is_complete(base)
     run = json.loads((base / "run.json").read_text())
-    assert run["status"] == "completed" and run["steps"] == 3 and run["split"] == "pretraining"
+    result = json.loads((base / "result.json").read_text())
+    assert result["status"] == "completed" and result["steps"] == 3 and run["split"] == "pretraining"
     assert run["dataset_revision"].startswith("sha256:") and run["versions"]["torch"]
     assert run["freeze_vision"] is False  # a fresh preset's vision tower starts random: trained
     assert run["tiny_size"] == dataclasses.asdict(PRESET_SIZE)
@@ -65,7 +65,7 @@ def test_preset_pretraining_writes_a_standard_checkpoint(base, source):
 
     log_before = (base / "train_log.jsonl").read_text()
     finetune(
-        "tiny-llava", str(source), "pretraining", base, lora=None, loop=LoopConfig(max_steps=50)
+        "tiny-llava", str(source), "pretraining", base, TrainOptions(max_steps=50, lora=LoraOptions(r=0))
     )  # complete: skipped, nothing retrained
     assert (base / "train_log.jsonl").read_text() == log_before
 
@@ -77,9 +77,7 @@ def test_lora_target_keeps_the_vision_tower_and_saves_merged(base, source, tmp_p
         str(source),
         "full+tofu",
         out,
-        lora=LoraOptions(r=4, alpha=16),
-        loop=LoopConfig(max_steps=2, learning_rate=1e-2),
-        batch_size=4,
+        TrainOptions(max_steps=2, learning_rate=1e-2, batch_size=4, lora=LoraOptions(r=4, alpha=16)),
     )
     before, after = load_file(base / "model.safetensors"), load_file(out / "model.safetensors")
     assert set(before) == set(after)  # merged: plain weights, no LoRA tensors
@@ -87,7 +85,7 @@ def test_lora_target_keeps_the_vision_tower_and_saves_merged(base, source, tmp_p
     assert vision and all(torch.equal(before[k], after[k]) for k in vision)
     moved = [k for k in before if "q_proj" in k and not torch.equal(before[k], after[k])]
     assert moved
-    assert json.loads((out / "run.json").read_text())["lora"]["r"] == 4
+    assert json.loads((out / "run.json").read_text())["options"]["lora"]["r"] == 4
 
 
 def cli_error(capsys, *argv):
@@ -106,9 +104,7 @@ def test_several_configs_train_together(base, source, tmp_path):
         str(source),
         "full+tofu,pretraining",
         out,
-        lora=None,
-        loop=LoopConfig(max_steps=1, learning_rate=1e-4),
-        batch_size=4,
+        TrainOptions(max_steps=1, learning_rate=1e-4, batch_size=4, lora=LoraOptions(r=0)),
     )
     run = json.loads((out / "run.json").read_text())
     expected = len(load_split(str(source), "full+tofu")) + len(load_split(str(source), "pretraining"))
@@ -119,9 +115,7 @@ def test_several_configs_train_together(base, source, tmp_path):
             str(source),
             "full+tofu,real_faces",
             tmp_path / "bad",
-            lora=None,
-            loop=LoopConfig(max_steps=1),
-            batch_size=4,
+            TrainOptions(max_steps=1, batch_size=4, lora=LoraOptions(r=0)),
         )
 
 
@@ -185,5 +179,6 @@ def test_two_cpu_processes_with_accelerate_launch(base, source, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip() == str(out)  # printed once, by the main process
     run = json.loads((out / "run.json").read_text())
-    assert run["processes"] == 2 and run["steps"] == 2 and is_complete(out)
+    result = json.loads((out / "result.json").read_text())
+    assert run["processes"] == 2 and result["steps"] == 2 and is_complete(out)
     assert len((out / "train_log.jsonl").read_text().splitlines()) == 2

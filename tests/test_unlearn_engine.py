@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 import torch
@@ -15,7 +16,8 @@ from clearbench.data.format import CAPTION_QUESTIONS
 from clearbench.methods import METHODS
 from clearbench.methods.base import Method, forward_logits, nll
 from clearbench.models.tiny import TinySize, build_tiny_llava
-from clearbench.train.loop import LoopConfig
+from clearbench.train.lora import LoraOptions
+from clearbench.train.options import UnlearnOptions
 from clearbench.train.unlearn import unlearn
 
 SIZE = TinySize(
@@ -28,7 +30,7 @@ SIZE = TinySize(
     heads=2,
     vocab_size=1000,
 )
-FAST = LoopConfig(max_steps=2, learning_rate=1e-3)
+FAST = UnlearnOptions(max_steps=2, learning_rate=1e-3, batch_size=2)
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +68,7 @@ def forget_nll(checkpoint, source, config="forget10+tofu"):
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_every_method_runs_through_the_engine(method, source, target, tmp_path):
     out = tmp_path / method
-    result = unlearn(target, source, "forget10+tofu", "retain90+tofu", method, out, loop=FAST, batch_size=2)
+    result = unlearn(target, source, "forget10+tofu", "retain90+tofu", method, out, FAST)
     assert result["status"] == "completed" and result["steps"] == 2
     assert json.loads((out / "result.json").read_text()) == result
     run = json.loads((out / "run.json").read_text())
@@ -82,7 +84,6 @@ def test_every_method_runs_through_the_engine(method, source, target, tmp_path):
 def test_text_only_track_with_a_causal_lm(method, source, tmp_path):
     from clearbench.data.load import load_split
     from clearbench.models.causal_lm import CausalLMAdapter
-    from clearbench.train.finetune import LoraOptions
 
     rows = load_split(source, "tofu_full")
     model, tokenizer = CausalLMAdapter().build_tiny(list(rows["question"]) + list(rows["answer"]), seed=0)
@@ -95,13 +96,11 @@ def test_text_only_track_with_a_causal_lm(method, source, tmp_path):
         "tofu_retain90",
         method,
         tmp_path / "out",
-        lora=LoraOptions(r=4, alpha=8),
-        loop=FAST,
-        batch_size=2,
+        replace(FAST, lora=LoraOptions(r=4, alpha=8)),
     )
     assert result["status"] == "completed"
     run = json.loads((tmp_path / "out" / "run.json").read_text())
-    assert run["forget_modality"] == "text" and run["lora"]["r"] == 4
+    assert run["forget_modality"] == "text" and run["options"]["lora"]["r"] == 4
 
 
 def test_ga_forgets_and_a_complete_run_is_skipped(source, target, tmp_path):
@@ -114,14 +113,11 @@ def test_ga_forgets_and_a_complete_run_is_skipped(source, target, tmp_path):
         "retain90+tofu",
         "ga",
         out,
-        loop=LoopConfig(max_steps=4, learning_rate=5e-3),
-        batch_size=4,
+        UnlearnOptions(max_steps=4, learning_rate=5e-3, batch_size=4),
     )
     assert forget_nll(out, source) > start + 0.1
     log = (out / "train_log.jsonl").read_text()
-    again = unlearn(
-        target, source, "forget10+tofu", "retain90+tofu", "ga", out, loop=LoopConfig(max_steps=50)
-    )
+    again = unlearn(target, source, "forget10+tofu", "retain90+tofu", "ga", out, UnlearnOptions(max_steps=50))
     assert again["steps"] == 4 and (out / "train_log.jsonl").read_text() == log
 
 
@@ -182,13 +178,11 @@ class Interrupted(Method):
 def test_an_interrupted_run_resumes_from_its_last_state(source, target, tmp_path, monkeypatch):
     monkeypatch.setitem(METHODS, "interrupted", Interrupted)
     out = tmp_path / "resume"
-    loop = LoopConfig(max_steps=4, learning_rate=1e-3, save_every=1)
+    options = UnlearnOptions(max_steps=4, learning_rate=1e-3, save_every=1, batch_size=2)
     with pytest.raises(KeyboardInterrupt):
-        unlearn(target, source, "forget10+tofu", "retain90+tofu", "interrupted", out, loop=loop, batch_size=2)
+        unlearn(target, source, "forget10+tofu", "retain90+tofu", "interrupted", out, options)
     assert not (out / "result.json").exists() and (out / "loop_state").is_dir()
-    result = unlearn(
-        target, source, "forget10+tofu", "retain90+tofu", "interrupted", out, loop=loop, batch_size=2
-    )
+    result = unlearn(target, source, "forget10+tofu", "retain90+tofu", "interrupted", out, options)
     assert result["status"] == "completed" and result["steps"] == 4
     steps = [json.loads(line)["step_seen"] for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert steps == [0.0, 1.0, 2.0, 3.0]  # steps 0-1 from the first attempt, 2-3 resumed
@@ -211,7 +205,7 @@ def test_forget_modality_follows_the_config(
 
     monkeypatch.setattr(METHODS["ga"], "loss", spy)
     out = tmp_path / forget
-    unlearn(target, source, forget, "retain90+tofu", "ga", out, loop=FAST, batch_size=4)
+    unlearn(target, source, forget, "retain90+tofu", "ga", out, replace(FAST, batch_size=4))
     assert json.loads((out / "run.json").read_text())["forget_modality"] == modality
     assert any("pixel_values" in enc for enc in seen) == has_images
     assert all("pixel_values" not in enc for enc in seen) == has_text
@@ -227,9 +221,7 @@ def test_l1_pulls_toward_the_starting_model(source, target, tmp_path):
             "retain90+tofu",
             "ga",
             out,
-            l1=l1,
-            loop=LoopConfig(max_steps=4, learning_rate=5e-3),
-            batch_size=2,
+            UnlearnOptions(max_steps=4, learning_rate=5e-3, batch_size=2, l1=l1),
         )
         lines = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
         assert lines[0]["l1_distance"] == 0.0  # LoRA starts exactly at the target
@@ -247,17 +239,21 @@ def test_saliency_mask_limits_which_weights_move(source, target, tmp_path):
         "retain90+tofu",
         "ga",
         out,
-        lora=None,
-        saliency=0.02,
-        loop=LoopConfig(max_steps=2, learning_rate=1e-3, weight_decay=0.0),
-        batch_size=2,
+        UnlearnOptions(
+            max_steps=2,
+            learning_rate=1e-3,
+            weight_decay=0.0,
+            batch_size=2,
+            lora=LoraOptions(r=0),
+            saliency=0.02,
+        ),
     )
     before, after = load_file(target / "model.safetensors"), load_file(out / "model.safetensors")
     changed = sum(int((after[k] != before[k]).sum()) for k in before)
     total = sum(v.numel() for v in before.values())
     assert 0 < changed <= 0.025 * total
     run = json.loads((out / "run.json").read_text())
-    assert run["saliency"] == 0.02 and run["freeze_vision"] is True
+    assert run["options"]["saliency"] == 0.02 and run["freeze_vision"] is True
 
 
 def cli_error(capsys, *args):
@@ -284,10 +280,10 @@ def test_bad_input_gets_one_clear_message(source, target, tmp_path, capsys):
     empty.write_text("")
     assert "holds no answers" in cli_error(capsys, *common, "--method", "idk", "--idk-file", str(empty))
     assert "no config 'forget99'" in cli_error(capsys, *common, "--method", "ga", "--forget", "forget99")
-    assert "batch size must be at least 1" in cli_error(
+    assert "--batch-size must be at least 1" in cli_error(
         capsys, *common, "--method", "ga", "--batch-size", "0"
     )
-    assert "saliency is the fraction" in cli_error(capsys, *common, "--method", "ga", "--saliency", "2")
+    assert "--saliency must be in (0, 1]" in cli_error(capsys, *common, "--method", "ga", "--saliency", "2")
     assert not (tmp_path / "x").exists()
 
 
@@ -352,6 +348,6 @@ def test_two_cpu_processes_with_accelerate_launch(source, target, tmp_path):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads((out / "result.json").read_text())["status"] == "completed"
-    assert json.loads((out / "run.json").read_text())["num_processes"] == 2
+    assert json.loads((out / "run.json").read_text())["processes"] == 2
     assert len((out / "train_log.jsonl").read_text().splitlines()) == 2  # written once, by the main process
     assert (out / "model.safetensors").is_file()

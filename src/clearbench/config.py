@@ -1,13 +1,17 @@
 """The run configuration: typed sections, YAML presets, `key=value` overrides.
 
 A run is described by one `RunConfig`. Presets are YAML files under `clearbench/presets/` (or any YAML
-path; `extends: NAME` starts from another preset); `--set section.key=value` overrides a field, the value parsed as YAML (`3`, `1e-5`, `[ga, npo]`).
-Unknown presets and keys are user errors that name the key and the keys that exist.
+path; `extends: NAME` starts from another preset); `--set section.key=value` overrides a field, the
+value parsed as YAML (`3`, `1e-5`, `[ga, npo]`). The training sections are the training options
+themselves (`clearbench.train.options`), so every training setting has one name everywhere.
+Unknown presets and keys, values of the wrong type and values that break a setting's rule are user
+errors that name the key.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -15,8 +19,11 @@ from typing import Any
 
 import yaml
 
+from clearbench import settings
 from clearbench.errors import UserError
 from clearbench.methods import METHODS, PAPER_METHODS, get_method
+from clearbench.settings import setting
+from clearbench.train.options import FINETUNE_DEFAULTS, UNLEARN_DEFAULTS, TrainOptions, UnlearnOptions
 
 MODALITIES = ("both", "images", "text")
 
@@ -38,36 +45,25 @@ class ModelSection:
 
 
 @dataclass
-class TrainSection:
-    epochs: float = 3.0
-    max_steps: int | None = None
-    learning_rate: float = 1e-5
-    weight_decay: float = 0.01
-    warmup_steps: int = 0
-    batch_size: int = 4
-    grad_accum: int = 1
-    lora: bool = True
-    lora_r: int = 8
-    lora_alpha: int = 32
-    lora_dropout: float = 0.0
-    freeze_vision: bool = True
-    save_every: int = 0
+class FinetuneSection(TrainOptions):
+    # The tiny world rehearses its `pretraining` data so that fine-tuning does not wipe what the base
+    # knows (real faces, scenes).
+    replay: list[str] = setting(
+        help="configs trained on together with the target's / gold's own data", default_factory=list
+    )
 
 
 @dataclass
-class FinetuneSection(TrainSection):
-    # Configs trained on together with the target's / gold's own data. The tiny world rehearses its
-    # `pretraining` data so that fine-tuning does not wipe what the base knows (real faces, scenes).
-    replay: list[str] = field(default_factory=list)
-
-
-@dataclass
-class UnlearnSection(TrainSection):
-    epochs: float = 5.0
-    methods: list[str] = field(default_factory=lambda: list(PAPER_METHODS))
-    modalities: list[str] = field(default_factory=lambda: ["both"])
-    hparams: dict[str, dict[str, Any]] = field(default_factory=dict)  # method -> {key: value}
-    l1: float = 0.0
+class UnlearnSection(UnlearnOptions):
+    methods: list[str] = setting(
+        help="unlearning methods to run", default_factory=lambda: list(PAPER_METHODS)
+    )
+    modalities: list[str] = setting(
+        help="forget modalities: both, images, text", default_factory=lambda: ["both"]
+    )
+    hparams: dict[str, dict[str, Any]] = setting(
+        help="method -> {hyperparameter: value}", default_factory=dict
+    )
 
 
 @dataclass
@@ -91,9 +87,9 @@ class RunConfig:
     seed: int = 0
     data: DataSection = field(default_factory=DataSection)
     model: ModelSection = field(default_factory=ModelSection)
-    pretrain: TrainSection = field(default_factory=TrainSection)
-    finetune: FinetuneSection = field(default_factory=FinetuneSection)
-    unlearn: UnlearnSection = field(default_factory=UnlearnSection)
+    pretrain: TrainOptions = field(default_factory=lambda: TrainOptions(**FINETUNE_DEFAULTS))
+    finetune: FinetuneSection = field(default_factory=lambda: FinetuneSection(**FINETUNE_DEFAULTS))
+    unlearn: UnlearnSection = field(default_factory=lambda: UnlearnSection(**UNLEARN_DEFAULTS))
     eval: EvalSection = field(default_factory=EvalSection)
     report: ReportSection = field(default_factory=ReportSection)
 
@@ -121,7 +117,7 @@ def load_config(preset_or_path: str | None = None, overrides: list[str] = ()) ->
         if not sep or not key:
             raise UserError(f"override {override!r} is not of the form key=value")
         _set_path(raw, key.strip().split("."), yaml.safe_load(value))
-    config = _build(RunConfig, raw, "")
+    config = _build(RunConfig(), raw, "")
     _validate(config)
     return config
 
@@ -163,38 +159,28 @@ def _set_path(raw: dict, keys: list[str], value: Any) -> None:
     raw[keys[-1]] = value
 
 
-def _build(cls, raw: dict, prefix: str):
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs = {}
+def _build(default, raw: dict, prefix: str):
+    """`default` (a dataclass instance) with the keys of `raw` replaced, each checked against its type."""
+    fields = {f.name for f in dataclasses.fields(default)}
+    hints = typing.get_type_hints(type(default))
+    values = {}
     for key, value in raw.items():
         if key not in fields:
             where = f"section {prefix.rstrip('.')!r}" if prefix else "the top level"
             raise UserError(f"unknown config key {prefix + key!r}; keys in {where}: {', '.join(fields)}")
-        default = (
-            fields[key].default_factory()
-            if fields[key].default_factory is not dataclasses.MISSING
-            else fields[key].default
-        )
-        if dataclasses.is_dataclass(default):
+        current = getattr(default, key)
+        if dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
                 raise UserError(f"config key {prefix + key!r} must be a section (mapping)")
-            kwargs[key] = _build(type(default), value, f"{prefix}{key}.")
+            values[key] = _build(current, value, f"{prefix}{key}.")
         else:
-            kwargs[key] = _coerce(value, fields[key].type, prefix + key)
-    return cls(**kwargs)
-
-
-def _coerce(value: Any, annotation: str, key: str) -> Any:
-    """YAML reads `1e-5` as a string (it wants `1.0e-5`); numbers in float fields are floats."""
-    if isinstance(value, str) and annotation.startswith("float"):
-        try:
-            return float(value)
-        except ValueError:
-            raise UserError(f"config key {key!r} must be a number, got {value!r}") from None
-    return value
+            values[key] = settings.coerce(value, hints[key], f"config key {prefix + key!r}")
+    return dataclasses.replace(default, **values)
 
 
 def _validate(config: RunConfig) -> None:
+    for section in ("pretrain", "finetune", "unlearn"):
+        settings.check(getattr(config, section), lambda key, section=section: f"config key '{section}.{key}'")
     if config.forget_split not in ("forget01", "forget05", "forget10"):
         raise UserError(f"forget_split {config.forget_split!r} must be forget01, forget05 or forget10")
     for modality in config.unlearn.modalities:

@@ -8,7 +8,6 @@ evaluations are independent, so each process evaluates its own share of the mode
 from __future__ import annotations
 
 import errno
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,9 +15,10 @@ from pathlib import Path
 
 import yaml
 
-from clearbench import __version__, atomic
+from clearbench import atomic, settings
 from clearbench.config import RunConfig, forget_config
 from clearbench.errors import UserError
+from clearbench.versions import versions
 
 
 @dataclass
@@ -124,26 +124,16 @@ class Pipeline:
         return str(self.finetune("base", self.config.model.name, "pretraining", section=self.config.pretrain))
 
     def finetune(self, name: str, model: str | Path, split: str, section=None) -> Path:
-        from clearbench.train.finetune import LoraOptions, finetune
+        from clearbench.train.finetune import finetune
+        from clearbench.train.options import TrainOptions
 
-        section = section or self.config.finetune
         out = self.out / "models" / name
-        lora = _lora(section)
-        finetune(
-            str(model),
-            self.data,
-            split,
-            out,
-            lora=LoraOptions(**lora) if lora else None,
-            loop=_loop(section, self.config.seed),
-            batch_size=section.batch_size,
-            freeze_vision=section.freeze_vision,
-            revision=self.config.data.revision,
-            trust_remote_code=self.config.model.trust_remote_code,
-        )
+        options = settings.narrow(section or self.config.finetune, TrainOptions)
+        finetune(str(model), self.data, split, out, options, **self._model_options())
         return out
 
     def unlearn_all(self, target: Path) -> list[ModelRun]:
+        from clearbench.train.options import UnlearnOptions
         from clearbench.train.unlearn import unlearn
 
         section = self.config.unlearn
@@ -161,14 +151,9 @@ class Pipeline:
                         f"{self.config.retain_split}+tofu",
                         method,
                         out,
+                        settings.narrow(section, UnlearnOptions),
                         hparams=section.hparams.get(method, {}),
-                        lora=_lora(section),
-                        loop=_loop(section, self.config.seed),
-                        batch_size=section.batch_size,
-                        l1=section.l1,
-                        freeze_vision=section.freeze_vision,
-                        revision=self.config.data.revision,
-                        trust_remote_code=self.config.model.trust_remote_code,
+                        **self._model_options(),
                     )
                     run.status = result.get("status", "completed")
                     run.error = result.get("reason")
@@ -262,12 +247,18 @@ class Pipeline:
         from clearbench.data.load import dataset_revision
 
         return {
-            "clearbench": __version__,
-            "python": platform.python_version(),
-            "packages": _package_versions(),
+            "versions": versions(),
             "seed": self.config.seed,
             "data_source": self.data,
             "data_revision": dataset_revision(self.data, self.config.data.revision),
+        }
+
+    def _model_options(self) -> dict:
+        """What every training stage of the run shares: the seed and where the model comes from."""
+        return {
+            "seed": self.config.seed,
+            "revision": self.config.data.revision,
+            "trust_remote_code": self.config.model.trust_remote_code,
         }
 
     def _with_replay(self, split: str) -> str:
@@ -278,46 +269,3 @@ class Pipeline:
 
     def _evaluated(self, run: ModelRun) -> bool:
         return (self._eval_dir(run) / "summary.json").exists()
-
-
-def _lora(section) -> dict | None:
-    if not section.lora:
-        return None
-    return {"r": section.lora_r, "alpha": section.lora_alpha, "dropout": section.lora_dropout}
-
-
-def _loop(section, seed: int):
-    from clearbench.train.loop import LoopConfig
-
-    return LoopConfig(
-        epochs=section.epochs,
-        max_steps=section.max_steps,
-        learning_rate=section.learning_rate,
-        weight_decay=section.weight_decay,
-        warmup_steps=section.warmup_steps,
-        grad_accum=section.grad_accum,
-        save_every=section.save_every,
-        seed=seed,
-    )
-
-
-def _package_versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    versions = {}
-    for package in (
-        "torch",
-        "transformers",
-        "datasets",
-        "peft",
-        "accelerate",
-        "tokenizers",
-        "rouge-score",
-        "scipy",
-        "numpy",
-    ):
-        try:
-            versions[package] = version(package)
-        except PackageNotFoundError:
-            versions[package] = None
-    return versions

@@ -127,3 +127,29 @@ def build_tiny_llava(texts: Iterable[str], size: TinySize = TinySize(), seed: in
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     return model, processor
+
+
+# The configs whose text the preset's tokenizer is fitted to (those present in the source).
+TOKENIZER_CONFIGS = ("pretraining", "full+tofu")
+TEXT_COLUMNS = ("caption", "question", "answer", "name")
+
+
+def source_texts(data: str, revision: str | None = None) -> list[str]:
+    """Every text of the source's training configs, plus the protocol's fixed prompts."""
+    from clearbench.data.format import CAPTION_QUESTIONS, FACE_QUESTION
+    from clearbench.data.load import list_configs, load_split
+    from clearbench.errors import UserError
+
+    available = set(list_configs(data))
+    configs = [config for config in TOKENIZER_CONFIGS if config in available]
+    if not configs:
+        raise UserError(
+            f"data source '{data}' has none of {', '.join(TOKENIZER_CONFIGS)} to fit the tiny-llava tokenizer to"
+        )
+    texts = list(CAPTION_QUESTIONS) + [FACE_QUESTION]
+    for config in configs:
+        rows = load_split(data, config, revision)
+        columns = [column for column in TEXT_COLUMNS if column in rows.column_names]
+        for row in rows.select_columns(columns):
+            texts += [value for value in row.values() if isinstance(value, str) and value]
+    return texts

@@ -17,21 +17,26 @@ from typing import Any
 
 import torch
 
+from clearbench.settings import AT_LEAST_ONE, NOT_NEGATIVE, POSITIVE, setting
+
 LOG_NAME = "train_log.jsonl"
 STATE_NAME = "loop_state"
 
 
 @dataclass
 class LoopConfig:
-    epochs: float = 1.0
-    max_steps: int | None = None  # overrides epochs
-    learning_rate: float = 1e-5
-    weight_decay: float = 0.01
-    warmup_steps: int = 0
-    grad_accum: int = 1
-    max_grad_norm: float = 1.0
-    save_every: int = 0  # optimizer steps between resumable checkpoints; 0 = none
-    seed: int = 0
+    """How the loop optimises; the seed is not a setting of the loop but of the run (`run_loop(seed=)`)."""
+
+    epochs: float = setting(1.0, "passes over the training data", POSITIVE)
+    max_steps: int | None = setting(None, "optimizer steps; overrides epochs", AT_LEAST_ONE)
+    learning_rate: float = setting(
+        1e-5, "peak learning rate (AdamW, linear decay)", POSITIVE, flags=("--lr",)
+    )
+    weight_decay: float = setting(0.01, "AdamW weight decay", NOT_NEGATIVE)
+    warmup_steps: int = setting(0, "optimizer steps of linear warmup", NOT_NEGATIVE)
+    grad_accum: int = setting(1, "batches accumulated into one optimizer step", AT_LEAST_ONE)
+    max_grad_norm: float = setting(1.0, "gradient-norm clipping threshold (0: no clipping)", NOT_NEGATIVE)
+    save_every: int = setting(0, "optimizer steps between resumable checkpoints (0: none)", NOT_NEGATIVE)
 
 
 @dataclass
@@ -79,6 +84,7 @@ def run_loop(
     loss_fn: LossFn,
     config: LoopConfig,
     out_dir: Path,
+    seed: int = 0,
     accelerator=None,
     params: Iterable[torch.nn.Parameter] | None = None,
     label: str = "train",
@@ -91,7 +97,7 @@ def run_loop(
     out_dir = Path(out_dir)
     accelerator = accelerator or make_accelerator(config.grad_accum)
     accelerator.gradient_accumulation_steps = config.grad_accum
-    set_seed(config.seed)
+    set_seed(seed)
     # Model first, then the optimizer over the prepared parameters (FSDP replaces them).
     model = accelerator.prepare(model)
     params = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]

@@ -6,12 +6,32 @@ import re
 import shutil
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from torch import nn
 
 from clearbench.errors import UserError
 from clearbench.models.base import unwrap
+from clearbench.settings import DROPOUT, NOT_NEGATIVE, POSITIVE, setting
+
+
+@dataclass
+class LoraOptions:
+    """LoRA's settings; rank 0 trains all weights instead."""
+
+    r: int = setting(8, "LoRA rank; 0 trains all weights (full fine-tuning)", NOT_NEGATIVE)
+    alpha: int = setting(32, "LoRA alpha (scale alpha / r)", POSITIVE)
+    dropout: float = setting(0.0, "dropout on the LoRA input", DROPOUT)
+    target_modules: list[str] | None = setting(
+        None,
+        "module names or regexes to adapt (default: every nn.Linear of the language model but lm_head)",
+        flags=("--lora-targets",),
+    )
+
+    @property
+    def enabled(self) -> bool:
+        return self.r > 0
 
 
 def linear_names(model: nn.Module, adapter, *, include_vision: bool) -> list[str]:

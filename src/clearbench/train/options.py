@@ -1,36 +1,39 @@
-"""Command-line options of the training loop, shared by `clearbench finetune` and `unlearn`."""
+"""The training settings, declared once: the loop's and LoRA's own dataclasses plus what every training
+stage needs. The run config's sections extend these classes, and `clearbench finetune` / `unlearn`
+generate their flags from them (`clearbench.settings`), so a setting is reachable everywhere.
+
+Defaults follow the CLEAR paper for each stage (App. H: fine-tuning 3 epochs at batch 12, unlearning
+5 epochs at batch 1 with 2 accumulation steps; LoRA r 8 / alpha 32, lr 1e-5, weight decay 0.01).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 
-def add_loop_options(parser, *, epochs: float, batch_size: int, grad_accum: int) -> None:
-    """The optimisation options; defaults follow the CLEAR paper for the command at hand."""
-    group = parser.add_argument_group("optimisation")
-    group.add_argument("--epochs", type=float, default=epochs)
-    group.add_argument("--max-steps", type=int, default=None, help="optimizer steps (overrides --epochs)")
-    group.add_argument("--lr", type=float, default=1e-5, help="learning rate")
-    group.add_argument("--weight-decay", type=float, default=0.01)
-    group.add_argument("--warmup-steps", type=int, default=0)
-    group.add_argument("--batch-size", type=int, default=batch_size)
-    group.add_argument("--grad-accum", type=int, default=grad_accum)
-    group.add_argument("--max-grad-norm", type=float, default=1.0)
-    group.add_argument(
-        "--save-every", type=int, default=0, help="optimizer steps between resumable checkpoints (0: none)"
+from clearbench.settings import AT_LEAST_ONE, FRACTION, NOT_NEGATIVE, setting
+from clearbench.train.loop import LoopConfig
+from clearbench.train.lora import LoraOptions
+
+
+@dataclass
+class TrainOptions(LoopConfig):
+    """Everything a training stage is told; being a LoopConfig, it is what `run_loop` reads."""
+
+    batch_size: int = setting(8, "examples per forward pass on each process", AT_LEAST_ONE)
+    lora: LoraOptions = setting(help="LoRA", default_factory=LoraOptions)
+    freeze_vision: bool | None = setting(
+        None,
+        "keep the vision tower and projector fixed (LoRA then skips them too); "
+        "unset: frozen, except in a fresh tiny-llava whose tower starts random",
     )
-    group.add_argument("--seed", type=int, default=0)
 
 
-def loop_config(args):
-    from clearbench.train.loop import LoopConfig  # torch: imported only when a command runs
+@dataclass
+class UnlearnOptions(TrainOptions):
+    l1: float = setting(0.0, "weight of the L1 distance from the starting model", NOT_NEGATIVE)
+    saliency: float | None = setting(None, "SalUn mask: fraction of weights kept trainable", FRACTION)
+    idk_file: str | None = setting(None, "'I don't know' answers, one per line (default: the built-in list)")
 
-    return LoopConfig(
-        epochs=args.epochs,
-        max_steps=args.max_steps,
-        learning_rate=args.lr,
-        weight_decay=args.weight_decay,
-        warmup_steps=args.warmup_steps,
-        grad_accum=args.grad_accum,
-        max_grad_norm=args.max_grad_norm,
-        save_every=args.save_every,
-        seed=args.seed,
-    )
+
+FINETUNE_DEFAULTS = {"epochs": 3.0, "batch_size": 12, "grad_accum": 1}
+UNLEARN_DEFAULTS = {"epochs": 5.0, "batch_size": 1, "grad_accum": 2}

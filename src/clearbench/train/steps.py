@@ -1,0 +1,121 @@
+"""The steps every training stage shares (fine-tuning and unlearning read as a list of them).
+
+    accelerator = start(options)                         check the settings, start accelerate
+    model = load_model(...); make_trainable(...)         LoRA or full, vision frozen or not
+    record_run(...)                                      run.json: what was asked, with which software
+    run_loop(...)                                        (clearbench.train.loop)
+    save_trained(...)                                    a merged standard checkpoint
+    record_result(...)                                   result.json, written last: the stage is done
+
+An output directory whose result.json says "completed" is finished and is not trained again.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from clearbench import atomic, settings
+from clearbench.errors import UserError
+from clearbench.train.loop import STATE_NAME, make_accelerator
+from clearbench.train.options import TrainOptions
+from clearbench.versions import versions
+
+RUN = "run.json"
+RESULT = "result.json"
+TINY_PRESET = "tiny-llava"
+
+
+def finished(out: Path) -> dict | None:
+    """The result of a stage that already ran to its end in `out`, or None."""
+    try:
+        return json.loads((Path(out) / RESULT).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def start(options: TrainOptions):
+    """Check the settings and start accelerate (one process, or every process of a launch)."""
+    settings.check(options, settings.flag)
+    accelerator = make_accelerator(options.grad_accum)
+    if options.lora.enabled and accelerator.distributed_type.name == "FSDP":
+        raise UserError(
+            "LoRA with FSDP cannot be merged into a checkpoint here; use --lora-r 0 (full training) "
+            "with FSDP, or DDP / DeepSpeed ZeRO-2 for LoRA"
+        )
+    return accelerator
+
+
+def load_model(
+    name: str,
+    *,
+    data: str,
+    revision: str | None,
+    model_revision: str | None,
+    trust_remote_code: bool,
+    dtype: str | None,
+    seed: int,
+    tiny_size=None,
+):
+    """(model, processor, adapter): the tiny preset built fresh, or a checkpoint / Hub model."""
+    from clearbench.models import registry
+
+    if name == TINY_PRESET:
+        from clearbench.models.tiny import PRESET_SIZE, build_tiny_llava, source_texts
+
+        model, processor = build_tiny_llava(source_texts(data, revision), tiny_size or PRESET_SIZE, seed=seed)
+        return model, processor, registry.adapter_for(model)
+    return registry.load(name, dtype=dtype, revision=model_revision, trust_remote_code=trust_remote_code)
+
+
+def make_trainable(model, adapter, options: TrainOptions, model_name: str):
+    """LoRA adapters, or every weight, trainable; the vision tower frozen unless told otherwise.
+
+    Returns the model (wrapped by peft under LoRA) and whether the vision tower is frozen: by default
+    it is, except in a fresh tiny-llava whose tower starts random.
+    """
+    from clearbench.train.lora import apply_lora, freeze_vision
+
+    frozen = options.freeze_vision if options.freeze_vision is not None else model_name != TINY_PRESET
+    if options.lora.enabled:
+        return apply_lora(model, adapter, **asdict(options.lora), include_vision=not frozen), frozen
+    model.requires_grad_(True)
+    if frozen:
+        freeze_vision(model, adapter)
+    return model, frozen
+
+
+def record_run(out: Path, accelerator, **fields) -> None:
+    """run.json: the stage's inputs and settings, the processes and the software versions."""
+    if accelerator.is_main_process:
+        record = {
+            **fields,
+            "processes": accelerator.num_processes,
+            "versions": versions(),
+            "command": sys.argv,
+        }
+        atomic.write_json(Path(out) / RUN, record)
+
+
+def save_trained(accelerator, model, processor, out: Path, options: TrainOptions) -> None:
+    """A merged standard checkpoint in `out` (gathered first when FSDP / ZeRO shard full weights)."""
+    from clearbench.train.lora import save_merged
+
+    state_dict = None
+    if not options.lora.enabled and accelerator.distributed_type.name in ("FSDP", "DEEPSPEED"):
+        state_dict = accelerator.get_state_dict(model)  # every process takes part in the gather
+    if accelerator.is_main_process:
+        save_merged(accelerator.unwrap_model(model), processor, out, state_dict=state_dict)
+        shutil.rmtree(Path(out) / STATE_NAME, ignore_errors=True)
+    accelerator.wait_for_everyone()
+
+
+def record_result(out: Path, accelerator, result: dict) -> dict:
+    """result.json, written last: its presence means the stage ran to its end."""
+    if accelerator.is_main_process:
+        atomic.write_json(Path(out) / RESULT, result)
+    accelerator.wait_for_everyone()
+    return result
