@@ -8,12 +8,13 @@ from pathlib import Path
 
 import torch
 
-from clearbench import __version__, atomic
+from clearbench import atomic
 from clearbench.errors import UserError
 from clearbench.evaluate import logs
 from clearbench.evaluate.generation import generate_answers, rouge_recall
 from clearbench.evaluate.scoring import score_candidates
 from clearbench.evaluate.tasks import Task, TaskItem, select_tasks
+from clearbench.versions import versions
 
 # Hidden (dot) file, so that log readers skip it; summary.json appears only once every task is done.
 SETTINGS = ".settings.json"
@@ -214,8 +215,6 @@ def _start_summary(out_dir: Path, run: dict) -> dict:
     """
     import json
 
-    import transformers
-
     settings = out_dir / SETTINGS
     for path in (settings, out_dir / logs.SUMMARY):
         if not path.is_file():
@@ -235,13 +234,6 @@ def _start_summary(out_dir: Path, run: dict) -> dict:
     else:
         if logs.completed_tasks(out_dir):
             raise UserError(f"{out_dir} holds task logs of an unknown run; choose another --out")
-    summary = {
-        **run,
-        "versions": {
-            "clearbench": __version__,
-            "torch": torch.__version__,
-            "transformers": transformers.__version__,
-        },
-    }
+    summary = {**run, "versions": versions()}
     atomic.write_json(settings, summary)
     return summary
