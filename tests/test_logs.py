@@ -87,12 +87,21 @@ def test_bad_logs_are_named_by_file_and_key(tmp_path, change, message):
     assert "forget_captions.json" in str(error.value)
 
 
-def test_rouge_may_come_from_generated_text_only(tmp_path):
+@pytest.mark.parametrize("rouge", ["absent", "empty"])
+def test_rouge_may_come_from_generated_text_only(tmp_path, rouge):
+    # The official CLEAR evaluation writes "rougeL_recall": {} and recomputes ROUGE from the
+    # generations: an empty key is no ROUGE, not rows that disagree with the other keys.
     log = make_log()
-    del log["rougeL_recall"]
+    if rouge == "absent":
+        del log["rougeL_recall"]
+    else:
+        log["rougeL_recall"] = {}
     logs.write_task_log(tmp_path, "tofu_retain", log)
+    assert not logs.has_rouge(logs.read_eval(tmp_path)["tofu_retain"])
     del log["generated_text"]
-    with pytest.raises(UserError, match="'generated_text'"):
+    with pytest.raises(
+        UserError, match="'generated_text' \\(ROUGE is recomputed from it when 'rougeL_recall'"
+    ):
         logs.write_task_log(tmp_path, "tofu_forget", log)
 
 

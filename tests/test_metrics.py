@@ -228,8 +228,11 @@ def test_mismatched_candidate_and_gold_are_refused():
         m.compute_metrics(TOFU, compat="paper")
 
 
-def test_rouge_recomputed_from_generations_when_not_logged():
+@pytest.mark.parametrize("logged", ["absent", "empty"])
+def test_rouge_recomputed_from_generations_when_not_logged(logged):
     log = {k: v for k, v in ANSWER.items() if k != "rougeL_recall"}
+    if logged == "empty":
+        log["rougeL_recall"] = {}  # as the official CLEAR evaluation writes it
     log["generated_text"] = {"0": ["q", "the cat sat", "the cat sat on the mat"], "1": ["q", "dogs", "dog"]}
     assert m.compute_metrics({"tofu_retain": log})["tasks"]["tofu_retain"]["rouge"] == pytest.approx(
         (0.5 + 1.0) / 2

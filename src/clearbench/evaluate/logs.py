@@ -30,7 +30,9 @@ from clearbench.evaluate.tasks import PROB_KINDS, TASKS
 
 SUMMARY = "summary.json"
 AGGREGATED = "eval_log_aggregated.json"
-# Keys metrics cannot do without; ROUGE may instead be recomputed from `generated_text`.
+# Keys metrics cannot do without. ROUGE is read from `rougeL_recall`, or recomputed from
+# `generated_text` when that key is empty or absent (the official CLEAR evaluation writes
+# `"rougeL_recall": {}` and recomputes ROUGE from the generations later).
 REQUIRED_KEYS = ("avg_gt_loss", "avg_paraphrased_loss", "average_perturb_loss")
 HEADER_KEYS = ("task", "config", "forget", "prob_kind", "source")
 
@@ -112,18 +114,26 @@ def samples(log: dict, key: str) -> list:
     """The per-sample values of `key`, ordered by sample index."""
     values = log.get(key)
     if not isinstance(values, dict):
-        raise UserError(f"{_where(log)}: missing per-sample key {key!r}")
+        why = ""
+        if key == "generated_text":
+            why = " (ROUGE is recomputed from it when 'rougeL_recall' is empty or absent)"
+        raise UserError(f"{_where(log)}: missing per-sample key {key!r}{why}")
     try:
         return [values[i] for i in sorted(values, key=int)]
     except ValueError:
         raise UserError(f"{_where(log)}: key {key!r} has a non-integer sample index") from None
 
 
+def has_rouge(log: dict) -> bool:
+    """Whether the log holds ROUGE values; an empty or absent `rougeL_recall` means "recompute"."""
+    return bool(log.get("rougeL_recall"))
+
+
 def validate(log: dict) -> None:
     """Check that metrics can be computed from `log`; errors name the file, the key and the row."""
     where = _where(log)
     keys = list(REQUIRED_KEYS)
-    keys.append("rougeL_recall" if "rougeL_recall" in log else "generated_text")
+    keys.append("rougeL_recall" if has_rouge(log) else "generated_text")
     indices = None
     for key in keys:
         samples(log, key)  # present, with integer indices

@@ -5,7 +5,8 @@ Notation (../shared/DESIGN.md §5): ℓ = mean NLL over answer tokens (`avg_gt_l
 
 Per task
 - ROUGE       mean ROUGE-L recall (rouge-score, Porter stemming) of the greedy generation against the
-              reference; read from `rougeL_recall`, recomputed from `generated_text` when absent.
+              reference; read from `rougeL_recall`, recomputed from `generated_text` when that key is
+              empty or absent (the official CLEAR evaluation writes `rougeL_recall: {}`).
 - Prob        "answer" tasks: mean_i p̃(y_i). "choice" tasks: mean_i p̃_true / (p̃_true + Σ_k p̃'_k).
 - Truth ratio R_i = exp(mean_k ℓ'_ik − ℓ_para,i) (paraphrase over perturbations). Task score: on forget
               tasks mean_i min(R_i, 1/R_i), elsewhere mean_i max(0, 1 − 1/R_i).
@@ -67,7 +68,7 @@ from scipy.special import expit, softmax
 from scipy.stats import hmean, ks_2samp
 
 from clearbench.errors import UserError
-from clearbench.evaluate.logs import normalise, samples
+from clearbench.evaluate.logs import has_rouge, normalise, samples
 from clearbench.evaluate.metric_table import METRICS
 from clearbench.evaluate.official import COMPAT_MODES
 from clearbench.evaluate.tasks import GROUPS as TASK_GROUPS
@@ -173,7 +174,8 @@ def task_log_ratios(log: dict, compat: str = "clearbench") -> np.ndarray:
 
 
 def task_rouge(log: dict) -> float:
-    if "rougeL_recall" in log:
+    """Mean logged ROUGE-L recall; recomputed from the generations when none is logged."""
+    if has_rouge(log):
         return float(np.mean(samples(log, "rougeL_recall")))
     return float(
         np.mean([rouge_recalls(ref, gen)["rougeL_recall"] for _, gen, ref in samples(log, "generated_text")])
