@@ -1,4 +1,5 @@
 import json
+import math
 
 import pytest
 
@@ -21,25 +22,20 @@ def write_eval(path, paraphrased=(0.2, 0.4, 0.6)):
     return path
 
 
-def test_json_output_has_the_headline_keys(tmp_path, capsys):
+def test_json_output_has_the_metric_tables_keys(tmp_path, capsys):
+    from clearbench.evaluate.metric_table import METRICS
+
     candidate = write_eval(tmp_path / "candidate", paraphrased=(2.0, 2.1, 2.2))
     gold = write_eval(tmp_path / "gold")
     assert main(["metrics", "--candidate", str(candidate), "--gold", str(gold), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert {
-        "model_utility",
-        "forget_quality",
-        "forget_quality_js",
-        "forget_quality_js_aligned",
-        "real",
-        "retain",
-        "forget",
-        "tasks",
-    } <= set(result)
+    assert set(METRICS) | {"tasks", "tasks_used", "calibration", "unavailable"} <= set(result)
     # 3 vs 3 fully separated truth ratios: exact KS p = 2 / C(6, 3)
-    assert result["forget_quality"] == pytest.approx(0.1)
+    assert result["forget_quality_text"] == pytest.approx(0.1)
+    assert result["forget_quality"] is None  # no image task: the paper's columns are not invented
     assert result["gold"] == {"available": True, "path": str(gold)}
-    assert set(result["tasks"]["tofu_forget"]) >= {"rouge", "prob", "truth_ratio", "rows"}
+    assert set(result["tasks"]["tofu_forget"]) >= {"rouge", "prob", "truth_ratio", "truth_preference", "rows"}
+    assert result["calibration"]["forget_quality_text_js"]["rows"] == [3, 3]
 
 
 def test_table_output_without_gold_says_unavailable(tmp_path, capsys):
@@ -47,8 +43,14 @@ def test_table_output_without_gold_says_unavailable(tmp_path, capsys):
     assert main(["metrics", "--candidate", str(candidate), "--compat", "clear-official"]) == 0
     out = capsys.readouterr().out
     assert "compat: clear-official" in out
-    assert "forget_quality               unavailable (no gold model logs given)" in out
-    assert "real " in out and "unavailable (no task of this group was evaluated)" in out
+    assert (
+        "images: CLEAR's image tasks (the paper's columns)\n  not evaluated (the logs hold text tasks)" in out
+    )
+    assert "  forget_quality_text        unavailable (no gold model logs given)" in out
+    assert "  real_text                  unavailable (none of its tasks was evaluated (it reads" in out
+    # Each aggregate says what it holds: terms under the compat mode's definitions.
+    assert "model_utility_text         0.7082     H of 3 terms: rouge, prob, truth_ratio x tofu_retain" in out
+    assert "forget_text" in out and "H of 2 terms: prob, truth_ratio x tofu_forget" in out
     assert "tofu_forget" in out
 
 
@@ -84,6 +86,12 @@ def test_table_prints_the_headline_metrics_in_the_metric_tables_order(tmp_path):
     candidate = logs.read_eval(write_eval(tmp_path / "candidate", paraphrased=(2.0, 2.1, 2.2)))
     gold = logs.read_eval(write_eval(tmp_path / "gold"))
     lines = format_table(compute_metrics(candidate, gold)).splitlines()
-    printed = [line.split()[0] for line in lines[1 : lines.index("")]]
-    assert printed == [key for key, metric in METRICS.items() if metric.headline]
-    assert "forget_quality_ks_statistic" not in printed  # in --json only
+    text = lines.index("text: TOFU's QA tasks")
+    printed = [line.split()[0] for line in lines[text + 1 : lines.index("", text)]]
+    assert printed == [key for key, metric in METRICS.items() if metric.headline and metric.scope == "text"]
+    # The calibrated 1 − JS is printed with its gold-like range at this row count: two bins below 8
+    # rows, χ²(1) 95th percentile 3.841 times (1/3 + 1/3) / (8 ln 2), less the bias (1/3 + 1/3) / (8 ln 2).
+    scale = (2 / 3) / (8 * math.log(2))
+    low = 1 - math.sqrt((3.841459 * scale - scale) / (1 - scale))
+    js = next(line for line in lines if line.split()[:1] == ["forget_quality_text_js"])
+    assert f"gold-like 90% range at 3/3 rows: {low:.4f}-1.0000" in js

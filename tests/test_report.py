@@ -14,11 +14,11 @@ import pytest
 
 from clearbench.errors import UserError
 from clearbench.evaluate.metric_table import METRICS
-from clearbench.evaluate.official import COMPAT_MODES
 from clearbench.report import ReportEntry, read_train_log
 from clearbench.report.entries import as_number
 from clearbench.report.leaderboard import (
-    MODALITY_COLUMNS,
+    LEADERBOARD_KEYS,
+    MODALITY_KEYS,
     format_number,
     leaderboard_columns,
     leaderboard_csv,
@@ -34,7 +34,7 @@ from clearbench.report.leaderboard import (
 TASKS = ("forget_captions", "retain_captions", "real_faces")
 
 
-def metrics(real, retain, forget, ks, js, utility, task_scale=1.0, compat="clearbench"):
+def metrics(real, retain, forget, ks, js, utility, task_scale=1.0, compat="clearbench", **more):
     return {
         "compat": compat,
         "real": real,
@@ -42,8 +42,8 @@ def metrics(real, retain, forget, ks, js, utility, task_scale=1.0, compat="clear
         "forget": forget,
         "forget_quality": ks,
         "forget_quality_js": js,
-        "forget_quality_js_aligned": None if js is None else js - 0.1,
         "model_utility": utility,
+        **more,
         "tasks": {
             task: {
                 "rouge": 0.1 * (i + 1) * task_scale,
@@ -192,28 +192,57 @@ def test_format_number(value, kwargs, text):
 
 
 def test_table_columns_are_metrics_of_the_metric_table():
-    for compat in COMPAT_MODES:
-        columns = leaderboard_columns(compat)
-        assert all(METRICS[column.key] is column for column in columns)
-    assert all(METRICS[column.key] is column for column in MODALITY_COLUMNS)
+    assert set(LEADERBOARD_KEYS) | set(MODALITY_KEYS) <= set(METRICS)
+    assert leaderboard_columns() == tuple(METRICS[key] for key in LEADERBOARD_KEYS)
     # Headers carry the metric's direction.
     assert [c.header() for c in leaderboard_columns()][:3] == ["Real ↑", "Retain ↑", "Forget ↓"]
     assert METRICS["forget"].latex_header() == r"Forget $\downarrow$"
+    # The paper's columns are on the image tasks; the text and both-halves ones say so.
+    assert [METRICS[key].scope for key in LEADERBOARD_KEYS] == ["images"] * 6 + ["text"] * 3 + ["both"] * 2
+    assert METRICS["forget_quality_both"].header() == "forget quality, both forget sets pooled (KS p) ↑"
 
 
-def test_one_minus_js_column_follows_the_metrics_compat_mode():
-    js = {"forget_quality_js": 0.9, "forget_quality_js_aligned": 0.7}
+def test_a_scopes_columns_appear_when_some_row_has_a_value_in_it():
+    paper = ["real", "retain", "forget", "forget_quality", "forget_quality_js", "model_utility"]
+    text = ["model_utility_text", "forget_quality_text", "forget_quality_text_js"]
+    paper_only = [ReportEntry("gold", "gold", metrics=metrics(0.5, 0.5, 0.2, 1.0, 1.0, 0.5))]
+    assert leaderboard_csv(leaderboard_rows(paper_only)).splitlines()[0].split(",")[3:-3] == paper
+    with_text = [
+        *paper_only,
+        ReportEntry("t", "target", metrics=metrics(0.5, 0.5, 0.3, 0.1, 0.8, 0.5, model_utility_text=0.62)),
+    ]
+    table = list(csv.DictReader(io.StringIO(leaderboard_csv(leaderboard_rows(with_text)))))
+    assert list(table[0])[3:-3] == paper + text  # the whole text scope, n/a where a row lacks it
+    assert (
+        table[0]["model_utility_text"],
+        table[1]["model_utility_text"],
+        table[1]["forget_quality_text"],
+    ) == (
+        "",
+        "0.62",
+        "",
+    )
+    text_only = [ReportEntry("t", "target", metrics={"model_utility_text": 0.62})]
+    assert leaderboard_csv(leaderboard_rows(text_only)).splitlines()[0].split(",")[3:-3] == text
+    nothing = [ReportEntry("x", "unlearned", status="failed")]
+    assert leaderboard_csv(leaderboard_rows(nothing)).splitlines()[0].split(",")[3:-3] == paper
+
+
+def test_one_minus_js_column_and_legend_follow_the_metrics_compat_mode():
+    js = {"forget_quality_js": 0.9}
     ours = [
         ReportEntry("a", "gold", metrics=js),
         ReportEntry("b", "target", metrics={"compat": "clearbench"}),
     ]
     official = [ReportEntry("a", "gold", metrics={"compat": "clear-official", **js})]
-    for entries, key, other, value in (
-        (ours, "forget_quality_js", "forget_quality_js_aligned", "0.9"),
-        (official, "forget_quality_js_aligned", "forget_quality_js", "0.7"),
-    ):
-        table = list(csv.DictReader(io.StringIO(leaderboard_csv(leaderboard_rows(entries)))))
-        assert table[0][key] == value and other not in table[0]  # the column is named by its key
+    for entries, words in ((ours, "1 − JS calibrated"), (official, "1 − JS index-aligned")):
+        rows = leaderboard_rows(entries)
+        table = list(csv.DictReader(io.StringIO(leaderboard_csv(rows))))
+        assert table[0]["forget_quality_js"] == "0.9"  # one key, whatever the definitions
+        assert words in leaderboard_markdown(rows)
+    assert "the paper's Forget (its truth-ratio term rises" in leaderboard_markdown(
+        leaderboard_rows(official)
+    )
     # One table compares models under one set of definitions.
     with pytest.raises(UserError, match="different metric definitions.*'clear-official' \\(e.g. 'a'\\)"):
         leaderboard_rows([*official, ReportEntry("c", "target", metrics=js)])
@@ -324,11 +353,35 @@ def test_modality_table_puts_each_run_in_its_modality_group(tmp_path):
     assert modalities == ["text", "images", "both"]
     assert [r.label for r in rows] == ["gold", "target", "ga", "npo", "rmu", "dpo"]
     table = list(csv.DictReader(io.StringIO(modality_csv(modalities, rows))))
+    # The paper's Table 3 columns: Real, Retain, Forget, 1 − JS (no entry has the text 1 − JS).
+    assert list(table[0])[:5] == [
+        "method",
+        "text_real",
+        "text_retain",
+        "text_forget",
+        "text_forget_quality_js",
+    ]
     npo, ga, gold = table[3], table[2], table[0]
     assert float(npo["text_real"]) == 0.51 and npo["both_real"] == "" and npo["images_retain"] == ""
-    assert float(ga["both_forget_quality"]) == 1.2e-9 and ga["text_real"] == ""
+    assert float(ga["both_forget_quality_js"]) == 0.67 and ga["text_real"] == ""
     # References are the same model for every modality, so they fill every group.
     assert {gold[f"{m}_forget"] for m in modalities} == {"0.19"}
+
+
+def test_modality_table_shows_the_text_half_when_evaluated():
+    entries = [
+        ReportEntry(
+            "gold", "gold", metrics=metrics(0.5, 0.5, 0.2, 1.0, 1.0, 0.5, forget_quality_text_js=1.0)
+        ),
+        ReportEntry("npo", "unlearned", "npo", "text", metrics=metrics(0.5, 0.5, 0.3, 0.1, 0.95, 0.5)),
+    ]
+    entries[1].metrics["forget_quality_text_js"] = 0.4  # text forgotten, images barely moved
+    modalities, rows = modality_rows(leaderboard_rows(entries))
+    md = modality_markdown(modalities, rows).splitlines()
+    assert md[0] == (
+        "| method | text: Real ↑ | text: Retain ↑ | text: Forget ↓ | text: 1 − JS ↑ | text: 1 − JS on text ↑ |"
+    )
+    assert md[3] == "| npo | 0.50 | 0.50 | 0.30 | 0.95 | 0.40 |"
 
 
 def test_modality_markdown_and_latex(tmp_path):
@@ -336,15 +389,15 @@ def test_modality_markdown_and_latex(tmp_path):
     md = [line for line in modality_markdown(modalities, rows).splitlines() if line.startswith("|")]
     assert {unescaped(line, "|") for line in md} == {14}
     assert md[0].startswith(
-        "| method | text: Real ↑ | text: Retain ↑ | text: Forget ↓ | text: FQ (KS p) ↑ | images: Real"
+        "| method | text: Real ↑ | text: Retain ↑ | text: Forget ↓ | text: 1 − JS ↑ | images: Real"
     )
-    assert md[4] == "| ga | — | — | — | — | — | — | — | — | *0.27* | *0.05* | *0.00* | *1.20e-09* |"
+    assert md[4] == "| ga | — | — | — | — | — | — | — | — | *0.27* | *0.05* | *0.00* | *0.67* |"
     tex = modality_latex(modalities, rows)
     assert r"\multicolumn{4}{c}{text} & \multicolumn{4}{c}{images} & \multicolumn{4}{c}{both}" in tex
     assert r"\cmidrule(lr){2-5} \cmidrule(lr){6-9} \cmidrule(lr){10-13}" in tex
     body = tex.split("\\midrule\n")[1].split("\\bottomrule")[0].strip().splitlines()
     assert {unescaped(line, "&") for line in body} == {12}
-    assert body[3].startswith(r"npo & 0.51 & 0.40 & 0.29 & 0.01 & -- &")
+    assert body[3].startswith(r"npo & 0.51 & 0.40 & 0.29 & 0.85 & -- &")
 
 
 def test_two_runs_of_one_method_on_one_modality_are_a_user_error():

@@ -7,6 +7,7 @@ import json
 from clearbench.evaluate.logs import read_eval
 from clearbench.evaluate.metric_table import METRICS
 from clearbench.evaluate.official import COMPAT_MODES, FORMATS
+from clearbench.evaluate.tasks import TASKS
 
 
 def register(subparsers) -> None:
@@ -54,12 +55,32 @@ def run(args) -> int:
     return 0
 
 
+SCOPE_TITLES = {
+    "images": "images: CLEAR's image tasks (the paper's columns)",
+    "text": "text: TOFU's QA tasks",
+    "both": "both halves",
+}
+
+
 def format_table(result: dict) -> str:
+    """The headline metrics grouped by scope, each with the tasks (and terms) it holds, then per task."""
     lines = [f"compat: {result['compat']}"]
-    for key in (metric.key for metric in METRICS.values() if metric.headline):
-        value = result[key]
-        shown = _number(value) if value is not None else f"unavailable ({result['unavailable'][key]})"
-        lines.append(f"{key:28s} {shown}")
+    for scope, title in SCOPE_TITLES.items():
+        metrics = [m for m in METRICS.values() if m.headline and m.scope == scope]
+        used = {m.key: result["tasks_used"].get(m.key, []) for m in metrics}
+        lines += ["", title]
+        halves = sorted({TASKS[task].modality for task in result["tasks"] if task in TASKS})
+        if scope not in halves and not (scope == "both" and len(halves) == 2):
+            held = " and ".join(halves) or "no known"
+            lines.append(f"  not evaluated (the logs hold {held} tasks)")
+            continue
+        for metric in metrics:
+            value = result[metric.key]
+            if value is None:
+                shown = f"unavailable ({result['unavailable'][metric.key]})"
+            else:
+                shown = f"{_number(value):10s} {_holds(metric, used[metric.key], result)}"
+            lines.append(f"  {metric.key:26s} {shown}")
     lines.append("")
     lines.append(f"{'task':20s} {'rows':>5s} {'rouge':>8s} {'prob':>8s} {'truth_ratio':>12s}")
     for task, values in result["tasks"].items():
@@ -68,6 +89,22 @@ def format_table(result: dict) -> str:
             f"{values['truth_ratio']:12.4f}"
         )
     return "\n".join(lines)
+
+
+def _holds(metric, tasks: list[str], result: dict) -> str:
+    """What a value is made of: its terms, or the forget tasks compared (and the gold-like range)."""
+    if metric.components:
+        components = metric.components_for(result["compat"])
+        return f"H of {len(components) * len(tasks)} terms: {', '.join(components)} x {', '.join(tasks)}"
+    text = ", ".join(tasks)
+    calibration = result.get("calibration", {}).get(metric.key)
+    if calibration:
+        low, high = calibration["gold_like"]
+        rows = "/".join(map(str, calibration["rows"]))
+        text += (
+            f"; gold-like {calibration['coverage']:.0%} range at {rows} rows: {_number(low)}-{_number(high)}"
+        )
+    return text
 
 
 def _number(value: float) -> str:

@@ -1,9 +1,17 @@
-"""The headline metrics, declared once: their keys, labels, direction and number format.
+"""The headline metrics, declared once: key, label, direction, number format, and what each is made of.
 
-`compute_metrics` (metrics.py) emits exactly these keys, in this order, and leaves the `needs_gold`
-ones None without gold logs; `clearbench metrics` prints the `headline` ones in this order; the
-report's leaderboard and modality table pick their columns from here by key, with headers, ↑ / ↓
-and number format taken from the metric. The definitions themselves are in metrics.py's docstring.
+`compute_metrics` (metrics.py) emits exactly these keys, in this order, and leaves a metric None
+(with the reason in `unavailable`) when its tasks or the gold logs are missing; `clearbench metrics`
+prints the `headline` ones in this order, grouped by scope; the report's leaderboard and modality
+table pick their columns from here by key, with headers, ↑ / ↓ and number format taken from the
+metric. The definitions are in docs/metrics.md (and, briefly, metrics.py's docstring).
+
+Every metric has a scope, the half of the benchmark whose tasks it reads:
+- "images": CLEAR's image tasks (captions, face recognition, real faces, real world). The paper's
+  quantities carry the paper's names without a suffix: real, retain, forget, forget_quality,
+  forget_quality_js, model_utility.
+- "text": TOFU's text QA tasks; keys end in `_text` (TOFU's own model utility and forget quality).
+- "both": the two halves together; keys end in `_both` (forget quality pools both forget sets).
 
 No numpy / scipy here: the report reads this table without loading the metric code.
 """
@@ -12,6 +20,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+SCOPES = ("images", "text", "both")
+# What a forget-quality metric reports about the candidate's and gold's truth ratios.
+STATISTICS = ("ks_p", "ks_log", "ks_statistic", "js")
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -19,19 +31,42 @@ class Metric:
     label: str  # leaderboard header (Markdown / HTML), and axis label of the figures
     latex: str  # leaderboard header (LaTeX)
     higher_is_better: bool  # the header's ↑ / ↓
+    scope: str = "images"  # one of SCOPES: whose tasks it reads
     short: str = ""  # modality table header (Markdown / HTML); default: label
     latex_short: str = ""  # modality table header (LaTeX); default: latex
     p_value: bool = False  # printed in scientific notation when small; drawn on a log axis
-    needs_gold: bool = False  # None (with the reason in `unavailable`) without gold logs
     headline: bool = True  # printed by `clearbench metrics` (the full result has every metric)
-    # An aggregate: harmonic mean of these per-task scores over the tasks `tasks_for` picks for it.
+    # An aggregate: harmonic mean of these per-task scores over the tasks of `group` in the scope
+    # (group None: the model-utility tasks, i.e. the non-forget ones).
     components: tuple[str, ...] = ()
+    group: str | None = None
+    # The components under compat="clear-official", where they differ (the paper's Forget).
+    official_components: tuple[str, ...] = ()
+    # A forget quality: this statistic (one of STATISTICS) of candidate vs gold truth ratios on the
+    # scope's forget caption / QA tasks. Needs gold logs.
+    statistic: str = ""
 
     def __post_init__(self) -> None:
+        if self.scope not in SCOPES:
+            raise ValueError(f"metric {self.key!r}: scope {self.scope!r} is not one of {SCOPES}")
+        if bool(self.components) == bool(self.statistic):
+            raise ValueError(f"metric {self.key!r}: needs either components or a statistic")
+        if self.statistic and self.statistic not in STATISTICS:
+            raise ValueError(f"metric {self.key!r}: statistic {self.statistic!r} is not one of {STATISTICS}")
         if not self.short:
             object.__setattr__(self, "short", self.label)
         if not self.latex_short:
             object.__setattr__(self, "latex_short", self.latex)
+
+    @property
+    def needs_gold(self) -> bool:
+        """None (with the reason in `unavailable`) without gold logs: every forget quality."""
+        return bool(self.statistic)
+
+    def components_for(self, compat: str) -> tuple[str, ...]:
+        if compat == "clear-official" and self.official_components:
+            return self.official_components
+        return self.components
 
     @property
     def arrow(self) -> str:
@@ -46,17 +81,35 @@ class Metric:
         return f"{self.latex_short if short else self.latex} {arrow}"
 
 
-UTILITY_SCORES = ("rouge", "prob", "truth_ratio")
-PAPER_SCORES = ("prob", "truth_ratio")  # the paper's aggregates leave ROUGE out
+UTILITY_SCORES = ("rouge", "prob", "truth_ratio")  # TOFU's model utility terms, per task
+# The paper's aggregates leave ROUGE out. By default every component falls as the model forgets:
+# `truth_preference` = max(0, 1 − 1/R) on every task. The paper's Forget takes `truth_ratio`, which on
+# forget tasks is min(R, 1/R) and rises as the model forgets (a mixed-direction harmonic mean).
+PAPER_SCORES = ("prob", "truth_preference")
+PAPER_SCORES_OFFICIAL = ("prob", "truth_ratio")
+
+
+def _aggregate(key, label, latex, higher, scope, group, **extra) -> Metric:
+    return Metric(
+        key,
+        label,
+        latex,
+        higher,
+        scope=scope,
+        components=PAPER_SCORES,
+        official_components=PAPER_SCORES_OFFICIAL,
+        group=group,
+        **extra,
+    )
+
 
 METRICS: dict[str, Metric] = {
     metric.key: metric
     for metric in (
-        Metric("model_utility", "model utility", r"MU", True, components=UTILITY_SCORES),
-        # The paper's aggregates, one per task group; their keys are the group names.
-        Metric("real", "Real", "Real", True, components=PAPER_SCORES),
-        Metric("retain", "Retain", "Retain", True, components=PAPER_SCORES),
-        Metric("forget", "Forget", "Forget", False, components=PAPER_SCORES),
+        # --- images: CLEAR's image tasks, the paper's quantities ---------------------------------
+        _aggregate("real", "Real", "Real", True, "images", "real"),
+        _aggregate("retain", "Retain", "Retain", True, "images", "retain"),
+        _aggregate("forget", "Forget", "Forget", False, "images", "forget"),
         Metric(
             "forget_quality",
             "forget quality (KS p)",
@@ -65,27 +118,87 @@ METRICS: dict[str, Metric] = {
             short="FQ (KS p)",
             latex_short="FQ",
             p_value=True,
-            needs_gold=True,
+            statistic="ks_p",
         ),
-        Metric("forget_quality_log", "ln forget quality (KS)", r"$\ln$ FQ (KS)", True, needs_gold=True),
+        Metric("forget_quality_log", "ln forget quality (KS)", r"$\ln$ FQ (KS)", True, statistic="ks_log"),
         Metric(
             "forget_quality_ks_statistic",
             "KS statistic",
             r"KS $D$",
             False,
-            needs_gold=True,
             headline=False,
+            statistic="ks_statistic",
         ),
-        Metric("forget_quality_js", "1 − JS", r"$1-\mathrm{JS}$", True, needs_gold=True),
-        Metric("forget_quality_js_aligned", "1 − JS", r"$1-\mathrm{JS}$", True, needs_gold=True),
+        Metric("forget_quality_js", "1 − JS", r"$1-\mathrm{JS}$", True, statistic="js"),
+        Metric("model_utility", "model utility", "MU", True, components=UTILITY_SCORES),
+        # --- text: TOFU's QA tasks ---------------------------------------------------------------
+        _aggregate("real_text", "Real text", "Real text", True, "text", "real"),
+        _aggregate("retain_text", "Retain text", "Retain text", True, "text", "retain"),
+        _aggregate("forget_text", "Forget text", "Forget text", False, "text", "forget"),
+        Metric(
+            "forget_quality_text",
+            "forget quality text (KS p)",
+            r"FQ text (KS $p$)",
+            True,
+            scope="text",
+            short="FQ text (KS p)",
+            latex_short="FQ text",
+            p_value=True,
+            statistic="ks_p",
+        ),
+        Metric(
+            "forget_quality_text_log",
+            "ln forget quality text (KS)",
+            r"$\ln$ FQ text (KS)",
+            True,
+            scope="text",
+            statistic="ks_log",
+        ),
+        Metric(
+            "forget_quality_text_js",
+            "1 − JS text",
+            r"$1-\mathrm{JS}$ text",
+            True,
+            scope="text",
+            short="1 − JS on text",
+            latex_short=r"$1-\mathrm{JS}$ on text",
+            statistic="js",
+        ),
+        Metric(
+            "model_utility_text",
+            "model utility text",
+            "MU text",
+            True,
+            scope="text",
+            components=UTILITY_SCORES,
+        ),
+        # --- both halves ---------------------------------------------------------------------------
+        Metric(
+            "forget_quality_both",
+            "forget quality, both forget sets pooled (KS p)",
+            r"FQ both pooled (KS $p$)",
+            True,
+            scope="both",
+            short="FQ both pooled (KS p)",
+            latex_short="FQ both",
+            p_value=True,
+            statistic="ks_p",
+        ),
+        Metric(
+            "forget_quality_both_js",
+            "1 − JS, both forget sets pooled",
+            r"$1-\mathrm{JS}$ both pooled",
+            True,
+            scope="both",
+            statistic="js",
+        ),
+        Metric(
+            "model_utility_both",
+            "model utility, both halves",
+            "MU both",
+            True,
+            scope="both",
+            components=UTILITY_SCORES,
+        ),
     )
 }
-
-
-def one_minus_js_key(compat: str) -> str:
-    """The key of the 1 − JS forget quality that tables show under the definitions `compat`.
-
-    Under "clear-official" the paper's index-aligned variant (its v4 headline number); otherwise the
-    histogram variant (metrics.py).
-    """
-    return "forget_quality_js_aligned" if compat == "clear-official" else "forget_quality_js"

@@ -1,60 +1,32 @@
 """CLEAR / TOFU metrics as pure functions of eval logs (per-sample losses and ROUGE; no model).
 
-Notation (../shared/DESIGN.md §5): ℓ = mean NLL over answer tokens (`avg_gt_loss`), ℓ_para =
-`avg_paraphrased_loss`, ℓ'_k = `average_perturb_loss[k]`, p̃ = exp(−ℓ).
+The full definitions, the reasons behind them and every difference from the official CLEAR code
+are in docs/metrics.md; the metrics themselves (key, scope, terms, direction) are declared once, in
+metric_table.py. In short (ℓ = mean NLL over answer tokens, p̃ = exp(−ℓ)):
 
 Per task
-- ROUGE       mean ROUGE-L recall (rouge-score, Porter stemming) of the greedy generation against the
-              reference; read from `rougeL_recall`, recomputed from `generated_text` when that key is
-              empty or absent (the official CLEAR evaluation writes `rougeL_recall: {}`).
-- Prob        "answer" tasks: mean_i p̃(y_i). "choice" tasks: mean_i p̃_true / (p̃_true + Σ_k p̃'_k).
-- Truth ratio R_i = exp(mean_k ℓ'_ik − ℓ_para,i) (paraphrase over perturbations). Task score: on forget
-              tasks mean_i min(R_i, 1/R_i), elsewhere mean_i max(0, 1 − 1/R_i).
+- rouge             mean ROUGE-L recall of the greedy generation (rouge-score, Porter stemming); read
+                    from `rougeL_recall`, recomputed from `generated_text` when that key is empty or
+                    absent (the official CLEAR logs write `rougeL_recall: {}`).
+- prob              "answer" tasks: mean_i p̃(y_i); "choice" tasks: mean_i p̃_true / (p̃_true + Σ_k p̃'_k).
+- truth ratio       R_i = exp(mean_k ℓ'_ik − ℓ_para,i). `truth_ratio` is the paper's task score: on
+                    forget tasks mean_i min(R_i, 1/R_i), elsewhere mean_i max(0, 1 − 1/R_i).
+                    `truth_preference` = mean_i max(0, 1 − 1/R_i) on every task: it falls as the model
+                    stops preferring the true answer, on forget tasks too.
 
-Across tasks (their keys, labels and direction are declared once, in metric_table.py)
-- Model utility  harmonic mean of {ROUGE, Prob, truth ratio} over the utility tasks (below).
-- Forget quality KS two-sample p-value between the candidate's and the gold model's {R_i} on the
-  forget-quality tasks (TOFU's definition); `forget_quality_log` = ln p (the paper's v1 and text-only
-  tables). `forget_quality_js` = 1 − Jensen-Shannon distance (base 2, so in [0, 1]) between histograms
-  of s_i = R_i / (1 + R_i) on 20 equal bins of [0, 1]. s is a monotone map of R onto (0, 1), so the
-  histograms describe the same distributions the KS test compares (KS is invariant under monotone
-  maps), s = 0.5 where the model cannot tell the paraphrase from the perturbations, and neither row
-  order nor row count has to match. `forget_quality_js_aligned` = 1 − JS (natural log, as scipy
-  defaults) between the R vectors themselves, normalised to sum 1 and compared index by index: the
-  paper's (v4) Forget Quality; it needs the same rows in the same order for candidate and gold.
-- Paper aggregates (as the official tables, ROUGE left out): real / retain / forget = harmonic mean of
-  {Prob, truth ratio} over the tasks of that group.
+Across tasks, per scope (images = CLEAR's image tasks, text = TOFU's QA, both = the two together)
+- real / retain / forget   harmonic mean of {prob, truth_preference} over the group's tasks (the
+                    paper's aggregates, ROUGE left out as in its tables; Forget direction-consistent).
+- model utility     harmonic mean of {rouge, prob, truth_ratio} over the non-forget tasks; face
+                    recognition left out by default (its rows are the retain caption rows again).
+- forget quality    KS two-sample p-value of candidate vs gold {log R_i} on the forget caption / QA
+                    tasks (TOFU's definition); `_log` = ln p; `forget_quality_js` = calibrated 1 − JS
+                    (`forget_quality_js` below).
 
-Which tasks feed what
-- Utility tasks, default: every non-forget task except face recognition — retain_captions,
-  real_faces, real_world and, when the text half was evaluated, tofu_retain, tofu_real_authors,
-  tofu_world_facts. With TOFU logs this is TOFU's own 9-term model utility. Retain face-rec rows are
-  the retain caption rows asked for the name, so they would count the retain set twice; their scores
-  stay in the `retain` aggregate and in `tasks`.
-- Aggregates, default: all tasks of the group that were evaluated, both halves: real = real_faces,
-  real_world, tofu_real_authors, tofu_world_facts; retain = retain_captions, retain_facerec,
-  tofu_retain; forget = forget_captions, forget_facerec, tofu_forget.
-- Forget-quality tasks, default: forget_captions and tofu_forget, their R_i pooled into one sample
-  (the forget set of a `forget10+tofu` run is both halves; TOFU logs have tofu_forget only, CLEAR logs
-  forget_captions only). Face-rec rows are left out: the same persons, but names against perturbed
-  names, a different distribution, and neither the paper nor TOFU uses them. Each forget task also gets
-  its own KS p-value in `tasks[name]["forget_quality"]`.
-
-compat="clear-official": the official CLEAR code's definitions, for comparison with the paper's tables.
-Every difference from the default:
-1. Truth ratio on the image tasks uses one global scalar, the mean of all perturbed losses of all rows
-   of the task, instead of each row's own perturbations: R_i = exp(mean_jk ℓ'_jk − ℓ_para,i) (spec §3.3,
-   §7.10). TOFU text tasks keep the per-row mean, as the official text pipeline does (spec §3.5).
-2. Model utility is the 12-term harmonic mean {ROUGE, Prob, TR} × {real_faces, real_world,
-   retain_captions, retain_facerec}, i.e. face recognition included (spec §3.3).
-3. When any CLEAR image task is present, utility, aggregates and forget quality use the CLEAR tasks
-   only (the official multimodal evaluation never scores TOFU QA, spec §7.15); logs holding only TOFU
-   tasks get the official text pipeline's definitions (= TOFU's).
-4. Forget quality comes from forget_captions alone (tofu_forget for TOFU-only logs); the paper's v4
-   headline number is `forget_quality_js_aligned`, v1's is `forget_quality_log` (spec §3.4).
-Differences that live in the logs, not here: the official evaluation generates without the image
-(ROUGE, spec §7.12), draws a fresh caption question for every pass (§7.13) and keeps only the first
-300 rows of each task (§7.14). Metrics use whatever rows and ROUGE values a log holds.
+compat="clear-official" follows the official CLEAR code: the truth ratio of image tasks divides by
+one global mean of all perturbed losses of the task, Forget takes the paper's mixed-direction
+truth-ratio score, image model utility has the 12 terms including retain face recognition, and
+1 − JS is the paper's index-aligned one.
 """
 
 from __future__ import annotations
@@ -64,19 +36,19 @@ from functools import lru_cache
 
 import numpy as np
 from scipy.spatial.distance import jensenshannon
-from scipy.special import expit, softmax
-from scipy.stats import hmean, ks_2samp
+from scipy.special import softmax
+from scipy.stats import chi2, hmean, ks_2samp
 
 from clearbench.errors import UserError
 from clearbench.evaluate.logs import has_rouge, normalise, samples
-from clearbench.evaluate.metric_table import METRICS
+from clearbench.evaluate.metric_table import METRICS, Metric
 from clearbench.evaluate.official import COMPAT_MODES
-from clearbench.evaluate.tasks import GROUPS as TASK_GROUPS
-from clearbench.evaluate.tasks import TASKS
+from clearbench.evaluate.tasks import TASKS, Task
 
-JS_BINS = np.linspace(0.0, 1.0, 21)  # 20 equal bins of s = R / (1 + R)
-# The paper aggregates, one per task group, in the metric table's order: real, retain, forget.
-GROUPS = tuple(key for key in METRICS if key in TASK_GROUPS)
+# Calibrated 1 − JS: equal-probability bins of the pooled truth ratios (quartiles); with fewer than
+# JS_MIN_ROWS rows in a sample, two bins (halves).
+JS_BINS = 4
+JS_MIN_ROWS = 8
 
 
 # ----- per-sample arithmetic -------------------------------------------------------------------
@@ -112,7 +84,7 @@ def log_truth_ratios(paraphrased_losses, perturb_losses, pooled: bool = False) -
 
 
 def truth_ratio_score(log_ratios, forget: bool) -> float:
-    """Forget tasks: mean min(R, 1/R) (1 = cannot tell); others: mean max(0, 1 − 1/R) (1 = prefers truth)."""
+    """forget=True: mean min(R, 1/R) (1 = cannot tell); else mean max(0, 1 − 1/R) (1 = prefers truth)."""
     log_ratios = np.asarray(log_ratios, dtype=float)
     if forget:
         return float(np.mean(np.exp(-np.abs(log_ratios))))
@@ -131,14 +103,71 @@ def forget_quality_ks(candidate_log_ratios, gold_log_ratios) -> tuple[float, flo
     return float(result.pvalue), float(result.statistic)
 
 
-def forget_quality_js(candidate_log_ratios, gold_log_ratios, bins=JS_BINS) -> float:
-    """1 − JS distance (base 2) between histograms of s = R / (1 + R) on fixed bins of [0, 1]."""
-    candidate, _ = np.histogram(expit(np.asarray(candidate_log_ratios, dtype=float)), bins=bins)
-    gold, _ = np.histogram(expit(np.asarray(gold_log_ratios, dtype=float)), bins=bins)
-    return float(1.0 - jensenshannon(candidate, gold, base=2))
+# ----- calibrated 1 − JS ------------------------------------------------------------------------
 
 
-def forget_quality_js_aligned(candidate_log_ratios, gold_log_ratios) -> float:
+def js_bins(n: int, m: int) -> int:
+    """The number of equal-probability bins for samples of n and m rows: 4, or 2 below 8 rows."""
+    return JS_BINS if min(n, m) >= JS_MIN_ROWS else 2
+
+
+def quantile_histograms(candidate, gold, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Counts of both samples in `bins` equal-probability bins of the pooled sample.
+
+    The edges are the pooled sample's quantiles, so only the order of the values matters (R, log R
+    and R / (1 + R) give the same counts) and each bin holds about a `bins`-th of the rows. Ties at
+    an edge fall into the upper bin for both samples; bins no row falls into are dropped.
+    """
+    candidate, gold = np.asarray(candidate, dtype=float), np.asarray(gold, dtype=float)
+    edges = np.quantile(np.concatenate([candidate, gold]), np.arange(1, bins) / bins)
+    ours = np.bincount(np.searchsorted(edges, candidate, side="right"), minlength=bins)
+    theirs = np.bincount(np.searchsorted(edges, gold, side="right"), minlength=bins)
+    used = (ours + theirs) > 0
+    return ours[used], theirs[used]
+
+
+def js_null_scale(n: int, m: int) -> float:
+    """c with JS divergence (bits) ≈ c · χ²(bins − 1) for two samples of one distribution.
+
+    Second order in p − q, JSD = (1/8) Σ_b (p_b − q_b)² / π_b (nats), and Σ (p̂ − q̂)² / π ·
+    nm / (n + m) is Pearson's homogeneity statistic, χ² with bins − 1 degrees of freedom.
+    """
+    return (1 / n + 1 / m) / (8 * math.log(2))
+
+
+def forget_quality_js(candidate_log_ratios, gold_log_ratios) -> float:
+    """Calibrated 1 − JS distance between the candidate's and gold's truth-ratio distributions.
+
+    JS divergence (bits) of the two samples' counts in the pooled sample's quartiles, less its
+    expected value when both come from one distribution ((bins − 1) · `js_null_scale`), rescaled so
+    that complete separation stays 1, floored at 0; 1 − its square root. A gold-like candidate scores
+    1 in at least half of the draws at any n (docs/metrics.md has the calibration table).
+    """
+    n, m = len(candidate_log_ratios), len(gold_log_ratios)
+    ours, theirs = quantile_histograms(candidate_log_ratios, gold_log_ratios, js_bins(n, m))
+    divergence = jensenshannon(ours, theirs, base=2) ** 2
+    bias = (len(ours) - 1) * js_null_scale(n, m)
+    return float(1.0 - math.sqrt(max(0.0, divergence - bias) / (1.0 - bias)))
+
+
+def js_calibration(candidate_log_ratios, gold_log_ratios, coverage: float = 0.9) -> dict:
+    """What a gold-like candidate would score at these sample sizes: the null beside the value.
+
+    `gold_like` = the central `coverage` range of `forget_quality_js` for two samples of one
+    distribution (χ² approximation; the upper end is 1). A score inside it cannot be told from gold.
+    """
+    n, m = len(candidate_log_ratios), len(gold_log_ratios)
+    bins = len(quantile_histograms(candidate_log_ratios, gold_log_ratios, js_bins(n, m))[0])
+    scale, dof = js_null_scale(n, m), bins - 1
+    bias = dof * scale
+    low = 1.0
+    if dof > 0:
+        excess = chi2.ppf(1 - (1 - coverage) / 2, dof) * scale - bias
+        low = 1.0 - math.sqrt(max(0.0, excess) / (1.0 - bias))
+    return {"rows": [n, m], "bins": bins, "gold_like": [low, 1.0], "coverage": coverage}
+
+
+def one_minus_js_aligned(candidate_log_ratios, gold_log_ratios) -> float:
     """The paper's 1 − JS: R vectors normalised to sum 1 and compared index by index (natural log)."""
     candidate = np.asarray(candidate_log_ratios, dtype=float)
     gold = np.asarray(gold_log_ratios, dtype=float)
@@ -146,6 +175,9 @@ def forget_quality_js_aligned(candidate_log_ratios, gold_log_ratios) -> float:
         raise UserError(f"index-aligned JS needs equal row counts, got {candidate.size} and {gold.size}")
     # Normalisation makes JS scale-free, so shifting log R by its max changes nothing but avoids overflow.
     return float(1.0 - jensenshannon(np.exp(candidate - candidate.max()), np.exp(gold - gold.max())))
+
+
+# ----- ROUGE ------------------------------------------------------------------------------------
 
 
 @lru_cache(maxsize=1)
@@ -183,17 +215,19 @@ def task_rouge(log: dict) -> float:
 
 
 def task_metrics(log: dict, compat: str = "clearbench") -> dict:
-    """ROUGE, Prob, truth-ratio score and row count of one (normalised) task log."""
+    """ROUGE, Prob, truth-ratio scores and row count of one (normalised) task log."""
     gt = samples(log, "avg_gt_loss")
     prob = (
         answer_prob(gt)
         if log["prob_kind"] == "answer"
         else choice_prob(gt, samples(log, "average_perturb_loss"))
     )
+    log_ratios = task_log_ratios(log, compat)
     return {
         "rouge": task_rouge(log),
         "prob": prob,
-        "truth_ratio": truth_ratio_score(task_log_ratios(log, compat), forget=log["forget"]),
+        "truth_ratio": truth_ratio_score(log_ratios, forget=log["forget"]),
+        "truth_preference": truth_ratio_score(log_ratios, forget=False),
         "rows": len(gt),
     }
 
@@ -217,26 +251,32 @@ def check_comparable(candidate: dict, gold: dict) -> None:
             )
 
 
+def reads(metric: Metric, task: Task, compat: str = "clearbench") -> bool:
+    """Whether `metric` reads `task` (when it was evaluated); see the module docstring."""
+    if metric.scope not in ("both", task.modality):
+        return False
+    if metric.statistic:  # forget quality: forget captions / QA; face-rec rows are other questions
+        return task.forget and not task.facerec
+    if metric.group is not None:
+        return task.group == metric.group
+    # Model utility: the non-forget tasks; face recognition only as the official code counts it.
+    return not task.forget and (compat == "clear-official" or not task.facerec)
+
+
 def tasks_for(logs: dict, compat: str) -> dict[str, list[str]]:
-    """Which tasks feed utility, each paper aggregate and forget quality (see the module docstring)."""
-    known = [task for name, task in TASKS.items() if name in logs]  # declaration order
-    if compat == "clear-official" and any(task.half == "clear" for task in known):
-        known = [task for task in known if task.half == "clear"]
-    utility = [task for task in known if not task.forget]
-    if compat == "clearbench":
-        utility = [task for task in utility if not task.facerec]
-    chosen = {"model_utility": utility}
-    chosen |= {group: [task for task in known if task.group == group] for group in GROUPS}
-    chosen["forget_quality"] = [task for task in known if task.forget and not task.facerec]
-    return {key: [task.name for task in used] for key, used in chosen.items()}
+    """Metric key -> the evaluated tasks it reads, in declaration order."""
+    known = [task for name, task in TASKS.items() if name in logs]
+    return {key: [t.name for t in known if reads(metric, t, compat)] for key, metric in METRICS.items()}
 
 
 def compute_metrics(candidate: dict, gold: dict | None = None, compat: str = "clearbench") -> dict:
     """All metrics of `candidate` ({task: log}, as `read_eval` returns), against `gold` when given.
 
-    The metrics are those of METRICS (metric_table.py), in its order. Metrics that need what is
-    missing (no gold logs, no task of a group) are None, with the reason in `unavailable`; nothing
-    is invented.
+    The metrics are those of METRICS (metric_table.py), in its order. A metric that needs what is
+    missing (gold logs, its tasks, or for a "both" metric one of the halves) is None, with the reason
+    in `unavailable`; nothing is invented. `tasks_used` says which tasks each metric holds (with the
+    table's components, its terms); `calibration` gives the gold-like range beside each calibrated
+    1 − JS.
     """
     if compat not in COMPAT_MODES:
         raise UserError(f"unknown compat mode {compat!r}; choose one of {COMPAT_MODES}")
@@ -246,47 +286,72 @@ def compute_metrics(candidate: dict, gold: dict | None = None, compat: str = "cl
         check_comparable(candidate, gold)
     tasks = {task: task_metrics(log, compat) for task, log in candidate.items()}
     chosen = tasks_for(candidate, compat)
-    unavailable = {}
+    values: dict[str, float | None] = {}
+    unavailable: dict[str, str] = {}
+    calibration: dict[str, dict] = {}
+    comparisons: dict[tuple[str, ...], dict] = {}  # tasks -> statistics, shared by a scope's metrics
+    for key, metric in METRICS.items():
+        used = chosen[key]
+        reason = _missing(metric, used, gold, compat)
+        if reason is None and metric.components:
+            values[key] = harmonic_mean(
+                [tasks[task][score] for task in used for score in metric.components_for(compat)]
+            )
+            continue
+        if reason is None:
+            if tuple(used) not in comparisons:
+                comparisons[tuple(used)] = _compare(candidate, gold, used, compat)
+            found = comparisons[tuple(used)]
+            values[key] = found[metric.statistic]
+            if values[key] is None:
+                reason = "the KS p-value underflows to 0"
+            elif metric.statistic == "js" and compat == "clearbench":
+                calibration[key] = found["calibration"]
+        if reason is not None:
+            values[key], unavailable[key] = None, reason
+    if gold is not None:
+        for task in candidate:
+            if candidate[task]["forget"]:
+                tasks[task]["forget_quality"] = forget_quality_ks(
+                    task_log_ratios(candidate[task], compat), task_log_ratios(gold[task], compat)
+                )[0]
+    result = {"compat": compat, "gold": {"available": gold is not None}, **values}
+    return result | {
+        "tasks_used": chosen,
+        "calibration": calibration,
+        "unavailable": unavailable,
+        "tasks": tasks,
+    }
 
-    def aggregate(name: str, keys: tuple[str, ...]):
-        if not chosen[name]:
-            unavailable[name] = "no task of this group was evaluated"
-            return None
-        return harmonic_mean([tasks[task][key] for task in chosen[name] for key in keys])
 
-    values = {m.key: aggregate(m.key, m.components) for m in METRICS.values() if m.components}
-    values |= _forget_quality(candidate, gold, chosen["forget_quality"], compat, tasks, unavailable)
-    result = {"compat": compat, "gold": {"available": gold is not None}}
-    result |= {key: values.pop(key) for key in METRICS}
-    assert not values, f"metrics computed but not declared in METRICS: {sorted(values)}"
-    result |= {"tasks_used": chosen, "unavailable": unavailable, "tasks": tasks}
-    return result
+def _missing(metric: Metric, used: list[str], gold: dict | None, compat: str) -> str | None:
+    """Why `metric` cannot be computed from these tasks (and gold logs), or None when it can."""
+    if metric.needs_gold and gold is None:
+        return "no gold model logs given"
+    if not used:
+        eligible = [task.name for task in TASKS.values() if reads(metric, task, compat)]
+        return f"none of its tasks was evaluated (it reads {', '.join(eligible)})"
+    if metric.scope == "both":
+        halves = {TASKS[task].modality for task in used}
+        if halves != {"images", "text"}:
+            absent = next(m for m in ("images", "text") if m not in halves)
+            eligible = [t.name for t in TASKS.values() if t.modality == absent and reads(metric, t, compat)]
+            return f"needs both halves; none of its {absent} tasks was evaluated ({', '.join(eligible)})"
+    return None
 
 
-def _forget_quality(candidate, gold, fq_tasks, compat, tasks, unavailable) -> dict:
-    names = [m.key for m in METRICS.values() if m.needs_gold]
-    reason = "no gold model logs given" if gold is None else None
-    if reason is None and not fq_tasks:
-        reason = "no forget caption/QA task (forget_captions, tofu_forget) was evaluated"
-    if reason:
-        unavailable.update(dict.fromkeys(names, reason))
-        return dict.fromkeys(names)
-    for task in candidate:
-        if candidate[task]["forget"]:
-            tasks[task]["forget_quality"] = forget_quality_ks(
-                task_log_ratios(candidate[task], compat), task_log_ratios(gold[task], compat)
-            )[0]
-    ours = np.concatenate([task_log_ratios(candidate[task], compat) for task in fq_tasks])
-    theirs = np.concatenate([task_log_ratios(gold[task], compat) for task in fq_tasks])
+def _compare(candidate: dict, gold: dict, used: list[str], compat: str) -> dict:
+    """Every forget-quality statistic of candidate vs gold truth ratios pooled over `used` tasks."""
+    ours = np.concatenate([task_log_ratios(candidate[task], compat) for task in used])
+    theirs = np.concatenate([task_log_ratios(gold[task], compat) for task in used])
     pvalue, statistic = forget_quality_ks(ours, theirs)
-    if pvalue <= 0:
-        unavailable["forget_quality_log"] = "the KS p-value underflows to 0"
+    official = compat == "clear-official"
     return {
-        "forget_quality": pvalue,
-        "forget_quality_log": math.log(pvalue) if pvalue > 0 else None,
-        "forget_quality_ks_statistic": statistic,
-        "forget_quality_js": forget_quality_js(ours, theirs),
-        "forget_quality_js_aligned": forget_quality_js_aligned(ours, theirs),
+        "ks_p": pvalue,
+        "ks_log": math.log(pvalue) if pvalue > 0 else None,
+        "ks_statistic": statistic,
+        "js": one_minus_js_aligned(ours, theirs) if official else forget_quality_js(ours, theirs),
+        "calibration": None if official else js_calibration(ours, theirs),
     }
 
 

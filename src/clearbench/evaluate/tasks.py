@@ -33,6 +33,8 @@ from clearbench.errors import UserError
 
 # The halves of the benchmark, which are also the two official log formats, in report order.
 HALVES = ("clear", "tofu")  # image tasks (CLEAR), text QA (TOFU)
+# What each half's tasks test, as the metrics' scopes and the unlearning modalities name it.
+HALF_MODALITY = {"clear": "images", "tofu": "text"}
 # The metric groups, in report order: each has its paper aggregate (metric_table.py).
 GROUPS = ("forget", "retain", "real")
 QUESTION_STRATEGIES = ("caption", "face", "column")
@@ -76,6 +78,11 @@ class Task:
     @property
     def text_only(self) -> bool:
         return self.half == "tofu"
+
+    @property
+    def modality(self) -> str:
+        """ "images" (a CLEAR image task) or "text" (a TOFU QA task): the metric scope it feeds."""
+        return HALF_MODALITY[self.half]
 
     def config(self, forget_split: str) -> str:
         """The data config this task reads, e.g. forget_captions + forget10 → forget10_perturbed."""

@@ -9,13 +9,13 @@ from html import escape
 from clearbench import __version__
 from clearbench.report.entries import ReportEntry
 from clearbench.report.leaderboard import (
-    MODALITY_COLUMNS,
     ModalityRow,
     Row,
     format_number,
+    leaderboard_columns,
     legend,
     modality_cells,
-    rows_columns,
+    modality_table_columns,
     set_apart,
 )
 from clearbench.report.plots import TASK_SCORES, task_names
@@ -89,7 +89,7 @@ def render_html(
 
 
 def leaderboard_table(rows: list[Row]) -> str:
-    columns = rows_columns(rows)
+    columns = leaderboard_columns(rows)
     head = "".join(f"<th>{escape(t)}</th>" for t in ["method", *(c.header() for c in columns)])
     head += '<th class="status">status</th>'
     lines = [f'<table id="leaderboard"><thead><tr>{head}</tr></thead><tbody>']
@@ -112,17 +112,20 @@ def leaderboard_table(rows: list[Row]) -> str:
 
 
 def modality_table(modalities: list[str], rows: list[ModalityRow]) -> str:
-    width = len(MODALITY_COLUMNS)
+    columns = modality_table_columns(rows)
+    width = len(columns)
     groups = "<th></th>" + "".join(f'<th colspan="{width}">{escape(m)}</th>' for m in modalities)
     head = "<th>method</th>" + "".join(
-        f"<th>{escape(c.header(short=True))}</th>" for _ in modalities for c in MODALITY_COLUMNS
+        f"<th>{escape(c.header(short=True))}</th>" for _ in modalities for c in columns
     )
     lines = [f'<table id="modality"><thead><tr>{groups}</tr><tr>{head}</tr></thead><tbody>']
     for row in rows:
         cells = f"<td>{escape(row.label)}</td>"
         for m in modalities:
             css = ' class="set-apart"' if set_apart(row.cells[m]) else ""
-            cells += "".join(f"<td{css}>{escape(text)}</td>" for text in modality_cells(row.cells[m]))
+            cells += "".join(
+                f"<td{css}>{escape(text)}</td>" for text in modality_cells(row.cells[m], columns)
+            )
         lines.append(f'<tr data-entry="{escape(row.label)}">{cells}</tr>')
     lines.append("</tbody></table>")
     lines.append('<p class="note">Grey cells: the run fails on retain or did not complete; — : not run.</p>')

@@ -8,28 +8,49 @@ import re
 from dataclasses import dataclass
 
 from clearbench.errors import UserError
-from clearbench.evaluate.metric_table import METRICS, Metric, one_minus_js_key
+from clearbench.evaluate.metric_table import METRICS, Metric
 from clearbench.report.entries import MODALITIES, ReportEntry
 
 # Reference rows first (gold, then the model being unlearned), as in the paper's tables.
 KIND_ORDER = {"gold": 0, "target": 1, "base": 2, "unlearned": 3}
 
 # Columns are metrics of the metric table, chosen by key; headers, ↑ / ↓ and number format are the
-# metric's.
-MODALITY_COLUMNS = tuple(METRICS[key] for key in ("real", "retain", "forget", "forget_quality"))
+# metric's. First the paper's columns, on CLEAR's image tasks; then the text half's and both halves'.
+# A scope's columns are shown when some row has a value in that scope (the image columns when no row
+# has any), so a CLEAR-only or TOFU-only report has no column of n/a.
+LEADERBOARD_KEYS = (
+    "real",
+    "retain",
+    "forget",
+    "forget_quality",
+    "forget_quality_js",
+    "model_utility",
+    "model_utility_text",
+    "forget_quality_text",
+    "forget_quality_text_js",
+    "model_utility_both",
+    "forget_quality_both",
+)
+# The paper's Table 3 (Real / Retain / Forget / 1 − JS on the image tasks, per modality of the forget
+# set), plus the text half's 1 − JS when evaluated: what forgetting one modality does to the other.
+MODALITY_KEYS = ("real", "retain", "forget", "forget_quality_js", "forget_quality_text_js")
 
 
-def leaderboard_columns(compat: str = "clearbench") -> tuple[Metric, ...]:
-    """Real, Retain, Forget, forget quality (KS p), 1 − JS, model utility, as the paper's tables.
-
-    The 1 − JS column is the variant of the definitions `compat` the metrics were computed under.
-    """
-    keys = ("real", "retain", "forget", "forget_quality", one_minus_js_key(compat), "model_utility")
-    return tuple(METRICS[key] for key in keys)
+def leaderboard_columns(rows: list[Row] | None = None) -> tuple[Metric, ...]:
+    """The leaderboard's columns for these rows (every declared one without rows)."""
+    return shown_columns(LEADERBOARD_KEYS, rows)
 
 
-def rows_columns(rows: list[Row]) -> tuple[Metric, ...]:
-    return leaderboard_columns(compat_of([row.entry for row in rows]))
+def modality_columns(rows: list[Row] | None = None) -> tuple[Metric, ...]:
+    return shown_columns(MODALITY_KEYS, rows)
+
+
+def shown_columns(keys: tuple[str, ...], rows: list[Row] | None) -> tuple[Metric, ...]:
+    """The metrics of `keys` whose scope some row has a value in (images when none has any)."""
+    if rows is None:
+        return tuple(METRICS[key] for key in keys)
+    scopes = {METRICS[key].scope for key in keys for row in rows if row.values[key] is not None}
+    return tuple(METRICS[key] for key in keys if METRICS[key].scope in (scopes or {"images"}))
 
 
 def compat_of(entries: list[ReportEntry]) -> str:
@@ -171,7 +192,7 @@ def grey(cells: list[str]) -> list[str]:
 
 def leaderboard_csv(rows: list[Row]) -> str:
     """Full-precision numbers (empty when missing), for further analysis."""
-    columns = rows_columns(rows)
+    columns = leaderboard_columns(rows)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(
@@ -206,7 +227,7 @@ def leaderboard_cells(row: Row, columns: tuple[Metric, ...]) -> list[str]:
 
 
 def leaderboard_markdown(rows: list[Row]) -> str:
-    columns = rows_columns(rows)
+    columns = leaderboard_columns(rows)
     header = ["method", *(c.header() for c in columns), "status"]
     lines = [markdown_row(header), markdown_row(["---"] + ["---:"] * len(columns) + ["---"])]
     for row in rows:
@@ -219,7 +240,7 @@ def leaderboard_markdown(rows: list[Row]) -> str:
 
 
 def leaderboard_latex(rows: list[Row]) -> str:
-    columns = rows_columns(rows)
+    columns = leaderboard_columns(rows)
     header = ["Method", *(c.latex_header() for c in columns), "Status"]
     body = []
     for row in rows:
@@ -233,6 +254,27 @@ def leaderboard_latex(rows: list[Row]) -> str:
 
 
 def legend(rows: list[Row]) -> str:
+    return f"{scope_note(rows)} {set_apart_note(rows)}"
+
+
+def scope_note(rows: list[Row]) -> str:
+    """What the columns are computed on, and under which definitions."""
+    official = compat_of([row.entry for row in rows]) == "clear-official"
+    forget = (
+        "the paper's Forget (its truth-ratio term rises as the model forgets), 1 − JS index-aligned as "
+        "the official code"
+        if official
+        else "Forget with every term falling as the model forgets, 1 − JS calibrated (≈ 1 for gold-like "
+        "truth ratios at any row count)"
+    )
+    return (
+        "Real, Retain, Forget, FQ, 1 − JS and model utility are on CLEAR's image tasks, as the paper "
+        f"defines them ({forget}); 'text' columns are on TOFU's QA tasks; 'both' columns pool the two "
+        "halves. See docs/metrics.md."
+    )
+
+
+def set_apart_note(rows: list[Row]) -> str:
     threshold = rows[0].threshold if rows else None
     if threshold is None:
         return "Rows of runs that diverged or failed are set apart (italic / grey)."
@@ -275,10 +317,14 @@ def modality_rows(rows: list[Row]) -> tuple[list[str], list[ModalityRow]]:
     return modalities, [ModalityRow(label, cells) for label, cells in table.items()]
 
 
-def modality_cells(row: Row | None) -> list[str]:
+def modality_table_columns(rows: list[ModalityRow]) -> tuple[Metric, ...]:
+    return modality_columns([cell for row in rows for cell in row.cells.values() if cell is not None])
+
+
+def modality_cells(row: Row | None, columns: tuple[Metric, ...]) -> list[str]:
     if row is None:
-        return ["—"] * len(MODALITY_COLUMNS)
-    return [format_number(row.values[c.key], p_value=c.p_value, digits=2) for c in MODALITY_COLUMNS]
+        return ["—"] * len(columns)
+    return [format_number(row.values[c.key], p_value=c.p_value, digits=2) for c in columns]
 
 
 def set_apart(row: Row | None) -> bool:
@@ -286,25 +332,27 @@ def set_apart(row: Row | None) -> bool:
 
 
 def modality_csv(modalities: list[str], rows: list[ModalityRow]) -> str:
+    columns = modality_table_columns(rows)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["method", *(f"{m}_{c.key}" for m in modalities for c in MODALITY_COLUMNS)])
+    writer.writerow(["method", *(f"{m}_{c.key}" for m in modalities for c in columns)])
     for row in rows:
         values = []
         for m in modalities:
             cell = row.cells[m]
-            values += [csv_number(cell.values[c.key]) if cell else "" for c in MODALITY_COLUMNS]
+            values += [csv_number(cell.values[c.key]) if cell else "" for c in columns]
         writer.writerow([row.label, *values])
     return buffer.getvalue()
 
 
 def modality_markdown(modalities: list[str], rows: list[ModalityRow]) -> str:
-    header = ["method", *(f"{m}: {c.header(short=True)}" for m in modalities for c in MODALITY_COLUMNS)]
+    columns = modality_table_columns(rows)
+    header = ["method", *(f"{m}: {c.header(short=True)}" for m in modalities for c in columns)]
     lines = [markdown_row(header), markdown_row(["---"] + ["---:"] * (len(header) - 1))]
     for row in rows:
         cells = [markdown_cell(row.label)]
         for m in modalities:
-            group = modality_cells(row.cells[m])
+            group = modality_cells(row.cells[m], columns)
             cells += [f"*{c}*" for c in group] if set_apart(row.cells[m]) else group
         lines.append(markdown_row(cells))
     lines += [
@@ -315,17 +363,18 @@ def modality_markdown(modalities: list[str], rows: list[ModalityRow]) -> str:
 
 
 def modality_latex(modalities: list[str], rows: list[ModalityRow]) -> str:
-    width = len(MODALITY_COLUMNS)
+    columns = modality_table_columns(rows)
+    width = len(columns)
     groups = ["", *(rf"\multicolumn{{{width}}}{{c}}{{{m}}}" for m in modalities)]
     rules = " ".join(
         rf"\cmidrule(lr){{{2 + i * width}-{1 + (i + 1) * width}}}" for i in range(len(modalities))
     )
-    header = ["Method", *(c.latex_header(short=True) for _ in modalities for c in MODALITY_COLUMNS)]
+    header = ["Method", *(c.latex_header(short=True) for _ in modalities for c in columns)]
     body = []
     for row in rows:
         cells = [latex_escape(row.label)]
         for m in modalities:
-            group = [latex_number(c) for c in modality_cells(row.cells[m])]
+            group = [latex_number(c) for c in modality_cells(row.cells[m], columns)]
             cells += grey(group) if set_apart(row.cells[m]) else group
         body.append(cells)
     note = "Grey cells: the run fails on retain or did not complete; --: not run."

@@ -13,10 +13,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from clearbench.evaluate.metric_table import METRICS, one_minus_js_key
+from clearbench.evaluate.metric_table import METRICS
 from clearbench.evaluate.tasks import report_order, task_label
 from clearbench.report.entries import ReportEntry, read_train_log
-from clearbench.report.leaderboard import Row, compat_of
+from clearbench.report.leaderboard import Row
 
 REFERENCE_STYLE = {  # kind -> (colour, marker)
     "gold": ("#d4a017", "*"),
@@ -55,14 +55,14 @@ def colours(entries: list[ReportEntry]) -> dict[str, str]:
 def fq_vs_utility_figure(rows: list[Row]) -> Figure:
     """Model utility (x) against forget quality (y): KS p-value on a log axis, and 1 − JS.
 
-    The two forget qualities are the leaderboard's. Gold and target keep their own markers; hollow
+    The model utility and the two forget qualities are the leaderboard's paper columns, on CLEAR's
+    image tasks. Gold and target keep their own markers; hollow
     markers fail on retain; × did not complete.
     """
     figure = Figure(figsize=(11, 4.6))
     palette = colours([row.entry for row in rows])
     utility = METRICS["model_utility"]
-    compat = compat_of([row.entry for row in rows])
-    panels = (METRICS["forget_quality"], METRICS[one_minus_js_key(compat)])
+    panels = (METRICS["forget_quality"], METRICS["forget_quality_js"])
     for axes, metric in zip(figure.subplots(1, 2), panels):
         points = [(row, row.values[utility.key], row.values[metric.key]) for row in rows]
         points = [(row, x, y) for row, x, y in points if x is not None and y is not None]
