@@ -412,3 +412,13 @@ def test_compute_metrics_emits_exactly_the_metric_table():
     # Every aggregate of the table reads per-task scores that exist.
     components = {c for metric in METRICS.values() for c in metric.components + metric.official_components}
     assert components <= set(without["tasks"]["real_faces"])
+
+
+def test_docs_define_every_metric_of_the_table():
+    from pathlib import Path
+
+    from clearbench.evaluate.metric_table import METRICS
+
+    docs = (Path(__file__).parents[1] / "docs" / "metrics.md").read_text(encoding="utf-8")
+    rows = {line.split("|")[1].strip().strip("`") for line in docs.splitlines() if line.startswith("| `")}
+    assert set(METRICS) <= rows, sorted(set(METRICS) - rows)
