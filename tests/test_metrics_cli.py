@@ -94,4 +94,4 @@ def test_table_prints_the_headline_metrics_in_the_metric_tables_order(tmp_path):
     scale = (2 / 3) / (8 * math.log(2))
     low = 1 - math.sqrt((3.841459 * scale - scale) / (1 - scale))
     js = next(line for line in lines if line.split()[:1] == ["forget_quality_text_js"])
-    assert f"gold-like 90% range at 3/3 rows: {low:.4f}-1.0000" in js
+    assert f"gold-like 95% range at 3/3 rows: {low:.4f}-1.0000" in js

@@ -243,6 +243,11 @@ def test_one_minus_js_column_and_legend_follow_the_metrics_compat_mode():
     assert "the paper's Forget (its truth-ratio term rises" in leaderboard_markdown(
         leaderboard_rows(official)
     )
+    # The calibrated 1 − JS comes with the range a gold-like model falls in at these row counts.
+    calibration = {"forget_quality_js": {"rows": [378, 378], "bins": 4, "gold_like": [0.9312, 1.0]}}
+    gold = ReportEntry("g", "gold", metrics={"forget_quality_js": 1.0, "calibration": calibration})
+    expected = "A gold-like model scores, 19 times in 20: 1 − JS at 378 rows: 0.931–1."
+    assert expected in leaderboard_markdown(leaderboard_rows([gold]))
     # One table compares models under one set of definitions.
     with pytest.raises(UserError, match="different metric definitions.*'clear-official' \\(e.g. 'a'\\)"):
         leaderboard_rows([*official, ReportEntry("c", "target", metrics=js)])

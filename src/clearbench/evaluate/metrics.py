@@ -150,11 +150,12 @@ def forget_quality_js(candidate_log_ratios, gold_log_ratios) -> float:
     return float(1.0 - math.sqrt(max(0.0, divergence - bias) / (1.0 - bias)))
 
 
-def js_calibration(candidate_log_ratios, gold_log_ratios, coverage: float = 0.9) -> dict:
+def js_calibration(candidate_log_ratios, gold_log_ratios, coverage: float = 0.95) -> dict:
     """What a gold-like candidate would score at these sample sizes: the null beside the value.
 
-    `gold_like` = the central `coverage` range of `forget_quality_js` for two samples of one
-    distribution (χ² approximation; the upper end is 1). A score inside it cannot be told from gold.
+    `gold_like` = [low, 1], where `forget_quality_js` of two samples of one distribution falls with
+    probability `coverage` (χ² approximation): low is its 5th percentile by default. A score inside
+    it cannot be told from gold.
     """
     n, m = len(candidate_log_ratios), len(gold_log_ratios)
     bins = len(quantile_histograms(candidate_log_ratios, gold_log_ratios, js_bins(n, m))[0])
@@ -162,7 +163,7 @@ def js_calibration(candidate_log_ratios, gold_log_ratios, coverage: float = 0.9)
     bias = dof * scale
     low = 1.0
     if dof > 0:
-        excess = chi2.ppf(1 - (1 - coverage) / 2, dof) * scale - bias
+        excess = chi2.ppf(coverage, dof) * scale - bias
         low = 1.0 - math.sqrt(max(0.0, excess) / (1.0 - bias))
     return {"rows": [n, m], "bins": bins, "gold_like": [low, 1.0], "coverage": coverage}
 

@@ -270,8 +270,24 @@ def scope_note(rows: list[Row]) -> str:
     return (
         "Real, Retain, Forget, FQ, 1 − JS and model utility are on CLEAR's image tasks, as the paper "
         f"defines them ({forget}); 'text' columns are on TOFU's QA tasks; 'both' columns pool the two "
-        "halves. See docs/metrics.md."
+        f"halves.{gold_like_note(rows)} See docs/metrics.md."
     )
+
+
+def gold_like_note(rows: list[Row]) -> str:
+    """The range of the calibrated 1 − JS columns that cannot be told from gold at these row counts."""
+    ranges = {}
+    for row in rows:
+        calibration = (row.entry.metrics or {}).get("calibration")
+        for key in ("forget_quality_js", "forget_quality_text_js"):
+            found = calibration.get(key) if isinstance(calibration, dict) else None
+            if isinstance(found, dict) and key not in ranges:
+                ranges[key] = found
+    parts = [
+        f"{METRICS[key].label} at {found['rows'][0]} rows: {format_number(found['gold_like'][0])}–1"
+        for key, found in ranges.items()
+    ]
+    return f" A gold-like model scores, 19 times in 20: {'; '.join(parts)}." if parts else ""
 
 
 def set_apart_note(rows: list[Row]) -> str:
