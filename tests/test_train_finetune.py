@@ -88,6 +88,22 @@ def test_lora_target_keeps_the_vision_tower_and_saves_merged(base, source, tmp_p
     assert json.loads((out / "run.json").read_text())["options"]["lora"]["r"] == 4
 
 
+def test_full_weights_of_a_bf16_checkpoint_train_in_fp32_and_save_in_bf16(base, source, tmp_path):
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    bf16 = tmp_path / "bf16"
+    AutoModelForImageTextToText.from_pretrained(base).to(torch.bfloat16).save_pretrained(bf16)
+    AutoProcessor.from_pretrained(base).save_pretrained(bf16)
+    out = tmp_path / "full"
+    options = TrainOptions(max_steps=2, learning_rate=1e-5, batch_size=4, lora=LoraOptions(r=0))
+    finetune(str(bf16), str(source), "full+tofu", out, options)
+    record = json.loads((out / "run.json").read_text())
+    assert record["weights_dtype"] == "bfloat16" and record["train_dtype"] == "float32"
+    before, after = load_file(bf16 / "model.safetensors"), load_file(out / "model.safetensors")
+    assert {t.dtype for t in after.values()} == {torch.bfloat16}
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
 def cli_error(capsys, *argv):
     code = main(["finetune", *argv])
     err = capsys.readouterr().err

@@ -1,9 +1,10 @@
 """Fine-tune a model on one training config: base → target (`full+tofu`), base → gold
 (`retainNN+tofu`), or the tiny world's base itself (`pretraining`, from the `tiny-llava` preset).
 
-The output directory is a standard merged checkpoint (model + processor) plus `run.json` (settings,
-versions), `train_log.jsonl` and `result.json`, written last: a finished run is skipped and an
-interrupted one resumes from `loop_state/`.
+The output directory is a standard merged checkpoint (model + processor, in the dtype the model was
+loaded in: `--dtype`, else the checkpoint's; full weights train in fp32 meanwhile) plus `run.json`
+(settings, versions), `train_log.jsonl` and `result.json`, written last: a finished run is skipped
+and an interrupted one resumes from `loop_state/`.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ def finetune(
             tiny_size=tiny_size,
         )
     net, frozen = steps.make_trainable(net, adapter, options, model)
+    saved_dtypes = steps.full_precision(net, options)
     steps.record_run(
         out,
         accelerator,
@@ -85,6 +87,7 @@ def finetune(
         seed=seed,
         trainable_parameters=sum(p.numel() for p in net.parameters() if p.requires_grad),
         parameters=sum(p.numel() for p in net.parameters()),
+        **steps.dtype_record(net, saved_dtypes),
         tiny_size=_tiny_size(tiny_size) if model == steps.TINY_PRESET else None,
     )
     loader = sample_loader(rows, adapter, processor, batch_size=options.batch_size, seed=seed)
@@ -114,7 +117,7 @@ def finetune(
             f"fine-tuning {model} on {split} diverged at step {outcome.steps + 1} "
             f"(loss {outcome.final_loss}); see {out / 'train_log.jsonl'}; try a lower --lr"
         )
-    steps.save_trained(accelerator, outcome.model, processor, out, options)
+    steps.save_trained(accelerator, outcome.model, processor, out, options, dtypes=saved_dtypes)
     steps.record_result(out, accelerator, result)
     return out
 

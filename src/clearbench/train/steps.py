@@ -2,6 +2,7 @@
 
     accelerator = start(options)                         check the settings, start accelerate
     model = load_model(...); make_trainable(...)         LoRA or full, vision frozen or not
+    full_precision(...)                                  full weights train in fp32 (saved as loaded)
     record_run(...)                                      run.json: what was asked, with which software
     run_loop(...)                                        (clearbench.train.loop)
     save_trained(...)                                    a merged standard checkpoint
@@ -17,6 +18,8 @@ import shutil
 import sys
 from dataclasses import asdict
 from pathlib import Path
+
+import torch
 
 from clearbench import atomic, settings
 from clearbench.errors import UserError
@@ -67,6 +70,8 @@ def load_model(
         from clearbench.models.tiny import PRESET_SIZE, build_tiny_llava, source_texts
 
         model, processor = build_tiny_llava(source_texts(data, revision), tiny_size or PRESET_SIZE, seed=seed)
+        if dtype is not None:
+            model.to(getattr(torch, dtype) if isinstance(dtype, str) else dtype)
         return model, processor, registry.adapter_for(model)
     return registry.load(name, dtype=dtype, revision=model_revision, trust_remote_code=trust_remote_code)
 
@@ -88,6 +93,34 @@ def make_trainable(model, adapter, options: TrainOptions, model_name: str):
     return model, frozen
 
 
+LOW_PRECISION = (torch.bfloat16, torch.float16)
+
+
+def full_precision(model, options: TrainOptions) -> dict[str, torch.dtype]:
+    """Train full weights in fp32 whatever dtype the model was loaded in; returns what to cast back.
+
+    AdamW's steps at lr 1e-5 are far below the spacing of bf16 numbers near a typical weight (2⁻⁸
+    of it), so updated in bf16 most weights would never move; trained in fp32 they accumulate and
+    are rounded once, when `save_trained` casts each tensor back to its original dtype (the returned
+    {name: dtype} of every bf16/fp16 parameter and buffer). With LoRA nothing changes: the frozen
+    base keeps its dtype and peft keeps the adapters in fp32.
+    """
+    if options.lora.enabled:
+        return {}
+    tensors = [*model.named_parameters(), *model.named_buffers()]
+    low = {name: tensor.dtype for name, tensor in tensors if tensor.dtype in LOW_PRECISION}
+    if low:
+        model.float()
+    return low
+
+
+def dtype_record(model, saved: dict[str, torch.dtype]) -> dict:
+    """run.json's fields: the dtype the checkpoint is saved in and the one training updates."""
+    trained = sorted({str(p.dtype).removeprefix("torch.") for p in model.parameters() if p.requires_grad})
+    kept = sorted({str(d).removeprefix("torch.") for d in saved.values()}) or trained
+    return {"weights_dtype": ",".join(kept), "train_dtype": ",".join(trained)}
+
+
 def record_run(out: Path, accelerator, **fields) -> None:
     """run.json: the stage's inputs and settings, the processes and the software versions."""
     if accelerator.is_main_process:
@@ -100,15 +133,25 @@ def record_run(out: Path, accelerator, **fields) -> None:
         atomic.write_json(Path(out) / RUN, record)
 
 
-def save_trained(accelerator, model, processor, out: Path, options: TrainOptions) -> None:
-    """A merged standard checkpoint in `out` (gathered first when FSDP / ZeRO shard full weights)."""
+def save_trained(
+    accelerator, model, processor, out: Path, options: TrainOptions, dtypes: dict | None = None
+) -> None:
+    """A merged standard checkpoint in `out` (gathered first when FSDP / ZeRO shard full weights),
+    each tensor named in `dtypes` (from `full_precision`) cast back to its dtype there."""
     from clearbench.train.lora import save_merged
 
+    dtypes = dtypes or {}
     state_dict = None
     if not options.lora.enabled and accelerator.distributed_type.name in ("FSDP", "DEEPSPEED"):
         state_dict = accelerator.get_state_dict(model)  # every process takes part in the gather
     if accelerator.is_main_process:
-        save_merged(accelerator.unwrap_model(model), processor, out, state_dict=state_dict)
+        plain = accelerator.unwrap_model(model)
+        if state_dict is not None:
+            state_dict = {k: v.to(dtypes[k]) if k in dtypes else v for k, v in state_dict.items()}
+        for name, tensor in [*plain.named_parameters(), *plain.named_buffers()]:
+            if name in dtypes:
+                tensor.data = tensor.data.to(dtypes[name])
+        save_merged(plain, processor, out, state_dict=state_dict)
         shutil.rmtree(Path(out) / STATE_NAME, ignore_errors=True)
     accelerator.wait_for_everyone()
 
