@@ -192,6 +192,21 @@ def test_lora_reference_is_the_same_weights_with_adapters_off(tiny):
     assert all(not p.requires_grad for p in copy_ref.model.parameters())
 
 
+def test_a_reference_pass_restores_every_requires_grad(tiny):
+    peft_model, adapter, enc = lora_model(tiny)
+    method = get_method("rmu", layer=2)  # trains the adapters of layers 0-2's down_proj only
+    method.prepare(peft_model, adapter)
+    keep = set(method.trainable_parameters(peft_model, adapter))
+    for name, param in peft_model.named_parameters():
+        param.requires_grad_(name in keep)
+    before = {name: p.requires_grad for name, p in peft_model.named_parameters()}
+    assert 0 < sum(before.values()) < sum("lora_" in name for name in before)
+    ref = Reference.for_model(peft_model, adapter)
+    ref.logits(enc)
+    ref.layer_output(enc, 1)
+    assert {name: p.requires_grad for name, p in peft_model.named_parameters()} == before
+
+
 def test_l1_on_lora_is_the_merged_update_not_the_factors(tiny):
     model, adapter, _ = tiny
     fresh = apply_lora(copy.deepcopy(model), adapter, r=4, alpha=8)

@@ -2,7 +2,8 @@
 
 With LoRA the reference is the trained model itself with its adapters switched off (no second copy
 of the weights); without LoRA it is a frozen deep copy taken before training starts. Either way its
-outputs carry no gradient and are computed in eval mode.
+outputs carry no gradient and are computed in eval mode, and a reference pass leaves the live model's
+training state (train mode, every parameter's requires_grad) as it found it.
 """
 
 from __future__ import annotations
@@ -58,12 +59,17 @@ class Reference:
             return
         peft_model = _peft_model(self._live)
         was_training = peft_model.training
+        # peft switches adapters back on by marking *every* adapter weight trainable again, which
+        # would undo a method's choice (RMU trains the adapters of a few layers only)
+        trainable = [(param, param.requires_grad) for param in peft_model.parameters()]
         peft_model.eval()
         try:
             with torch.no_grad(), peft_model.disable_adapter():
                 yield peft_model
         finally:
             peft_model.train(was_training)
+            for param, requires_grad in trainable:
+                param.requires_grad_(requires_grad)
 
     def logits(self, enc: dict) -> torch.Tensor:
         with self._frozen() as model:
