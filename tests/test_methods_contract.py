@@ -101,8 +101,8 @@ def test_the_retain_rule_applies_to_any_method_with_a_retain_weight():
 class RecordingBatch(Mapping):
     """A batch that remembers which data kinds were read."""
 
-    def __init__(self, batch):
-        self.batch, self.read = batch, set()
+    def __init__(self, batch, read=None):
+        self.batch, self.read = batch, set() if read is None else read
 
     def __getitem__(self, kind):
         self.read.add(kind)
@@ -138,7 +138,12 @@ def world():
         "forget": forget,
         "retain": retain,
         "idk": [Sample(s.question, ANSWERS[2 + i], s.image) for i, s in enumerate(forget)],
-        "mismatch": [Sample(s.question, ANSWERS[1 - i], s.image) for i, s in enumerate(forget)],
+        # SKU's K = 3 mismatched answers per forget row, k-major
+        "mismatch": [
+            Sample(s.question, ANSWERS[(1 - i + k) % 4], s.image)
+            for k in range(3)
+            for i, s in enumerate(forget)
+        ],
     }
     return model, adapter, {kind: adapter.encode(processor, samples) for kind, samples in batch.items()}
 
@@ -149,12 +154,15 @@ def fresh(world):
     return live, Reference.for_model(live, adapter), adapter, batch
 
 
-def run_steps(method, live, adapter, batch, ref, steps=(0, 1)):
-    """The loss at a max and a min step (SCRUB alternates), then `finalize`, as the engine calls them."""
+def run_steps(method, live, adapter, batch, ref, read=None):
+    """The loss in each pass of the first and the last epoch (SCRUB: max, min, then min only), each
+    batch holding that pass's kinds, then `finalize`, as the engine calls them."""
     method.prepare(live, adapter)
     method.trainable_parameters(live, adapter)
-    for step in steps:
-        loss, extras = method.loss(live, batch, ref, step)
+    for step, kinds in enumerate([*method.passes(0), *method.passes(99)]):
+        assert kinds <= method.needs
+        part = {kind: batch[kind] for kind in kinds}
+        loss, extras = method.loss(live, part if read is None else RecordingBatch(part, read), ref, step)
         assert math.isfinite(loss.item()) and all(math.isfinite(v) for v in extras.values())
     method.finalize(live, ref)
 
@@ -163,9 +171,9 @@ def run_steps(method, live, adapter, batch, ref, steps=(0, 1)):
 def test_declarations_match_what_the_method_reads(world, name, hparams, needs, needs_reference):
     live, ref, adapter, batch = fresh(world)
     method = get_method(name, **hparams)
-    recorded_batch, recorded_ref = RecordingBatch(batch), RecordingReference(ref)
-    run_steps(method, live, adapter, recorded_batch, recorded_ref)
-    assert recorded_batch.read == method.needs  # the engine pairs exactly these kinds
+    read, recorded_ref = set(), RecordingReference(ref)
+    run_steps(method, live, adapter, batch, recorded_ref, read)
+    assert read == method.needs  # the engine pairs exactly these kinds
     assert recorded_ref.used is method.needs_reference  # and builds a reference exactly for these
     if not method.needs_reference:  # what the engine passes then
         live, _, adapter, batch = fresh(world)
@@ -193,9 +201,9 @@ def test_a_batch_without_answer_tokens_is_a_zero_loss_with_a_gradient_path(world
     }
     method = get_method(name, **hparams)
     method.prepare(live, adapter)
-    for step in (0, 1):  # SCRUB: a max step and a min step
+    for step, kinds in enumerate(method.passes(0)):  # SCRUB: a max pass and a min pass
         live.zero_grad()
-        loss, extras = method.loss(live, unsupervised, ref, step)
+        loss, extras = method.loss(live, {kind: unsupervised[kind] for kind in kinds}, ref, step)
         assert loss.item() == 0.0 and all(v == 0.0 for k, v in extras.items() if k != "max_step")
         assert loss.requires_grad
         loss.backward()

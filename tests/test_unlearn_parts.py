@@ -81,16 +81,59 @@ def test_pairing_is_seeded_per_item_and_epoch_and_builds_idk_and_mismatch():
         assert item["forget"].answer == (FORGET[index]["caption"] or FORGET[index]["answer"])
         assert item["idk"].question == item["forget"].question and item["idk"].image is item["forget"].image
         assert item["idk"].answer in {"I don't know.", "No idea."}
-        assert item["mismatch"].question == item["forget"].question
-        assert item["mismatch"].answer != item["forget"].answer
+        (mismatch,) = item["mismatch"]  # one mismatched answer unless asked for more
+        assert mismatch.question == item["forget"].question
+        assert mismatch.answer != item["forget"].answer
         is_caption = index < 2  # the mismatched answer comes from a row of the same kind
-        assert item["mismatch"].answer in (FORGET["caption"][:2] if is_caption else FORGET["answer"][2:])
+        assert mismatch.answer in (FORGET["caption"][:2] if is_caption else FORGET["answer"][2:])
         assert item["retain"].answer in set(RETAIN["caption"][:3]) | {"A diver"}
     draws = set()
     for epoch in range(8):
         dataset.set_epoch(epoch)
         draws.add(dataset[0]["retain"].answer)
     assert len(draws) > 1  # epochs vary the pairing
+
+
+def test_pairing_by_pass_and_k_mismatches_collated_k_major():
+    model, processor = build_tiny_llava(["Ann Lee reads a map rides a bike Bo Ray swims"], SIZE)
+    dataset = PairedDataset(
+        FORGET,
+        RETAIN,
+        ["forget", "retain", "mismatch"],
+        passes=[frozenset({"forget", "mismatch"}), frozenset({"retain"})],
+        mismatches=3,
+    )
+    assert set(dataset[0]) == {"forget", "mismatch"}  # pass 0
+    mismatches = dataset[2]["mismatch"]  # a QA row: its one other QA row, drawn with replacement
+    assert len(mismatches) == 3 and {m.answer for m in mismatches} == {"In Oslo"}
+    batch = collate_pairs(LlavaAdapter(), processor)([dataset[0], dataset[1]])
+    assert batch["mismatch"]["input_ids"].shape[0] == 6 and batch["forget"]["input_ids"].shape[0] == 2
+    # k-major: rows 0, 2, 4 are forget row 0's mismatches, whose answer is forget row 1's caption
+    tokenizer = processor.tokenizer
+    rows = [
+        tokenizer.decode(ids[labels != -100])
+        for ids, labels in zip(batch["mismatch"]["input_ids"], batch["mismatch"]["labels"])
+    ]
+    assert all("rides a bike" in rows[r] for r in (0, 2, 4)) and all(
+        "reads a map" in rows[r] for r in (1, 3, 5)
+    )
+    for epoch in (1, 2, 7):  # pass 1, and past the end the last pass repeats
+        dataset.set_epoch(epoch)
+        assert set(dataset[0]) == {"retain"}
+    with pytest.raises(ValueError, match="outside"):
+        PairedDataset(FORGET, RETAIN, ["forget"], passes=[frozenset({"retain"})])
+
+
+def test_pass_schedule_counts_epochs_in_passes():
+    from clearbench.train.unlearn import pass_schedule
+
+    scrub = get_method("scrub", msteps=2)
+    passes, count = pass_schedule(scrub, 3.0)
+    assert [sorted(p) for p in passes] == [["forget"], ["retain"], ["forget"], ["retain"], ["retain"]]
+    assert count == 5
+    assert pass_schedule(scrub, 2.5)[1] == 4.5 and pass_schedule(scrub, 0.5)[1] == 1.0  # ½ of max+min
+    assert pass_schedule(get_method("scrub", msteps=0), 2.0)[1] == 2
+    assert pass_schedule(get_method("ga"), 2.5) == ([frozenset({"forget"})] * 3, 2.5)
 
 
 def test_pairing_only_builds_what_the_method_needs_and_collates_each_kind():

@@ -12,7 +12,12 @@ where `batch` maps "forget" / "retain" / "idk" / "mismatch" to batches from `Ada
 The contract, kept by the engine so that a method file holds only its formula:
   * `batch` holds every kind in `method.needs`: the class's own `data` plus "retain" whenever the
     hyperparameters have a non-zero `retain_weight`;
-  * `ref` is a `Reference` exactly when `method.needs_reference` is true, and None otherwise.
+  * a method that trains in passes (`passes`, e.g. SCRUB's max and min passes) gets, in each pass,
+    batches holding exactly that pass's kinds;
+  * "mismatch" holds `method.mismatch_count` rows per forget row, k-major (rows k·B … k·B+B−1 are
+    the k-th mismatched answers of the B forget rows);
+  * `ref` is a `Reference` exactly when `method.needs_reference` is true, and None otherwise;
+  * `step` is the index of the optimizer step (the same for every micro-batch it accumulates).
 
 Every token-level term here is taken over answer tokens only: position t of the logits predicts
 token t+1, so a position counts when labels[t+1] != -100. Prompt, image and padding positions never
@@ -73,6 +78,16 @@ class Method:
         if getattr(self.hparams, "retain_weight", 0.0):
             return self.data | {"retain"}
         return self.data
+
+    @property
+    def mismatch_count(self) -> int:
+        """How many mismatched answers ("mismatch" rows) each forget row gets: `mismatches`, else 1."""
+        return int(getattr(self.hparams, "mismatches", 1))
+
+    def passes(self, epoch: int) -> list[frozenset[str]]:
+        """The passes over the forget rows that make up training epoch `epoch` (0-based): in each, the
+        engine's batches hold exactly the kinds listed. Default: one pass holding everything needed."""
+        return [self.needs]
 
     def loss(self, model: nn.Module, batch: Batch, ref: Reference | None, step: int) -> LossOutput:
         raise NotImplementedError

@@ -4,9 +4,15 @@ Item i holds, for the kinds the method needs,
     forget    forget[i] as a training sample
     retain    a retain row drawn at random (so one epoch shows |forget| retain rows, as in CLEAR)
     idk       forget[i]'s prompt (same image, same question) with a random "I don't know" answer
-    mismatch  forget[i]'s prompt with the answer of another forget row of the same kind (SKU)
-Draws come from an rng seeded by (seed, epoch, index): every process, and a resumed run, pairs the
-same way, while `set_epoch` (called by the loop) varies the pairing from epoch to epoch.
+    mismatch  a list of K samples: forget[i]'s prompt with the answers of K other forget rows of the
+              same kind (SKU; K = the method's `mismatch_count`)
+Draws come from an rng seeded by (seed, pass, index): every process, and a resumed run, pairs the
+same way, while `set_epoch` (called by the loop at every pass) varies the pairing from pass to pass.
+
+A method that trains in passes (SCRUB: a pass over the forget rows, then one over retain rows)
+gives the dataset its list of passes; the loop's epoch p is then pass p, and its items hold only
+that pass's kinds (past the end of the list, the last pass repeats). Every pass has |forget| items,
+so passes split into the same number of batches on every process.
 """
 
 from __future__ import annotations
@@ -100,9 +106,15 @@ class PairedDataset(torch.utils.data.Dataset):
         *,
         idk_answers: Sequence[str] = (),
         seed: int = 0,
+        passes: Sequence[frozenset[str]] | None = None,
+        mismatches: int = 1,
     ):
         self.forget_rows, self.retain_rows = forget_rows, retain_rows
         self.needs, self.idk_answers, self.seed, self.epoch = frozenset(needs), list(idk_answers), seed, 0
+        self.passes = [frozenset(kinds) for kinds in passes] if passes else [self.needs]
+        self.mismatches = mismatches
+        if any(not kinds <= self.needs for kinds in self.passes):
+            raise ValueError(f"passes {self.passes} ask for data outside {sorted(self.needs)}")
         if "idk" in self.needs and not self.idk_answers:
             raise UserError("this method needs IDK answers, but the IDK answer list is empty")
         if "retain" in self.needs and (retain_rows is None or len(retain_rows) == 0):
@@ -123,27 +135,45 @@ class PairedDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.forget_rows)
 
+    @property
+    def kinds_now(self) -> frozenset[str]:
+        """The data kinds of the current pass."""
+        return self.passes[min(self.epoch, len(self.passes) - 1)]
+
     def __getitem__(self, index: int) -> dict:
         rng = random.Random(f"{self.seed}/{self.epoch}/{index}")
         forget = training_sample(self.forget_rows[index], rng)
-        item = {}
-        if "forget" in self.needs:
+        kinds, item = self.kinds_now, {}
+        if "forget" in kinds:
             item["forget"] = forget
-        if "retain" in self.needs:
+        if "retain" in kinds:
             item["retain"] = training_sample(self.retain_rows[rng.randrange(len(self.retain_rows))], rng)
-        if "idk" in self.needs:
+        if "idk" in kinds:
             item["idk"] = replace(forget, answer=rng.choice(self.idk_answers))
-        if "mismatch" in self.needs:
-            group = self.same_kind[self.kinds[index]]
-            other = rng.choice([i for i in group if i != index])
-            item["mismatch"] = replace(forget, answer=training_sample(self.forget_rows[other], rng).answer)
+        if "mismatch" in kinds:
+            others = [i for i in self.same_kind[self.kinds[index]] if i != index]
+            chosen = (
+                rng.sample(others, self.mismatches)
+                if self.mismatches <= len(others)
+                else rng.choices(others, k=self.mismatches)
+            )
+            item["mismatch"] = [
+                replace(forget, answer=training_sample(self.forget_rows[other], rng).answer)
+                for other in chosen
+            ]
         return item
 
 
 def collate_pairs(adapter, processor) -> Callable[[Sequence[dict]], dict]:
-    """DataLoader `collate_fn`: {kind: adapter batch} with answer-only labels."""
+    """DataLoader `collate_fn`: {kind: adapter batch} with answer-only labels; the K mismatched samples
+    of each item are laid out k-major (all first mismatches, then all second ones, …)."""
+
+    def samples(items: Sequence[dict], kind: str) -> list:
+        if kind != "mismatch":
+            return [item[kind] for item in items]
+        return [item[kind][k] for k in range(len(items[0][kind])) for item in items]
 
     def encode(items: Sequence[dict]) -> dict:
-        return {kind: adapter.encode(processor, [item[kind] for item in items]) for kind in items[0]}
+        return {kind: adapter.encode(processor, samples(items, kind)) for kind in items[0]}
 
     return encode

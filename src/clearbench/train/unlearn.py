@@ -1,10 +1,11 @@
 """The unlearning engine: one method, one forget set, one retain set → one unlearned checkpoint.
 
 The engine owns everything around a method's loss: loading data and model, pairing forget rows with
-retain / IDK / mismatched rows, LoRA or full training, the frozen reference (adapters off under
-LoRA, no second copy), an optional L1 pull toward the starting model and an optional SalUn mask,
-the shared training loop (`clearbench.train.loop`, so `accelerate launch` works), the method's
-`finalize` step, and the outputs:
+retain / IDK / mismatched rows, the method's passes (one per epoch, or SCRUB's max and min passes),
+LoRA or full training (full weights in fp32 whatever the checkpoint's dtype, saved back in it), the
+frozen reference (adapters off under LoRA, no second copy), an optional L1 pull toward the starting
+model and an optional SalUn mask, the shared training loop (`clearbench.train.loop`, so
+`accelerate launch` works), the method's `finalize` step, and the outputs:
 
     out/run.json          resolved settings, versions, seed, dataset revision
     out/train_log.jsonl   one line per optimiser step (kept when a run diverges)
@@ -12,13 +13,15 @@ the shared training loop (`clearbench.train.loop`, so `accelerate launch` works)
     out/*.safetensors …   on success, a merged standard checkpoint with its processor
 
 A directory with a result.json is complete and is not run again. The steps shared with fine-tuning
-live in `clearbench.train.steps`.
+live in `clearbench.train.steps`. With several passes an epoch, the loop's epochs (and the "epoch" of
+train_log.jsonl) count passes.
 """
 
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -77,8 +80,15 @@ def unlearn(
         data_revision = dataset_revision(data, revision)
     overlap_check = check_disjoint(forget_rows, retain_rows, forget, retain)
     idk_answers = load_idk_answers(options.idk_file) if "idk" in chosen.needs else []
+    passes, loop_epochs = pass_schedule(chosen, options.epochs)
     dataset = PairedDataset(
-        forget_rows, retain_rows, sorted(chosen.needs), idk_answers=idk_answers, seed=seed
+        forget_rows,
+        retain_rows,
+        sorted(chosen.needs),
+        idk_answers=idk_answers,
+        seed=seed,
+        passes=passes,
+        mismatches=chosen.mismatch_count,
     )
     network, processor, adapter = steps.load_model(
         model,
@@ -90,6 +100,7 @@ def unlearn(
         seed=seed,
     )
     network, frozen = steps.make_trainable(network, adapter, options, model)
+    saved_dtypes = steps.full_precision(network, options)
     chosen.prepare(network, adapter)
     _restrict_trainable(network, chosen.trainable_parameters(network, adapter))
     ref = _reference(chosen, network, adapter, accelerator)
@@ -122,6 +133,9 @@ def unlearn(
         forget_rows=len(forget_rows),
         retain_rows=len(retain_rows),
         forget_retain_overlap_check=overlap_check,
+        passes=[sorted(kinds) for kinds in passes] if passes != [chosen.needs] * len(passes) else None,
+        trainable_parameters=sum(p.numel() for p in network.parameters() if p.requires_grad),
+        **steps.dtype_record(network, saved_dtypes),
         seed=seed,
         dataset_revision=data_revision,
         reference=None if ref is None else ("adapters disabled" if ref.shares_weights else "frozen copy"),
@@ -139,7 +153,7 @@ def unlearn(
         model=network,
         loader=loader,
         loss_fn=loss_fn,
-        config=options,
+        config=replace(options, epochs=loop_epochs),
         out_dir=out,
         seed=seed,
         accelerator=accelerator,
@@ -159,8 +173,17 @@ def unlearn(
         result["reason"] = f"loss became NaN or infinite at step {outcome.steps + 1}; see {LOG_NAME}"
     else:
         chosen.finalize(accelerator.unwrap_model(outcome.model), ref)
-        steps.save_trained(accelerator, outcome.model, processor, out, options)
+        steps.save_trained(accelerator, outcome.model, processor, out, options, dtypes=saved_dtypes)
     return steps.record_result(out, accelerator, result)
+
+
+def pass_schedule(method, epochs: float) -> tuple[list[frozenset[str]], float]:
+    """The passes `epochs` epochs of `method` make (enough whole epochs to cover a fraction), and how
+    many passes that is: the loop's epochs. One pass an epoch unless the method says otherwise."""
+    whole = math.floor(epochs)
+    passes = [kinds for epoch in range(math.ceil(epochs)) for kinds in method.passes(epoch)]
+    count = sum(len(method.passes(epoch)) for epoch in range(whole))
+    return passes, count + (epochs - whole) * len(method.passes(whole))
 
 
 def _reference(chosen, network, adapter, accelerator):
