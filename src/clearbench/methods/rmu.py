@@ -3,15 +3,32 @@
 With h_ℓ(x) the output of decoder layer ℓ at the positions that predict answer tokens,
     L = mean ‖h_ℓ,θ(F) − c·u‖² + α · mean ‖h_ℓ,θ(R) − h_ℓ,ref(R)‖²
 (means over positions and hidden dimensions), u drawn once from U[0,1)^H and scaled to unit norm,
-c the steering coefficient. Only decoder layers ℓ−window+1 … ℓ are trained (the original trains
-ℓ−2…ℓ); with LoRA, only the adapters inside those layers.
-Defaults c = 6.5, α = 1200 (the paper's Zephyr-7B setting); layer = −1 picks the layer at the
-depth of CLEAR's layer 7 of 32 (round(7·L/32)) so small models work too.
-Source: Li et al. 2024 ("The WMDP Benchmark…", RMU); Dontsov et al. 2025 (CLEAR §3.2).
+c the steering coefficient. Only the parameters whose names match `params` (a regular expression,
+searched) in decoder layers ℓ−window+1 … ℓ train; with LoRA, the adapters there.
+
+Two variants (`--set variant=clear`); a value set explicitly overrides the variant's:
+  wmdp (default), as RMU's authors train it: c = 6.5, α = 1200 — their Zephyr-7B run
+      (`run_rmu_zephyr.ipynb` in github.com/centerforaisafety/wmdp; their `rmu/unlearn.py`
+      defaults are c = 20, α = 100); trained: the MLP down-projection (`params=mlp\\.down_proj`,
+      their `param_ids=[6]`) of layers ℓ−2…ℓ (`layer_ids=[5,6,7]` for layer_id 7, window = 3).
+      OpenUnlearning's RMU class defaults to the same regex (model.layers.(5|6|7).mlp.down_proj);
+      its shipped TOFU config widens it to all parameters, its WMDP config keeps it.
+  clear, as CLEAR's code computes it (mm/trainer.py): the forget term compares the *mean over
+      tokens* of each sequence's activations with c·u, c = 300, α = 1, and every trainable
+      parameter trains (`params=.*`, window = 0: all layers).
+      L = mean_b ‖mean_t h_ℓ,θ(F_b) − c·u‖²/H + α · mean ‖h_ℓ,θ(R) − h_ℓ,ref(R)‖²
+Deliberate differences from both codes: positions are answer tokens only (WMDP has no prompts;
+CLEAR averages over prompt, image and padding positions too), and u is one H-vector of norm 1
+(CLEAR draws a B×1×H tensor at the first batch and normalises the whole of it).
+layer = −1 picks the layer at the depth of CLEAR's and WMDP's layer 7 of 32 (round(7·L/32)), so
+small models work too.
+Source: Li et al. 2024 ("The WMDP Benchmark…", RMU); Dontsov et al. 2025 (CLEAR §3.2, code).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,8 +41,10 @@ from clearbench.methods.base import (
     Encoding,
     LossOutput,
     Method,
+    answer_mask,
     at_answers,
     capture_output,
+    check_choice,
     forward_logits,
     mean_or_zero,
     register,
@@ -35,20 +54,27 @@ if TYPE_CHECKING:
     from clearbench.models.base import Adapter
     from clearbench.train.reference import Reference
 
+VARIANTS = {
+    "wmdp": {"steering": 6.5, "alpha": 1200.0, "params": r"mlp\.down_proj", "window": 3},
+    "clear": {"steering": 300.0, "alpha": 1.0, "params": ".*", "window": 0},
+}
+
 
 @dataclass
 class RMUHparams:
+    variant: str = "wmdp"
     layer: int = -1
-    steering: float = 6.5  # c
-    alpha: float = 1200.0
-    window: int = 3  # how many layers, ending at `layer`, are trainable
+    steering: float | None = None  # c; None: the variant's
+    alpha: float | None = None  # retain weight; None: the variant's
+    params: str | None = None  # trainable parameter names (regex); None: the variant's
+    window: int | None = None  # trainable layers ℓ−window+1 … ℓ (0: all); None: the variant's
     seed: int = 0  # for the control vector u; the same on every process
 
 
 @register
 class RMU(Method):
     name = "rmu"
-    description = "steer layer-ℓ forget activations to c·u; keep retain activations (layers ℓ-2..ℓ train)"
+    description = "steer layer-ℓ forget activations to c·u, keep retain ones; trains layers ℓ-2..ℓ down_proj"
     source = "Li et al. 2024 (WMDP); Dontsov et al. 2025 (CLEAR)"
     data = frozenset({"forget", "retain"})
     needs_reference = True
@@ -56,6 +82,21 @@ class RMU(Method):
 
     def __init__(self, **overrides: Any):
         super().__init__(**overrides)
+        check_choice(self.name, "variant", self.hparams.variant, tuple(VARIANTS))
+        unset = {
+            key: value
+            for key, value in VARIANTS[self.hparams.variant].items()
+            if getattr(self.hparams, key) is None
+        }
+        self.hparams = dataclasses.replace(self.hparams, **unset)
+        if self.hparams.window < 0:
+            raise UserError("method 'rmu': window must not be negative (0: every layer)")
+        try:
+            self.pattern = re.compile(self.hparams.params)
+        except re.error as error:
+            raise UserError(
+                f"method 'rmu': params={self.hparams.params!r} is not a regex ({error})"
+            ) from None
         self.adapter: Adapter | None = None
         self.layer_index: int | None = None
         self.control: torch.Tensor | None = None
@@ -68,18 +109,30 @@ class RMU(Method):
                 f"method 'rmu': layer={index} but the model has {len(layers)} decoder "
                 f"layers (0…{len(layers) - 1}); use --set layer=N"
             )
-        if self.hparams.window < 1:
-            raise UserError("method 'rmu': window must be at least 1")
         self.adapter, self.layer_index = adapter, index
         self.control = None
 
     def trainable_parameters(self, model: nn.Module, adapter: Adapter) -> list[str]:
         if self.layer_index is None:
             self.prepare(model, adapter)
-        layers = adapter.decoder_layers(model)
-        first = max(0, self.layer_index - self.hparams.window + 1)
-        chosen = {id(p) for layer in layers[first : self.layer_index + 1] for p in layer.parameters()}
-        return [name for name, p in model.named_parameters() if id(p) in chosen and p.requires_grad]
+        window = self.hparams.window
+        if window:
+            layers = adapter.decoder_layers(model)[
+                max(0, self.layer_index - window + 1) : self.layer_index + 1
+            ]
+            inside = {id(p) for layer in layers for p in layer.parameters()}
+        names = [
+            name
+            for name, p in model.named_parameters()
+            if p.requires_grad and (not window or id(p) in inside) and self.pattern.search(name)
+        ]
+        if not names:
+            first = max(0, self.layer_index - window + 1)
+            where = f"decoder layers {first}…{self.layer_index}" if window else "the model"
+            raise UserError(
+                f"method 'rmu': params={self.hparams.params!r} matches no trainable parameter in {where}"
+            )
+        return names
 
     def _control(self, hidden: torch.Tensor) -> torch.Tensor:
         if self.control is None:
@@ -88,19 +141,31 @@ class RMU(Method):
             self.control = self.hparams.steering * u / u.norm()
         return self.control.to(hidden.device, hidden.dtype)
 
-    def activations(self, model: nn.Module, enc: Encoding) -> torch.Tensor:
-        """[N, H] layer-ℓ outputs of the model at the answer-predicting positions."""
+    def layer_output(self, model: nn.Module, enc: Encoding) -> torch.Tensor:
+        """[B, T, H] layer-ℓ outputs of the model."""
         layer = self.adapter.decoder_layers(model)[self.layer_index]
         with capture_output(layer) as store:
             forward_logits(model, enc)
-        return at_answers(store["output"], enc["labels"])
+        return store["output"]
+
+    def activations(self, model: nn.Module, enc: Encoding) -> torch.Tensor:
+        """[N, H] layer-ℓ outputs of the model at the answer-predicting positions."""
+        return at_answers(self.layer_output(model, enc), enc["labels"])
+
+    def forget_term(self, model: nn.Module, enc: Encoding) -> torch.Tensor:
+        if self.hparams.variant == "wmdp":
+            hidden = self.activations(model, enc).float()
+            return mean_or_zero((hidden - self._control(hidden)) ** 2)
+        hidden, mask = self.layer_output(model, enc)[:, :-1].float(), answer_mask(enc["labels"])
+        counts = mask.sum(dim=1, keepdim=True)
+        means = (hidden * mask.unsqueeze(-1)).sum(dim=1) / counts.clamp(min=1)  # [B, H]
+        return mean_or_zero((means - self._control(means))[counts.squeeze(1) > 0] ** 2)
 
     def loss(self, model: nn.Module, batch: Batch, ref: Reference | None, step: int) -> LossOutput:
         if self.layer_index is None:
             raise RuntimeError("RMU.prepare(model, adapter) must run before training")
         forget, retain = batch["forget"], batch["retain"]
-        forget_h = self.activations(model, forget).float()
-        forget_mse = mean_or_zero((forget_h - self._control(forget_h)) ** 2)
+        forget_mse = self.forget_term(model, forget)
         retain_h = self.activations(model, retain).float()
         ref_h = at_answers(ref.layer_output(retain, self.layer_index), retain["labels"])
         retain_mse = mean_or_zero((retain_h - ref_h.float()) ** 2)
