@@ -97,7 +97,8 @@ def test_npo_against_closed_form_on_sequence_likelihoods():
 
 def test_simnpo_against_closed_form():
     beta, gamma, mean_nll = 2.5, 0.5, 1.0
-    sigmoid = 1 / (1 + math.exp(-(beta * mean_nll - gamma)))
+    # the authors' code: the margin inside β·(ℓ/|y| − γ)
+    sigmoid = 1 / (1 + math.exp(-beta * (mean_nll - gamma)))
     expected = -2 / beta * math.log(sigmoid)
     assert simnpo_loss(torch.tensor([mean_nll]), beta, gamma).item() == pytest.approx(expected)
     # the loss falls as the forget NLL rises (the direction that forgets)

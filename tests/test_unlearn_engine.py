@@ -293,7 +293,7 @@ def test_methods_command_lists_needs_and_reference(capsys):
     rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
     assert rows["dpo"]["needs"] == ["forget", "idk"] and rows["dpo"]["needs_reference"] is True
     assert rows["ga"]["needs_reference"] is False and rows["sku"]["needs"] == ["forget", "retain", "mismatch"]
-    assert rows["npo"]["hparams"] == {"beta": 1.0, "retain_weight": 0.0}
+    assert rows["npo"]["hparams"] == {"beta": 0.1, "retain_weight": 0.0}
     assert main(["methods"]) == 0
     table = capsys.readouterr().out
     assert all(name in table for name in rows) and "needs" in table

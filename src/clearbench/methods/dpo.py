@@ -3,8 +3,14 @@
     L = λ_dpo · −log σ(β·[(log π_θ(y_idk|x) − log π_ref(y_idk|x)) − (log π_θ(y|x) − log π_ref(y|x))])
         + λ_task · NLL(F with IDK answers) + λ_R · NLL(R)
 
-log π(y|x) is the summed log-probability of the answer tokens; π_ref is the starting model.
-Defaults β = 0.1, λ_dpo = λ_task = 1 as in CLEAR §3.2; λ_R = 0 (set it to add a retain term).
+log π(y|x) is the summed (not length-normalised) log-probability of the answer tokens; π_ref is
+the starting model.
+Defaults and where they come from: β = 0.1 and λ_dpo = λ_task = 1, CLEAR's (paper App. B; its code
+forms −log σ(β·margin) with β = 0.1 before overwriting it, mm/trainer.py); λ_R = 0 (CLEAR's DPO has no
+retain term; `--set retain_weight=1` gives OpenUnlearning's IdkDPO retain term).
+Deliberate differences: CLEAR's code overwrites this loss with the IDK NLL alone (a bug, kept out);
+the paper's reference is a model fine-tuned on the IDK answers, clearbench's the starting model (as
+OpenUnlearning's). OpenUnlearning scales the DPO term by 2/β and drops the task term.
 Source: Rafailov et al. 2023 (DPO); Dontsov et al. 2025 (CLEAR §3.2, App. B).
 """
 

@@ -11,7 +11,13 @@ and L_R one of
     kl       mean answer-token KL(p_ref ‖ p_θ) on R
 
 These are the `grad_diff_forget_{ce,entropy,kl}_retain_{ce,kl}` variants of the CLEAR code, with
-every forget term *maximised* and every term averaged over answer tokens only.
+every forget term *maximised* and every term averaged over answer tokens only. Default β = 1 (CLEAR's
+`loss_beta`; TOFU and OpenUnlearning also weigh both terms 1).
+
+Stationary start: with forget_term=kl and retain_term=kl both terms and their gradients are exactly
+0 at the start (the model is its reference), so the first step moves the weights only by weight
+decay and the KL terms take over once the model has drifted. A seeded run is reproducible all the
+same (tested); expect such a run to move slowly at first.
 Source: Liu et al. 2022 (gradient difference); Dontsov et al. 2025 (CLEAR §3.2, code).
 """
 

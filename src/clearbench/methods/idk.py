@@ -2,6 +2,8 @@
 
     L = NLL(R) + NLL(F with a random IDK answer)
 
+Weights 1 and 1, as in TOFU's and CLEAR's code; one IDK answer drawn per forget row and epoch from
+clearbench's own list of 100 (`--idk-file` for another).
 Source: Maini et al. 2024 (TOFU "IDK"); Dontsov et al. 2025 (CLEAR §3.2).
 """
 

@@ -2,6 +2,8 @@
 
     L = −NLL(F) + KL(p_ref ‖ p_θ)  (KL averaged over the retain answer tokens)
 
+Weights 1 and 1, as in TOFU's and CLEAR's code. Deliberate difference: CLEAR's code takes this KL
+over every position (prompt, image and padding too); here only retain answer tokens count.
 Source: Maini et al. 2024 (TOFU "KL"); Dontsov et al. 2025 (CLEAR §3.2).
 """
 

@@ -2,8 +2,14 @@
 
     L = −ε₁·NLL(F) + ε₂·NLL(F with IDK answers) + ε₃·KL(p_ref ‖ p_θ) on R answer tokens
 
-The original LLMU trains on random answers where CLEAR uses IDK answers; KL is the paper's
-forward KL from the original (reference) model to the current one. Defaults ε = 1, 1, 1 (CLEAR).
+KL is LLMU's forward KL from the original (reference) model to the current one.
+Defaults and where they come from: ε = 1, 1, 1 with one IDK answer per forget prompt, as CLEAR
+modified LLMU (paper §3.2; code mm/trainer.py sums the three terms with weight 1).
+Deliberate differences, all CLEAR's: LLMU's own code (github.com/kevinyaobytedance/llm_unlearn,
+unlearn_harm.py) weighs ε = 0.5, 1, 1 (`--set forget_weight=0.5` for that) and trains on K = 5
+*random* answers from normal data per forget prompt, where CLEAR uses an IDK answer; its KL is taken
+as a cross-entropy over every position, here over retain answer tokens. CLEAR's code computes this KL
+as KL(p_θ ‖ p_ref) (reversed); clearbench keeps LLMU's direction.
 Source: Yao et al. 2023 ("Large Language Model Unlearning"); Dontsov et al. 2025 (CLEAR §3.2).
 """
 

@@ -3,8 +3,14 @@
     L = (2/β) · E[log(1 + (π_θ(y|x) / π_ref(y|x))^β)] + λ_R · NLL(R)
       = (2/β) · E[softplus(β·(log π_θ(y|x) − log π_ref(y|x)))] + λ_R · NLL(R)
 
-log π(y|x) is the summed log-probability of the forget answer; the log-space form cannot overflow.
-Defaults β = 1 (CLEAR App. B), λ_R = 0 (CLEAR's NPO has no retain term).
+log π(y|x) is the summed (not length-normalised) log-probability of the forget answer, as in NPO's
+code (`get_batch_loss` sums token losses); the log-space form cannot overflow.
+Defaults and where they come from: β = 0.1, NPO's own TOFU setting (github.com/licong-lin/
+negative-preference-optimization, TOFU/config/forget.yaml) and OpenUnlearning's (configs/trainer/
+NPO.yaml, docs/repro.md). λ_R = 0: CLEAR's NPO has no retain term (NPO's code calls the variant with
+one `npo_grad_diff`, weight 1; OpenUnlearning's NPO includes it, α = 1: `--set retain_weight=1`).
+Deliberate differences: CLEAR's paper lists β = 1 and its code applies the ratio element-wise to full
+softmax distributions at every position; clearbench follows NPO's sequence-level formula and β.
 Source: Zhang et al. 2024 (NPO); Dontsov et al. 2025 (CLEAR §3.2).
 """
 
@@ -32,7 +38,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class NPOHparams:
-    beta: float = 1.0
+    beta: float = 0.1
     retain_weight: float = 0.0
 
 

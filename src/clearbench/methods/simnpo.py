@@ -1,9 +1,14 @@
 """SimNPO: NPO without a reference model, on the length-normalised likelihood, with a margin γ.
 
-    L = −(2/β) · E[log σ(−(β/|y|)·log π_θ(y|x) − γ)] + λ_R · NLL(R)
+    L = λ_F · −(2/β) · E[log σ(β·(−log π_θ(y|x)/|y| − γ))] + λ_R · NLL(R)
 
-−log π_θ(y|x)/|y| is the mean NLL of the forget answer, so the loss falls as that NLL rises.
-Defaults β = 2.5, γ = 0, λ_R = 1 (the SimNPO paper's TOFU setting).
+−log π_θ(y|x)/|y| is the mean NLL of the forget answer, so the loss falls as that NLL rises. The
+margin sits inside β·(…) as in the authors' code (`-F.logsigmoid(beta * (loss / length - gamma))`);
+the paper writes β·ℓ − γ, i.e. its γ is β times this one (the default γ = 0 is the same in both).
+Defaults and where they come from, the authors' TOFU forget10 run (github.com/OPTML-Group/
+Unlearn-Simple, TOFU/README.md; also OpenUnlearning's configs/trainer/SimNPO.yaml): β = 4.5,
+forget coefficient λ_F = 0.125 (`npo_coeff`), γ = 0, retain NLL weight λ_R = 1 (`grad_diff_coeff`).
+For forget05 the authors run β = 2.5, λ_F = 0.1375 (their forget.yaml's defaults).
 Source: Fan et al. 2024 ("Simplicity Prevails: Rethinking Negative Preference Optimization…").
 """
 
@@ -31,20 +36,21 @@ if TYPE_CHECKING:
 
 @dataclass
 class SimNPOHparams:
-    beta: float = 2.5
+    beta: float = 4.5
     gamma: float = 0.0
+    forget_weight: float = 0.125  # λ_F
     retain_weight: float = 1.0
 
 
 def simnpo_loss(mean_nll, beta, gamma):
     """Per-example SimNPO loss from length-normalised NLLs."""
-    return -F.logsigmoid(beta * mean_nll - gamma) * 2.0 / beta
+    return -F.logsigmoid(beta * (mean_nll - gamma)) * 2.0 / beta
 
 
 @register
 class SimNPO(Method):
     name = "simnpo"
-    description = "reference-free NPO on length-normalised likelihood with margin γ (+ retain NLL)"
+    description = "λ_F · reference-free NPO on length-normalised likelihood, margin γ (+ retain NLL)"
     source = "Fan et al. 2024"
     data = frozenset({"forget"})
     Hparams = SimNPOHparams
@@ -53,7 +59,7 @@ class SimNPO(Method):
         h = self.hparams
         forget = batch["forget"]
         mean_nll = sequence_nll(forward_logits(model, forget), forget["labels"])
-        total = simnpo_loss(mean_nll, h.beta, h.gamma).mean()
-        extras = {"simnpo": total.item(), "forget_nll": mean_nll.mean().item()}
-        total = total + optional_retain_nll(model, batch, h.retain_weight, extras)
+        forget_loss = simnpo_loss(mean_nll, h.beta, h.gamma).mean()
+        extras = {"simnpo": forget_loss.item(), "forget_nll": mean_nll.mean().item()}
+        total = h.forget_weight * forget_loss + optional_retain_nll(model, batch, h.retain_weight, extras)
         return total, extras

@@ -4,7 +4,11 @@ At each forget answer position t with true next token y_t, the target distributi
     q_t = softmax(z_ref,t − γ·onehot(y_t))
 and the student minimises the cross-entropy to it (= KL(q_t ‖ p_θ,t) + const) over answer tokens:
     L = mean_t H(q_t, p_θ,t) + λ_R·NLL(R)
-Defaults γ = 10, λ_R = 0.
+Defaults and where they come from: γ = 10 and no retain term (λ_R = 0), as the authors ran it and
+OpenUnlearning ships it (configs/trainer/UNDIAL.yaml: beta 10, alpha 0; community/methods/UNDIAL:
+"the original paper does not use the retain set", γ searched over 3, 10, 30).
+Deliberate difference: OpenUnlearning averages over every position (prompt and padding included);
+here only answer positions count.
 Source: Dong et al. 2024 ("UNDIAL: Self-Distillation with Adjusted Logits for Robust Unlearning").
 """
 
