@@ -175,3 +175,36 @@ def test_collate_uses_the_adapter():
     assert (
         processor.tokenizer.decode(batch["input_ids"][0][batch["labels"][0] != -100]).strip() == "Bo Chen</s>"
     )
+
+
+class Recording(torch.optim.AdamW):
+    """AdamW that records, at each step, the gradient it is about to apply."""
+
+    grads: list = []
+
+    def step(self, closure=None):
+        Recording.grads.append([p.grad.clone() for group in self.param_groups for p in group["params"]])
+        return super().step(closure)
+
+
+def test_the_step_index_and_the_averaged_gradient_of_an_accumulation_window(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.optim, "AdamW", Recording)
+    monkeypatch.setattr(Recording, "grads", [])
+    model = torch.nn.Linear(1, 1, bias=False)
+    start = model.weight.item()
+    loader = torch.utils.data.DataLoader(
+        [torch.tensor(c) for c in (1.0, 3.0, 2.0, 6.0, 5.0, 7.0)], batch_size=1
+    )
+    seen = []
+
+    def loss_fn(model, batch, step):  # ∂loss/∂w = c, the micro-batch's value
+        seen.append(step)
+        return (batch * model.weight).sum(), {}
+
+    config = LoopConfig(epochs=1, grad_accum=2, learning_rate=1e-3, max_grad_norm=0.0)
+    result = run_loop(model=model, loader=loader, loss_fn=loss_fn, config=config, out_dir=tmp_path)
+    assert result.steps == 3
+    assert seen == [0, 0, 1, 1, 2, 2]  # the optimizer step's index, not the micro-batch's
+    # each step applies the mean of its window's gradients: (1+3)/2, (2+6)/2, (5+7)/2
+    assert [g[0].item() for g in Recording.grads] == [2.0, 4.0, 6.0]
+    assert read_log(tmp_path / "train_log.jsonl")[0]["loss"] == pytest.approx(2.0 * start)  # logged: the mean
