@@ -226,3 +226,26 @@ def test_at_the_start_the_all_kl_gradient_is_zero(source, target):
     loss.backward()
     assert abs(loss.item()) < 1e-6
     assert max(p.grad.abs().max().item() for p in model.parameters() if p.grad is not None) < 1e-6
+
+
+@pytest.mark.slow
+def test_scrub_passes_are_the_same_on_two_processes(source, target, tmp_path):
+    """Under `accelerate launch` both processes are in the same pass at every step: a max step never
+    averages with a min step, and the max passes still fill the first msteps epochs."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "ddp"
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
+    command += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m"]
+    command += ["clearbench.cli", "unlearn", "--model", str(target), "--data", source, "--forget"]
+    command += ["forget10", "--retain", "retain90", "--method", "scrub", "--set", "msteps=1", "--out"]
+    command += [str(out), "--epochs", "2", "--batch-size", "4", "--grad-accum", "1", "--lora-r", "0"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "true"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = json.loads((out / "run.json").read_text())["forget_rows"]
+    steps_per_pass = math.ceil(rows / (4 * 2))  # each process takes every other batch of 4
+    expected = [1.0] * steps_per_pass + [0.0] * (2 * steps_per_pass)  # max+min, then min
+    assert [line["max_step"] for line in log_of(out)] == expected
