@@ -175,6 +175,29 @@ def test_hyperparameters_from_strings_and_bad_input():
         get_method("gd", forget_term="sum")
 
 
+def test_variants_and_bad_settings_of_rmu_scrub_and_sku(world):
+    model, adapter, batch = world
+    wmdp, clear = get_method("rmu").hparams, get_method("rmu", variant="clear", alpha="5").hparams
+    assert (wmdp.steering, wmdp.alpha, wmdp.params, wmdp.window) == (6.5, 1200.0, r"mlp\.down_proj", 3)
+    assert (clear.steering, clear.alpha, clear.params, clear.window) == (300.0, 5.0, ".*", 0)  # set wins
+    with pytest.raises(UserError, match="variant='wmpd' is not one of wmdp, clear"):
+        get_method("rmu", variant="wmpd")
+    with pytest.raises(UserError, match="window must not be negative"):
+        get_method("rmu", window="-1")
+    with pytest.raises(UserError, match=r"params='\[' is not a regex"):
+        get_method("rmu", params="[")
+    with pytest.raises(
+        UserError, match=r"params='nothing' matches no trainable parameter in decoder layers 0…1"
+    ):
+        get_method("rmu", params="nothing").trainable_parameters(model, adapter)
+    with pytest.raises(UserError, match="msteps must not be negative"):
+        get_method("scrub", msteps="-1")
+    with pytest.raises(UserError, match="mismatches must be at least 1"):
+        get_method("sku", mismatches="0")
+    with pytest.raises(ValueError, match="2 rows per forget row"):  # the batch holds 3 per row
+        get_method("sku", mismatches=2).loss(model, batch, None, 0)
+
+
 # ---- a few steps move the target in the intended direction --------------------------------
 def train(method, live, ref, adapter, batch, steps=6, lr=3e-3):
     method.prepare(live, adapter)
