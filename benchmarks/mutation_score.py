@@ -13,7 +13,10 @@ Not part of the test suite and not a dependency of the package: install the tool
     python benchmarks/mutation_score.py --root /tmp/old-checkout  # another checkout's code and tests
 
 The run happens in a scratch copy of the checkout (src/, tests/, pyproject.toml; nothing in the
-checkout is written) with `[mutmut]` settings in a setup.cfg of that copy. Tests: the method,
+checkout is written) with `[mutmut]` settings in a setup.cfg of that copy. mutmut leaves decorated
+classes and functions alone, so in that copy each `@register` class is registered by a call after
+its body instead (the same effect), which puts the methods' `loss`, `passes`, … under mutation;
+`@property` and other decorated functions stay unmutated. Tests: the method,
 unlearning and training test files, without the `slow` ones. On 2 CPU cores the default targets take
 about an hour. Printed: killed / survived / untested / timed-out counts per file, the surviving
 mutants by name (`mutmut show NAME` in the scratch copy shows one), and the score
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -53,8 +57,22 @@ def target_files(root: Path, groups: list[str]) -> list[Path]:
     return [path.relative_to(root) for path in files if path.name != "__init__.py"]
 
 
+REGISTERED_CLASS = re.compile(r"^@register\nclass (\w+)\b", re.MULTILINE)
+
+
+def undecorate(path: Path) -> None:
+    """`@register class X …` → `class X …` followed by `register(X)`, for mutmut to reach X's methods."""
+    text = path.read_text()
+    names = REGISTERED_CLASS.findall(text)
+    if names:
+        text = REGISTERED_CLASS.sub(r"class \1", text)
+        path.write_text(text + "".join(f"\n\nregister({name})\n" for name in names))
+
+
 def scratch_copy(root: Path, work: Path, targets: list[Path], tests: list[str]) -> None:
     shutil.copytree(root / "src", work / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for path in targets:
+        undecorate(work / path)
     shutil.copytree(root / "tests", work / "tests", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(root / "pyproject.toml", work / "pyproject.toml")
     keep = {str(path) for path in targets}

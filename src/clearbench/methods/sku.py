@@ -95,17 +95,17 @@ class SKU(Method):
             "retain_kl": retain_kl.item(),
         }
 
-    @torch.no_grad()
     def finalize(self, model: nn.Module, ref: Reference | None) -> None:
         lam = self.hparams.negation
         lora_modules = [m for m in model.modules() if hasattr(m, "lora_B")]
-        if lora_modules:
-            for module in lora_modules:
-                for linear in module.lora_B.values():
-                    linear.weight.mul_(-lam)
-            return
-        start = dict(unwrap(ref.model).named_parameters())
-        for name, param in unwrap(model).named_parameters():
-            if param.requires_grad:
-                initial = start[name].to(param.device, param.dtype)
-                param.copy_(initial - lam * (param - initial))
+        with torch.no_grad():
+            if lora_modules:
+                for module in lora_modules:
+                    for linear in module.lora_B.values():
+                        linear.weight.mul_(-lam)
+                return
+            start = dict(unwrap(ref.model).named_parameters())
+            for name, param in unwrap(model).named_parameters():
+                if param.requires_grad:
+                    initial = start[name].to(param.device, param.dtype)
+                    param.copy_(initial - lam * (param - initial))
