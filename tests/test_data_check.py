@@ -67,7 +67,9 @@ def test_undecodable_image(source):
     table = read(source, "full")
     table["image"][3] = {"bytes": b"not a png", "path": None}
     write(source, "full", table)
-    assert problems(source) == ["config 'full', row 3, column 'image': cannot decode image"]
+    assert problems(source) == [
+        "config 'full', row 3, column 'image': cannot decode image (not a known image format)"
+    ]
 
 
 def test_overlapping_persons(source):

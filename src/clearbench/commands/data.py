@@ -53,7 +53,8 @@ def _check(args: argparse.Namespace) -> int:
     for problem in report.problems:
         print(problem, file=sys.stderr)
     if not report.ok:
-        print(f"{len(report.problems)} problems in {args.source}", file=sys.stderr)
+        count = len(report.problems)
+        print(f"{count} problem{'s' if count != 1 else ''} in {args.source}", file=sys.stderr)
         return 2
     print(f"OK: {len(report.rows)} configs, {sum(report.rows.values())} rows (revision {revision})")
     return 0

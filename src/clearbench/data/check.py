@@ -3,11 +3,30 @@
 Every finding is a `Problem` naming config, row and column, so a user can fix the data without
 reading code. Row-level problems are capped per (config, column) so a broken column does not
 print thousands of lines.
+
+`clearbench data check` runs every check on every config. The checks of one config's columns and
+rows (`check_split`) also run whenever a command loads a config (`clearbench.data.load.load_split`):
+`finetune`, `unlearn`, `eval`, `data preview` and `run` refuse bad rows before any model is loaded.
+
+Limits on what a row may hold, so that one bad row cannot exhaust memory:
+
+- `MAX_IMAGE_PIXELS` = 4096 x 4096 (16.8 megapixels) per image, read from the image header before
+  anything is decoded. A decoded RGB image of that size takes 48 MiB; CLEAR's photos are far
+  smaller. PIL's own guard (`PIL.Image.MAX_IMAGE_PIXELS`, 89.5 megapixels, an error at twice that)
+  lets through images of up to 0.5 GiB each, too much for a batch, so the limit here is stricter.
+  Images must be stored in the data files (bytes, not a path to a file elsewhere), decodable, and
+  not empty.
+- `MAX_TEXT_CHARS` = 4096 characters per text (a caption, question, answer, name, or one item of a
+  list). CLEAR's and TOFU's texts are a few hundred characters; 4096 characters are at most ~4096
+  tokens, the context of LLaVA-1.5. Unbounded text is tokenised whole, and attention over a
+  100,000-character caption would try to allocate tens of gigabytes.
 """
 
 from __future__ import annotations
 
 import io
+import re
+import warnings
 from collections import Counter
 from dataclasses import dataclass
 
@@ -16,6 +35,8 @@ from clearbench.data.schema import FORGET_PERCENTS, RETAIN_OF, SCHEMAS, TOFU_PRE
 from clearbench.errors import UserError
 
 ROW_PROBLEMS_PER_COLUMN = 10
+MAX_IMAGE_PIXELS = 4096 * 4096
+MAX_TEXT_CHARS = 4096
 
 
 @dataclass(frozen=True)
@@ -57,17 +78,49 @@ def check_source(source: str, revision: str | None = None) -> Report:
             continue
         try:
             with quiet():
-                dataset = load_split(source, name, revision)
+                dataset = load_split(source, name, revision, validate=False)
         except UserError as error:
             problems.append(Problem(name, f"cannot load: {error}"))
             continue
         rows[name] = len(dataset)
-        table, column_problems = check_columns(schema, dataset)
-        problems += column_problems
-        problems += check_rows(schema, table)
+        table, split_problems = check_split(name, dataset, schema)
+        problems += split_problems
         tables[name] = table
     problems += check_relations(tables)
     return Report(problems, rows)
+
+
+def check_split(config: str, dataset, schema: ConfigSchema | None = None) -> tuple[dict, list[Problem]]:
+    """Columns, types and rows of one loaded config: (its columns as lists, the problems found).
+
+    A config unknown to the schema (a user's own training config) gets the row checks of its own
+    columns: images, text limits, and a caption or a question/answer in every row.
+    """
+    schema = schema or SCHEMAS.get(config) or ConfigSchema(config, dataset.features, required=False)
+    table, problems = check_columns(schema, dataset)
+    if len(dataset) == 0:
+        problems.append(Problem(config, "config has no rows"))
+    return table, problems + check_rows(schema, table)
+
+
+_valid_splits: set[tuple] = set()
+
+
+def require_valid(source: str, config: str, dataset) -> None:
+    """Raise a one-line UserError naming the first problem of a loaded config (see `check_split`).
+
+    A split that passed is remembered for the rest of the process by its Arrow files and fingerprint.
+    """
+    files = tuple(entry.get("filename") for entry in getattr(dataset, "cache_files", []) or [])
+    key = (source, config, getattr(dataset, "_fingerprint", None), files)
+    if key in _valid_splits and key[2] is not None:
+        return
+    _, problems = check_split(config, dataset)
+    if problems:
+        more = len(problems) - 1
+        also = f" ({more} more problem{'s' if more > 1 else ''}: see `clearbench data check {source}`)"
+        raise UserError(f"data source '{source}', {problems[0]}" + (also if more else ""))
+    _valid_splits.add(key)
 
 
 # --- columns and types --------------------------------------------------------------------------
@@ -120,19 +173,52 @@ def _blank(value) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _decodes(value) -> bool:
+def image_problem(value) -> str | None:
+    """What is wrong with a stored image (`{"bytes", "path"}`), or None when it decodes within limits."""
     from PIL import Image
 
+    if not isinstance(value, dict):
+        return f"not an image value ({type(value).__name__})"
+    data = value.get("bytes")
+    if data is None:
+        if value.get("path"):
+            # datasets would open this path wherever it points, outside the data files and their hash
+            return f"image is not stored in the data file; it names the file '{value['path']}'"
+        return "value is empty"
+    if len(data) == 0:
+        return "image is empty (0 bytes)"
     try:
-        data = value.get("bytes") if isinstance(value, dict) else None
-        if data is None and isinstance(value, dict) and value.get("path"):
-            with open(value["path"], "rb") as handle:
-                data = handle.read()
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-        return True
-    except Exception:  # any decoder failure means the same thing to the user
-        return False
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+                if width * height > MAX_IMAGE_PIXELS:
+                    return _too_large(width, height)
+                image.load()
+                image.convert("RGB")
+    except Image.DecompressionBombError as error:  # PIL refuses to even open it
+        claimed = re.search(r"\((\d+) pixels\)", str(error))
+        size = f"{int(claimed.group(1)):,} pixels" if claimed else "a decompression bomb"
+        return f"image is too large ({size}), more than the limit of {MAX_IMAGE_PIXELS:,} pixels (4096x4096)"
+    except Image.UnidentifiedImageError:
+        return "cannot decode image (not a known image format)"
+    except Exception as error:  # any decoder failure means the same thing to the user
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        return f"cannot decode image ({re.sub(r' ?<[^>]*>', '', detail)[:200]})"
+    return None
+
+
+def _too_large(width: int, height: int) -> str:
+    return (
+        f"image is {width}x{height} ({width * height:,} pixels), more than the limit of "
+        f"{MAX_IMAGE_PIXELS:,} pixels (4096x4096)"
+    )
+
+
+def _too_long(text: str) -> str | None:
+    if len(text) > MAX_TEXT_CHARS:
+        return f"text has {len(text):,} characters, more than the limit of {MAX_TEXT_CHARS:,}"
+    return None
 
 
 class _RowProblems:
@@ -164,8 +250,11 @@ def _mixed_row_columns(config: str, row: dict) -> list[str]:
             if not _blank(row.get("caption")) or row.get("image")
             else ["question", "answer"]
         )
-    if config == "pretraining":
-        return ["caption"] if not _blank(row.get("caption")) else ["question", "answer"]
+    if config == "pretraining" or config not in SCHEMAS:
+        # A user's own config is used for training: a row needs a caption or a question and answer.
+        if "caption" in row and (not _blank(row["caption"]) or "question" not in row):
+            return ["caption"]
+        return [column for column in ("question", "answer") if column in row]
     return list(row)
 
 
@@ -174,7 +263,7 @@ def check_rows(schema: ConfigSchema, table: dict[str, list]) -> list[Problem]:
 
     found = _RowProblems(schema.name)
     count = len(next(iter(table.values()))) if table else 0
-    decoded: dict[bytes, bool] = {}
+    decoded: dict[object, str | None] = {}
     list_lengths = {
         column: Counter(len(v) for v in values if v)
         for column, values in table.items()
@@ -193,16 +282,24 @@ def check_rows(schema: ConfigSchema, table: dict[str, list]) -> list[Problem]:
                     found.add(index, column, "value is empty")
                 continue
             if isinstance(feature, Image):
-                key = value.get("bytes") or value.get("path") or b""
+                key = (value.get("bytes"), value.get("path")) if isinstance(value, dict) else repr(value)
                 if key not in decoded:
-                    decoded[key] = _decodes(value)
-                if not decoded[key]:
-                    found.add(index, column, "cannot decode image")
+                    decoded[key] = image_problem(value)
+                if decoded[key]:
+                    found.add(index, column, decoded[key])
+            elif isinstance(value, str):
+                if _too_long(value):
+                    found.add(index, column, _too_long(value))
             elif column in list_lengths:
+                too_long = next(
+                    (_too_long(item) for item in value if isinstance(item, str) and _too_long(item)), None
+                )
                 if not value:
                     found.add(index, column, "list is empty")
                 elif any(_blank(item) for item in value):
                     found.add(index, column, "list has an empty item")
+                elif too_long:
+                    found.add(index, column, f"a list item: {too_long}")
                 elif len(value) != usual_length[column]:
                     found.add(
                         index,

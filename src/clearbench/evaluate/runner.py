@@ -63,14 +63,18 @@ def evaluate_model(
         "max_new_tokens": max_new_tokens,
     }
     data_revision = dataset_revision(str(data), revision)  # also checks the source exists
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir} exists and is not a directory")
+    todo = [task for task in chosen if task.name not in logs.completed_tasks(out_dir)]
+    # Every split to score is loaded, and so validated, before anything is written or a model loaded.
+    splits = {task.name: load_split(str(data), configs[task.name], revision) for task in todo}
     summary = {**_start_summary(out_dir, run), "data_revision": data_revision}
 
-    todo = [task for task in chosen if task.name not in logs.completed_tasks(out_dir)]
     if todo:
         model, processor = adapter.load(model_path, trust_remote_code=trust_remote_code)
         model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
         for task in todo:
-            rows = load_split(str(data), configs[task.name], revision)
+            rows = splits[task.name]
             if max_rows is not None:
                 rows = rows.select(range(min(max_rows, len(rows))))
             try:
