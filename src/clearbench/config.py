@@ -22,7 +22,7 @@ import yaml
 from clearbench import settings
 from clearbench.errors import UserError
 from clearbench.methods import METHODS, PAPER_METHODS, get_method
-from clearbench.settings import setting
+from clearbench.settings import AT_LEAST_ONE, setting
 from clearbench.train.options import FINETUNE_DEFAULTS, UNLEARN_DEFAULTS, TrainOptions, UnlearnOptions
 
 MODALITIES = ("both", "images", "text")
@@ -32,7 +32,7 @@ MODALITIES = ("both", "images", "text")
 class DataSection:
     source: str = "synthetic"  # "synthetic" (generated into the run dir), a local dir, or a Hub id
     revision: str | None = None
-    persons: int = 20  # synthetic only
+    persons: int = 20  # synthetic only (range: clearbench.data.synth.check_options)
     image_size: int = 64  # synthetic only
     seed: int = 0  # synthetic only
 
@@ -69,9 +69,9 @@ class UnlearnSection(UnlearnOptions):
 @dataclass
 class EvalSection:
     tasks: list[str] | None = None  # None = every task the model can take
-    max_rows: int | None = None  # None = every row (no silent cap)
-    batch_size: int = 8
-    max_new_tokens: int = 64
+    max_rows: int | None = setting(None, "rows per task; none = every row (no silent cap)", AT_LEAST_ONE)
+    batch_size: int = setting(8, "sequences per forward pass", AT_LEAST_ONE)
+    max_new_tokens: int = setting(64, "greedy generation length", AT_LEAST_ONE)
     seed: int = 0
     compat: str = "clearbench"
 
@@ -116,31 +116,80 @@ def load_config(preset_or_path: str | None = None, overrides: list[str] = ()) ->
         key, sep, value = override.partition("=")
         if not sep or not key:
             raise UserError(f"override {override!r} is not of the form key=value")
-        _set_path(raw, key.strip().split("."), yaml.safe_load(value))
+        _set_path(raw, key.strip().split("."), _parse_yaml(value, f"override {override!r}"))
     config = _build(RunConfig(), raw, "")
     _validate(config)
     return config
 
 
-def _read_yaml(preset_or_path: str) -> dict:
-    path = Path(preset_or_path)
+class _Loader(yaml.SafeLoader):
+    """Safe YAML without aliases: a config never needs them, and nested aliases ("billion laughs")
+    make a few hundred bytes stand for gigabytes once copied or printed."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, f"aliases (*{event.anchor}) are not allowed in a config", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+
+def _parse_yaml(text: str, where: str):
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise UserError(f"{where}: invalid YAML{at}: {problem}") from None
+
+
+def _read_yaml(preset_or_path: str, chain: tuple[str, ...] = (), relative_to: Path | None = None) -> dict:
+    """A preset or YAML file as a mapping, with its `extends:` chain merged in (cycles refused).
+
+    A relative `extends:` path is looked up next to the file that names it, then in the working
+    directory.
+    """
+    if not isinstance(preset_or_path, str) or not preset_or_path.strip():
+        raise UserError(
+            f"config {chain[-1]}: 'extends' must be a preset name or a YAML file, got {preset_or_path!r}"
+        )
+    path = Path(preset_or_path).expanduser()
     if path.suffix in (".yaml", ".yml"):
+        if relative_to is not None and not path.is_absolute() and (relative_to / path).exists():
+            path = relative_to / path
+        if not path.exists():
+            raise UserError(
+                f"config file {path} does not exist" + (f" (extended by {chain[-1]})" if chain else "")
+            )
         if not path.is_file():
-            raise UserError(f"config file {path} does not exist")
-        text = path.read_text()
+            raise UserError(f"config file {path} is not a file")
+        identity, name = str(path.resolve()), str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            reason = "not UTF-8 text" if isinstance(error, UnicodeDecodeError) else error.strerror
+            raise UserError(f"config file {path}: cannot read it ({reason})") from None
     else:
         candidate = resources.files("clearbench.presets") / f"{preset_or_path}.yaml"
         if not candidate.is_file():
-            raise UserError(f"unknown preset {preset_or_path!r}; presets: {', '.join(preset_names())}")
+            by = f" (extended by {chain[-1].removeprefix('preset:')})" if chain else ""
+            raise UserError(f"unknown preset {preset_or_path!r}{by}; presets: {', '.join(preset_names())}")
+        identity, name = f"preset:{preset_or_path}", preset_or_path
         text = candidate.read_text()
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as error:
-        raise UserError(f"config {preset_or_path}: invalid YAML: {error}") from None
+    if identity in chain:
+        loop = [*chain[chain.index(identity) :], identity]
+        shown = " -> ".join(entry.removeprefix("preset:") for entry in loop)
+        raise UserError(f"config files extend each other in a cycle ('extends'): {shown}")
+    data = _parse_yaml(text, f"config {name}") or {}
     if not isinstance(data, dict):
-        raise UserError(f"config {preset_or_path}: expected a mapping at the top level")
+        raise UserError(f"config {name}: expected a mapping at the top level, got {type(data).__name__}")
     parent = data.pop("extends", None)
-    return _merge(_read_yaml(parent), data) if parent else data
+    if parent is None:
+        return data
+    folder = path.parent if path.suffix in (".yaml", ".yml") else None
+    return _merge(_read_yaml(parent, (*chain, identity), folder), data)
 
 
 def _merge(base: dict, update: dict) -> dict:
@@ -179,8 +228,27 @@ def _build(default, raw: dict, prefix: str):
 
 
 def _validate(config: RunConfig) -> None:
-    for section in ("pretrain", "finetune", "unlearn"):
+    """Every value is checked here, before a run writes anything (a refused value must not leave a
+    config.yaml behind that would refuse the corrected command)."""
+    from clearbench.evaluate.official import COMPAT_MODES
+    from clearbench.evaluate.tasks import select_tasks
+
+    for section in ("pretrain", "finetune", "unlearn", "eval"):
         settings.check(getattr(config, section), lambda key, section=section: f"config key '{section}.{key}'")
+    if config.eval.tasks is not None:
+        try:
+            select_tasks(config.eval.tasks)
+        except UserError as error:
+            raise UserError(f"config key 'eval.tasks': {error}") from None
+    if config.eval.compat not in COMPAT_MODES:
+        raise UserError(
+            f"config key 'eval.compat': unknown mode {config.eval.compat!r}; choose from {COMPAT_MODES}"
+        )
+    if config.data.source == "synthetic":
+        from clearbench.data.synth import check_options
+
+        names = ("config key 'data.persons'", "config key 'data.image_size'")
+        check_options(config.data.persons, config.data.image_size, names=names)
     if config.forget_split not in ("forget01", "forget05", "forget10"):
         raise UserError(f"forget_split {config.forget_split!r} must be forget01, forget05 or forget10")
     for modality in config.unlearn.modalities:
