@@ -8,6 +8,7 @@ evaluations are independent, so each process evaluates its own share of the mode
 from __future__ import annotations
 
 import errno
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,11 +46,26 @@ class Pipeline:
         self.state = PartialState(cpu=cpu_processes())
         self.log = log if self.state.is_main_process else (lambda line: None)
         self.data = config.data.source
+        self.eval_tasks: list = []  # set by run() once the model is known
 
     # ---- the whole run ---------------------------------------------------------------------
     def run(self) -> Path:
-        self.out.mkdir(parents=True, exist_ok=True)
+        # Everything that can be checked without writing is checked first, so that a refused command
+        # leaves --out as it was (and the corrected command is not refused for a half-made --out).
+        from clearbench.evaluate.tasks import select_tasks
+
+        self._check_out()
+        adapter = self._check_model()
+        has_vision = adapter is None or adapter.has_vision
+        self.eval_tasks = select_tasks(self.config.eval.tasks, has_vision=has_vision)
+        if self.config.data.source != "synthetic":
+            from clearbench.data.load import check_source_exists
+
+            check_source_exists(self.config.data.source, self.config.data.revision)
         try:
+            self.out.mkdir(parents=True, exist_ok=True)
+            if self.state.is_main_process:
+                atomic.clean_leftovers(self.out)  # temporaries of a killed earlier run
             self._record_config()
             self._stage("data", self.prepare_data)
             if self.state.is_main_process:
@@ -69,13 +85,50 @@ class Pipeline:
             self._stage("eval", lambda: self.evaluate_all(runs))
             self._stage("metrics", lambda: self.metrics_all(runs))
             return self._stage("report", lambda: self.report(runs))
-        except OSError as error:
-            if error.errno == errno.ENOSPC:
-                raise UserError(
-                    f"disk full while writing under {self.out}; completed stages are "
-                    f"kept, free some space and re-run the same command to resume"
-                ) from None
-            raise
+        except Exception as error:
+            failure = atomic.output_failure(error)
+            if failure is None:
+                raise
+            raise self._stopped(error, failure) from None
+
+    def _stopped(self, error: BaseException, failure: OSError) -> UserError:
+        """The one-line error of a run stopped because its outputs cannot be written."""
+        what = str(error) if isinstance(error, UserError) else f"cannot write under {self.out}: "
+        if not isinstance(error, UserError):
+            what += atomic.reason(failure)
+        if failure.errno in atomic.DISK_FULL or failure.errno == errno.EIO:
+            fix = "free some space"
+        else:
+            fix = f"make {self.out} writable"
+        return UserError(
+            f"{what}; the run stopped, completed stages are kept: {fix} and re-run the same command to resume"
+        )
+
+    def _check_out(self) -> None:
+        """--out must be (or become) a directory: not a file, not a broken symbolic link."""
+        out = self.out
+        if out.is_symlink() and not out.exists():
+            raise UserError(f"--out {out} is a broken symbolic link (to {os.readlink(out)})")
+        if out.exists() and not out.is_dir():
+            raise UserError(f"--out {out} exists and is not a directory")
+        for parent in out.absolute().parents:
+            if parent.is_symlink() and not parent.exists():
+                raise UserError(f"--out {out}: {parent} is a broken symbolic link (to {os.readlink(parent)})")
+            if parent.exists():
+                if not parent.is_dir():
+                    raise UserError(f"--out {out}: {parent} exists and is not a directory")
+                break
+
+    def _check_model(self):
+        """The model's adapter (an unknown model is refused here, before anything is written)."""
+        from clearbench.models import registry
+        from clearbench.train.steps import TINY_PRESET
+
+        if self.config.model.name == TINY_PRESET:
+            return None
+        return registry.adapter_for(
+            self.config.model.name, trust_remote_code=self.config.model.trust_remote_code
+        )
 
     def _stage(self, name: str, work: Callable):
         started = time.perf_counter()
@@ -88,7 +141,15 @@ class Pipeline:
         resolved = self.config.to_dict()
         path = self.out / "config.yaml"
         if path.exists():
-            previous = yaml.safe_load(path.read_text())
+            try:
+                previous = yaml.safe_load(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+                raise UserError(
+                    f"{path} cannot be read ({type(error).__name__}); it is not a clearbench run's "
+                    "config: use another --out"
+                ) from None
+            if not isinstance(previous, dict):
+                raise UserError(f"{path} is not a clearbench run's config; use another --out")
             if previous != resolved:
                 changed = sorted(k for k in resolved if previous.get(k) != resolved[k])
                 raise UserError(
@@ -102,21 +163,37 @@ class Pipeline:
 
     # ---- stages ---------------------------------------------------------------------------
     def prepare_data(self) -> str:
-        if self.config.data.source != "synthetic":
-            return self.data
-        from clearbench.data import synth
+        if self.config.data.source == "synthetic":
+            from clearbench.data import synth
 
-        target = self.out / "data"
-        if self.state.is_main_process and not (target / "README.md").exists():
-            synth.generate(
-                target,
-                persons=self.config.data.persons,
-                seed=self.config.data.seed,
-                image_size=self.config.data.image_size,
-            )
-        self.state.wait_for_everyone()
-        self.data = str(target)
+            target = self.out / "data"
+            if self.state.is_main_process and not (target / "README.md").exists():
+                synth.generate(
+                    target,
+                    persons=self.config.data.persons,
+                    seed=self.config.data.seed,
+                    image_size=self.config.data.image_size,
+                )
+            self.state.wait_for_everyone()
+            self.data = str(target)
+        self.check_data()
         return self.data
+
+    def check_data(self) -> None:
+        """Load every config the run will use: each is validated as it loads (bad images, empty or
+        overlong text, missing columns), so bad data stops the run now rather than after hours of
+        training. Later stages' loads of the same configs are not validated again."""
+        from clearbench.data.load import load_split, quiet
+
+        config = self.config
+        needed = ["full+tofu", f"{config.retain_split}+tofu", *config.finetune.replay]
+        if config.model.pretrain:
+            needed.insert(0, "pretraining")
+        needed += [forget_config(config.forget_split, modality) for modality in config.unlearn.modalities]
+        needed += [task.config(config.forget_split) for task in self.eval_tasks]
+        with quiet():
+            for name in dict.fromkeys(needed):
+                load_split(self.data, name, config.data.revision)
 
     def train_base(self) -> str:
         if not self.config.model.pretrain:
@@ -157,11 +234,9 @@ class Pipeline:
                     )
                     run.status = result.get("status", "completed")
                     run.error = result.get("reason")
-                except OSError as error:
-                    if error.errno == errno.ENOSPC:
-                        raise
-                    run.status, run.error = "failed", f"{type(error).__name__}: {error}"
                 except Exception as error:  # one broken method must not stop the others
+                    if atomic.output_failure(error) is not None:
+                        raise  # a full disk or an unwritable --out stops every method alike
                     run.status, run.error = "failed", f"{type(error).__name__}: {error}"
                 self.log(f"[unlearn] {name}: {run.status}" + (f" ({run.error})" if run.error else ""))
                 runs.append(run)
@@ -192,6 +267,8 @@ class Pipeline:
                     revision=self.config.data.revision,
                 )
             except Exception as error:
+                if atomic.output_failure(error) is not None:
+                    raise
                 if isinstance(error, UserError) and run.kind != "unlearned":
                     raise
                 run.status, run.error = "failed", f"evaluation: {type(error).__name__}: {error}"
