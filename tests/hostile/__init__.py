@@ -1,0 +1,1 @@
+"""Hostile inputs and faults: each case is refused cleanly (exit 2, one line) or documented."""
