@@ -88,7 +88,7 @@ def test_two_files_that_extend_each_other(tmp_path, refused):
     assert line.count("a.yaml") == 2 and "b.yaml" in line
 
 
-def test_a_cycle_through_a_preset_name(tmp_path, refused, monkeypatch):
+def test_a_file_named_like_a_preset_that_extends_itself(tmp_path, refused, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _write(tmp_path / "tiny.yaml", "extends: tiny.yaml\n")
     refused(["run", "tiny.yaml", "--out", tmp_path / "run"], "cycle")

@@ -11,7 +11,11 @@ def register(subparsers) -> None:
     commands = data.add_subparsers(dest="data_command", metavar="DATA_COMMAND", required=True)
 
     synth = commands.add_parser("synth", help="write an offline synthetic CLEAR dataset")
-    synth.add_argument("out", metavar="OUT", help="output directory (replaced if it holds a previous synth)")
+    synth.add_argument(
+        "out",
+        metavar="OUT",
+        help="output directory (replaced only if it holds a previous synth and nothing else)",
+    )
     synth.add_argument(
         "--persons", type=int, default=20, help="fictitious people (default 20; 200 = CLEAR size)"
     )
@@ -21,7 +25,14 @@ def register(subparsers) -> None:
     )
     synth.set_defaults(func=_synth)
 
-    check = commands.add_parser("check", help="validate a CLEAR source (local directory or Hub id)")
+    check = commands.add_parser(
+        "check",
+        help="validate a CLEAR source (local directory or Hub id)",
+        description="Validate every config of a CLEAR source: columns and types; images stored in the "
+        "data files, decodable and at most 4096x4096 pixels; non-empty text of at most 4096 characters; "
+        "how forget, retain, perturbed and holdout configs relate. Every command that loads a config "
+        "runs the same row checks on it first.",
+    )
     check.add_argument("source", metavar="SOURCE")
     check.add_argument("--revision", default=None, help="Hub dataset revision (commit, tag or branch)")
     check.set_defaults(func=_check)
