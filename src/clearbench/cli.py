@@ -7,6 +7,7 @@ import importlib
 import sys
 
 from clearbench import __version__
+from clearbench.atomic import output_failure, reason
 from clearbench.errors import UserError
 
 # Every command, in the order `clearbench --help` lists them: `clearbench.commands.<name>` defines
@@ -41,6 +42,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("clearbench: interrupted; completed stages are kept, re-run to resume", file=sys.stderr)
         return 130
+    except Exception as error:
+        # A full disk or an unwritable output, from a writer that does not raise OSError (safetensors)
+        failure = output_failure(error)
+        if failure is None:
+            raise
+        print(f"clearbench: error: cannot write output: {reason(failure)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
