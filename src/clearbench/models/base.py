@@ -7,6 +7,7 @@ the answer plus the end-of-turn token, counted from the end of each sequence.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,8 @@ class Adapter:
     family: str = ""
     model_types: tuple[str, ...] = ()
     has_vision: bool = True
+    # Whether the processor takes images as one list per sample (Gemma 3) instead of one flat list.
+    images_per_sample: bool = False
 
     # ---- loading -------------------------------------------------------------------------
     def auto_model_class(self):
@@ -56,12 +59,15 @@ class Adapter:
         from transformers import AutoProcessor, AutoTokenizer
 
         loader = AutoProcessor if self.has_vision else AutoTokenizer
+        options = dict(trust_remote_code=trust_remote_code, revision=revision)
         try:
-            processor = loader.from_pretrained(
-                str(path), trust_remote_code=trust_remote_code, revision=revision
-            )
+            processor = loader.from_pretrained(str(path), **options)
+        except ImportError as error:  # e.g. a video processor, which needs torchvision
+            processor = self._load_without_video(path, options, error)
         except (OSError, ValueError) as error:
-            raise UserError(f"cannot load a processor from {path!s}: {error}") from None
+            if not (self.has_vision and "video processor" in str(error)):
+                raise UserError(f"cannot load a processor from {path!s}: {error}") from None
+            processor = self._load_without_video(path, options, error)  # saved without one
         if self.has_vision and not hasattr(processor, "image_processor"):
             raise UserError(f"{path!s} has a tokenizer but no image processor (preprocessor_config.json)")
         model = self.auto_model_class().from_pretrained(
@@ -72,6 +78,47 @@ class Adapter:
             use_safetensors=True,
         )
         return model, processor
+
+    def _load_without_video(self, path, options: dict, error: Exception):
+        """The checkpoint's processor without its video processor (clearbench feeds only images):
+        its tokenizer, its image processor (the PIL one when torchvision is missing) and its chat
+        template. If that fails too, the user is told which package the full processor needs."""
+        from transformers import AutoConfig, AutoImageProcessor, AutoTokenizer
+        from transformers.models.auto.processing_auto import (
+            PROCESSOR_MAPPING_NAMES,
+            processor_class_from_name,
+        )
+        from transformers.processing_utils import ProcessorMixin
+
+        try:
+            processor_dict, _ = ProcessorMixin.get_processor_dict(str(path), **options)
+            # Checkpoints without processor_config.json (most on the Hub) name it by model type.
+            name = processor_dict.get("processor_class") or PROCESSOR_MAPPING_NAMES.get(
+                AutoConfig.from_pretrained(str(path), **options).model_type
+            )
+            processor_class = processor_class_from_name(name or "")
+            if processor_class is None or "video_processor" not in processor_class.get_attributes():
+                raise error
+            names = [n for n in processor_class.get_attributes() if n != "video_processor"]
+            if set(names) != {"image_processor", "tokenizer"}:
+                raise error
+            parts = {
+                "image_processor": AutoImageProcessor.from_pretrained(str(path), **options),
+                "tokenizer": AutoTokenizer.from_pretrained(str(path), **options),
+                "video_processor": None,
+            }
+            arguments = [parts[name] for name in processor_class.get_attributes()]
+            return image_only_processor(processor_class).from_args_and_dict(arguments, processor_dict)
+        except (ImportError, OSError, ValueError, TypeError, KeyError) as failure:
+            # What blocks the image-only processor first, then what the full one needed.
+            packages = list(dict.fromkeys(p for p in (missing_package(failure), missing_package(error)) if p))
+            if packages:
+                names = " and ".join(f"'{p}'" for p in packages)
+                raise UserError(
+                    f"the {self.family} processor of {path!s} needs {names}, not installed here "
+                    f"(pip install {' '.join(packages)})"
+                ) from None
+            raise UserError(f"cannot load a processor from {path!s}: {error}") from None
 
     def tokenizer(self, processor):
         return getattr(processor, "tokenizer", processor)
@@ -95,7 +142,11 @@ class Adapter:
         """The token that closes an assistant turn: the template's own, else EOS."""
         tokenizer = self.tokenizer(processor)
         stripped = tail.lstrip(" ")
-        for token in sorted(tokenizer.all_special_tokens, key=len, reverse=True):
+        # Turn markers are special tokens of the vocabulary but not always named ones (Gemma's
+        # <end_of_turn> is neither EOS nor in all_special_tokens).
+        added = getattr(tokenizer, "added_tokens_decoder", {}).values()
+        special = set(tokenizer.all_special_tokens) | {t.content for t in added if t.special}
+        for token in sorted(special, key=len, reverse=True):
             if token and stripped.startswith(token) and token != tokenizer.pad_token:
                 return token
         if tokenizer.eos_token is None:
@@ -118,18 +169,30 @@ class Adapter:
         tokenizer.padding_side = padding_side
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
-        kwargs: dict[str, Any] = {"text": texts, "return_tensors": "pt", "padding": True}
+        # Passed explicitly too: some processors default to their own side (InternVL: left).
+        kwargs: dict[str, Any] = {
+            "text": texts,
+            "return_tensors": "pt",
+            "padding": True,
+            "padding_side": padding_side,
+        }
         if self.has_vision:
-            kwargs["images"] = images or None
+            kwargs["images"] = images if any(images) else None
+            # A template that writes the BOS itself (Gemma 3) must not get a second one.
+            bos = tokenizer.bos_token
+            if bos and all(text.startswith(bos) for text in texts):
+                kwargs["add_special_tokens"] = False
         else:
             kwargs["add_special_tokens"] = True
         return dict(processor(**kwargs))
 
     def _images(self, samples: Sequence[Sample]) -> list:
-        images = [s.image for s in samples if s.image is not None]
-        if images and not self.has_vision:
+        """The samples' images in RGB: one flat list, or one list per sample (`images_per_sample`)."""
+        if not self.has_vision and any(s.image is not None for s in samples):
             raise UserError(f"the {self.family} family is text-only but a sample has an image")
-        return [image.convert("RGB") for image in images]
+        if self.images_per_sample:
+            return [[s.image.convert("RGB")] if s.image is not None else [] for s in samples]
+        return [s.image.convert("RGB") for s in samples if s.image is not None]
 
     def encode(self, processor, samples: Sequence[Sample]) -> dict[str, torch.Tensor]:
         """Right-padded training/scoring batch; `labels` supervise answer + end-of-turn only."""
@@ -165,6 +228,53 @@ class Adapter:
     def vision_modules(self, model: nn.Module) -> list[nn.Module]:
         """Vision encoder and projector: what `freeze_vision` freezes."""
         return []
+
+
+def image_only_processor(processor_class):
+    """`processor_class`, accepting no video processor (those need torchvision; clearbench only
+    feeds images). Saved without one, it writes its tokenizer, image processor and chat template;
+    `Adapter.load` reads such a checkpoint back."""
+
+    class ImageOnly(processor_class):
+        def check_argument_for_proper_class(self, argument_name, argument):
+            if argument is None and argument_name == "video_processor":
+                return None
+            return super().check_argument_for_proper_class(argument_name, argument)
+
+        def save_pretrained(self, *args, **kwargs):
+            if getattr(self, "video_processor", None) is not None:
+                return super().save_pretrained(*args, **kwargs)
+            # `get_attributes` is a classmethod; shadowed on this instance for the save only.
+            names = [name for name in type(self).get_attributes() if name != "video_processor"]
+            self.get_attributes = lambda: names
+            try:
+                return super().save_pretrained(*args, **kwargs)
+            finally:
+                del self.get_attributes
+
+    ImageOnly.__name__ = processor_class.__name__
+    ImageOnly.__qualname__ = processor_class.__qualname__
+    return ImageOnly
+
+
+# How transformers names a missing optional package: "X requires the Torchvision library but it
+# was not found", "Package `num2words` is required to run …", "… `pip install X`".
+_MISSING_PACKAGE = (
+    r"requires the (\w[\w.-]*) library",
+    r"[Pp]ackage `?(\w[\w.-]*)`? is required",
+    r"pip install (\w[\w.-]*)",
+)
+
+
+def missing_package(error: BaseException) -> str | None:
+    """The optional package an ImportError names, if it names one."""
+    if isinstance(error, ModuleNotFoundError) and error.name:
+        return error.name.split(".")[0]
+    for pattern in _MISSING_PACKAGE:
+        match = re.search(pattern, str(error))
+        if match:
+            return match.group(1).lower()
+    return None
 
 
 def _common_prefix(a: str, b: str) -> str:

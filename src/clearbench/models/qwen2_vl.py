@@ -11,7 +11,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from clearbench.models.base import Adapter, unwrap
+from clearbench.models.base import Adapter, image_only_processor, unwrap
 
 # ChatML with Qwen's vision markers; used only by the tiny test models (Hub checkpoints ship their own).
 TINY_CHAT_TEMPLATE = (
@@ -59,10 +59,11 @@ class Qwen2VLAdapter(Adapter):
             extra_special_tokens={"image_token": "<|image_pad|>", "video_token": "<|video_pad|>"},
         )
         patch, merge = 4, 2
+        # Images of different shapes get different grids (between 2x2 and 6x6 patches).
         image_processor = Qwen2VLImageProcessorPil(
-            patch_size=patch, merge_size=merge, temporal_patch_size=2, min_pixels=16 * 16, max_pixels=16 * 16
+            patch_size=patch, merge_size=merge, temporal_patch_size=2, min_pixels=8 * 8, max_pixels=24 * 24
         )
-        processor = _image_only(Qwen2VLProcessor)(
+        processor = image_only_processor(Qwen2VLProcessor)(
             image_processor=image_processor, tokenizer=tokenizer, chat_template=TINY_CHAT_TEMPLATE
         )
         ids = tokenizer.convert_tokens_to_ids
@@ -108,16 +109,3 @@ class Qwen2VLAdapter(Adapter):
         model.generation_config.pad_token_id = tokenizer.pad_token_id
         model.generation_config.eos_token_id = tokenizer.eos_token_id
         return model, processor
-
-
-def _image_only(processor_class):
-    """The processor class, accepting no video processor (those need torchvision; tests only use images)."""
-
-    class ImageOnly(processor_class):
-        def check_argument_for_proper_class(self, argument_name, argument):
-            if argument is None and argument_name == "video_processor":
-                return None
-            return super().check_argument_for_proper_class(argument_name, argument)
-
-    ImageOnly.__name__ = processor_class.__name__
-    return ImageOnly

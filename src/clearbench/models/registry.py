@@ -8,11 +8,24 @@ from pathlib import Path
 from clearbench.errors import UserError
 from clearbench.models.base import Adapter, unwrap
 from clearbench.models.causal_lm import CausalLMAdapter
+from clearbench.models.gemma3 import Gemma3Adapter
 from clearbench.models.idefics3 import Idefics3Adapter
+from clearbench.models.internvl import InternVLAdapter
 from clearbench.models.llava import LlavaAdapter
+from clearbench.models.llava_onevision import LlavaOnevisionAdapter
 from clearbench.models.qwen2_vl import Qwen2VLAdapter
+from clearbench.models.qwen3_vl import Qwen3VLAdapter
 
-ADAPTERS: tuple[Adapter, ...] = (LlavaAdapter(), Qwen2VLAdapter(), Idefics3Adapter(), CausalLMAdapter())
+ADAPTERS: tuple[Adapter, ...] = (
+    LlavaAdapter(),
+    Qwen2VLAdapter(),
+    Qwen3VLAdapter(),
+    Idefics3Adapter(),
+    Gemma3Adapter(),
+    InternVLAdapter(),
+    LlavaOnevisionAdapter(),
+    CausalLMAdapter(),
+)
 
 
 def adapter_for_model_type(

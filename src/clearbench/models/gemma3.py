@@ -1,0 +1,127 @@
+"""Gemma 3, image-text (`google/gemma-3-4b-it`, `-12b-it`, `-27b-it`).
+
+A SigLIP `vision_tower` and a pooling `multi_modal_projector` feed a Gemma 3 decoder
+(`model.language_model`) whose layers alternate sliding-window and global attention. The processor
+expands each `<start_of_image>` into a fixed block of image tokens, which attend to each other in
+both directions (the `token_type_ids` it returns). Its chat template opens with `<bos>` (the
+tokenizer's own BOS is then not added again) and closes turns with `<end_of_turn>`; the assistant
+role is called "model". The processor takes its images per sample, so the adapter passes them so.
+The text-only Gemma 3 1B (`gemma3_text`) is not served here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+from clearbench.models.base import Adapter, unwrap
+
+# Gemma 3's template, shortened (no system turn); used only by the tiny test model.
+TINY_CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}"
+    "{% set role = 'model' if message['role'] == 'assistant' else message['role'] %}"
+    "<start_of_turn>{{ role }}\n"
+    "{% if message['content'] is string %}{{ message['content'] | trim }}{% else %}"
+    "{% for item in message['content'] %}"
+    "{% if item['type'] == 'image' %}<start_of_image>"
+    "{% elif item['type'] == 'text' %}{{ item['text'] | trim }}{% endif %}{% endfor %}{% endif %}"
+    "<end_of_turn>\n{% endfor %}"
+    "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+)
+TINY_SPECIAL_TOKENS = (
+    "<pad>",
+    "<eos>",
+    "<bos>",
+    "<unk>",
+    "<start_of_turn>",
+    "<end_of_turn>",
+    "<start_of_image>",
+    "<end_of_image>",
+    "<image_soft_token>",
+)
+
+
+class Gemma3Adapter(Adapter):
+    family = "gemma3"
+    model_types = ("gemma3",)
+    images_per_sample = True
+
+    def vision_modules(self, model: nn.Module) -> list[nn.Module]:
+        inner = unwrap(model).model
+        return [inner.vision_tower, inner.multi_modal_projector]
+
+    def build_tiny(self, texts: Iterable[str], seed: int = 0):
+        """(model, processor): a random Gemma 3 of ~0.3M parameters (one sliding-window layer, one
+        global), for offline tests. Its tokenizer adds BOS, as Gemma's does."""
+        from transformers import Gemma3Config, Gemma3ForConditionalGeneration, Gemma3Processor
+        from transformers.models.gemma3 import Gemma3ImageProcessorPil
+
+        from clearbench.models.tiny import train_tokenizer
+
+        tokenizer = train_tokenizer(
+            texts,
+            800,
+            TINY_SPECIAL_TOKENS,
+            bos_token="<bos>",
+            eos_token="<eos>",
+            pad_token="<pad>",
+            unk_token="<unk>",
+            add_bos_token=True,
+            extra_special_tokens={
+                "image_token": "<image_soft_token>",
+                "boi_token": "<start_of_image>",
+                "eoi_token": "<end_of_image>",
+            },
+        )
+        image_size, patch, tokens_per_image = 32, 8, 4  # 4x4 patches pooled to 2x2 image tokens
+        image_processor = Gemma3ImageProcessorPil(size={"height": image_size, "width": image_size})
+        processor = Gemma3Processor(
+            image_processor=image_processor,
+            tokenizer=tokenizer,
+            image_seq_length=tokens_per_image,
+            chat_template=TINY_CHAT_TEMPLATE,
+        )
+        ids = tokenizer.convert_tokens_to_ids
+        text = dict(
+            vocab_size=len(tokenizer),
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=16,
+            query_pre_attn_scalar=16,
+            sliding_window=512,
+            layer_types=["sliding_attention", "full_attention"],
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=[tokenizer.eos_token_id, ids("<end_of_turn>")],
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        vision = dict(
+            model_type="siglip_vision_model",
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            image_size=image_size,
+            patch_size=patch,
+        )
+        config = Gemma3Config(
+            text_config=text,
+            vision_config=vision,
+            mm_tokens_per_image=tokens_per_image,
+            boi_token_index=ids("<start_of_image>"),
+            eoi_token_index=ids("<end_of_image>"),
+            image_token_index=ids("<image_soft_token>"),
+        )
+        torch.manual_seed(seed)
+        model = Gemma3ForConditionalGeneration(config)
+        # The projection starts at zero in transformers (a trained checkpoint has it); a random
+        # one lets gradients reach the vision tower, as they do from a real checkpoint.
+        with torch.no_grad():
+            model.model.multi_modal_projector.mm_input_projection_weight.normal_(0.0, 0.02)
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+        model.generation_config.eos_token_id = [tokenizer.eos_token_id, ids("<end_of_turn>")]
+        return model, processor

@@ -1,0 +1,116 @@
+"""InternVL 2.5 / 3 in transformers format (`OpenGVLab/InternVL3-2B-hf`, `OpenGVLab/InternVL3-8B-hf`).
+
+An InternViT `vision_tower` and a pixel-shuffle MLP `multi_modal_projector` feed a Qwen2 (or
+InternLM) decoder, `model.language_model`. The processor cuts each image into up to
+`max_patches` tiles plus a thumbnail and writes `<img>` + image tokens per tile + `</img>` in
+place of each `<IMG_CONTEXT>` of the chat. The original `OpenGVLab/InternVL3-2B` checkpoints
+(remote code, `internvl_chat`) are not this format; use the `-hf` ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+from clearbench.models.base import Adapter, image_only_processor, unwrap
+
+# InternVL-hf's ChatML template; used only by the tiny test model (Hub checkpoints ship their own).
+TINY_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+    "{% for item in message['content'] %}"
+    "{% if item['type'] == 'image' %}<IMG_CONTEXT>\n"
+    "{% elif item['type'] == 'text' %}{{ item['text'] }}{% endif %}{% endfor %}{% endif %}"
+    "<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+TINY_SPECIAL_TOKENS = (
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<img>",
+    "</img>",
+    "<IMG_CONTEXT>",
+    "<video>",
+)
+
+
+class InternVLAdapter(Adapter):
+    family = "internvl"
+    model_types = ("internvl",)
+
+    def vision_modules(self, model: nn.Module) -> list[nn.Module]:
+        inner = unwrap(model).model
+        return [inner.vision_tower, inner.multi_modal_projector]
+
+    def build_tiny(self, texts: Iterable[str], seed: int = 0):
+        """(model, processor): a random InternVL of ~0.2M parameters, for offline tests.
+
+        32-pixel tiles of 8-pixel patches, pixel-shuffled to 4 image tokens per tile; an image is cut
+        into up to 4 tiles by its aspect ratio, plus a thumbnail.
+        """
+        from transformers import InternVLConfig, InternVLForConditionalGeneration, InternVLProcessor
+        from transformers.models.got_ocr2 import GotOcr2ImageProcessorPil
+
+        from clearbench.models.tiny import train_tokenizer
+
+        tokenizer = train_tokenizer(
+            texts,
+            800,
+            TINY_SPECIAL_TOKENS,
+            bos_token=None,
+            eos_token="<|im_end|>",
+            pad_token="<|endoftext|>",
+            unk_token=None,
+            extra_special_tokens={
+                "start_image_token": "<img>",
+                "end_image_token": "</img>",
+                "context_image_token": "<IMG_CONTEXT>",
+                "video_token": "<video>",
+            },
+        )
+        tile, patch, downsample = 32, 8, 0.5
+        tokens_per_tile = int((tile // patch) ** 2 * downsample**2)
+        image_processor = GotOcr2ImageProcessorPil(
+            size={"height": tile, "width": tile}, crop_to_patches=True, min_patches=1, max_patches=4
+        )
+        processor = image_only_processor(InternVLProcessor)(
+            image_processor=image_processor,
+            tokenizer=tokenizer,
+            image_seq_length=tokens_per_tile,
+            chat_template=TINY_CHAT_TEMPLATE,
+        )
+        text = dict(
+            model_type="qwen2",
+            vocab_size=len(tokenizer),
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            bos_token_id=None,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        vision = dict(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            image_size=tile,
+            patch_size=patch,
+        )
+        config = InternVLConfig(
+            text_config=text,
+            vision_config=vision,
+            image_token_id=tokenizer.convert_tokens_to_ids("<IMG_CONTEXT>"),
+            image_seq_length=tokens_per_tile,
+            downsample_ratio=downsample,
+        )
+        torch.manual_seed(seed)
+        model = InternVLForConditionalGeneration(config)
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+        model.generation_config.eos_token_id = tokenizer.eos_token_id
+        return model, processor

@@ -1,0 +1,119 @@
+"""LLaVA-OneVision (`llava-hf/llava-onevision-qwen2-0.5b-ov-hf`, `-7b-ov-hf`).
+
+A SigLIP `vision_tower` and an MLP `multi_modal_projector` feed a Qwen2 decoder
+(`model.language_model`). Images are "anyres": the processor picks the grid resolution that fits
+each image best, so the number of image tokens depends on the image's shape; a learned
+`image_newline` vector closes each row of image features. It belongs to the vision side, so
+`freeze_vision` freezes it with the tower and the projector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+from clearbench.models.base import Adapter, image_only_processor, unwrap
+
+# The OneVision-hf ChatML shape (role, a space, images first, then text); used only by the tiny
+# test model (Hub checkpoints ship their own).
+TINY_CHAT_TEMPLATE = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + ' ' }}"
+    "{% if message['content'] is string %}{{ '\\n' + message['content'] }}{% else %}"
+    "{% for item in message['content'] | selectattr('type', 'equalto', 'image') %}<image>{% endfor %}"
+    "{% for item in message['content'] | selectattr('type', 'equalto', 'text') %}{{ '\\n' + item['text'] }}"
+    "{% endfor %}{% endif %}<|im_end|>{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+TINY_SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>", "<video>")
+
+
+class _ImageNewline(nn.Module):
+    """Holds the model's own `image_newline` parameter (the same tensor) so it can be frozen as a module."""
+
+    def __init__(self, parameter: nn.Parameter):
+        super().__init__()
+        self.image_newline = parameter
+
+
+class LlavaOnevisionAdapter(Adapter):
+    family = "llava_onevision"
+    model_types = ("llava_onevision",)
+
+    def vision_modules(self, model: nn.Module) -> list[nn.Module]:
+        inner = unwrap(model).model
+        return [inner.vision_tower, inner.multi_modal_projector, _ImageNewline(inner.image_newline)]
+
+    def build_tiny(self, texts: Iterable[str], seed: int = 0):
+        """(model, processor): a random LLaVA-OneVision of ~0.2M parameters, for offline tests.
+
+        32-pixel crops of 8-pixel patches (16 image tokens each); grids of up to 2x2 crops, so images
+        of different shapes get different numbers of image tokens.
+        """
+        from transformers import (
+            LlavaOnevisionConfig,
+            LlavaOnevisionForConditionalGeneration,
+            LlavaOnevisionProcessor,
+        )
+        from transformers.models.llava_onevision import LlavaOnevisionImageProcessorPil
+
+        from clearbench.models.tiny import train_tokenizer
+
+        tokenizer = train_tokenizer(
+            texts,
+            800,
+            TINY_SPECIAL_TOKENS,
+            bos_token=None,
+            eos_token="<|im_end|>",
+            pad_token="<|endoftext|>",
+            unk_token=None,
+            extra_special_tokens={"image_token": "<image>", "video_token": "<video>"},
+        )
+        crop, patch = 32, 8
+        pinpoints = [[crop, crop], [crop, 2 * crop], [2 * crop, crop], [2 * crop, 2 * crop]]
+        image_processor = LlavaOnevisionImageProcessorPil(
+            size={"height": crop, "width": crop}, image_grid_pinpoints=pinpoints
+        )
+        processor = image_only_processor(LlavaOnevisionProcessor)(
+            image_processor=image_processor,
+            tokenizer=tokenizer,
+            num_image_tokens=(crop // patch) ** 2,
+            vision_feature_select_strategy="full",
+            chat_template=TINY_CHAT_TEMPLATE,
+        )
+        ids = tokenizer.convert_tokens_to_ids
+        text = dict(
+            model_type="qwen2",
+            vocab_size=len(tokenizer),
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            bos_token_id=None,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        vision = dict(
+            model_type="siglip_vision_model",
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            image_size=crop,
+            patch_size=patch,
+        )
+        config = LlavaOnevisionConfig(
+            text_config=text,
+            vision_config=vision,
+            image_token_index=ids("<image>"),
+            video_token_index=ids("<video>"),
+            image_grid_pinpoints=pinpoints,
+            vision_feature_select_strategy="full",
+        )
+        torch.manual_seed(seed)
+        model = LlavaOnevisionForConditionalGeneration(config)
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+        model.generation_config.eos_token_id = tokenizer.eos_token_id
+        return model, processor
