@@ -2,13 +2,20 @@
 
 import copy
 import functools
+from dataclasses import replace
 
 import pytest
 import torch
 from PIL import Image
 
 from clearbench.data.format import CAPTION_QUESTIONS, FACE_QUESTION, Sample
-from clearbench.evaluate.scoring import AnswerNLL, prefix_cache_safe, score_candidates, score_naive
+from clearbench.evaluate.scoring import (
+    AnswerNLL,
+    prefix_cache_safe,
+    score_candidates,
+    score_naive,
+    uses_mrope,
+)
 from clearbench.models import registry
 
 TEXTS = (
@@ -21,7 +28,18 @@ TEXTS = (
     + list(CAPTION_QUESTIONS)
     + [FACE_QUESTION]
 )
-FAMILIES = [("llava", None), ("idefics3", "idefics3"), ("qwen2_vl", "qwen2_vl"), ("causal_lm", None)]
+FAMILIES = [
+    ("llava", None),
+    ("idefics3", "idefics3"),
+    ("qwen2_vl", "qwen2_vl"),
+    ("qwen2_vl", "qwen2_5_vl"),
+    ("qwen3_vl", "qwen3_vl"),
+    ("gemma3", None),
+    ("internvl", None),
+    ("llava_onevision", None),
+    ("causal_lm", None),
+]
+MROPE = [("qwen2_vl", "qwen2_vl"), ("qwen2_vl", "qwen2_5_vl"), ("qwen3_vl", "qwen3_vl")]
 
 
 @functools.cache  # each tiny model is built once per session; tests only read it
@@ -33,9 +51,15 @@ def build(family, model_type=None):
 
 
 def rows(with_images: bool):
-    """Three rows with different questions and images; candidates of different lengths."""
+    """Three rows with different questions and images; candidates of different lengths.
+
+    The images differ in size too, so families that size the image grid by the image (Qwen's 4, 6
+    and 9 image tokens; InternVL's tiles; LLaVA-OneVision's anyres grids) give prompts of
+    different lengths, and mrope families different rope deltas per row.
+    """
     colours = [(200, 30, 30), (30, 200, 30), (30, 30, 200)]
-    images = [Image.new("RGB", (40, 30), c) if with_images else None for c in colours]
+    sizes = [(16, 16), (40, 30), (24, 24)]
+    images = [Image.new("RGB", size, c) if with_images else None for size, c in zip(sizes, colours)]
     prompts = [
         Sample(CAPTION_QUESTIONS[0], "", images[0]),
         Sample(FACE_QUESTION, "", images[1]),
@@ -53,8 +77,9 @@ def rows(with_images: bool):
     return prompts, candidates
 
 
+@pytest.mark.parametrize("padding_side", ["left", "right"])
 @pytest.mark.parametrize("family,model_type", FAMILIES, ids=[m or f for f, m in FAMILIES])
-def test_shared_prefix_equals_naive(family, model_type, monkeypatch):
+def test_shared_prefix_equals_naive(family, model_type, padding_side, monkeypatch):
     import clearbench.evaluate.scoring as scoring
 
     adapter, model, processor = build(family, model_type)
@@ -62,8 +87,10 @@ def test_shared_prefix_equals_naive(family, model_type, monkeypatch):
     fallbacks = []
     monkeypatch.setattr(scoring, "score_naive", lambda *a, **k: fallbacks.append(1) or score_naive(*a, **k))
     # batch_size 2 splits the rows and the candidate continuations across forward passes.
-    shared = score_candidates(model, adapter, processor, prompts, candidates, batch_size=2)
-    assert bool(fallbacks) == (family == "qwen2_vl")  # only mrope takes the naive path
+    shared = score_candidates(
+        model, adapter, processor, prompts, candidates, batch_size=2, padding_side=padding_side
+    )
+    assert not fallbacks  # every family, mrope included, takes the shared-prefix path
     naive = score_naive(model, adapter, processor, prompts, candidates, batch_size=3)
     assert [len(row) for row in shared] == [len(row) for row in candidates]
     for shared_row, naive_row in zip(shared, naive):
@@ -71,6 +98,62 @@ def test_shared_prefix_equals_naive(family, model_type, monkeypatch):
             assert a.n_tokens == b.n_tokens > 0
             assert a.sum_nll == pytest.approx(b.sum_nll, abs=1e-4)
             assert a.mean == pytest.approx(b.mean, abs=1e-4)
+
+
+@pytest.mark.parametrize("family,model_type", MROPE, ids=[m for _, m in MROPE])
+def test_mrope_continuations_carry_the_prefix_rope_delta(family, model_type, monkeypatch):
+    """The rows' prompts hold images of different grids, so their rope deltas differ (and are not 0);
+    continuing from the plain token index instead is measurably wrong, which the 1e-4 of the
+    equality test above would catch."""
+    import clearbench.evaluate.scoring as scoring
+
+    adapter, model, processor = build(family, model_type)
+    prompts, candidates = rows(True)
+    batch = adapter.encode(processor, [replace(p, answer="A") for p in prompts])
+    image_tokens = (batch["input_ids"] == model.config.image_token_id).sum(dim=1).tolist()
+    assert len(set(image_tokens)) == len(prompts), image_tokens  # three grids, three prompt lengths
+
+    seen_deltas = []
+    right_positions = scoring._prefix_positions
+
+    def without_deltas(model, prefix):
+        positions, deltas = right_positions(model, prefix)
+        seen_deltas.extend(deltas.tolist())
+        return positions, torch.zeros_like(deltas)
+
+    monkeypatch.setattr(scoring, "_prefix_positions", without_deltas)
+    wrong = score_candidates(model, adapter, processor, prompts, candidates, batch_size=8)
+    naive = score_naive(model, adapter, processor, prompts, candidates, batch_size=8)
+    assert len(set(seen_deltas)) == len(prompts) and all(delta < 0 for delta in seen_deltas)
+    gaps = [abs(a.sum_nll - b.sum_nll) for ra, rb in zip(wrong, naive) for a, b in zip(ra, rb)]
+    assert max(gaps) > 1e-3
+
+
+def test_a_batch_longer_than_a_sliding_window_is_scored_naively(monkeypatch):
+    """Gemma 3 alternates sliding-window layers; a cached prefix plus continuation that reaches
+    past the window is scored the naive way (and still equals it)."""
+    import clearbench.evaluate.scoring as scoring
+
+    adapter, model, processor = build("gemma3")
+    prompts, candidates = rows(True)
+    narrow = copy.deepcopy(model)
+    narrow.config.text_config.sliding_window = 16
+    fallbacks = []
+    monkeypatch.setattr(scoring, "score_naive", lambda *a, **k: fallbacks.append(1) or score_naive(*a, **k))
+    shared = score_candidates(narrow, adapter, processor, prompts, candidates, batch_size=8)
+    assert fallbacks
+    naive = score_naive(narrow, adapter, processor, prompts, candidates, batch_size=8)
+    wide = score_naive(model, adapter, processor, prompts, candidates, batch_size=8)
+    flat = lambda scores: [s.sum_nll for row in scores for s in row]  # noqa: E731
+    assert flat(shared) == pytest.approx(flat(naive), abs=1e-4)
+    assert flat(naive) != pytest.approx(flat(wide), abs=1e-4)  # the narrow window does change the scores
+
+
+def test_padding_side_is_checked():
+    adapter, model, processor = build("llava")
+    prompts, candidates = rows(True)
+    with pytest.raises(ValueError, match="padding_side"):
+        score_candidates(model, adapter, processor, prompts, candidates, padding_side="middle")
 
 
 def test_text_rows_and_mixed_rows_on_a_vision_model():
@@ -91,10 +174,17 @@ def test_text_rows_and_mixed_rows_on_a_vision_model():
         assert [s.sum_nll for s in flat_shared] == pytest.approx([s.sum_nll for s in flat_naive], abs=1e-4)
 
 
-def test_qwen2_vl_mrope_falls_back_and_others_share():
-    assert not prefix_cache_safe(build("qwen2_vl", "qwen2_vl")[1], registry.ADAPTERS[1])
-    adapter, model, _ = build("llava")
-    assert prefix_cache_safe(model, adapter)
+def test_mrope_families_share_unless_the_model_cannot_number_its_prefix():
+    for family, model_type in MROPE + [("llava", None)]:
+        adapter, model, _ = build(family, model_type)
+        assert prefix_cache_safe(model, adapter)
+    assert uses_mrope(build("qwen3_vl", "qwen3_vl")[1]) and not uses_mrope(build("llava")[1])
+
+    class NoRopeIndex:  # an mrope model whose inner model has no get_rope_index
+        config = build("qwen2_vl", "qwen2_vl")[1].config
+        model = object()
+
+    assert not prefix_cache_safe(NoRopeIndex(), registry.ADAPTERS[1])
 
 
 def test_naive_nll_matches_the_models_own_loss():
@@ -164,7 +254,14 @@ def test_mismatched_rows_and_candidates_are_refused():
 
 
 @pytest.mark.parametrize(
-    "family,model_type", [("llava", None), ("idefics3", "idefics3"), ("causal_lm", None)]
+    "family,model_type",
+    [
+        ("llava", None),
+        ("idefics3", "idefics3"),
+        ("qwen2_vl", "qwen2_vl"),
+        ("qwen3_vl", "qwen3_vl"),
+        ("causal_lm", None),
+    ],
 )
 def test_shared_prefix_equals_naive_in_bf16(family, model_type):
     """bf16, as real models are scored: the shared-prefix path agrees with the naive one within 1 %.

@@ -6,9 +6,15 @@ five perturbations). The prompt is where the cost is (~576 image tokens for LLaV
 against copies of that cache (each row's image is also preprocessed only once). `score_naive` is
 the reference: one full `adapter.encode` + forward per candidate.
 
-Families whose positions are not a plain token index (Qwen2-VL's multimodal rope, "mrope") cannot
-continue a cache from token positions alone; for them `score_candidates` falls back to the naive
-path, still batched. An adapter can force the choice with a `prefix_cache_safe` attribute.
+Positions: the prefix is run with explicit position ids and each continuation goes on from them,
+as the model would number the full sequence. For plain rope that is the token's index among the
+row's real tokens. Families with multimodal rope (Qwen2-VL, Qwen2.5-VL, Qwen3-VL: "mrope") number
+an image by its grid, so the text after it runs ahead of (or behind) the token index by a per-row
+"rope delta"; the prefix's positions come from the model's own `get_rope_index` and the
+continuation's are its token index plus that delta, which is what the model assigns when it
+generates. An mrope model without `get_rope_index` falls back to the naive path, still batched,
+and so does a batch longer than a sliding attention window (Gemma 3). An adapter can force the
+choice with a `prefix_cache_safe` attribute.
 """
 
 from __future__ import annotations
@@ -42,20 +48,34 @@ def score_candidates(
     prompts: Sequence[Sample],
     candidates: Sequence[Sequence[str]],
     batch_size: int = 8,
+    padding_side: str = "left",
 ) -> list[list[AnswerNLL]]:
     """Per row, per candidate answer: (sum_nll, n_tokens) of the answer given the row's prompt.
 
     `prompts[i]` supplies the question and image of row i (its answer is ignored); `candidates[i]`
     are the answers scored against it. `batch_size` bounds the sequences in one forward pass.
+    `padding_side` lays out prompts of different lengths in the cached prefix: "left" ends them all
+    in one column, so every continuation follows its prompt directly; "right" leaves a masked gap.
+    The scores do not depend on it.
     """
     _check_lengths(prompts, candidates)
+    if padding_side not in ("left", "right"):
+        raise ValueError(f"padding_side must be 'left' or 'right', not {padding_side!r}")
     if not prefix_cache_safe(model, adapter):
         return score_naive(model, adapter, processor, prompts, candidates, batch_size)
     results: list[list[AnswerNLL]] = []
     for start in range(0, len(prompts), batch_size):
         stop = start + batch_size
         results.extend(
-            _score_rows(model, adapter, processor, prompts[start:stop], candidates[start:stop], batch_size)
+            _score_rows(
+                model,
+                adapter,
+                processor,
+                prompts[start:stop],
+                candidates[start:stop],
+                batch_size,
+                padding_side,
+            )
         )
     return results
 
@@ -84,21 +104,44 @@ def score_naive(
 
 
 def prefix_cache_safe(model, adapter) -> bool:
-    """Whether a cached prompt can be continued from plain token positions (not mrope)."""
+    """Whether a cached prompt can be continued: plain rope, or mrope with the model's own
+    `get_rope_index` to number the prefix (and so the continuation)."""
     explicit = getattr(adapter, "prefix_cache_safe", None)
     if explicit is not None:
         return bool(explicit)
+    return not uses_mrope(model) or _rope_index(model) is not None
+
+
+def uses_mrope(model) -> bool:
+    """Whether the model numbers positions with multimodal rope (an `mrope_section` in its rope settings)."""
     config = unwrap(model).config
     text_config = config.get_text_config(decoder=True) if hasattr(config, "get_text_config") else config
     for holder in (config, text_config):
         for name in ("rope_parameters", "rope_scaling"):
             rope = getattr(holder, name, None)
             if isinstance(rope, dict) and "mrope_section" in rope:
-                return False
-    return True
+                return True
+    return False
 
 
-def _score_rows(model, adapter, processor, prompts, candidates, batch_size) -> list[list[AnswerNLL]]:
+def _rope_index(model):
+    """The model's own mrope numbering, `get_rope_index(input_ids, mm_token_type_ids, …)`, or None."""
+    inner = getattr(unwrap(model), "model", None)
+    return getattr(inner, "get_rope_index", None)
+
+
+def _sliding_window(model) -> int | None:
+    """The shortest sliding attention window of the decoder, if any layer uses one."""
+    config = unwrap(model).config
+    text_config = config.get_text_config(decoder=True) if hasattr(config, "get_text_config") else config
+    window = getattr(text_config, "sliding_window", None)
+    layer_types = getattr(text_config, "layer_types", None) or ()
+    if window and ("sliding_attention" in layer_types or getattr(text_config, "use_sliding_window", False)):
+        return int(window)
+    return None
+
+
+def _score_rows(model, adapter, processor, prompts, candidates, batch_size, padding_side):
     # Each row's prompt is encoded once, with its image, together with its first candidate. The
     # candidates' own tokens (the answer, the token before it, the end token) are cut from a
     # text-only encoding, which skips the image preprocessing for every other candidate; that tail
@@ -111,29 +154,38 @@ def _score_rows(model, adapter, processor, prompts, candidates, batch_size) -> l
     owner = [row for row, answers in enumerate(candidates) for _ in answers]
     tails = _tails(text_batch, owner, len(prompts))
     prefix_lengths = _prefix_lengths(prompt_batch, tails, owner, _image_token_id(model))
-    if prefix_lengths is None:  # the shortcut does not hold for this model's template
+    window = _sliding_window(model)
+    too_long = window is not None and max(prefix_lengths or [0]) + max(len(t) for t, _ in tails) >= window
+    if prefix_lengths is None or too_long:  # the shortcut does not hold for this model or batch
         return score_naive(model, adapter, processor, prompts, candidates, batch_size)
 
     device = _device(model)
     longest = max(prefix_lengths)
-    prefix_ids = prompt_batch["input_ids"][:, :longest]
-    prefix_mask = (torch.arange(longest).unsqueeze(0) < torch.tensor(prefix_lengths).unsqueeze(1)).long()
-    # Image inputs go with the prefix; per-token extras (token_type_ids, …) are cut to its width.
-    extras = {
-        key: value[:, :longest] if _per_token(value, prompt_batch) else value
+    lengths = torch.tensor(prefix_lengths)
+    # Image inputs go with the prefix; per-token extras (token_type_ids, …) take its layout.
+    per_token = {key for key, value in prompt_batch.items() if _per_token(value, prompt_batch)}
+    prefix = {
+        key: _lay_out(
+            value, lengths, longest, padding_side, _pad_id(adapter, processor) if key == "input_ids" else 0
+        )
+        if key in per_token
+        else value
         for key, value in prompt_batch.items()
-        if key not in ("input_ids", "attention_mask", "labels")
+        if key != "labels"
     }
+    prefix["attention_mask"] = _lay_out(
+        torch.ones_like(prompt_batch["attention_mask"]), lengths, longest, padding_side, 0
+    )
+    positions, deltas = _prefix_positions(model, prefix)
     with torch.inference_mode():
         out = model(
-            input_ids=prefix_ids.to(device),
-            attention_mask=prefix_mask.to(device),
+            **model_inputs(prefix, model),
+            position_ids=positions.to(device),
             use_cache=True,
             logits_to_keep=1,
-            **model_inputs(extras, model),
         )
     cached = [(keys, values) for keys, values, *_ in out.cache]
-    prefix_mask = prefix_mask.to(device)
+    prefix_mask = prefix["attention_mask"].to(device)
 
     flat: list[AnswerNLL | None] = [None] * len(owner)
     pad = _pad_id(adapter, processor)
@@ -150,8 +202,10 @@ def _score_rows(model, adapter, processor, prompts, candidates, batch_size) -> l
             tail_ids, tail_labels = tails[seq]
             ids[i, : len(tail_ids)], labels[i, : len(tail_ids)] = tail_ids, tail_labels
             mask[i, : len(tail_ids)] = 1
-        # Continuation positions go on from each row's own prefix length, not from the padded width.
-        starts = torch.tensor([prefix_lengths[owner[seq]] for seq in seqs])
+        # A continuation token's position is its index among its row's real tokens, plus the
+        # row's rope delta (0 without mrope): whatever the layout of the padded prefix.
+        owners = [owner[seq] for seq in seqs]
+        starts = lengths[owners] + deltas[owners]
         positions = starts.unsqueeze(1) + torch.arange(width).unsqueeze(0)
         cache = DynamicCache([(k[rows], v[rows]) for k, v in cached], config=unwrap(model).config)
         with torch.inference_mode():
@@ -165,6 +219,37 @@ def _score_rows(model, adapter, processor, prompts, candidates, batch_size) -> l
         for seq, score in zip(seqs, _sequence_nll(logits, labels.to(device))):
             flat[seq] = score
     return _regroup(flat, candidates)
+
+
+def _lay_out(value: torch.Tensor, lengths: torch.Tensor, width: int, side: str, pad) -> torch.Tensor:
+    """The first `lengths[row]` columns of each row of a right-padded batch, padded to `width` on `side`."""
+    out = torch.full((value.shape[0], width), pad, dtype=value.dtype)
+    for row, length in enumerate(lengths.tolist()):
+        columns = slice(width - length, width) if side == "left" else slice(0, length)
+        out[row, columns] = value[row, :length]
+    return out
+
+
+def _prefix_positions(model, prefix: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """(position ids of the prefix, per-row rope delta to add to a continuation's token index).
+
+    Plain rope: the index among the row's real tokens, delta 0. Mrope: the model's own
+    `get_rope_index`, which numbers each image by its grid and returns the delta.
+    """
+    mask = prefix["attention_mask"]
+    if not uses_mrope(model):
+        return (mask.cumsum(dim=1) - 1).clamp(min=0), torch.zeros(mask.shape[0], dtype=torch.long)
+    ids = prefix["input_ids"]
+    token_types = prefix.get("mm_token_type_ids")
+    if token_types is None:  # a processor that does not return them: image tokens are type 1
+        token_types = (ids == _image_token_id(model)).int()
+    positions, deltas = _rope_index(model)(
+        input_ids=ids,
+        mm_token_type_ids=token_types,
+        image_grid_thw=prefix.get("image_grid_thw"),
+        attention_mask=mask,
+    )
+    return positions, deltas.view(-1).long().cpu()
 
 
 def _tails(text_batch, owner, n_rows) -> list[tuple[torch.Tensor, torch.Tensor]]:
