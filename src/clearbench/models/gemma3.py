@@ -52,13 +52,28 @@ class Gemma3Adapter(Adapter):
         inner = unwrap(model).model
         return [inner.vision_tower, inner.multi_modal_projector]
 
-    def build_tiny(self, texts: Iterable[str], seed: int = 0):
-        """(model, processor): a random Gemma 3 of ~0.3M parameters (one sliding-window layer, one
-        global), for offline tests. Its tokenizer adds BOS, as Gemma's does."""
+    def build_tiny(
+        self,
+        texts: Iterable[str],
+        seed: int = 0,
+        *,
+        hidden: int = 64,
+        layers: int = 2,
+        image_size: int = 32,
+        patch: int = 8,
+        image_tokens: int = 4,
+    ):
+        """(model, processor): a random Gemma 3 of ~0.1M parameters, for offline tests.
+
+        Layers alternate sliding-window and global attention (Gemma 3: five sliding, one global).
+        An image is `image_size` pixels square in `patch`-pixel patches, pooled to `image_tokens`
+        tokens (a square number): 4x4 patches to 2x2 by default; Gemma 3 itself pools 64x64 to
+        16x16. Its tokenizer adds BOS, as Gemma's does.
+        """
         from transformers import Gemma3Config, Gemma3ForConditionalGeneration, Gemma3Processor
         from transformers.models.gemma3 import Gemma3ImageProcessorPil
 
-        from clearbench.models.tiny import train_tokenizer
+        from clearbench.models.tiny import decoder_dims, train_tokenizer
 
         tokenizer = train_tokenizer(
             texts,
@@ -75,26 +90,24 @@ class Gemma3Adapter(Adapter):
                 "eoi_token": "<end_of_image>",
             },
         )
-        image_size, patch, tokens_per_image = 32, 8, 4  # 4x4 patches pooled to 2x2 image tokens
         image_processor = Gemma3ImageProcessorPil(size={"height": image_size, "width": image_size})
         processor = Gemma3Processor(
             image_processor=image_processor,
             tokenizer=tokenizer,
-            image_seq_length=tokens_per_image,
+            image_seq_length=image_tokens,
             chat_template=TINY_CHAT_TEMPLATE,
         )
         ids = tokenizer.convert_tokens_to_ids
         text = dict(
             vocab_size=len(tokenizer),
-            hidden_size=64,
-            intermediate_size=128,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
+            **decoder_dims(hidden, layers),
             head_dim=16,
             query_pre_attn_scalar=16,
-            sliding_window=512,
-            layer_types=["sliding_attention", "full_attention"],
+            sliding_window=1024,  # Gemma 3 4B's
+            layer_types=[
+                "full_attention" if (i + 1) % min(6, layers) == 0 else "sliding_attention"
+                for i in range(layers)
+            ],
             bos_token_id=tokenizer.bos_token_id,
             eos_token_id=[tokenizer.eos_token_id, ids("<end_of_turn>")],
             pad_token_id=tokenizer.pad_token_id,
@@ -111,7 +124,7 @@ class Gemma3Adapter(Adapter):
         config = Gemma3Config(
             text_config=text,
             vision_config=vision,
-            mm_tokens_per_image=tokens_per_image,
+            mm_tokens_per_image=image_tokens,
             boi_token_index=ids("<start_of_image>"),
             eoi_token_index=ids("<end_of_image>"),
             image_token_index=ids("<image_soft_token>"),

@@ -45,16 +45,26 @@ class InternVLAdapter(Adapter):
         inner = unwrap(model).model
         return [inner.vision_tower, inner.multi_modal_projector]
 
-    def build_tiny(self, texts: Iterable[str], seed: int = 0):
-        """(model, processor): a random InternVL of ~0.2M parameters, for offline tests.
+    def build_tiny(
+        self,
+        texts: Iterable[str],
+        seed: int = 0,
+        *,
+        hidden: int = 64,
+        layers: int = 2,
+        tile: int = 32,
+        patch: int = 8,
+    ):
+        """(model, processor): a random InternVL of ~0.1M parameters, for offline tests.
 
-        32-pixel tiles of 8-pixel patches, pixel-shuffled to 4 image tokens per tile; an image is cut
-        into up to 4 tiles by its aspect ratio, plus a thumbnail.
+        `tile`-pixel tiles of `patch`-pixel patches, pixel-shuffled 2x2 into image tokens (4 per
+        tile by default; InternVL3: 448 and 14, 256 per tile); an image is cut into up to 4 tiles
+        by its aspect ratio, plus a thumbnail when there is more than one.
         """
         from transformers import InternVLConfig, InternVLForConditionalGeneration, InternVLProcessor
         from transformers.models.got_ocr2 import GotOcr2ImageProcessorPil
 
-        from clearbench.models.tiny import train_tokenizer
+        from clearbench.models.tiny import decoder_dims, train_tokenizer
 
         tokenizer = train_tokenizer(
             texts,
@@ -71,7 +81,7 @@ class InternVLAdapter(Adapter):
                 "video_token": "<video>",
             },
         )
-        tile, patch, downsample = 32, 8, 0.5
+        downsample = 0.5
         tokens_per_tile = int((tile // patch) ** 2 * downsample**2)
         image_processor = GotOcr2ImageProcessorPil(
             size={"height": tile, "width": tile}, crop_to_patches=True, min_patches=1, max_patches=4
@@ -85,11 +95,7 @@ class InternVLAdapter(Adapter):
         text = dict(
             model_type="qwen2",
             vocab_size=len(tokenizer),
-            hidden_size=64,
-            intermediate_size=128,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
+            **decoder_dims(hidden, layers),
             bos_token_id=None,
             eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,

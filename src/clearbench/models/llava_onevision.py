@@ -45,11 +45,21 @@ class LlavaOnevisionAdapter(Adapter):
         inner = unwrap(model).model
         return [inner.vision_tower, inner.multi_modal_projector, _ImageNewline(inner.image_newline)]
 
-    def build_tiny(self, texts: Iterable[str], seed: int = 0):
+    def build_tiny(
+        self,
+        texts: Iterable[str],
+        seed: int = 0,
+        *,
+        hidden: int = 64,
+        layers: int = 2,
+        crop: int = 32,
+        patch: int = 8,
+    ):
         """(model, processor): a random LLaVA-OneVision of ~0.2M parameters, for offline tests.
 
-        32-pixel crops of 8-pixel patches (16 image tokens each); grids of up to 2x2 crops, so images
-        of different shapes get different numbers of image tokens.
+        `crop`-pixel crops of `patch`-pixel patches (16 image tokens each by default; OneVision: 384
+        and 14, 729 each); grids of up to 2x2 crops plus the whole image, so images of different
+        shapes get different numbers of image tokens.
         """
         from transformers import (
             LlavaOnevisionConfig,
@@ -58,7 +68,7 @@ class LlavaOnevisionAdapter(Adapter):
         )
         from transformers.models.llava_onevision import LlavaOnevisionImageProcessorPil
 
-        from clearbench.models.tiny import train_tokenizer
+        from clearbench.models.tiny import decoder_dims, train_tokenizer
 
         tokenizer = train_tokenizer(
             texts,
@@ -70,7 +80,6 @@ class LlavaOnevisionAdapter(Adapter):
             unk_token=None,
             extra_special_tokens={"image_token": "<image>", "video_token": "<video>"},
         )
-        crop, patch = 32, 8
         pinpoints = [[crop, crop], [crop, 2 * crop], [2 * crop, crop], [2 * crop, 2 * crop]]
         image_processor = LlavaOnevisionImageProcessorPil(
             size={"height": crop, "width": crop}, image_grid_pinpoints=pinpoints
@@ -86,11 +95,7 @@ class LlavaOnevisionAdapter(Adapter):
         text = dict(
             model_type="qwen2",
             vocab_size=len(tokenizer),
-            hidden_size=64,
-            intermediate_size=128,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
+            **decoder_dims(hidden, layers),
             bos_token_id=None,
             eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,

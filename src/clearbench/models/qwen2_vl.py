@@ -41,12 +41,27 @@ class Qwen2VLAdapter(Adapter):
     def vision_modules(self, model: nn.Module) -> list[nn.Module]:
         return [unwrap(model).model.visual]
 
-    def build_tiny(self, texts: Iterable[str], seed: int = 0, model_type: str = "qwen2_vl"):
-        """(model, processor): a random Qwen2(-.5)-VL of ~1M parameters, for offline tests."""
+    def build_tiny(
+        self,
+        texts: Iterable[str],
+        seed: int = 0,
+        model_type: str = "qwen2_vl",
+        *,
+        hidden: int = 64,
+        layers: int = 2,
+        patch: int = 4,
+        max_pixels: int = 24 * 24,
+    ):
+        """(model, processor): a random Qwen2(-.5)-VL of ~1M parameters, for offline tests.
+
+        Images are resized to at most `max_pixels` (at least 8x8 patches' worth less), in `patch`-pixel
+        patches merged 2x2 into image tokens: by default images of different shapes get grids between
+        2x2 and 6x6 patches. Benchmarks use Qwen2-VL's 14-pixel patches and larger sizes.
+        """
         from transformers import Qwen2VLProcessor
         from transformers.models.qwen2_vl import Qwen2VLImageProcessorPil
 
-        from clearbench.models.tiny import train_tokenizer
+        from clearbench.models.tiny import decoder_dims, train_tokenizer
 
         tokenizer = train_tokenizer(
             texts,
@@ -58,10 +73,13 @@ class Qwen2VLAdapter(Adapter):
             unk_token=None,
             extra_special_tokens={"image_token": "<|image_pad|>", "video_token": "<|video_pad|>"},
         )
-        patch, merge = 4, 2
-        # Images of different shapes get different grids (between 2x2 and 6x6 patches).
+        merge = 2
         image_processor = Qwen2VLImageProcessorPil(
-            patch_size=patch, merge_size=merge, temporal_patch_size=2, min_pixels=8 * 8, max_pixels=24 * 24
+            patch_size=patch,
+            merge_size=merge,
+            temporal_patch_size=2,
+            min_pixels=(patch * merge) ** 2,
+            max_pixels=max_pixels,
         )
         processor = image_only_processor(Qwen2VLProcessor)(
             image_processor=image_processor, tokenizer=tokenizer, chat_template=TINY_CHAT_TEMPLATE
@@ -69,11 +87,8 @@ class Qwen2VLAdapter(Adapter):
         ids = tokenizer.convert_tokens_to_ids
         text = dict(
             vocab_size=len(tokenizer),
-            hidden_size=64,
-            intermediate_size=128,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
+            **decoder_dims(hidden, layers),
+            # 16-dimensional heads: 8 rotary frequencies, split 2:3:3 over time, height, width
             rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
             bos_token_id=None,
             eos_token_id=tokenizer.eos_token_id,
@@ -84,7 +99,7 @@ class Qwen2VLAdapter(Adapter):
             from transformers import Qwen2VLConfig as Config
             from transformers import Qwen2VLForConditionalGeneration as Model
 
-            vision.update(embed_dim=32, hidden_size=64)
+            vision.update(embed_dim=32, hidden_size=hidden)
         else:
             from transformers import Qwen2_5_VLConfig as Config
             from transformers import Qwen2_5_VLForConditionalGeneration as Model
@@ -92,9 +107,9 @@ class Qwen2VLAdapter(Adapter):
             vision.update(
                 hidden_size=32,
                 intermediate_size=64,
-                out_hidden_size=64,
+                out_hidden_size=hidden,
                 fullatt_block_indexes=[1],
-                window_size=8,
+                window_size=4 * patch * merge,  # 4x4 image tokens, as Qwen2.5-VL's 112 pixels
             )
         config = Config(
             text_config=text,

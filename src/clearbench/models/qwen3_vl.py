@@ -21,12 +21,23 @@ class Qwen3VLAdapter(Qwen2VLAdapter):
     family = "qwen3_vl"
     model_types = ("qwen3_vl", "qwen3_vl_moe")
 
-    def build_tiny(self, texts: Iterable[str], seed: int = 0, model_type: str = "qwen3_vl"):
-        """(model, processor): a random Qwen3-VL (or its MoE variant) of ~1M parameters, for offline tests."""
+    def build_tiny(
+        self,
+        texts: Iterable[str],
+        seed: int = 0,
+        model_type: str = "qwen3_vl",
+        *,
+        hidden: int = 64,
+        layers: int = 2,
+        patch: int = 4,
+        max_pixels: int = 24 * 24,
+    ):
+        """(model, processor): a random Qwen3-VL (or its MoE variant) of ~0.2M parameters, for offline
+        tests. Image geometry as Qwen2-VL's tiny model; benchmarks use Qwen3-VL's 16-pixel patches."""
         from transformers import Qwen3VLProcessor
         from transformers.models.qwen2_vl import Qwen2VLImageProcessorPil
 
-        from clearbench.models.tiny import train_tokenizer
+        from clearbench.models.tiny import decoder_dims, train_tokenizer
 
         tokenizer = train_tokenizer(
             texts,
@@ -38,10 +49,13 @@ class Qwen3VLAdapter(Qwen2VLAdapter):
             unk_token=None,
             extra_special_tokens={"image_token": "<|image_pad|>", "video_token": "<|video_pad|>"},
         )
-        patch, merge = 4, 2
-        # Images of different shapes get different grids (between 2x2 and 6x6 patches).
+        merge = 2
         image_processor = Qwen2VLImageProcessorPil(
-            patch_size=patch, merge_size=merge, temporal_patch_size=2, min_pixels=8 * 8, max_pixels=24 * 24
+            patch_size=patch,
+            merge_size=merge,
+            temporal_patch_size=2,
+            min_pixels=(patch * merge) ** 2,
+            max_pixels=max_pixels,
         )
         processor = image_only_processor(Qwen3VLProcessor)(
             image_processor=image_processor, tokenizer=tokenizer, chat_template=TINY_CHAT_TEMPLATE
@@ -49,11 +63,7 @@ class Qwen3VLAdapter(Qwen2VLAdapter):
         ids = tokenizer.convert_tokens_to_ids
         text = dict(
             vocab_size=len(tokenizer),
-            hidden_size=64,
-            intermediate_size=128,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
+            **decoder_dims(hidden, layers),
             head_dim=16,
             rope_parameters={
                 "rope_type": "default",
@@ -73,8 +83,8 @@ class Qwen3VLAdapter(Qwen2VLAdapter):
             patch_size=patch,
             spatial_merge_size=merge,
             temporal_patch_size=2,
-            out_hidden_size=64,
-            num_position_embeddings=64,
+            out_hidden_size=hidden,
+            num_position_embeddings=64,  # an 8x8 grid, interpolated to each image's
             deepstack_visual_indexes=[0],
         )
         if model_type == "qwen3_vl":
