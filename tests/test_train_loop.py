@@ -208,3 +208,45 @@ def test_the_step_index_and_the_averaged_gradient_of_an_accumulation_window(tmp_
     # each step applies the mean of its window's gradients: (1+3)/2, (2+6)/2, (5+7)/2
     assert [g[0].item() for g in Recording.grads] == [2.0, 4.0, 6.0]
     assert read_log(tmp_path / "train_log.jsonl")[0]["loss"] == pytest.approx(2.0 * start)  # logged: the mean
+
+
+class Payload:
+    """Unpickling this creates a file: the proof that a pickle ran code."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("planted", ["custom_checkpoint_0.pkl", "random_states_0.pkl", "optimizer.bin"])
+def test_resuming_never_runs_code_planted_in_the_saved_state(tmp_path, planted):
+    import pickle
+
+    from clearbench.errors import UserError
+
+    out = tmp_path / "run"
+    config = LoopConfig(max_steps=4, learning_rate=1e-3, save_every=1)
+
+    def run(kill_at=None):
+        model, processor, adapter = tiny()
+        loader = sample_loader(rows(), adapter, processor, batch_size=4)
+
+        def loss_fn(model, batch, step):
+            if step == kill_at:
+                raise Killed
+            return lm_loss(model, batch, step)
+
+        return run_loop(model=model, loader=loader, loss_fn=loss_fn, config=config, out_dir=out)
+
+    with pytest.raises(Killed):
+        run(kill_at=2)
+    marker = tmp_path / "pwned"
+    (out / "loop_state" / planted).write_bytes(pickle.dumps(Payload(str(marker))))
+    if planted == "random_states_0.pkl":
+        run()  # accelerate reads it with weights_only=True, refuses it and resumes without it
+    else:
+        with pytest.raises(UserError, match="plain data"):
+            run()
+    assert not marker.exists()

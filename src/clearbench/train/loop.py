@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any
 
 import torch
 
+from clearbench.errors import UserError
 from clearbench.settings import AT_LEAST_ONE, NOT_NEGATIVE, POSITIVE, setting
 
 LOG_NAME = "train_log.jsonl"
@@ -111,11 +113,12 @@ def run_loop(
     steps_per_epoch = math.ceil(len(loader) / config.grad_accum)
     total = config.max_steps if config.max_steps is not None else math.ceil(config.epochs * steps_per_epoch)
     # Not prepared: accelerate would step it once per process; we count optimizer steps ourselves.
+    # Its state is saved as JSON beside ours, not registered with accelerate, which would pickle it
+    # and unpickle it on resume with weights_only=False (a planted file would run code).
     scheduler = get_linear_schedule_with_warmup(optimizer, config.warmup_steps, max(total, 1))
-    accelerator.register_for_checkpointing(scheduler)
 
     state_dir, log_path = out_dir / STATE_NAME, out_dir / LOG_NAME
-    step, last_loss = _resume(accelerator, state_dir, log_path, config.save_every)
+    step, last_loss = _resume(accelerator, state_dir, log_path, config.save_every, scheduler)
     if step >= total:
         return LoopResult("completed", step, last_loss, model)
 
@@ -170,10 +173,10 @@ def run_loop(
             if step >= total:
                 break
             if config.save_every and step % config.save_every == 0:
-                _save_state(accelerator, state_dir, step, last_loss, done=False)
+                _save_state(accelerator, state_dir, step, last_loss, scheduler, done=False)
     bar.close()
     if status == "completed" and config.save_every:
-        _save_state(accelerator, state_dir, step, last_loss, done=True)
+        _save_state(accelerator, state_dir, step, last_loss, scheduler, done=True)
     accelerator.wait_for_everyone()
     return LoopResult(status, step, last_loss, model)
 
@@ -208,8 +211,14 @@ def _append_line(path: Path, record: dict) -> None:
         handle.write(json.dumps(record) + "\n")
 
 
-def _save_state(accelerator, state_dir: Path, step: int, loss: float | None, *, done: bool) -> None:
-    """Save to a sibling directory, then swap it in: a kill mid-save keeps the previous state."""
+def _save_state(
+    accelerator, state_dir: Path, step: int, loss: float | None, scheduler, *, done: bool
+) -> None:
+    """Save to a sibling directory, then swap it in: a kill mid-save keeps the previous state.
+
+    Everything saved is data: weights as safetensors, optimizer and RNG states as tensors and numbers
+    (accelerate reads them back with torch.load(weights_only=True)), progress and schedule as JSON.
+    """
     tmp, old = state_dir.with_name(state_dir.name + ".tmp"), state_dir.with_name(state_dir.name + ".old")
     if accelerator.is_main_process:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -217,7 +226,8 @@ def _save_state(accelerator, state_dir: Path, step: int, loss: float | None, *, 
     accelerator.save_state(str(tmp))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        (tmp / "progress.json").write_text(json.dumps({"step": step, "loss": loss, "done": done}))
+        progress = {"step": step, "loss": loss, "done": done, "scheduler": scheduler.state_dict()}
+        (tmp / "progress.json").write_text(json.dumps(progress))
         shutil.rmtree(old, ignore_errors=True)
         if state_dir.exists():
             state_dir.rename(old)
@@ -226,10 +236,13 @@ def _save_state(accelerator, state_dir: Path, step: int, loss: float | None, *, 
     accelerator.wait_for_everyone()
 
 
-def _resume(accelerator, state_dir: Path, log_path: Path, save_every: int) -> tuple[int, float | None]:
+def _resume(
+    accelerator, state_dir: Path, log_path: Path, save_every: int, scheduler
+) -> tuple[int, float | None]:
     """(optimizer steps already done, last loss); restores model/optimizer/scheduler/RNG state.
 
-    Without saved state a fresh run starts, and a stale log from an earlier attempt is dropped.
+    Without saved state a fresh run starts, and a stale log from an earlier attempt is dropped. Saved
+    state that is not plain data (a pickle naming code) is refused, never run.
     """
     progress_file = state_dir / "progress.json"
     if not (save_every and progress_file.is_file()):
@@ -237,8 +250,15 @@ def _resume(accelerator, state_dir: Path, log_path: Path, save_every: int) -> tu
             log_path.unlink(missing_ok=True)
         accelerator.wait_for_everyone()
         return 0, None
-    accelerator.load_state(str(state_dir))
-    progress = json.loads(progress_file.read_text())
+    try:
+        accelerator.load_state(str(state_dir))
+        progress = json.loads(progress_file.read_text())
+        scheduler.load_state_dict(progress["scheduler"])
+    except (pickle.UnpicklingError, RuntimeError, ValueError, KeyError, TypeError) as error:
+        raise UserError(
+            f"{state_dir} cannot be resumed from: {type(error).__name__}: {str(error).splitlines()[0][:200]}; "
+            f"saved state must be plain data (safetensors, tensors, JSON). Delete {state_dir} to train from the start"
+        ) from None
     step = int(progress["step"])
     if accelerator.is_main_process and log_path.is_file():
         # Lines past the checkpoint were written by the killed run; they will be redone.
