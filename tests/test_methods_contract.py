@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 
 from clearbench.data.format import CAPTION_QUESTIONS, Sample
+from clearbench.errors import UserError
 from clearbench.methods import METHODS, get_method
 from clearbench.methods.base import DATA_KINDS, IGNORE_INDEX, Method
 from clearbench.models.llava import LlavaAdapter
@@ -95,6 +96,33 @@ def test_the_retain_rule_applies_to_any_method_with_a_retain_weight():
     assert WithRetain().needs == {"forget", "idk"}
     assert WithRetain(retain_weight=0.1).needs == {"forget", "idk", "retain"}
     assert Method().needs == {"forget"}  # the default for a method that declares nothing
+
+
+def test_hyperparameters_given_as_strings_take_the_fields_type():
+    class Typed(Method):
+        name = "typed"
+
+        @dataclasses.dataclass
+        class Hparams:
+            flag: bool = False
+            count: int = 1
+            weight: float | None = None
+
+    for text, value in [
+        ("true", True),
+        (" YES ", True),
+        ("1", True),
+        ("False", False),
+        ("no", False),
+        ("0", False),
+    ]:
+        assert Typed(flag=text).hparams.flag is value, text
+    assert Typed(count="3", weight="0.5").hparams.count == 3 and Typed(weight="0.5").hparams.weight == 0.5
+    assert Typed(flag=True).hparams.flag is True  # values that are not strings pass through
+    with pytest.raises(UserError, match=r"^method 'typed': hyperparameter flag='maybe' is not a valid bool$"):
+        Typed(flag="maybe")
+    with pytest.raises(UserError, match=r"^method 'typed': hyperparameter count='2.5' is not a valid int$"):
+        Typed(count="2.5")
 
 
 # ---- what each loss reads ------------------------------------------------------------------
@@ -191,6 +219,7 @@ def test_declarations_match_what_the_method_reads(world, name, hparams, needs, n
         ("scrub", {}),
         ("undial", {}),
         ("rmu", {}),
+        ("rmu", {"variant": "clear"}),
         ("sku", {}),
     ],
 )

@@ -161,11 +161,14 @@ def logsigmoid(x):
 
 
 # ---- the methods ------------------------------------------------------------------------------
-def loss_of(name, live, ref, batch, adapter, **hparams):
+def loss_of(name, live, ref, batch, adapter, logged=None, **hparams):
+    """The method's loss; `logged`: the values it must log beside it ({name: hand value})."""
     method = get_method(name, **hparams)
     method.prepare(live, adapter)
     with torch.no_grad():
-        loss, _ = method.loss(live, {kind: batch[kind] for kind in method.needs}, ref, 0)
+        loss, extras = method.loss(live, {kind: batch[kind] for kind in method.needs}, ref, 0)
+    if logged is not None:
+        assert extras == pytest.approx(logged, rel=1e-4), name
     return loss.item()
 
 
@@ -181,22 +184,27 @@ def test_ga_gd_kl_idk_retain_ft(world):
     model, adapter, batch, _ = world
     live, ref = perturbed(model)
     F, R, IDK = batch["forget"], batch["retain"], batch["idk"]
-    got = lambda name, **h: loss_of(name, live, ref, batch, adapter, **h)  # noqa: E731
-    assert got("ga") == pytest.approx(-nll(live, F), rel=1e-4)
-    assert got("retain_ft") == pytest.approx(nll(live, R), rel=1e-4)
-    assert got("idk") == pytest.approx(nll(live, R) + nll(live, IDK), rel=1e-4)
-    assert got("kl") == pytest.approx(-nll(live, F) + kl(model, live, R), rel=1e-4)
+    got = lambda name, logged, **h: loss_of(name, live, ref, batch, adapter, logged, **h)  # noqa: E731
+    forget_nll, retain_nll, idk_nll, retain_kl = (
+        nll(live, F),
+        nll(live, R),
+        nll(live, IDK),
+        kl(model, live, R),
+    )
+    assert got("ga", {"forget_nll": forget_nll}) == pytest.approx(-forget_nll, rel=1e-4)
+    assert got("retain_ft", {"retain_nll": retain_nll}) == pytest.approx(retain_nll, rel=1e-4)
+    logged = {"retain_nll": retain_nll, "idk_nll": idk_nll}
+    assert got("idk", logged) == pytest.approx(retain_nll + idk_nll, rel=1e-4)
+    logged = {"forget_nll": forget_nll, "retain_kl": retain_kl}
+    assert got("kl", logged) == pytest.approx(-forget_nll + retain_kl, rel=1e-4)
     beta = 0.7
-    gd = {
-        ("nll", "nll"): -beta * nll(live, F) + nll(live, R),
-        ("entropy", "nll"): -beta * entropy(live, F) + nll(live, R),
-        ("kl", "nll"): -beta * kl(model, live, F) + nll(live, R),
-        ("nll", "kl"): -beta * nll(live, F) + kl(model, live, R),
-        ("kl", "kl"): -beta * kl(model, live, F) + kl(model, live, R),
-    }
-    for (forget_term, retain_term), expected in gd.items():
-        value = got("gd", forget_term=forget_term, retain_term=retain_term, forget_weight=beta)
-        assert value == pytest.approx(expected, rel=1e-4), (forget_term, retain_term)
+    forget_terms = {"nll": forget_nll, "entropy": entropy(live, F), "kl": kl(model, live, F)}
+    retain_terms = {"nll": retain_nll, "kl": retain_kl}
+    for forget_term, forget_value in forget_terms.items():
+        for retain_term, retain_value in retain_terms.items():
+            logged = {f"forget_{forget_term}": forget_value, f"retain_{retain_term}": retain_value}
+            value = got("gd", logged, forget_term=forget_term, retain_term=retain_term, forget_weight=beta)
+            assert value == pytest.approx(-beta * forget_value + retain_value, rel=1e-4), forget_term
 
 
 def test_npo_on_summed_sequence_log_ratios(world):
@@ -207,9 +215,9 @@ def test_npo_on_summed_sequence_log_ratios(world):
     ratios = [a - b for a, b in zip(sequence_logprobs(live, F), sequence_logprobs(model, F))]
     npo = sum(2 / beta * math.log1p(math.exp(beta * r)) for r in ratios) / len(ratios)
     expected = npo + retain_weight * nll(live, R)
-    assert loss_of("npo", live, ref, batch, adapter, beta=beta, retain_weight=retain_weight) == pytest.approx(
-        expected, rel=1e-4
-    )
+    logged = {"npo": npo, "forget_logprob": sum(sequence_logprobs(live, F)) / 2, "retain_nll": nll(live, R)}
+    got = loss_of("npo", live, ref, batch, adapter, logged, beta=beta, retain_weight=retain_weight)
+    assert got == pytest.approx(expected, rel=1e-4)
     assert get_method("npo").hparams.beta == 0.1  # NPO's code and OpenUnlearning
 
 
@@ -217,11 +225,25 @@ def test_simnpo_with_its_margin_inside_beta(world):
     model, adapter, batch, _ = world
     live, ref = perturbed(model)
     F, R = batch["forget"], batch["retain"]
-    beta, gamma, forget_weight, retain_weight = 4.5, 0.3, 0.125, 1.0
     means = [-lp / n for lp, n in zip(sequence_logprobs(live, F), answer_lengths(F))]
+    # a margin near the answers' mean NLL keeps the sigmoid off its flat tail, where every variant
+    # of the formula would give ~0
+    beta, gamma, forget_weight, retain_weight = 0.5, sum(means) / 2 - 1.0, 0.25, 0.5
     simnpo = sum(-2 / beta * logsigmoid(beta * (m - gamma)) for m in means) / len(means)
+    assert 0.1 < simnpo < 5
     expected = forget_weight * simnpo + retain_weight * nll(live, R)
-    assert loss_of("simnpo", live, None, batch, adapter, gamma=gamma) == pytest.approx(expected, rel=1e-4)
+    logged = {"simnpo": simnpo, "forget_nll": sum(means) / 2, "retain_nll": nll(live, R)}
+    hparams = {"beta": beta, "gamma": gamma, "forget_weight": forget_weight, "retain_weight": retain_weight}
+    assert loss_of("simnpo", live, None, batch, adapter, logged, **hparams) == pytest.approx(
+        expected, rel=1e-4
+    )
+    defaults = get_method("simnpo").hparams  # the authors' forget10 run
+    assert (defaults.beta, defaults.forget_weight, defaults.gamma, defaults.retain_weight) == (
+        4.5,
+        0.125,
+        0,
+        1,
+    )
 
 
 def test_dpo_on_summed_sequence_log_ratios(world):
@@ -234,7 +256,8 @@ def test_dpo_on_summed_sequence_log_ratios(world):
     dpo = sum(-logsigmoid(beta * (c - r)) for c, r in zip(chosen, rejected)) / len(chosen)
     expected = dpo_weight * dpo + task_weight * nll(live, IDK) + retain_weight * nll(live, R)
     hparams = {"dpo_weight": dpo_weight, "task_weight": task_weight, "retain_weight": retain_weight}
-    assert loss_of("dpo", live, ref, batch, adapter, **hparams) == pytest.approx(expected, rel=1e-4)
+    logged = {"dpo": dpo, "idk_nll": nll(live, IDK), "retain_nll": nll(live, R)}
+    assert loss_of("dpo", live, ref, batch, adapter, logged, **hparams) == pytest.approx(expected, rel=1e-4)
 
 
 def test_llmu_weighs_forget_idk_and_the_retain_kl(world):
@@ -244,7 +267,8 @@ def test_llmu_weighs_forget_idk_and_the_retain_kl(world):
     e1, e2, e3 = 0.5, 1.5, 2.0
     expected = -e1 * nll(live, F) + e2 * nll(live, IDK) + e3 * kl(model, live, R)
     hparams = {"forget_weight": e1, "idk_weight": e2, "retain_weight": e3}
-    assert loss_of("llmu", live, ref, batch, adapter, **hparams) == pytest.approx(expected, rel=1e-4)
+    logged = {"forget_nll": nll(live, F), "idk_nll": nll(live, IDK), "retain_kl": kl(model, live, R)}
+    assert loss_of("llmu", live, ref, batch, adapter, logged, **hparams) == pytest.approx(expected, rel=1e-4)
 
 
 def test_scrub_max_and_min_steps(world):
@@ -255,7 +279,9 @@ def test_scrub_max_and_min_steps(world):
     with torch.no_grad():
         max_loss, max_extras = method.loss(live, {"forget": F}, ref, 0)
         min_loss, min_extras = method.loss(live, {"retain": R}, ref, 1)
-    assert max_extras["max_step"] == 1.0 and min_extras["max_step"] == 0.0
+    assert max_extras == pytest.approx({"forget_kl": kl(model, live, F), "max_step": 1.0}, rel=1e-4)
+    logged = {"retain_kl": kl(model, live, R), "retain_nll": nll(live, R), "max_step": 0.0}
+    assert min_extras == pytest.approx(logged, rel=1e-4)
     assert max_loss.item() == pytest.approx(-kl(model, live, F), rel=1e-4)  # KL(teacher ‖ student)
     assert min_loss.item() == pytest.approx(0.7 * kl(model, live, R) + 1.3 * nll(live, R), rel=1e-4)
 
@@ -275,7 +301,8 @@ def test_undial_distils_toward_adjusted_reference_logits(world):
         q = torch.softmax(adjusted, dim=-1)
         values.append(-(q * lp[b, t]).sum().item())
     expected = sum(values) / len(values) + retain_weight * nll(live, R)
-    got = loss_of("undial", live, ref, batch, adapter, gamma=gamma, retain_weight=retain_weight)
+    logged = {"undial": sum(values) / len(values), "retain_nll": nll(live, R)}
+    got = loss_of("undial", live, ref, batch, adapter, logged, gamma=gamma, retain_weight=retain_weight)
     assert got == pytest.approx(expected, rel=1e-4)
 
 
@@ -287,7 +314,8 @@ def test_sku_sums_k_mismatch_groups_and_maximises_the_retain_kl(world):
     mismatch = sum(nll(live, group) for group in groups)  # each group encoded on its own
     expected = e1 * nll(live, F) + e2 * mismatch - e3 * kl(model, live, R)
     hparams = {"distortion_weight": e1, "random_weight": e2, "preservation_weight": e3, "mismatches": K}
-    assert loss_of("sku", live, ref, batch, adapter, **hparams) == pytest.approx(expected, rel=1e-4)
+    logged = {"forget_nll": nll(live, F), "mismatch_nll": mismatch, "retain_kl": kl(model, live, R)}
+    assert loss_of("sku", live, ref, batch, adapter, logged, **hparams) == pytest.approx(expected, rel=1e-4)
 
 
 def control_vector(size, steering, seed):
@@ -306,7 +334,8 @@ def test_rmu_wmdp_variant(world):
     forget = torch.stack([((hf[b, t] - control) ** 2).mean() for b, t, _ in positions(F)]).mean().item()
     retain = torch.stack([((hr[b, t] - hr_ref[b, t]) ** 2).mean() for b, t, _ in positions(R)]).mean().item()
     assert retain > 1e-4  # the perturbed model's retain activations have moved
-    got = loss_of("rmu", live, ref, batch, adapter, layer=layer, steering=c, alpha=alpha, seed=4)
+    logged = {"forget_mse": forget, "retain_mse": retain}
+    got = loss_of("rmu", live, ref, batch, adapter, logged, layer=layer, steering=c, alpha=alpha, seed=4)
     assert got == pytest.approx(forget + alpha * retain, rel=1e-4)
 
 
@@ -326,7 +355,8 @@ def test_rmu_clear_variant_compares_the_token_mean_with_c_u(world):
     means = [torch.stack(vectors).mean(dim=0) for vectors in rows.values()]
     forget = torch.stack([((m - control) ** 2).mean() for m in means]).mean().item()
     retain = torch.stack([((hr[b, t] - hr_ref[b, t]) ** 2).mean() for b, t, _ in positions(R)]).mean().item()
-    got = loss_of("rmu", live, ref, batch, adapter, variant="clear", layer=layer)
+    logged = {"forget_mse": forget, "retain_mse": retain}
+    got = loss_of("rmu", live, ref, batch, adapter, logged, variant="clear", layer=layer)
     assert got == pytest.approx(forget + retain, rel=1e-4)
 
 

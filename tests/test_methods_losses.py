@@ -60,6 +60,14 @@ def test_answer_kl_by_hand_and_only_on_answer_positions():
     assert not math.isclose(expected, reverse, rel_tol=1e-3)
 
 
+def test_answer_kl_skips_tokens_the_reference_rules_out():
+    # p_ref = (0, 1): the ruled-out token (−inf logit) adds 0·log 0 = 0, not NaN
+    reference = torch.tensor([[[-math.inf, 0.0], [0.0, 0.0]]])
+    student = logits_from_probs([0.25, 0.75], [0.5, 0.5])
+    labels = torch.tensor([[X, 1]])  # position 0 predicts the answer token
+    assert answer_kl(reference, student, labels).item() == pytest.approx(-math.log(0.75), rel=1e-5)
+
+
 def test_answer_kl_is_zero_when_student_equals_reference():
     logits = torch.randn(2, 5, 7)
     labels = torch.tensor([[X, X, 3, 4, 1], [X, 2, 2, X, X]])

@@ -180,22 +180,44 @@ def test_variants_and_bad_settings_of_rmu_scrub_and_sku(world):
     wmdp, clear = get_method("rmu").hparams, get_method("rmu", variant="clear", alpha="5").hparams
     assert (wmdp.steering, wmdp.alpha, wmdp.params, wmdp.window) == (6.5, 1200.0, r"mlp\.down_proj", 3)
     assert (clear.steering, clear.alpha, clear.params, clear.window) == (300.0, 5.0, ".*", 0)  # set wins
-    with pytest.raises(UserError, match="variant='wmpd' is not one of wmdp, clear"):
-        get_method("rmu", variant="wmpd")
-    with pytest.raises(UserError, match="window must not be negative"):
-        get_method("rmu", window="-1")
-    with pytest.raises(UserError, match=r"params='\[' is not a regex"):
-        get_method("rmu", params="[")
-    with pytest.raises(
-        UserError, match=r"params='nothing' matches no trainable parameter in decoder layers 0…1"
-    ):
-        get_method("rmu", params="nothing").trainable_parameters(model, adapter)
-    with pytest.raises(UserError, match="msteps must not be negative"):
-        get_method("scrub", msteps="-1")
-    with pytest.raises(UserError, match="mismatches must be at least 1"):
-        get_method("sku", mismatches="0")
+    errors = [
+        ("rmu", {"variant": "wmpd"}, r"method 'rmu': variant='wmpd' is not one of wmdp, clear"),
+        ("rmu", {"window": "-1"}, r"method 'rmu': window must not be negative \(0: every layer\)"),
+        ("rmu", {"params": "["}, r"method 'rmu': params='\[' is not a regex \(.+\)"),
+        ("scrub", {"msteps": "-1"}, r"method 'scrub': msteps must not be negative"),
+        ("sku", {"mismatches": "0"}, r"method 'sku': mismatches must be at least 1"),
+        ("gd", {"retain_term": "sum"}, r"method 'gd': retain_term='sum' is not one of nll, kl"),
+    ]
+    for name, hparams, message in errors:
+        with pytest.raises(UserError, match=f"^{message}$"):
+            get_method(name, **hparams)
+    assert get_method("sku", mismatches="1").hparams.mismatches == 1 and get_method("scrub", msteps="0")
+    nothing = r"method 'rmu': params='nothing' matches no trainable parameter in "
+    with pytest.raises(UserError, match=f"^{nothing}decoder layers 2…3$"):
+        get_method("rmu", params="nothing", layer=3, window=2).trainable_parameters(model, adapter)
+    with pytest.raises(UserError, match=f"^{nothing}the model$"):
+        get_method("rmu", params="nothing", window=0).trainable_parameters(model, adapter)
     with pytest.raises(ValueError, match="2 rows per forget row"):  # the batch holds 3 per row
         get_method("sku", mismatches=2).loss(model, batch, None, 0)
+    with pytest.raises(RuntimeError, match=r"^RMU.prepare\(model, adapter\) must run before training$"):
+        get_method("rmu").loss(model, batch, None, 0)
+
+
+def test_rmu_layer_choice(world):
+    model, adapter, _ = world
+    method = get_method("rmu", layer=0)
+    method.prepare(model, adapter)
+    assert method.layer_index == 0  # layer 0 is a layer, not "the default"
+    with pytest.raises(UserError, match=r"^method 'rmu': layer=4 but the model has 4 decoder layers \(0…3\)"):
+        get_method("rmu", layer=4).prepare(model, adapter)
+
+    class Deep:  # an adapter whose model has 40 decoder layers: the default is CLEAR's depth 7/32
+        def decoder_layers(self, model):
+            return [None] * 40
+
+    method = get_method("rmu")
+    method.prepare(model, Deep())
+    assert method.layer_index == 9  # round(7 · 40 / 32)
 
 
 # ---- a few steps move the target in the intended direction --------------------------------

@@ -115,11 +115,10 @@ class RMU(Method):
     def trainable_parameters(self, model: nn.Module, adapter: Adapter) -> list[str]:
         if self.layer_index is None:
             self.prepare(model, adapter)
-        window = self.hparams.window
+        window, first = self.hparams.window, 0
         if window:
-            layers = adapter.decoder_layers(model)[
-                max(0, self.layer_index - window + 1) : self.layer_index + 1
-            ]
+            first = max(0, self.layer_index - window + 1)
+            layers = adapter.decoder_layers(model)[first : self.layer_index + 1]
             inside = {id(p) for layer in layers for p in layer.parameters()}
         names = [
             name
@@ -127,7 +126,6 @@ class RMU(Method):
             if p.requires_grad and (not window or id(p) in inside) and self.pattern.search(name)
         ]
         if not names:
-            first = max(0, self.layer_index - window + 1)
             where = f"decoder layers {first}…{self.layer_index}" if window else "the model"
             raise UserError(
                 f"method 'rmu': params={self.hparams.params!r} matches no trainable parameter in {where}"
