@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from safetensors.torch import load_file
 from clearbench.cli import main
 from clearbench.data.format import FACE_QUESTION
 from clearbench.data.load import load_split
+from clearbench.errors import UserError
 from clearbench.models.tiny import PRESET_SIZE
 from clearbench.train.finetune import finetune, is_complete
 from clearbench.train.lora import LoraOptions
@@ -48,10 +50,12 @@ def test_preset_pretraining_writes_a_standard_checkpoint(base, source):
     assert is_complete(base)
     run = json.loads((base / "run.json").read_text())
     result = json.loads((base / "result.json").read_text())
-    assert result["status"] == "completed" and result["steps"] == 3 and run["split"] == "pretraining"
+    assert (
+        result["status"] == "completed" and result["steps"] == 3 and run["request"]["split"] == "pretraining"
+    )
     assert run["dataset_revision"].startswith("sha256:") and run["versions"]["torch"]
     assert run["freeze_vision"] is False  # a fresh preset's vision tower starts random: trained
-    assert run["tiny_size"] == dataclasses.asdict(PRESET_SIZE)
+    assert run["request"]["tiny_size"] == dataclasses.asdict(PRESET_SIZE)
     assert len((base / "train_log.jsonl").read_text().splitlines()) == 3
     assert not (base / "loop_state").exists()
     model = AutoModelForImageTextToText.from_pretrained(base)
@@ -64,10 +68,11 @@ def test_preset_pretraining_writes_a_standard_checkpoint(base, source):
         assert len(processor.tokenizer(text, add_special_tokens=False)["input_ids"]) <= len(pieces) + 1
 
     log_before = (base / "train_log.jsonl").read_text()
-    finetune(
-        "tiny-llava", str(source), "pretraining", base, TrainOptions(max_steps=50, lora=LoraOptions(r=0))
-    )  # complete: skipped, nothing retrained
+    same = TrainOptions(max_steps=3, learning_rate=1e-3, batch_size=4, lora=LoraOptions(r=0))
+    finetune("tiny-llava", str(source), "pretraining", base, same)  # complete: skipped, nothing retrained
     assert (base / "train_log.jsonl").read_text() == log_before
+    with pytest.raises(UserError, match=r"another finetune \(options.max_steps: 3 → 50\)"):
+        finetune("tiny-llava", str(source), "pretraining", base, replace(same, max_steps=50))
 
 
 def test_lora_target_keeps_the_vision_tower_and_saves_merged(base, source, tmp_path):
@@ -85,7 +90,7 @@ def test_lora_target_keeps_the_vision_tower_and_saves_merged(base, source, tmp_p
     assert vision and all(torch.equal(before[k], after[k]) for k in vision)
     moved = [k for k in before if "q_proj" in k and not torch.equal(before[k], after[k])]
     assert moved
-    assert json.loads((out / "run.json").read_text())["options"]["lora"]["r"] == 4
+    assert json.loads((out / "run.json").read_text())["request"]["options"]["lora"]["r"] == 4
 
 
 def test_full_weights_of_a_bf16_checkpoint_train_in_fp32_and_save_in_bf16(base, source, tmp_path):
@@ -124,7 +129,7 @@ def test_several_configs_train_together(base, source, tmp_path):
     )
     run = json.loads((out / "run.json").read_text())
     expected = len(load_split(str(source), "full+tofu")) + len(load_split(str(source), "pretraining"))
-    assert run["rows"] == expected and run["split"] == "full+tofu,pretraining"
+    assert run["rows"] == expected and run["request"]["split"] == "full+tofu,pretraining"
     with pytest.raises(Exception, match="real_faces.*lacks column"):
         finetune(
             str(base),

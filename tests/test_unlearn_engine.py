@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 
 from clearbench.cli import main
 from clearbench.data.format import CAPTION_QUESTIONS
+from clearbench.errors import UserError
 from clearbench.methods import METHODS
 from clearbench.methods.base import Method, forward_logits, nll
 from clearbench.models.tiny import TinySize, build_tiny_llava
@@ -100,7 +101,7 @@ def test_text_only_track_with_a_causal_lm(method, source, tmp_path):
     )
     assert result["status"] == "completed"
     run = json.loads((tmp_path / "out" / "run.json").read_text())
-    assert run["forget_modality"] == "text" and run["options"]["lora"]["r"] == 4
+    assert run["forget_modality"] == "text" and run["request"]["options"]["lora"]["r"] == 4
 
 
 def test_ga_forgets_and_a_complete_run_is_skipped(source, target, tmp_path):
@@ -117,8 +118,11 @@ def test_ga_forgets_and_a_complete_run_is_skipped(source, target, tmp_path):
     )
     assert forget_nll(out, source) > start + 0.1
     log = (out / "train_log.jsonl").read_text()
-    again = unlearn(target, source, "forget10+tofu", "retain90+tofu", "ga", out, UnlearnOptions(max_steps=50))
+    options = UnlearnOptions(max_steps=4, learning_rate=5e-3, batch_size=4)
+    again = unlearn(target, source, "forget10+tofu", "retain90+tofu", "ga", out, options)
     assert again["steps"] == 4 and (out / "train_log.jsonl").read_text() == log
+    with pytest.raises(UserError, match="max_steps: 4 → 50"):  # another request is not this result
+        unlearn(target, source, "forget10+tofu", "retain90+tofu", "ga", out, UnlearnOptions(max_steps=50))
 
 
 class Exploding(Method):
@@ -254,7 +258,7 @@ def test_saliency_mask_limits_which_weights_move(source, target, tmp_path):
     total = sum(v.numel() for v in before.values())
     assert 0 < changed <= 0.025 * total
     run = json.loads((out / "run.json").read_text())
-    assert run["options"]["saliency"] == 0.02 and run["freeze_vision"] is True
+    assert run["request"]["options"]["saliency"] == 0.02 and run["freeze_vision"] is True
 
 
 def cli_error(capsys, *args):
@@ -352,3 +356,19 @@ def test_two_cpu_processes_with_accelerate_launch(source, target, tmp_path):
     assert json.loads((out / "run.json").read_text())["processes"] == 2
     assert len((out / "train_log.jsonl").read_text().splitlines()) == 2  # written once, by the main process
     assert (out / "model.safetensors").is_file()
+
+
+def test_an_out_holding_another_runs_result_is_refused_not_reported(source, target, tmp_path, capsys):
+    out = tmp_path / "ga"
+    unlearn(target, source, "forget10+tofu", "retain90+tofu", "ga", out, FAST)
+    common = ["--model", str(target), "--data", source, "--out", str(out), "--max-steps", "2", "--lr", "1e-3"]
+    message = cli_error(capsys, *common, "--batch-size", "2", "--method", "npo")
+    assert "holds the output of another unlearn" in message and "method: 'ga' → 'npo'" in message
+    assert "learning_rate" not in message  # only what differs is named
+    message = cli_error(capsys, *common, "--batch-size", "2", "--method", "ga", "--set", "x=1")
+    assert "no hyperparameter 'x'" in message
+    message = cli_error(capsys, *common, "--batch-size", "4", "--method", "ga")
+    assert "options.batch_size: 2 → 4" in message
+    # The same request again is the finished run, reported as it was.
+    again = unlearn(target, source, "forget10+tofu", "retain90+tofu", "ga", out, FAST)
+    assert again == json.loads((out / "result.json").read_text())

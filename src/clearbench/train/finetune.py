@@ -51,9 +51,14 @@ def finetune(
     from clearbench.train.data import sample_loader
 
     out = Path(out)
-    if is_complete(out):
-        return out
     options = options or TrainOptions(**FINETUNE_DEFAULTS)
+    request = {
+        "kind": "finetune", "model": model, "data": data, "split": split, "options": asdict(options),
+        "seed": seed, "revision": revision, "model_revision": model_revision, "dtype": dtype,
+        "tiny_size": _tiny_size(tiny_size) if model == steps.TINY_PRESET else None,
+    }  # fmt: skip
+    if steps.claim(out, request) is not None and is_complete(out):
+        return out
     accelerator = steps.start(options)
     started = time.time()
     with accelerator.main_process_first():  # the first process fills the datasets cache
@@ -74,21 +79,14 @@ def finetune(
     steps.record_run(
         out,
         accelerator,
-        kind="finetune",
-        model=model,
-        model_revision=model_revision,
+        request,
         family=adapter.family,
-        data=data,
-        split=split,
         dataset_revision=data_revision,
         rows=len(rows),
-        options=asdict(options),
         freeze_vision=frozen,
-        seed=seed,
         trainable_parameters=sum(p.numel() for p in net.parameters() if p.requires_grad),
         parameters=sum(p.numel() for p in net.parameters()),
         **steps.dtype_record(net, saved_dtypes),
-        tiny_size=_tiny_size(tiny_size) if model == steps.TINY_PRESET else None,
     )
     loader = sample_loader(rows, adapter, processor, batch_size=options.batch_size, seed=seed)
 

@@ -8,7 +8,10 @@
     save_trained(...)                                    a merged standard checkpoint
     record_result(...)                                   result.json, written last: the stage is done
 
-An output directory whose result.json says "completed" is finished and is not trained again.
+`claim(out, request)` comes first: run.json records the request (model, data, method, settings,
+seed) that made the output, and a directory holding another request's output is refused, so one
+run's result is never reported as another's. A finished output of the same request is not trained
+again; an interrupted one resumes.
 """
 
 from __future__ import annotations
@@ -38,6 +41,47 @@ def finished(out: Path) -> dict | None:
         return json.loads((Path(out) / RESULT).read_text())
     except (OSError, ValueError):
         return None
+
+
+def claim(out: Path, request: dict) -> dict | None:
+    """The result in `out` when it holds this very request, finished; None to start or resume it.
+
+    Refuses (exit 2) a directory that holds the output of another request, saying what differs.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} exists and is not a directory")
+    request = json.loads(json.dumps(request, default=str))
+    try:
+        earlier = json.loads((out / RUN).read_text()).get("request")
+    except FileNotFoundError:
+        if (out / RESULT).is_file():
+            raise UserError(
+                f"{out} holds a result with no record of what made it; choose another --out"
+            ) from None
+        return None
+    except (OSError, ValueError) as error:
+        raise UserError(f"{out / RUN}: cannot read the earlier run's record: {error}") from None
+    if earlier != request:
+        changes = _differences(earlier if isinstance(earlier, dict) else {}, request)
+        shown = "; ".join(changes[:5]) + (f"; and {len(changes) - 5} more" if len(changes) > 5 else "")
+        raise UserError(
+            f"{out} holds the output of another {request.get('kind', 'run')} ({shown}); "
+            "choose another --out or delete it"
+        )
+    return finished(out)
+
+
+def _differences(earlier: dict, now: dict, prefix: str = "") -> list[str]:
+    """`key: earlier → now` for every (nested) key whose value differs."""
+    changes = []
+    for key in sorted(set(earlier) | set(now), key=str):
+        old, new = earlier.get(key), now.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            changes += _differences(old, new, f"{prefix}{key}.")
+        elif old != new:
+            changes.append(f"{prefix}{key}: {old!r} → {new!r}")
+    return changes
 
 
 def start(options: TrainOptions):
@@ -121,10 +165,11 @@ def dtype_record(model, saved: dict[str, torch.dtype]) -> dict:
     return {"weights_dtype": ",".join(kept), "train_dtype": ",".join(trained)}
 
 
-def record_run(out: Path, accelerator, **fields) -> None:
-    """run.json: the stage's inputs and settings, the processes and the software versions."""
+def record_run(out: Path, accelerator, request: dict, **fields) -> None:
+    """run.json: the request `claim` compares, what was found on the way, processes and versions."""
     if accelerator.is_main_process:
         record = {
+            "request": json.loads(json.dumps(request, default=str)),
             **fields,
             "processes": accelerator.num_processes,
             "versions": versions(),

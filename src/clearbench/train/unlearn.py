@@ -64,11 +64,16 @@ def unlearn(
     fraction of weights a SalUn mask keeps trainable), `idk_file`.
     """
     out, model = Path(out), str(model)
-    done = steps.finished(out)
-    if done is not None:
-        return done
     options = options or UnlearnOptions(**UNLEARN_DEFAULTS)
     chosen = get_method(method, **(hparams or {}))
+    request = {
+        "kind": "unlearn", "model": model, "data": data, "forget": forget, "retain": retain,
+        "method": method, "hparams": chosen.info()["hparams"], "options": asdict(options), "seed": seed,
+        "revision": revision, "model_revision": model_revision, "dtype": dtype,
+    }  # fmt: skip
+    done = steps.claim(out, request)
+    if done is not None:
+        return done
     accelerator = steps.start(options)
 
     from clearbench.data.load import dataset_revision, load_split
@@ -120,15 +125,9 @@ def unlearn(
     steps.record_run(
         out,
         accelerator,
-        kind="unlearn",
-        model=model,
-        model_revision=model_revision,
-        data=data,
-        forget=forget,
-        retain=retain,
+        request,
         forget_modality=forget_modality(forget),
         method=chosen.info(),
-        options=asdict(options),
         freeze_vision=frozen,
         forget_rows=len(forget_rows),
         retain_rows=len(retain_rows),
@@ -136,7 +135,6 @@ def unlearn(
         passes=[sorted(kinds) for kinds in passes] if passes != [chosen.needs] * len(passes) else None,
         trainable_parameters=sum(p.numel() for p in network.parameters() if p.requires_grad),
         **steps.dtype_record(network, saved_dtypes),
-        seed=seed,
         dataset_revision=data_revision,
         reference=None if ref is None else ("adapters disabled" if ref.shares_weights else "frozen copy"),
     )
