@@ -95,3 +95,31 @@ def test_table_prints_the_headline_metrics_in_the_metric_tables_order(tmp_path):
     low = 1 - math.sqrt((3.841459 * scale - scale) / (1 - scale))
     js = next(line for line in lines if line.split()[:1] == ["forget_quality_text_js"])
     assert f"gold-like 95% range at 3/3 rows: {low:.4f}-1.0000" in js
+
+
+def test_candidate_and_gold_on_different_data_are_refused_unless_allowed(tmp_path, capsys):
+    candidate = write_eval(tmp_path / "candidate")
+    gold = write_eval(tmp_path / "gold")
+    for path, revision in ((candidate, "sha256:aaa"), (gold, "sha256:bbb")):
+        logs.write_summary(path, {"model": "tiny", "data_revision": revision})
+    command = ["metrics", "--candidate", str(candidate), "--gold", str(gold)]
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert "data revision sha256:aaa" in err and "sha256:bbb" in err and err.count("\n") == 1
+    assert main([*command, "--allow-different-data"]) == 0
+    assert "warning" in capsys.readouterr().err
+    logs.write_summary(gold, {"model": "tiny", "data_revision": "sha256:aaa"})
+    assert main(command) == 0
+
+
+@pytest.mark.parametrize("key,value", [("avg_gt_loss", math.inf), ("average_perturb_loss", [1.0, -math.inf])])
+def test_non_finite_losses_are_refused_naming_file_key_and_row(tmp_path, capsys, key, value):
+    candidate = write_eval(tmp_path / "candidate")
+    gold = write_eval(tmp_path / "gold")
+    path = candidate / "tofu_forget.json"
+    log = json.loads(path.read_text())
+    log[key]["1"] = value  # json writes Infinity, which Python reads back
+    path.write_text(json.dumps(log))
+    assert main(["metrics", "--candidate", str(candidate), "--gold", str(gold)]) == 2
+    err = capsys.readouterr().err
+    assert "tofu_forget.json" in err and repr(key) in err and "row 1" in err and "finite" in err

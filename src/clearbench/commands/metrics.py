@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import sys
 
-from clearbench.evaluate.logs import read_eval
+from clearbench.errors import UserError
+from clearbench.evaluate.logs import data_revision, read_eval
 from clearbench.evaluate.metric_table import METRICS
 from clearbench.evaluate.official import COMPAT_MODES, FORMATS
 from clearbench.evaluate.tasks import TASKS
@@ -38,6 +40,11 @@ def register(subparsers) -> None:
         help="official log format, when the task file names cannot tell",
     )
     parser.add_argument("--json", action="store_true", help="print the full result as JSON")
+    parser.add_argument(
+        "--allow-different-data",
+        action="store_true",
+        help="compare a candidate and a gold evaluated on different data revisions (a warning, not an error)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -48,11 +55,25 @@ def run(args) -> int:
     gold = read_eval(args.gold, args.log_format) if args.gold else None
     if gold is not None:
         check_comparable(candidate, gold)
+        _check_same_data(args)
     result = compute_metrics(candidate, gold, compat=args.compat)
     result["gold"]["path"] = args.gold
     result["candidate"] = args.candidate
     print(json.dumps(result, indent=2) if args.json else format_table(result))
     return 0
+
+
+def _check_same_data(args) -> None:
+    """Candidate and gold must have been evaluated on the same data, when their summaries say which."""
+    ours, theirs = data_revision(args.candidate), data_revision(args.gold)
+    if ours is None or theirs is None or ours == theirs:
+        return
+    message = (
+        f"candidate {args.candidate} was evaluated on data revision {ours} but gold {args.gold} on {theirs}"
+    )
+    if not args.allow_different_data:
+        raise UserError(message + "; evaluate both on the same data, or pass --allow-different-data")
+    print(f"clearbench: warning: {message}", file=sys.stderr)
 
 
 SCOPE_TITLES = {

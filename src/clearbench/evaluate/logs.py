@@ -110,6 +110,17 @@ def normalise(task: str, log: dict, source: str | None = None) -> dict:
     return normalised
 
 
+def data_revision(path) -> str | None:
+    """The data revision a clearbench evaluation recorded in its summary, or None (official logs)."""
+    summary = Path(path) / SUMMARY
+    if not summary.is_file():
+        return None
+    try:
+        return json.loads(summary.read_text(encoding="utf-8")).get("data_revision")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def samples(log: dict, key: str) -> list:
     """The per-sample values of `key`, ordered by sample index."""
     values = log.get(key)
@@ -146,7 +157,7 @@ def validate(log: dict) -> None:
             raise UserError(
                 f"{where}: keys {first!r} and {key!r} cover different samples, e.g. index {differing}"
             )
-        shape_ok, expected = _SHAPES.get(key, (_is_number, "one number"))
+        shape_ok, expected = _SHAPES.get(key, (_is_number, "one finite number"))
         bad = next((i for i, value in log[key].items() if not shape_ok(value)), None)
         if bad is not None:
             raise UserError(
@@ -155,13 +166,14 @@ def validate(log: dict) -> None:
 
 
 def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
+    """A finite number: an infinite loss would pass for certainty (forget quality 1.0 against gold)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 _SHAPES = {
     "average_perturb_loss": (
         lambda v: isinstance(v, list) and v and all(map(_is_number, v)),
-        "a non-empty list of numbers",
+        "a non-empty list of finite numbers",
     ),
     "generated_text": (
         lambda v: isinstance(v, list) and len(v) == 3 and all(isinstance(x, str) for x in v),
