@@ -187,6 +187,7 @@ def test_variants_and_bad_settings_of_rmu_scrub_and_sku(world):
         ("scrub", {"msteps": "-1"}, r"method 'scrub': msteps must not be negative"),
         ("sku", {"mismatches": "0"}, r"method 'sku': mismatches must be at least 1"),
         ("gd", {"retain_term": "sum"}, r"method 'gd': retain_term='sum' is not one of nll, kl"),
+        ("gd", {"forget_term": "sum"}, r"method 'gd': forget_term='sum' is not one of nll, entropy, kl"),
     ]
     for name, hparams, message in errors:
         with pytest.raises(UserError, match=f"^{message}$"):
