@@ -11,8 +11,8 @@ Two variants (`--set variant=clear`); a value set explicitly overrides the varia
       (`run_rmu_zephyr.ipynb` in github.com/centerforaisafety/wmdp; their `rmu/unlearn.py`
       defaults are c = 20, α = 100); trained: the MLP down-projection (`params=mlp\\.down_proj`,
       their `param_ids=[6]`) of layers ℓ−2…ℓ (`layer_ids=[5,6,7]` for layer_id 7, window = 3).
-      OpenUnlearning's RMU class defaults to the same regex (model.layers.(5|6|7).mlp.down_proj);
-      its shipped TOFU config widens it to all parameters, its WMDP config keeps it.
+      OpenUnlearning's RMU class defaults to the same regex (model.layers.(5|6|7).mlp.down_proj)
+      and its WMDP experiment keeps it; its generic trainer config (used for TOFU) widens it to all.
   clear, as CLEAR's code computes it (mm/trainer.py): the forget term compares the *mean over
       tokens* of each sequence's activations with c·u, c = 300, α = 1, and every trainable
       parameter trains (`params=.*`, window = 0: all layers).
