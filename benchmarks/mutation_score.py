@@ -11,6 +11,7 @@ Not part of the test suite and not a dependency of the package: install the tool
     python benchmarks/mutation_score.py                          # methods/ + the unlearning engine
     python benchmarks/mutation_score.py --targets methods         # methods/*.py only
     python benchmarks/mutation_score.py --root /tmp/old-checkout  # another checkout's code and tests
+    python benchmarks/mutation_score.py --targets engine --mutants 'clearbench.train.pairing*'  # a subset
 
 The run happens in a scratch copy of the checkout (src/, tests/, pyproject.toml; nothing in the
 checkout is written) with `[mutmut]` settings in a setup.cfg of that copy. mutmut leaves decorated
@@ -75,6 +76,9 @@ def scratch_copy(root: Path, work: Path, targets: list[Path], tests: list[str]) 
         undecorate(work / path)
     shutil.copytree(root / "tests", work / "tests", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(root / "pyproject.toml", work / "pyproject.toml")
+    if (root / "configs").is_dir():  # read by tests that mutmut may pick up as new
+        shutil.copytree(root / "configs", work / "configs")
+        shutil.copytree(root / "configs", work / "mutants" / "configs")
     keep = {str(path) for path in targets}
     others = sorted(
         str(p.relative_to(work)) for p in (work / "src").rglob("*.py") if str(p.relative_to(work)) not in keep
@@ -95,7 +99,9 @@ def outcomes(work: Path) -> dict[str, dict[str, str]]:
         codes = json.loads(meta.read_text())["exit_code_by_key"]
         if codes:
             source = str(meta.relative_to(work / "mutants"))[: -len(".meta")]
-            found[source] = {name: OUTCOME.get(code, f"other({code})") for name, code in codes.items()}
+            found[source] = {
+                name: OUTCOME.get(code, f"other({code})") for name, code in codes.items() if code is not None
+            }
     return found
 
 
@@ -108,6 +114,9 @@ def main() -> int:
     parser.add_argument("--max-children", type=int, default=2, help="mutants tested at once")
     parser.add_argument("--work", type=Path, default=None, help="scratch directory (default: a new temp one)")
     parser.add_argument("--json", type=Path, default=None, help="also write the outcomes here")
+    parser.add_argument(
+        "--mutants", nargs="+", default=[], metavar="GLOB", help="test only these mutants (mutmut names)"
+    )
     args = parser.parse_args()
 
     try:
@@ -129,7 +138,7 @@ def main() -> int:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTEST_ADDOPTS": "-p no:cacheprovider"}
     # not `python -m mutmut`: its mutants import `mutmut.__main__`, which must be a module, not __main__
     launcher = "import sys; from mutmut.__main__ import cli; sys.argv[0] = 'mutmut'; cli()"
-    command = [sys.executable, "-c", launcher, "run", "--max-children", str(args.max_children)]
+    command = [sys.executable, "-c", launcher, "run", "--max-children", str(args.max_children), *args.mutants]
     with (work / "mutmut.log").open("w") as log:
         done = subprocess.run(command, cwd=work, env=env, check=False, stdout=log, stderr=subprocess.STDOUT)
     found = outcomes(work)

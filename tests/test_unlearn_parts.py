@@ -110,18 +110,24 @@ def test_pairing_by_pass_and_k_mismatches_collated_k_major():
     assert batch["mismatch"]["input_ids"].shape[0] == 6 and batch["forget"]["input_ids"].shape[0] == 2
     # k-major: rows 0, 2, 4 are forget row 0's mismatches, whose answer is forget row 1's caption
     tokenizer = processor.tokenizer
-    rows = [
+    decoded = [
         tokenizer.decode(ids[labels != -100])
         for ids, labels in zip(batch["mismatch"]["input_ids"], batch["mismatch"]["labels"])
     ]
-    assert all("rides a bike" in rows[r] for r in (0, 2, 4)) and all(
-        "reads a map" in rows[r] for r in (1, 3, 5)
+    assert all("rides a bike" in decoded[r] for r in (0, 2, 4)) and all(
+        "reads a map" in decoded[r] for r in (1, 3, 5)
     )
     for epoch in (1, 2, 7):  # pass 1, and past the end the last pass repeats
         dataset.set_epoch(epoch)
         assert set(dataset[0]) == {"retain"}
     with pytest.raises(ValueError, match="outside"):
         PairedDataset(FORGET, RETAIN, ["forget"], passes=[frozenset({"retain"})])
+    # K = the number of other rows: each of them once (drawn without replacement while there are enough)
+    three = rows(["Ann Lee reads a map", "Ann Lee rides a bike", "Ann Lee swims"])
+    dataset = PairedDataset(three, RETAIN, ["mismatch"], mismatches=2)
+    for epoch in range(8):
+        dataset.set_epoch(epoch)
+        assert sorted(m.answer for m in dataset[0]["mismatch"]) == ["Ann Lee rides a bike", "Ann Lee swims"]
 
 
 def test_pass_schedule_counts_epochs_in_passes():
