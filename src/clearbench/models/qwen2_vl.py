@@ -34,6 +34,9 @@ TINY_SPECIAL_TOKENS = (
 )
 
 
+TINY_MERGE = 2  # the tiny models' image processors merge 2x2 patches into one image token
+
+
 class Qwen2VLAdapter(Adapter):
     family = "qwen2_vl"
     model_types = ("qwen2_vl", "qwen2_5_vl")
@@ -59,31 +62,11 @@ class Qwen2VLAdapter(Adapter):
         2x2 and 6x6 patches. Benchmarks use Qwen2-VL's 14-pixel patches and larger sizes.
         """
         from transformers import Qwen2VLProcessor
-        from transformers.models.qwen2_vl import Qwen2VLImageProcessorPil
 
-        from clearbench.models.tiny import decoder_dims, train_tokenizer
+        from clearbench.models.tiny import decoder_dims
 
-        tokenizer = train_tokenizer(
-            texts,
-            800,
-            TINY_SPECIAL_TOKENS,
-            bos_token=None,
-            eos_token="<|im_end|>",
-            pad_token="<|endoftext|>",
-            unk_token=None,
-            extra_special_tokens={"image_token": "<|image_pad|>", "video_token": "<|video_pad|>"},
-        )
-        merge = 2
-        image_processor = Qwen2VLImageProcessorPil(
-            patch_size=patch,
-            merge_size=merge,
-            temporal_patch_size=2,
-            min_pixels=(patch * merge) ** 2,
-            max_pixels=max_pixels,
-        )
-        processor = image_only_processor(Qwen2VLProcessor)(
-            image_processor=image_processor, tokenizer=tokenizer, chat_template=TINY_CHAT_TEMPLATE
-        )
+        processor = tiny_processor(Qwen2VLProcessor, texts, patch, max_pixels)
+        tokenizer = processor.tokenizer
         ids = tokenizer.convert_tokens_to_ids
         text = dict(
             vocab_size=len(tokenizer),
@@ -94,7 +77,9 @@ class Qwen2VLAdapter(Adapter):
             eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,
         )
-        vision = dict(depth=2, num_heads=2, patch_size=patch, spatial_merge_size=merge, temporal_patch_size=2)
+        vision = dict(
+            depth=2, num_heads=2, patch_size=patch, spatial_merge_size=TINY_MERGE, temporal_patch_size=2
+        )
         if model_type == "qwen2_vl":
             from transformers import Qwen2VLConfig as Config
             from transformers import Qwen2VLForConditionalGeneration as Model
@@ -109,7 +94,7 @@ class Qwen2VLAdapter(Adapter):
                 intermediate_size=64,
                 out_hidden_size=hidden,
                 fullatt_block_indexes=[1],
-                window_size=4 * patch * merge,  # 4x4 image tokens, as Qwen2.5-VL's 112 pixels
+                window_size=4 * patch * TINY_MERGE,  # 4x4 image tokens, as Qwen2.5-VL's 112 pixels
             )
         config = Config(
             text_config=text,
@@ -124,3 +109,32 @@ class Qwen2VLAdapter(Adapter):
         model.generation_config.pad_token_id = tokenizer.pad_token_id
         model.generation_config.eos_token_id = tokenizer.eos_token_id
         return model, processor
+
+
+def tiny_processor(processor_class, texts: Iterable[str], patch: int, max_pixels: int):
+    """The tiny Qwen-VL processors' shared parts: a ChatML tokenizer fitted to `texts` and Qwen2-VL's
+    PIL image processor (`patch`-pixel patches merged 2x2, images of at most `max_pixels`)."""
+    from transformers.models.qwen2_vl import Qwen2VLImageProcessorPil
+
+    from clearbench.models.tiny import train_tokenizer
+
+    tokenizer = train_tokenizer(
+        texts,
+        800,
+        TINY_SPECIAL_TOKENS,
+        bos_token=None,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        unk_token=None,
+        extra_special_tokens={"image_token": "<|image_pad|>", "video_token": "<|video_pad|>"},
+    )
+    image_processor = Qwen2VLImageProcessorPil(
+        patch_size=patch,
+        merge_size=TINY_MERGE,
+        temporal_patch_size=2,
+        min_pixels=(patch * TINY_MERGE) ** 2,
+        max_pixels=max_pixels,
+    )
+    return image_only_processor(processor_class)(
+        image_processor=image_processor, tokenizer=tokenizer, chat_template=TINY_CHAT_TEMPLATE
+    )

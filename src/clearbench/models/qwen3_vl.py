@@ -13,8 +13,7 @@ from collections.abc import Iterable
 
 import torch
 
-from clearbench.models.base import image_only_processor
-from clearbench.models.qwen2_vl import TINY_CHAT_TEMPLATE, TINY_SPECIAL_TOKENS, Qwen2VLAdapter
+from clearbench.models.qwen2_vl import TINY_MERGE, Qwen2VLAdapter, tiny_processor
 
 
 class Qwen3VLAdapter(Qwen2VLAdapter):
@@ -35,31 +34,11 @@ class Qwen3VLAdapter(Qwen2VLAdapter):
         """(model, processor): a random Qwen3-VL (or its MoE variant) of ~0.2M parameters, for offline
         tests. Image geometry as Qwen2-VL's tiny model; benchmarks use Qwen3-VL's 16-pixel patches."""
         from transformers import Qwen3VLProcessor
-        from transformers.models.qwen2_vl import Qwen2VLImageProcessorPil
 
-        from clearbench.models.tiny import decoder_dims, train_tokenizer
+        from clearbench.models.tiny import decoder_dims
 
-        tokenizer = train_tokenizer(
-            texts,
-            800,
-            TINY_SPECIAL_TOKENS,
-            bos_token=None,
-            eos_token="<|im_end|>",
-            pad_token="<|endoftext|>",
-            unk_token=None,
-            extra_special_tokens={"image_token": "<|image_pad|>", "video_token": "<|video_pad|>"},
-        )
-        merge = 2
-        image_processor = Qwen2VLImageProcessorPil(
-            patch_size=patch,
-            merge_size=merge,
-            temporal_patch_size=2,
-            min_pixels=(patch * merge) ** 2,
-            max_pixels=max_pixels,
-        )
-        processor = image_only_processor(Qwen3VLProcessor)(
-            image_processor=image_processor, tokenizer=tokenizer, chat_template=TINY_CHAT_TEMPLATE
-        )
+        processor = tiny_processor(Qwen3VLProcessor, texts, patch, max_pixels)
+        tokenizer = processor.tokenizer
         ids = tokenizer.convert_tokens_to_ids
         text = dict(
             vocab_size=len(tokenizer),
@@ -81,7 +60,7 @@ class Qwen3VLAdapter(Qwen2VLAdapter):
             intermediate_size=64,
             num_heads=2,
             patch_size=patch,
-            spatial_merge_size=merge,
+            spatial_merge_size=TINY_MERGE,
             temporal_patch_size=2,
             out_hidden_size=hidden,
             num_position_embeddings=64,  # an 8x8 grid, interpolated to each image's
