@@ -38,7 +38,12 @@ def register(subparsers) -> None:
         help="forget config: forget10+tofu (both), forget10 (images), tofu_forget10 (text)",
     )
     parser.add_argument("--retain", default="retain90+tofu", help="retain config")
-    parser.add_argument("--method", required=True, help="method name (see `clearbench methods`)")
+    parser.add_argument(
+        "--method",
+        required=True,
+        help="method name (see `clearbench methods`), an installed package's `clearbench.methods` entry "
+        "point, or path/to/file.py:ClassName",
+    )
     parser.add_argument("--out", required=True, type=Path, help="output directory")
     parser.add_argument(
         "--set",
