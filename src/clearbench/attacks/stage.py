@@ -1,0 +1,277 @@
+"""The attack stage of a run: every configured attack on every model, then the scores.
+
+    out/attacks/clean/<model>/eval/            the forget tasks as declared (the "before" numbers)
+    out/attacks/<variant>/<model>/eval/        the same tasks under one attack variant
+    out/attacks/<variant>/<model>/model/       a relearned checkpoint (quantized models stay in memory)
+    out/attacks/<variant>/<model>/attack.json  what made it (attack, variant, settings, source), its
+                                               status; written last when it completed
+    out/attacks/records.json                   one record per variant and model, with the scores
+
+Each folder is skipped when complete, so a killed stage resumes; a folder holding another request's
+output is refused. A failed attack is recorded as failed and the others go on; only an output that
+cannot be written (full disk, read-only) stops the stage.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from clearbench import atomic
+from clearbench.attacks import get_attack
+from clearbench.attacks.base import Context, Source, Variant
+from clearbench.attacks.evaluate import evaluate_variant, is_complete
+from clearbench.attacks.options import AttackOptions
+from clearbench.attacks.scores import forget_metrics, on_rows, recovery, task_scores
+from clearbench.attacks.variants import AttackTask
+from clearbench.errors import UserError
+
+CLEAN = Variant("none", "clean", {})
+RECORD = "attack.json"
+RECORDS = "records.json"
+EVAL = "eval"
+
+
+def attack_all(
+    out: Path,
+    data: str,
+    forget_split: str,
+    models: Sequence[Source | tuple],
+    attacks: Sequence[str],
+    options: AttackOptions,
+    eval_settings: Any = None,
+    seed: int = 0,
+    log: Callable[[str], None] = print,
+    *,
+    revision: str | None = None,
+    trust_remote_code: bool = False,
+    score: str = "prob",
+) -> list[dict]:
+    """Run `attacks` on every model of `models` under `out/attacks`; the records (also in records.json).
+
+    `models`: `Source`s or (name, kind, path[, method]) tuples; kind is target, gold, unlearned or base.
+    Target and gold get the same attacks (ceiling and baseline of the scores). `eval_settings`: any
+    object with `tasks`, `batch_size`, `max_new_tokens` and `seed` (the run config's eval section);
+    None for the defaults. Every setting and the data each attack needs are checked before any work.
+    """
+    out = Path(out) / "attacks"
+    sources = [model if isinstance(model, Source) else Source(*model) for model in models]
+    context, variants = prepare(data, forget_split, sources, attacks, options, eval_settings, seed,
+                                revision=revision, trust_remote_code=trust_remote_code)  # fmt: skip
+    evaluation = _evaluation(eval_settings)
+    for source in sources:
+        _attack_model(out, source, variants, context, evaluation, log)
+    records = score_all(out, sources, variants, score)
+    atomic.write_json(out / RECORDS, records)
+    return records
+
+
+def prepare(
+    data, forget_split, sources, attacks, options, eval_settings, seed, *, revision, trust_remote_code
+):
+    """(context, [(attack, variant)]): everything checked, nothing written or trained."""
+    from clearbench import settings
+    from clearbench.data.load import load_split, quiet
+    from clearbench.evaluate.tasks import select_tasks
+    from clearbench.models import registry
+
+    settings.check(options, lambda key: f"attack option {key!r}")
+    if not attacks:
+        raise UserError("no attack named; choose from relearn, quantize, queries")
+    if not sources:
+        raise UserError("no model to attack")
+    names = [source.name for source in sources]
+    if len(set(names)) != len(names):
+        raise UserError(f"models to attack must have distinct names, got {', '.join(names)}")
+    chosen = [get_attack(name) for name in dict.fromkeys(attacks)]
+    variants = [(attack, variant) for attack in chosen for variant in attack.variants(options)]
+    has_vision = registry.adapter_for(sources[0].path, trust_remote_code=trust_remote_code).has_vision
+    wanted = getattr(eval_settings, "tasks", None)
+    tasks = [task for task in select_tasks(wanted, has_vision=has_vision) if task.forget]
+    if not tasks:
+        raise UserError("the attacks ask forget tasks, and none is among the evaluated tasks")
+    with quiet():
+        splits = {task.name: load_split(str(data), task.config(forget_split), revision) for task in tasks}
+    context = Context(str(data), forget_split, options, tasks, splits, seed, revision, trust_remote_code)
+    for attack in chosen:
+        attack.check(context)
+    return context, variants
+
+
+def _evaluation(eval_settings) -> dict:
+    return {
+        "batch_size": getattr(eval_settings, "batch_size", 8),
+        "max_new_tokens": getattr(eval_settings, "max_new_tokens", 64),
+        "seed": getattr(eval_settings, "seed", 0),
+    }
+
+
+def folder(out: Path, variant: Variant, source: Source) -> Path:
+    return Path(out) / variant.name / source.name
+
+
+def _request(variant: Variant, source: Source, context: Context, evaluation: dict) -> dict:
+    return {
+        "attack": variant.attack,
+        "variant": variant.name,
+        "settings": variant.settings,
+        "model": source.name,
+        "kind": source.kind,
+        "method": source.method,
+        "source": str(source.path),
+        "data": context.data,
+        "forget_split": context.forget_split,
+        "tasks": [task.name for task in context.tasks],
+        "seed": context.seed,
+        "evaluation": evaluation,
+    }
+
+
+def read_record(path: Path) -> dict | None:
+    try:
+        return json.loads((Path(path) / RECORD).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as error:
+        raise UserError(f"{Path(path) / RECORD}: cannot read the earlier attack's record: {error}") from None
+
+
+def _claim(path: Path, request: dict) -> bool:
+    """True when `path` holds this request, completed; refuses a folder of another request."""
+    earlier = read_record(path)
+    if earlier is None:
+        if path.exists() and any(path.iterdir()):
+            raise UserError(f"{path} holds files but no {RECORD}; delete it or choose another --out")
+        return False
+    if json.loads(json.dumps(earlier.get("request"), default=str)) != json.loads(
+        json.dumps(request, default=str)
+    ):
+        raise UserError(
+            f"{path} holds another attack's output ({RECORD} differs); delete it or choose another --out"
+        )
+    return earlier.get("status") == "completed" and is_complete(path / EVAL)
+
+
+def _attack_model(out: Path, source: Source, variants, context: Context, evaluation: dict, log) -> None:
+    from clearbench.models import registry
+
+    todo = []
+    for attack, variant in [(None, CLEAN), *variants]:
+        path = folder(out, variant, source)
+        request = _request(variant, source, context, evaluation)
+        if not _claim(path, request):
+            todo.append((attack, variant, path, request))
+    if not todo:
+        return
+    try:
+        loaded = _to_device(registry.load(source.path, trust_remote_code=context.trust_remote_code))
+    except Exception as error:
+        if atomic.output_failure(error) is not None:
+            raise
+        for _, _variant, path, request in todo:
+            _record(path, request, "failed", f"loading the model: {type(error).__name__}: {error}", 0.0)
+        log(f"[attack] {source.name}: cannot load {source.path}: {error}")
+        return
+    for attack, variant, path, request in todo:
+        started = time.perf_counter()
+        _record(path, request, "running", None, 0.0)
+        try:
+            tasks = attack.tasks(variant, context) if attack else [AttackTask.of(t) for t in context.tasks]
+            if not tasks:
+                _record(path, request, "skipped", "no task of this model takes the variant", 0.0)
+                continue
+            derived = attack.derive(variant, source, loaded, path, context) if attack else loaded
+            if derived is not loaded:
+                derived = _to_device(derived)
+            record = {"attack": variant.attack, "variant": variant.name, "source": source.name}
+            evaluate_variant(derived, tasks, context, path / EVAL, record=record, **evaluation)
+            del derived
+        except Exception as error:  # one failed attack must not stop the others
+            if atomic.output_failure(error) is not None:
+                raise
+            seconds = time.perf_counter() - started
+            _record(path, request, "failed", f"{type(error).__name__}: {error}", seconds)
+            log(f"[attack] {variant.name} {source.name}: failed ({type(error).__name__}: {error})")
+            continue
+        seconds = time.perf_counter() - started
+        _record(path, request, "completed", None, seconds)
+        log(f"[attack] {variant.name} {source.name}: completed in {seconds:.1f}s")
+
+
+def _to_device(loaded):
+    import torch
+
+    model, processor, adapter = loaded
+    model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
+    return model, processor, adapter
+
+
+def _record(path: Path, request: dict, status: str, error: str | None, seconds: float) -> None:
+    record = {"request": request, "status": status, "error": error, "seconds": round(seconds, 1)}
+    atomic.write_json(Path(path) / RECORD, record)
+
+
+def score_all(out: Path, sources: Sequence[Source], variants, score: str = "prob") -> list[dict]:
+    """One record per (variant, model): status, the forget metrics before and after (against gold
+    asked the same way) and the recovered knowledge (scores.py)."""
+    from clearbench.evaluate.logs import read_eval
+
+    def logs_of(variant: Variant, source: Source | None) -> dict | None:
+        if source is None:
+            return None
+        record = read_record(folder(out, variant, source))
+        if not record or record.get("status") != "completed":
+            return None
+        return read_eval(folder(out, variant, source) / EVAL)
+
+    target = next((source for source in sources if source.kind == "target"), None)
+    gold = next((source for source in sources if source.kind == "gold"), None)
+    clean = {source.name: logs_of(CLEAN, source) for source in sources}
+    records = []
+    for _, variant in variants:
+        gold_attacked = logs_of(variant, gold)
+        for source in sources:
+            path = folder(out, variant, source)
+            stored = read_record(path) or {"status": "failed", "error": "never ran", "seconds": 0.0}
+            entry = {
+                "attack": variant.attack,
+                "variant": variant.name,
+                "settings": variant.settings,
+                "model": source.name,
+                "kind": source.kind,
+                "method": source.method,
+                "status": stored["status"],
+                "error": stored.get("error"),
+                "seconds": stored.get("seconds"),
+                "folder": str(path),
+            }
+            attacked = logs_of(variant, source) if stored["status"] == "completed" else None
+            if attacked is not None and clean[source.name] is None:
+                entry["status"], entry["error"] = "failed", "the model's clean evaluation failed"
+                attacked = None
+            if attacked is not None:
+                entry |= _scores(attacked, clean, source, target, gold, gold_attacked, score)
+            records.append(entry)
+    return records
+
+
+def _scores(attacked, clean, source, target, gold, gold_attacked, score) -> dict:
+    own = on_rows(clean[source.name], attacked)
+    gold_clean = on_rows(clean[gold.name], attacked) if gold and clean.get(gold.name) else None
+    gold_after = {task: log for task, log in (gold_attacked or {}).items() if task in attacked} or None
+    reference = {}
+    for role, model in (("target", target), ("gold", gold)):
+        logs = clean.get(model.name) if model else None
+        reference[role] = task_scores(on_rows(logs, attacked), score) if logs else {}
+    return {
+        "rows": {task: len(log["avg_gt_loss"]) for task, log in attacked.items()},
+        "score": score,
+        "before": forget_metrics(own, gold_clean),
+        "after": forget_metrics(attacked, gold_after),
+        "recovery": recovery(
+            task_scores(attacked, score), task_scores(own, score), reference["target"], reference["gold"]
+        ),
+    }
