@@ -34,14 +34,23 @@ def small_run(tmp_path_factory):
     return out
 
 
+def job_output(run_dir: Path, name: str) -> Path | None:
+    """The output folder of the run's job called `name` (None until it is planned)."""
+    from clearbench.jobs import job_states
+    from clearbench.jobs.job import output
+
+    keys = [job["key"] for job in job_states(run_dir) if job["name"] == name]
+    return output(run_dir, keys[0]) if keys else None
+
+
 def _metrics(run_dir: Path) -> dict:
     return {p.stem: json.loads(p.read_text()) for p in sorted((run_dir / "metrics").glob("*.json"))}
 
 
 @pytest.mark.slow
 def test_run_produces_every_stage_and_a_report(small_run):
-    for model in ("base", "target", "gold", "unlearn/ga"):
-        assert (small_run / "models" / model / "config.json").is_file(), model
+    for model in ("base", "target", "gold", "ga"):
+        assert (job_output(small_run, model) / "config.json").is_file(), model
     assert set(_metrics(small_run)) == {"base", "target", "gold", "ga"}
     assert _metrics(small_run)["gold"]["forget_quality"] == pytest.approx(1.0)
     leaderboard = (small_run / "report" / "leaderboard.md").read_text()
@@ -49,13 +58,13 @@ def test_run_produces_every_stage_and_a_report(small_run):
         assert f"| {row} |" in leaderboard or f"| *{row}* |" in leaderboard
     assert (small_run / "report" / "report.html").is_file()
     recorded = json.loads((small_run / "run.json").read_text())
-    assert recorded["versions"]["torch"] and recorded["seed"] == 0
+    assert recorded["versions"]["torch"] and recorded["seeds"] == {"train": [0], "unlearn": [0]}
     assert recorded["data_revision"].startswith("sha256:")
 
 
 @pytest.mark.slow
 def test_rerun_skips_completed_stages(small_run):
-    weights = small_run / "models" / "target" / "model.safetensors"
+    weights = job_output(small_run, "target") / "model.safetensors"
     before = weights.stat().st_mtime_ns
     started = time.perf_counter()
     Pipeline(load_config(None, SMALL), small_run, log=lambda line: None).run()
@@ -69,7 +78,9 @@ def test_resuming_with_another_config_is_refused(small_run):
 
 
 def test_failed_and_diverged_methods_are_reported_and_the_others_kept(tmp_path, monkeypatch):
+    import clearbench.train.finetune as finetune_module
     import clearbench.train.unlearn as unlearn_module
+    from clearbench.jobs.executors import InProcess
 
     def fake_unlearn(model, data, forget, retain, method, out, options=None, **settings):
         if method == "npo":
@@ -80,8 +91,13 @@ def test_failed_and_diverged_methods_are_reported_and_the_others_kept(tmp_path, 
         return {"status": "completed"}
 
     monkeypatch.setattr(unlearn_module, "unlearn", fake_unlearn)
+    monkeypatch.setattr(
+        finetune_module, "finetune", lambda model, data, split, out, *a, **k: Path(out).mkdir()
+    )
     config = load_config(None, ["unlearn.methods=[ga, npo, idk]"])
-    runs = Pipeline(config, tmp_path, log=lambda line: None).unlearn_all(tmp_path / "target")
+    pipeline = Pipeline(config, tmp_path, log=lambda line: None)
+    pipeline.data_revision = "sha256:test"
+    runs = [run for run in pipeline.train_all(InProcess()) if run.kind == "unlearned"]
     assert [(r.name, r.status) for r in runs] == [("ga", "diverged"), ("npo", "failed"), ("idk", "completed")]
     assert "CUDA out of memory" in runs[1].error and "inf" in runs[0].error
 
@@ -96,19 +112,20 @@ def test_killed_run_resumes_to_the_same_results(small_run, tmp_path):
     command = [sys.executable, "-m", "clearbench.cli", "run", "--out", str(out)]
     for override in SMALL:
         command += ["--set", override]
-    log = out / "models" / "target" / "train_log.jsonl"
     process = subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
-    deadline = time.time() + 300
+    deadline, target = time.time() + 300, None
     while time.time() < deadline and process.poll() is None:
-        if log.exists() and len(log.read_text().splitlines()) >= 3:
+        target = target or job_output(out, "target")
+        log = target / "train_log.jsonl" if target else None
+        if log and log.exists() and len(log.read_text().splitlines()) >= 3:
             break
         time.sleep(0.05)
     assert process.poll() is None, "the run ended before it could be killed mid-training"
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    assert not (out / "models" / "target" / "config.json").exists()
+    assert not (target / "config.json").exists()
 
     finished = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert finished.returncode == 0, finished.stderr[-2000:]
@@ -141,9 +158,9 @@ def test_two_cpu_processes_under_accelerate_launch(tmp_path):
         command, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"}
     )
     assert finished.returncode == 0, finished.stderr[-3000:]
-    assert json.loads((out / "models" / "target" / "run.json").read_text())["processes"] == 2
+    assert json.loads((job_output(out, "target") / "run.json").read_text())["processes"] == 2
     assert set(_metrics(out)) == {"base", "target", "gold", "ga", "npo"}
-    assert finished.stdout.count("[target] done") == 1  # stage lines come from the main process only
+    assert finished.stdout.count("[train] done") == 1  # stage lines come from the main process only
 
 
 @pytest.mark.slow
@@ -163,7 +180,8 @@ def test_report_command_rebuilds_the_report_with_another_retain_line(small_run):
     assert leaderboard.read_text() == saved["leaderboard.csv"]
     # Training logs are recorded relative to the run, so a moved run directory still reports them.
     logs = [record["train_log"] for record in json.loads((small_run / "runs.json").read_text())]
-    assert "models/unlearn/ga/train_log.jsonl" in logs
+    ga = job_output(small_run, "ga").relative_to(small_run)
+    assert f"{ga.as_posix()}/train_log.jsonl" in logs
 
 
 def test_report_command_names_a_directory_that_is_not_a_run(tmp_path, capsys):

@@ -117,7 +117,7 @@ def _umask() -> int:
     return mask
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     if pid == os.getpid():
         return True
     try:
@@ -132,7 +132,7 @@ def _process_alive(pid: int) -> bool:
 def _is_leftover(name: str, include_old: bool) -> bool:
     match = _TEMPORARY.match(name)
     if match:
-        return not _process_alive(int(match.group("pid")))
+        return not process_alive(int(match.group("pid")))
     return include_old and bool(_OLD_TEMPORARY.match(name))
 
 

@@ -22,7 +22,7 @@ import yaml
 from clearbench import settings
 from clearbench.errors import UserError
 from clearbench.methods import METHODS, PAPER_METHODS, get_method
-from clearbench.settings import AT_LEAST_ONE, setting
+from clearbench.settings import AT_LEAST_ONE, NOT_NEGATIVE, POSITIVE, setting
 from clearbench.train.options import FINETUNE_DEFAULTS, UNLEARN_DEFAULTS, TrainOptions, UnlearnOptions
 
 MODALITIES = ("both", "images", "text")
@@ -82,9 +82,32 @@ class ReportSection:
 
 
 @dataclass
+class SeedsSection:
+    """Target and gold are trained once per training seed, each method run once per (training seed,
+    unlearning seed); the report gives intervals over them. The base is pretrained once, with the
+    first training seed (it stands for a downloaded model)."""
+
+    train: list[int] = setting(help="seeds of target and gold training", default_factory=lambda: [0])
+    unlearn: list[int] = setting(help="seeds of each unlearning run", default_factory=lambda: [0])
+
+
+@dataclass
+class JobsSection:
+    """Where the run's jobs run: here, one after another (workers 0), on a local Ray runtime with that
+    many workers, or on the Ray cluster at `ray_address`."""
+
+    workers: int = setting(0, "local Ray workers; 0 runs every job in this process", NOT_NEGATIVE)
+    ray_address: str | None = setting(
+        None, "address of an existing Ray cluster (ray://host:10001 or host:6379)"
+    )
+    cpus: float = setting(1.0, "CPUs each job asks of a Ray worker", POSITIVE)
+    gpus: float = setting(0.0, "GPUs each job asks of a Ray worker", NOT_NEGATIVE)
+
+
+@dataclass
 class RunConfig:
     forget_split: str = "forget10"
-    seed: int = 0
+    seeds: SeedsSection = field(default_factory=SeedsSection)
     data: DataSection = field(default_factory=DataSection)
     model: ModelSection = field(default_factory=ModelSection)
     pretrain: TrainOptions = field(default_factory=lambda: TrainOptions(**FINETUNE_DEFAULTS))
@@ -92,6 +115,7 @@ class RunConfig:
     unlearn: UnlearnSection = field(default_factory=lambda: UnlearnSection(**UNLEARN_DEFAULTS))
     eval: EvalSection = field(default_factory=EvalSection)
     report: ReportSection = field(default_factory=ReportSection)
+    jobs: JobsSection = field(default_factory=JobsSection)
 
     @property
     def retain_split(self) -> str:
@@ -233,7 +257,7 @@ def _validate(config: RunConfig) -> None:
     from clearbench.evaluate.official import COMPAT_MODES
     from clearbench.evaluate.tasks import select_tasks
 
-    for section in ("pretrain", "finetune", "unlearn", "eval"):
+    for section in ("pretrain", "finetune", "unlearn", "eval", "jobs"):
         settings.check(getattr(config, section), lambda key, section=section: f"config key '{section}.{key}'")
     if config.eval.tasks is not None:
         try:
@@ -249,6 +273,11 @@ def _validate(config: RunConfig) -> None:
 
         names = ("config key 'data.persons'", "config key 'data.image_size'")
         check_options(config.data.persons, config.data.image_size, names=names)
+    for kind, seeds in (("train", config.seeds.train), ("unlearn", config.seeds.unlearn)):
+        if not seeds:
+            raise UserError(f"config key 'seeds.{kind}' is empty; give at least one seed")
+        if len(set(seeds)) != len(seeds):
+            raise UserError(f"config key 'seeds.{kind}' repeats a seed: {seeds}")
     if config.forget_split not in ("forget01", "forget05", "forget10"):
         raise UserError(f"forget_split {config.forget_split!r} must be forget01, forget05 or forget10")
     for modality in config.unlearn.modalities:

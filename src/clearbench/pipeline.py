@@ -1,8 +1,12 @@
 """`clearbench run`: data → base → target / gold → unlearn each method → evaluate → metrics → report.
 
-Every stage writes its output atomically and skips itself when that output is complete, so a killed
-run resumes where it stopped. Under `accelerate launch`, training stages use every process; the
-evaluations are independent, so each process evaluates its own share of the models.
+The models are trained and evaluated as jobs (`clearbench.jobs`): one per model to train (target and
+gold per training seed, each method per training × unlearning seed and modality) and one per model
+to evaluate, each in a folder named by a hash of what it computes, written atomically and skipped
+once done, so a killed or failed run re-run redoes only what is not done. The executor (this process
+by default; `jobs.workers` / `jobs.ray_address`: Ray) decides only where jobs run. Under `accelerate
+launch`, training jobs use every process and each process evaluates its own share of the models.
+Metrics and the report are then computed here, from the eval logs.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import errno
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import yaml
@@ -19,21 +23,29 @@ import yaml
 from clearbench import atomic, settings
 from clearbench.config import RunConfig, forget_config
 from clearbench.errors import UserError
+from clearbench.jobs import Job
 from clearbench.versions import versions
 
 
 @dataclass
 class ModelRun:
-    """One model that gets evaluated: its checkpoint, and how it came to be."""
+    """One model that gets evaluated: the job that made it, and how it came to be."""
 
     name: str
     kind: str  # base | target | gold | unlearned
-    path: Path
+    job: Job
     method: str | None = None
     modality: str | None = None
+    train_seed: int | None = None
+    unlearn_seed: int | None = None
     status: str = "completed"  # completed | diverged | failed
     error: str | None = None
-    train_log: Path | None = None
+    evaluation: Job | None = None
+
+    @property
+    def group(self) -> str:
+        """The name without its seeds: what the leaderboard aggregates over seeds."""
+        return self.name.split("~")[0]
 
 
 class Pipeline:
@@ -68,21 +80,17 @@ class Pipeline:
                 atomic.clean_leftovers(self.out)  # temporaries of a killed earlier run
             self._record_config()
             self._stage("data", self.prepare_data)
+            from clearbench.data.load import dataset_revision
+
+            self.data_revision = dataset_revision(self.data, self.config.data.revision)
             if self.state.is_main_process:
                 atomic.write_json(self.out / "run.json", self._environment())
-            base = self._stage("base", self.train_base)
-            target = self._stage(
-                "target", lambda: self.finetune("target", base, self._with_replay("full+tofu"))
-            )
-            gold = self._stage(
-                "gold",
-                lambda: self.finetune("gold", base, self._with_replay(f"{self.config.retain_split}+tofu")),
-            )
-            runs = [ModelRun("target", "target", target), ModelRun("gold", "gold", gold)]
-            if self.config.model.pretrain:
-                runs.insert(0, ModelRun("base", "base", base))
-            runs += self._stage("unlearn", lambda: self.unlearn_all(target))
-            self._stage("eval", lambda: self.evaluate_all(runs))
+            executor = self._executor()
+            try:
+                runs = self._stage("train", lambda: self.train_all(executor))
+                self._stage("eval", lambda: self.evaluate_all(executor, runs))
+            finally:
+                getattr(executor, "close", lambda: None)()
             self._stage("metrics", lambda: self.metrics_all(runs))
             return self._stage("report", lambda: self.report(runs))
         except Exception as error:
@@ -195,84 +203,104 @@ class Pipeline:
             for name in dict.fromkeys(needed):
                 load_split(self.data, name, config.data.revision)
 
-    def train_base(self) -> str:
-        if not self.config.model.pretrain:
-            return self.config.model.name
-        return str(self.finetune("base", self.config.model.name, "pretraining", section=self.config.pretrain))
+    def plan_training(self) -> list[ModelRun]:
+        """The models to train, as jobs: base, target and gold per training seed, each method per
+        (training seed, unlearning seed, modality). Names carry seeds only when there are several."""
+        from clearbench.train.options import TrainOptions, UnlearnOptions
 
-    def finetune(self, name: str, model: str | Path, split: str, section=None) -> Path:
-        from clearbench.train.finetune import finetune
-        from clearbench.train.options import TrainOptions
+        config, seeds = self.config, self.config.seeds
+        model: str | dict = config.model.name
+        runs: list[ModelRun] = []
+        if config.model.pretrain:
+            base = self._job(
+                "finetune",
+                "base",
+                model=model,
+                split="pretraining",
+                seed=seeds.train[0],
+                options=asdict(settings.narrow(config.pretrain, TrainOptions)),
+            )
+            runs.append(ModelRun("base", "base", base, train_seed=seeds.train[0]))
+            model = {"job": base.key}
+        finetune_options = asdict(settings.narrow(config.finetune, TrainOptions))
+        unlearn_options = asdict(settings.narrow(config.unlearn, UnlearnOptions))
+        section = config.unlearn
+        for train_seed in seeds.train:
+            references = {}
+            for kind, split in (("target", "full+tofu"), ("gold", f"{config.retain_split}+tofu")):
+                name = kind + self._seed_suffix(train_seed)
+                job = self._job(
+                    "finetune",
+                    name,
+                    model=model,
+                    split=self._with_replay(split),
+                    seed=train_seed,
+                    options=finetune_options,
+                )
+                references[kind] = job
+                runs.append(ModelRun(name, kind, job, train_seed=train_seed))
+            for unlearn_seed in seeds.unlearn:
+                for modality in section.modalities:
+                    for method in section.methods:
+                        name = method if section.modalities == ["both"] else f"{method}@{modality}"
+                        name += self._seed_suffix(train_seed, unlearn_seed)
+                        job = self._job(
+                            "unlearn",
+                            name,
+                            model={"job": references["target"].key},
+                            forget=forget_config(config.forget_split, modality),
+                            retain=f"{config.retain_split}+tofu",
+                            method=method,
+                            options=unlearn_options,
+                            hparams=section.hparams.get(method, {}),
+                            seed=unlearn_seed,
+                        )
+                        runs.append(
+                            ModelRun(name, "unlearned", job, method, modality, train_seed, unlearn_seed)
+                        )
+        return runs
 
-        out = self.out / "models" / name
-        options = settings.narrow(section or self.config.finetune, TrainOptions)
-        finetune(str(model), self.data, split, out, options, **self._model_options())
-        return out
-
-    def unlearn_all(self, target: Path) -> list[ModelRun]:
-        from clearbench.train.options import UnlearnOptions
-        from clearbench.train.unlearn import unlearn
-
-        section = self.config.unlearn
-        runs = []
-        for modality in section.modalities:
-            for method in section.methods:
-                name = method if section.modalities == ["both"] else f"{method}@{modality}"
-                out = self.out / "models" / "unlearn" / name
-                run = ModelRun(name, "unlearned", out, method, modality, train_log=out / "train_log.jsonl")
-                try:
-                    result = unlearn(
-                        str(target),
-                        self.data,
-                        forget_config(self.config.forget_split, modality),
-                        f"{self.config.retain_split}+tofu",
-                        method,
-                        out,
-                        settings.narrow(section, UnlearnOptions),
-                        hparams=section.hparams.get(method, {}),
-                        **self._model_options(),
-                    )
-                    run.status = result.get("status", "completed")
-                    run.error = result.get("reason")
-                except Exception as error:  # one broken method must not stop the others
-                    if atomic.output_failure(error) is not None:
-                        raise  # a full disk or an unwritable --out stops every method alike
-                    run.status, run.error = "failed", f"{type(error).__name__}: {error}"
-                self.log(f"[unlearn] {name}: {run.status}" + (f" ({run.error})" if run.error else ""))
-                runs.append(run)
-        counts = {
-            status: sum(run.status == status for run in runs)
-            for status in ("completed", "diverged", "failed")
-        }
+    def train_all(self, executor) -> list[ModelRun]:
+        runs = self.plan_training()
+        states = executor.run([run.job for run in runs], self.out)
+        for run in runs:
+            state = states[run.job.key]
+            result = state.get("result") or {}
+            if state["state"] == "failed":
+                run.status, run.error = "failed", state.get("reason")
+            else:
+                run.status, run.error = result.get("status", "completed"), result.get("reason")
+            if run.kind != "unlearned" and run.status != "completed":
+                raise UserError(f"{run.name} could not be trained: {run.error}")
+            if run.kind == "unlearned":
+                self.log(f"[unlearn] {run.name}: {run.status}" + (f" ({run.error})" if run.error else ""))
+        unlearned = [run for run in runs if run.kind == "unlearned"]
+        counts = {s: sum(run.status == s for run in unlearned) for s in ("completed", "diverged", "failed")}
         self.log("[unlearn] " + ", ".join(f"{count} {status}" for status, count in counts.items()))
         return runs
 
-    def evaluate_all(self, runs: list[ModelRun]) -> None:
-        from clearbench.evaluate.runner import evaluate_model
-
+    def evaluate_all(self, executor, runs: list[ModelRun]) -> None:
         section = self.config.eval
         ready = [run for run in runs if run.status == "completed"]
-        for run in ready[self.state.process_index :: self.state.num_processes]:
-            try:
-                evaluate_model(
-                    run.path,
-                    self.data,
-                    self.config.forget_split,
-                    self._eval_dir(run),
-                    tasks=section.tasks,
-                    max_rows=section.max_rows,
-                    batch_size=section.batch_size,
-                    max_new_tokens=section.max_new_tokens,
-                    seed=section.seed,
-                    revision=self.config.data.revision,
-                )
-            except Exception as error:
-                if atomic.output_failure(error) is not None:
-                    raise
-                if isinstance(error, UserError) and run.kind != "unlearned":
-                    raise
-                run.status, run.error = "failed", f"evaluation: {type(error).__name__}: {error}"
-        self.state.wait_for_everyone()
+        for run in ready:
+            run.evaluation = self._job(
+                "evaluate",
+                f"eval {run.name}",
+                model={"job": run.job.key},
+                forget_split=self.config.forget_split,
+                tasks=section.tasks,
+                max_rows=section.max_rows,
+                batch_size=section.batch_size,
+                max_new_tokens=section.max_new_tokens,
+                seed=section.seed,
+            )
+        states = executor.run([run.evaluation for run in ready], self.out)
+        for run in ready:
+            state = states[run.evaluation.key]
+            if state["state"] == "failed":
+                if run.kind != "unlearned":
+                    raise UserError(f"{run.name} could not be evaluated: {state.get('reason')}")
+                run.status, run.error = "failed", f"evaluation: {state.get('reason')}"
 
     def metrics_all(self, runs: list[ModelRun]) -> None:
         from clearbench.evaluate.logs import read_eval
@@ -280,11 +308,12 @@ class Pipeline:
 
         if not self.state.is_main_process:
             return
-        gold = next(run for run in runs if run.kind == "gold")
-        gold_logs = read_eval(self._eval_dir(gold)) if self._evaluated(gold) else None
+        golds = {run.train_seed: run for run in runs if run.kind == "gold"}
         for run in runs:
             if run.status != "completed" or not self._evaluated(run):
                 continue
+            gold = golds[run.train_seed]
+            gold_logs = read_eval(self._eval_dir(gold)) if self._evaluated(gold) else None
             metrics = compute_metrics(
                 read_eval(self._eval_dir(run)), gold_logs, compat=self.config.eval.compat
             )
@@ -304,7 +333,13 @@ class Pipeline:
                     modality=run.modality,
                     status=run.status,
                     error=run.error,
-                    train_log=run.train_log,
+                    train_log=run.job.output(self.out) / "train_log.jsonl"
+                    if run.kind == "unlearned"
+                    else None,
+                    group=run.group,
+                    train_seed=run.train_seed,
+                    unlearn_seed=run.unlearn_seed,
+                    job=run.job.key,
                 )
                 for run in runs
             ]
@@ -321,28 +356,46 @@ class Pipeline:
     # ---- helpers --------------------------------------------------------------------------
     def _environment(self) -> dict:
         """What a reader needs to reproduce the run: versions, seeds, the exact data."""
-        from clearbench.data.load import dataset_revision
-
         return {
             "versions": versions(),
-            "seed": self.config.seed,
+            "seeds": asdict(self.config.seeds),
             "data_source": self.data,
-            "data_revision": dataset_revision(self.data, self.config.data.revision),
+            "data_revision": self.data_revision,
         }
 
-    def _model_options(self) -> dict:
-        """What every training stage of the run shares: the seed and where the model comes from."""
-        return {
-            "seed": self.config.seed,
+    def _job(self, kind: str, name: str, **spec) -> Job:
+        """A job of this run: its spec plus what every job shares (the data, exactly, and trust)."""
+        shared = {
+            "data": self.config.data.source,
+            "data_revision": self.data_revision,
             "revision": self.config.data.revision,
             "trust_remote_code": self.config.model.trust_remote_code,
         }
+        return Job(kind, name, shared | spec, cpus=self.config.jobs.cpus, gpus=self.config.jobs.gpus)
+
+    def _seed_suffix(self, train_seed: int, unlearn_seed: int | None = None) -> str:
+        """`~t1` / `~t1u0` when the run has several seeds of that kind, so one-seed names stay plain."""
+        seeds = self.config.seeds
+        suffix = f"t{train_seed}" if len(seeds.train) > 1 else ""
+        if unlearn_seed is not None and len(seeds.unlearn) > 1:
+            suffix += f"u{unlearn_seed}"
+        return f"~{suffix}" if suffix else ""
+
+    def _executor(self):
+        from clearbench.jobs.executors import InProcess, RayExecutor
+
+        jobs = self.config.jobs
+        if not jobs.workers and not jobs.ray_address:
+            return InProcess(self.log)
+        if self.state.num_processes > 1:
+            raise UserError("jobs.workers / jobs.ray_address cannot be used under accelerate launch")
+        return RayExecutor(workers=jobs.workers or None, address=jobs.ray_address, log=self.log)
 
     def _with_replay(self, split: str) -> str:
         return ",".join([split, *self.config.finetune.replay])
 
     def _eval_dir(self, run: ModelRun) -> Path:
-        return self.out / "evals" / run.name
+        return run.evaluation.output(self.out)
 
     def _evaluated(self, run: ModelRun) -> bool:
-        return (self._eval_dir(run) / "summary.json").exists()
+        return run.evaluation is not None and (self._eval_dir(run) / "summary.json").exists()

@@ -168,3 +168,16 @@ def narrow(settings: Any, cls: type) -> Any:
 
 def _names(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def from_dict(cls: type, data: dict[str, Any]) -> Any:
+    """Settings of `cls` rebuilt from their `dataclasses.asdict` form (nested settings included)."""
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for field in dataclasses.fields(cls):
+        if field.name in data:
+            value = data[field.name]
+            if dataclasses.is_dataclass(hints[field.name]) and isinstance(value, dict):
+                value = from_dict(hints[field.name], value)
+            values[field.name] = value
+    return cls(**values)

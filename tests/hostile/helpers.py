@@ -83,7 +83,7 @@ class FakeStages:
             raise self.fail[name]
 
     def finetune(self, model, data, split, out, options=None, **settings):
-        self._maybe_fail(f"finetune:{Path(out).name}")
+        self._maybe_fail(f"finetune:{job_name(out)}")
         Path(out).mkdir(parents=True, exist_ok=True)
         (Path(out) / "config.json").write_text("{}")
         return Path(out)
@@ -94,13 +94,13 @@ class FakeStages:
         return {"status": "completed"}
 
     def evaluate(self, model_path, data, forget_split, out_dir, **settings):
-        self._maybe_fail(f"eval:{Path(out_dir).name}")
+        self._maybe_fail(f"eval:{job_name(out_dir).removeprefix('eval ')}")
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         (Path(out_dir) / "summary.json").write_text("{}")
         return Path(out_dir)
 
     def metrics(self, candidate, gold=None, compat="clearbench"):
-        self._maybe_fail(f"metrics:{Path(candidate['path']).name}")
+        self._maybe_fail(f"metrics:{job_name(candidate['path']).removeprefix('eval ')}")
         return {"forget_quality": 0.5}
 
     def report(self, entries, out_dir, **settings):
@@ -112,6 +112,17 @@ class FakeStages:
         atomic.write_text(Path(out_dir) / "leaderboard.md", "| model |")
         atomic.write_text(Path(out_dir) / "report.html", "<html>complete</html>")
         return Path(out_dir) / "report.html"
+
+
+def job_name(output: str | Path) -> str:
+    """The name of the job whose output folder this is (its job.json, written before it runs)."""
+    return json.loads((Path(output).parent / "job.json").read_text())["name"]
+
+
+def done_jobs(run_dir: Path) -> set[str]:
+    from clearbench.jobs import job_states
+
+    return {job["name"] for job in job_states(run_dir) if job["state"] == "done"}
 
 
 def files_under(root: Path) -> list[str]:

@@ -28,6 +28,10 @@ class ReportEntry:
     error: str | None = None
     metrics: dict | None = None
     train_log: Path | None = None
+    group: str | None = None  # the name without seeds: rows of one group are aggregated over seeds
+    train_seed: int | None = None
+    unlearn_seed: int | None = None
+    job: str | None = None  # the job that made the model (`clearbench jobs`)
 
     def __post_init__(self) -> None:
         where = f"report entry {self.name!r}"
@@ -43,6 +47,8 @@ class ReportEntry:
             raise UserError(f"{where}: metrics must be a dict, got {type(self.metrics).__name__}")
         if self.train_log is not None:
             self.train_log = Path(self.train_log)
+        if self.group is None:
+            self.group = self.name
 
     @property
     def label(self) -> str:

@@ -1,0 +1,185 @@
+"""Executors decide where and when jobs run, never what they compute (that is `work.execute`).
+
+`InProcess` runs them here, in dependency order, exactly as a run always did; under `accelerate
+launch` every process trains together and evaluations are shared out. `RayExecutor` submits each job
+whose dependencies are done to a Ray runtime (a local one with N workers, or a cluster's address),
+with the job's CPU/GPU request; Ray retries a job whose worker died, and the job resumes from what
+it had written. Either way a job that raises is recorded as failed with its reason, the jobs that
+need it are failed as blocked, and every other job still runs; a re-run retries only what is not done.
+A write that fails because the output cannot be written (disk full, read-only) stops everything.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from clearbench import atomic
+from clearbench.errors import UserError
+from clearbench.jobs.job import Job, mark, read_state
+
+SHARED_KINDS = ("evaluate",)  # independent of each other: each process takes its share
+
+
+def run_job(job: Job, root: Path, write_state: bool = True) -> dict:
+    """Run one job unless it is done; record its state; return the state record."""
+    from clearbench.jobs.work import execute
+
+    state = read_state(root, job.key)
+    if state["state"] == "done":
+        return state
+    if write_state:
+        job.record(root)
+        mark(root, job.key, "running")
+    try:
+        result = execute(job, root)
+    except Exception as error:
+        if atomic.output_failure(error) is not None:
+            raise
+        reason = str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
+        if write_state:
+            mark(root, job.key, "failed", reason=reason, traceback=traceback.format_exc(limit=8))
+        return {"state": "failed", "reason": reason}
+    if write_state:
+        mark(root, job.key, "done", result=result)
+    return {"state": "done", "result": result}
+
+
+def _blocked(job: Job, jobs: dict[str, Job], states: dict[str, dict]) -> str | None:
+    for key in job.needs:
+        if states.get(key, {}).get("state") == "failed":
+            return f"needs {jobs[key].name if key in jobs else key}, which failed"
+    return None
+
+
+def _waves(jobs: list[Job]) -> list[list[Job]]:
+    """Jobs in dependency order, grouped: a wave needs only jobs of earlier waves (or outside the list)."""
+    pending = {job.key: job for job in jobs}
+    waves = []
+    while pending:
+        wave = [job for job in pending.values() if not any(key in pending for key in job.needs)]
+        if not wave:
+            raise UserError(
+                f"jobs depend on each other in a cycle: {', '.join(j.name for j in pending.values())}"
+            )
+        waves.append(wave)
+        for job in wave:
+            del pending[job.key]
+    return waves
+
+
+class InProcess:
+    def __init__(self, log: Callable[[str], None] = print):
+        from accelerate import PartialState
+
+        self.state = PartialState()
+        self.log = log
+
+    def run(self, jobs: list[Job], root: Path) -> dict[str, dict]:
+        state, everything = self.state, {job.key: job for job in jobs}
+        states: dict[str, dict] = {}
+        for wave in _waves(jobs):
+            for index, job in enumerate(wave):
+                blocked = _blocked(job, everything, states)
+                if blocked:
+                    if state.is_main_process:
+                        job.record(root)
+                        mark(root, job.key, "failed", reason=blocked)
+                    continue
+                if job.kind in SHARED_KINDS:
+                    if index % state.num_processes == state.process_index:
+                        run_job(job, root)
+                else:  # every process trains it; the main one records it
+                    run_job(job, root, write_state=state.is_main_process)
+                    state.wait_for_everyone()
+            state.wait_for_everyone()
+            for job in wave:
+                states[job.key] = read_state(root, job.key)
+                self._report(job, states[job.key])
+        return states
+
+    def _report(self, job: Job, state: dict) -> None:
+        if state["state"] == "failed":
+            self.log(f"[jobs] {job.name}: failed ({state.get('reason')})")
+
+
+class RayExecutor:
+    """Jobs on Ray: `workers` local CPU workers, or the cluster at `address`."""
+
+    def __init__(
+        self, *, workers: int | None = None, address: str | None = None, log=print, retries: int = 2
+    ):
+        try:
+            import ray
+        except ImportError:
+            raise UserError("Ray is not installed: pip install 'clearbench[ray]'") from None
+        self.ray, self.log, self.retries = ray, log, retries
+        self.started = not ray.is_initialized()
+        if self.started:
+            try:
+                if address:
+                    ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+                else:
+                    ray.init(
+                        num_cpus=workers,
+                        num_gpus=0,
+                        include_dashboard=False,
+                        log_to_driver=False,
+                        logging_level="ERROR",
+                        _node_ip_address="127.0.0.1",
+                    )
+            except (ConnectionError, RuntimeError, ValueError) as error:
+                where = f"the Ray cluster at {address}" if address else "a local Ray runtime"
+                raise UserError(f"cannot start or reach {where}: {str(error).splitlines()[0]}") from None
+
+    def run(self, jobs: list[Job], root: Path) -> dict[str, dict]:
+        ray, root = self.ray, Path(root).absolute()
+        everything = {job.key: job for job in jobs}
+        states = {job.key: read_state(root, job.key) for job in jobs}
+        todo = {job.key: job for job in jobs if states[job.key]["state"] != "done"}
+        remote = ray.remote(_run_on_worker)
+        running: dict = {}  # ray reference -> job
+        while todo or running:
+            for job in list(todo.values()):
+                if any(key in todo or _is_running(key, running) for key in job.needs):
+                    continue
+                del todo[job.key]
+                blocked = _blocked(job, everything, states)
+                if blocked:
+                    job.record(root)
+                    mark(root, job.key, "failed", reason=blocked)
+                    states[job.key] = read_state(root, job.key)
+                    continue
+                options = remote.options(num_cpus=job.cpus, num_gpus=job.gpus, max_retries=self.retries)
+                running[options.remote(job, str(root))] = job
+            if not running:
+                continue
+            done, _ = ray.wait(list(running), num_returns=1)
+            job = running.pop(done[0])
+            try:
+                ray.get(done[0])
+            except ray.exceptions.RayTaskError as error:  # an output that cannot be written
+                raise error.as_instanceof_cause() from None
+            except ray.exceptions.RayError as error:  # the worker died more often than retried
+                mark(root, job.key, "failed", reason=f"worker lost: {str(error).splitlines()[0]}")
+            states[job.key] = read_state(root, job.key)
+            if states[job.key]["state"] == "failed":
+                self.log(f"[jobs] {job.name}: failed ({states[job.key].get('reason')})")
+        return states
+
+    def close(self) -> None:
+        if self.started:
+            self.ray.shutdown()
+
+
+def _is_running(key: str, running: dict) -> bool:
+    return any(job.key == key for job in running.values())
+
+
+def _run_on_worker(job: Job, root: str) -> str:
+    """A job on a Ray worker: as many torch threads as CPUs asked (Ray sets the worker's count)."""
+    import torch
+
+    torch.set_num_threads(max(1, int(job.cpus)))
+    return run_job(job, Path(root))["state"]

@@ -1,0 +1,128 @@
+"""A job: one unit of work (train a model, unlearn one point of one method for one seed, evaluate a
+model), described by its kind and its spec, and kept in a folder named by a hash of both.
+
+The spec holds every input and setting the output depends on; a job it reads is named in it as
+`{"job": KEY}`. So the same work asked twice — by a re-run, a retry, another sweep that shares a
+point — is the same folder, and a finished job is never redone. Its folder `RUN/jobs/KEY/` holds:
+
+    job.json     kind, name, spec (written when the job is planned)
+    output/      the job's product: a checkpoint, or an eval directory
+    state.json   running (host, process, since) · done (the job's result) · failed (the reason);
+                 absent: pending. Written atomically, so a killed job is never "done".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from clearbench import atomic
+
+JOBS = "jobs"
+STATES = ("pending", "running", "interrupted", "done", "failed")
+
+
+@dataclass
+class Job:
+    kind: str  # finetune | unlearn | evaluate (clearbench.jobs.work.KINDS)
+    name: str  # what the report and `clearbench jobs` call it, e.g. "target", "eval npo"
+    spec: dict[str, Any]  # JSON values only; other jobs as {"job": KEY}
+    cpus: float = 1  # what the job asks of a Ray worker
+    gpus: float = 0
+    key: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        text = json.dumps({"kind": self.kind, "spec": self.spec}, sort_keys=True, allow_nan=False)
+        self.key = f"{self.kind}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+
+    @property
+    def needs(self) -> list[str]:
+        """Keys of the jobs whose output this one reads."""
+        return list(dict.fromkeys(_job_refs(self.spec)))
+
+    def folder(self, root: Path) -> Path:
+        return Path(root) / JOBS / self.key
+
+    def output(self, root: Path) -> Path:
+        return output(root, self.key)
+
+    def record(self, root: Path) -> None:
+        path = self.folder(root) / "job.json"
+        if not path.exists():
+            atomic.write_json(path, {"kind": self.kind, "name": self.name, "spec": self.spec})
+
+
+def output(root: Path, key: str) -> Path:
+    return Path(root) / JOBS / key / "output"
+
+
+def resolve(value: Any, root: Path) -> Any:
+    """A spec value with each `{"job": KEY}` replaced by that job's output path."""
+    if isinstance(value, dict):
+        if set(value) == {"job"}:
+            return str(output(root, value["job"]))
+        return {k: resolve(v, root) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve(v, root) for v in value]
+    return value
+
+
+def _job_refs(value: Any):
+    if isinstance(value, dict):
+        if set(value) == {"job"}:
+            yield value["job"]
+            return
+        for item in value.values():
+            yield from _job_refs(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _job_refs(item)
+
+
+# ---- state ------------------------------------------------------------------------------------
+def read_state(root: Path, key: str) -> dict[str, Any]:
+    """The job's state record; a running job whose process is gone on this host is `interrupted`."""
+    path = Path(root) / JOBS / key / "state.json"
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {"state": "pending"}
+    except (OSError, ValueError):
+        return {"state": "pending", "reason": f"{path} cannot be read"}
+    if state.get("state") == "running" and state.get("host") == socket.gethostname():
+        if not atomic.process_alive(state.get("pid", -1)):
+            state["state"] = "interrupted"
+    return state
+
+
+def mark(root: Path, key: str, state: str, **fields: Any) -> None:
+    record = {"state": state, "host": socket.gethostname(), "pid": os.getpid(), "time": _now(), **fields}
+    atomic.write_json(Path(root) / JOBS / key / "state.json", record)
+
+
+def job_states(root: Path) -> list[dict[str, Any]]:
+    """Every job planned in a run folder: key, kind, name and state record, in planning order."""
+    folder = Path(root) / JOBS
+    jobs = []
+    for path in (
+        sorted(folder.glob("*/job.json"), key=lambda p: p.stat().st_mtime_ns) if folder.is_dir() else []
+    ):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            record = {"kind": "?", "name": "?"}
+        key = path.parent.name
+        jobs.append(
+            {"key": key, "kind": record.get("kind"), "name": record.get("name"), **read_state(root, key)}
+        )
+    return jobs
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

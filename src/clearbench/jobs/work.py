@@ -1,0 +1,82 @@
+"""What each kind of job does: a function of its spec and the run folder, nothing else, so that any
+process (this one, or a Ray worker on another machine sharing the folder) computes the same output.
+
+Each returns the job's result (a small JSON record). The training and evaluation functions called
+here skip work already done in the output folder, so a retried job resumes rather than restarts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from clearbench import settings
+from clearbench.jobs.job import Job, resolve
+
+
+def data_location(spec: dict[str, Any], root: Path) -> str:
+    """The data source a job reads: the run's generated data for "synthetic", else the source."""
+    return str(Path(root) / "data") if spec["data"] == "synthetic" else spec["data"]
+
+
+def finetune_job(spec: dict[str, Any], root: Path, out: Path) -> dict:
+    from clearbench.train import finetune
+    from clearbench.train.options import TrainOptions
+
+    finetune.finetune(
+        resolve(spec["model"], root),
+        data_location(spec, root),
+        spec["split"],
+        out,
+        settings.from_dict(TrainOptions, spec["options"]),
+        seed=spec["seed"],
+        revision=spec["revision"],
+        trust_remote_code=spec["trust_remote_code"],
+    )
+    return {"status": "completed"}
+
+
+def unlearn_job(spec: dict[str, Any], root: Path, out: Path) -> dict:
+    from clearbench.train import unlearn
+    from clearbench.train.options import UnlearnOptions
+
+    result = unlearn.unlearn(
+        resolve(spec["model"], root),
+        data_location(spec, root),
+        spec["forget"],
+        spec["retain"],
+        spec["method"],
+        out,
+        settings.from_dict(UnlearnOptions, spec["options"]),
+        hparams=spec["hparams"],
+        seed=spec["seed"],
+        revision=spec["revision"],
+        trust_remote_code=spec["trust_remote_code"],
+    )
+    return {"status": result.get("status", "completed"), "reason": result.get("reason")}
+
+
+def evaluate_job(spec: dict[str, Any], root: Path, out: Path) -> dict:
+    from clearbench.evaluate import runner
+
+    runner.evaluate_model(
+        resolve(spec["model"], root),
+        data_location(spec, root),
+        spec["forget_split"],
+        out,
+        tasks=spec["tasks"],
+        max_rows=spec["max_rows"],
+        batch_size=spec["batch_size"],
+        max_new_tokens=spec["max_new_tokens"],
+        seed=spec["seed"],
+        revision=spec["revision"],
+        trust_remote_code=spec["trust_remote_code"],
+    )
+    return {"status": "completed"}
+
+
+KINDS = {"finetune": finetune_job, "unlearn": unlearn_job, "evaluate": evaluate_job}
+
+
+def execute(job: Job, root: Path) -> dict:
+    return KINDS[job.kind](job.spec, Path(root), job.output(root))
