@@ -28,7 +28,35 @@ def register(subparsers) -> None:
     parser.add_argument("--out", required=True, type=Path, help="output checkpoint directory")
     settings.add_arguments(parser.add_argument_group("training"), TrainOptions(**FINETUNE_DEFAULTS))
     add_model_arguments(parser)
+    add_tracking_arguments(parser)
     parser.set_defaults(func=run)
+
+
+def add_tracking_arguments(parser) -> None:
+    """Where training curves are reported: the options `finetune` and `unlearn` share."""
+    from clearbench.train.tracking import TRACKERS
+
+    parser.add_argument(
+        "--report-to",
+        nargs="+",
+        default=[],
+        metavar="TRACKER",
+        help=f"report the training curve to {', '.join(TRACKERS)} (several allowed; tensorboard works "
+        "offline, the others need their package installed)",
+    )
+    parser.add_argument(
+        "--logging-dir",
+        type=Path,
+        default=None,
+        help="where trackers write (TensorBoard event files, MLflow runs; default: OUT/tracking)",
+    )
+
+
+def reporting(args):
+    """The trackers of `--report-to`, checked before anything trains."""
+    from clearbench.train.tracking import reporting
+
+    return reporting(args.report_to, args.logging_dir or Path(args.out) / "tracking")
 
 
 def add_model_arguments(parser) -> None:
@@ -63,7 +91,8 @@ def run(args) -> int:
     from clearbench.train.finetune import finetune
 
     options = settings.from_arguments(TrainOptions(**FINETUNE_DEFAULTS), args)
-    out = finetune(args.model, args.data, args.split, args.out, options, **model_options(args))
+    with reporting(args):
+        out = finetune(args.model, args.data, args.split, args.out, options, **model_options(args))
     if int(os.environ.get("RANK", "0")) == 0:  # once, also under `accelerate launch`
         print(out)
     return 0

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from clearbench import settings
-from clearbench.commands.finetune import add_model_arguments, model_options
+from clearbench.commands.finetune import add_model_arguments, add_tracking_arguments, model_options, reporting
 from clearbench.errors import UserError
 from clearbench.train.options import UNLEARN_DEFAULTS, UnlearnOptions
 
@@ -54,6 +54,7 @@ def register(subparsers) -> None:
     )
     settings.add_arguments(parser.add_argument_group("training"), UnlearnOptions(**UNLEARN_DEFAULTS))
     add_model_arguments(parser)
+    add_tracking_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -61,17 +62,18 @@ def run(args) -> int:
     from clearbench.train.unlearn import unlearn
 
     options = settings.from_arguments(UnlearnOptions(**UNLEARN_DEFAULTS), args)
-    result = unlearn(
-        args.model,
-        args.data,
-        args.forget,
-        args.retain,
-        args.method,
-        args.out,
-        options,
-        hparams=parse_settings(args.hparams),
-        **model_options(args),
-    )
+    with reporting(args):
+        result = unlearn(
+            args.model,
+            args.data,
+            args.forget,
+            args.retain,
+            args.method,
+            args.out,
+            options,
+            hparams=parse_settings(args.hparams),
+            **model_options(args),
+        )
     if result["status"] != "completed":
         print(f"clearbench: unlearning {result['status']}: {result.get('reason', '')}", file=sys.stderr)
         return 1

@@ -7,6 +7,7 @@ clipping, one JSON line per optimizer step, resumable checkpoints, and a hard st
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import pickle
@@ -20,6 +21,7 @@ import torch
 
 from clearbench.errors import UserError
 from clearbench.settings import AT_LEAST_ONE, NOT_NEGATIVE, POSITIVE, setting
+from clearbench.train import tracking
 
 LOG_NAME = "train_log.jsonl"
 STATE_NAME = "loop_state"
@@ -123,6 +125,7 @@ def run_loop(
         return LoopResult("completed", step, last_loss, model)
 
     model.train()
+    reporting = tracking.open_runs(accelerator, label, {"stage": label, **dataclasses.asdict(config)})
     bar = tqdm(
         total=total,
         initial=step,
@@ -159,6 +162,8 @@ def run_loop(
                     optimizer.zero_grad(set_to_none=True)
                     if accelerator.is_main_process:
                         _append_line(log_path, {**record, "diverged": True})
+                    if reporting:
+                        tracking.log_step(accelerator, record)
                     break
                 if config.max_grad_norm:
                     accelerator.clip_grad_norm_(params, config.max_grad_norm)
@@ -168,6 +173,8 @@ def run_loop(
             step += 1
             if accelerator.is_main_process:
                 _append_line(log_path, record)
+            if reporting:
+                tracking.log_step(accelerator, record)
             bar.set_postfix(loss=f"{last_loss:.4f}", refresh=False)
             bar.update(1)
             if step >= total:
@@ -175,6 +182,8 @@ def run_loop(
             if config.save_every and step % config.save_every == 0:
                 _save_state(accelerator, state_dir, step, last_loss, scheduler, done=False)
     bar.close()
+    if reporting:
+        tracking.close_runs(accelerator)
     if status == "completed" and config.save_every:
         _save_state(accelerator, state_dir, step, last_loss, scheduler, done=True)
     accelerator.wait_for_everyone()
