@@ -349,7 +349,8 @@ def test_forget_quality_per_scope_and_pooled():
         "forget_quality_both_js",
     }
     assert result["calibration"]["forget_quality_both_js"]["rows"] == [4, 4]
-    assert result["gold"] == {"available": True} and result["unavailable"] == {}
+    assert result["gold"] == {"available": True}
+    assert [key for key in result["unavailable"] if not m.METRICS[key].membership] == []  # no holdout logs
 
 
 def test_without_gold_forget_quality_is_unavailable_not_invented():
@@ -399,14 +400,21 @@ def test_rouge_recomputed_from_generations_when_not_logged(logged):
 def test_compute_metrics_emits_exactly_the_metric_table():
     from clearbench.evaluate.metric_table import METRICS
 
-    bookkeeping = ["compat", "gold", "tasks_used", "calibration", "unavailable", "tasks"]
-    for gold in (None, BOTH):
-        result = m.compute_metrics(BOTH, gold)
+    bookkeeping = ["compat", "gold", "tasks_used", "calibration", "unavailable", "tasks", "membership"]
+
+    def scored(log, score):  # with every membership attack's per-sample score
+        return log | {f"mia_{attack}": dict.fromkeys(log["avg_gt_loss"], score) for attack in m.ATTACKS}
+
+    holdout = {"avg_gt_loss": {"0": 1.0, "1": 1.0}}
+    every = {task: scored(log, 1.0) for task, log in BOTH.items()}
+    every |= {"holdout_captions": scored(holdout, 0.0), "tofu_holdout": scored(holdout, 0.0)}
+    for gold in (None, every):
+        result = m.compute_metrics(every, gold)
         metric_keys = [key for key in result if key not in bookkeeping]
         assert metric_keys == list(METRICS)  # the table's keys, in the table's order
         assert list(result["tasks_used"]) == list(METRICS)
     # Without gold, exactly the metrics the table says need gold are None, each with a reason.
-    without = m.compute_metrics(BOTH)
+    without = m.compute_metrics(every)
     needs_gold = {key for key, metric in METRICS.items() if metric.needs_gold}
     assert {key for key in METRICS if without[key] is None} == needs_gold == set(without["unavailable"])
     # Every aggregate of the table reads per-task scores that exist.

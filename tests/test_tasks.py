@@ -30,6 +30,8 @@ def test_configs_follow_the_forget_split():
         "tofu_retain": "tofu_retain_perturbed",
         "tofu_real_authors": "tofu_real_authors_perturbed",
         "tofu_world_facts": "tofu_world_facts_perturbed",
+        "holdout_captions": "holdout05",
+        "tofu_holdout": "tofu_holdout05",
     }
     assert {name: task.config("forget05") for name, task in TASKS.items()} == expected
     with pytest.raises(UserError, match="forget split 'forget5'"):
@@ -106,6 +108,7 @@ def test_task_selection():
         "tofu_retain",
         "tofu_real_authors",
         "tofu_world_facts",
+        "tofu_holdout",
     ]
     assert [t.name for t in select_tasks(["real_faces", "tofu_forget", "real_faces"])] == [
         "real_faces",
@@ -126,5 +129,5 @@ def test_every_task_reads_the_synthetic_source(tmp_path):
         rows = load_split(source, task.config("forget10"))
         items = task.items(rows, seed=0)
         assert len(items) == len(rows) > 0
-        assert all(len(item.alternatives) >= 1 for item in items)
+        assert all(len(item.alternatives) >= 1 for item in items) or task.holdout
         assert all((item.prompt.image is None) == task.text_only for item in items)

@@ -70,6 +70,7 @@ def test_the_declaration_gives_the_published_tables():
         "forget": ["forget_captions", "forget_facerec", "tofu_forget"],
         "retain": ["retain_captions", "retain_facerec", "tofu_retain"],
         "real": ["real_faces", "real_world", "tofu_real_authors", "tofu_world_facts"],
+        "holdout": ["holdout_captions", "tofu_holdout"],
     }
     assert [t.name for t in TASKS.values() if t.facerec] == ["forget_facerec", "retain_facerec"]
     assert [t.name for t in TASKS.values() if t.prob_kind == "answer"] == [
@@ -77,6 +78,8 @@ def test_the_declaration_gives_the_published_tables():
         "retain_captions",
         "tofu_forget",
         "tofu_retain",
+        "holdout_captions",
+        "tofu_holdout",
     ]
     assert [t.name for t in TASKS.values() if t.text_only] == [n for n in TASKS if n.startswith("tofu_")]
     # The report: per half, forget, retain, real.
@@ -87,10 +90,12 @@ def test_the_declaration_gives_the_published_tables():
         "retain_facerec",
         "real_faces",
         "real_world",
+        "holdout_captions",
         "tofu_forget",
         "tofu_retain",
         "tofu_real_authors",
         "tofu_world_facts",
+        "tofu_holdout",
     ]
     assert report_order(["mystery", "tofu_forget", "another"]) == ["tofu_forget", "another", "mystery"]
     assert set(official.FORMATS) == set(HALVES)

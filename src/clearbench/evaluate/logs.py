@@ -15,6 +15,19 @@ key names are TOFU's and CLEAR's, so official tools and ours read each other's l
 options in `average_perturb_loss` (and the "paraphrase" is the true answer itself). Official logs
 have no header; `read_eval` fills it in from the task's declaration (`TASKS` in tasks.py). A task
 not declared there needs `forget` and `prob_kind` in its log.
+
+Membership-inference values (clearbench's own keys; official tools ignore extra keys), per sample
+of the true answer, from the same forward pass as `avg_gt_loss` (evaluate/membership.py):
+
+    "mia_k": 0.2,                                   header: the k of Min-K % / Min-K %++
+    "mia_loss": {"0": -0.41}, "mia_zlib": {...},    scores, higher = more likely a member
+    "mia_min_k": {...}, "mia_min_k_plus_plus": {...},
+    "gt_token_logprobs": {"0": [..T..]},            log p(y_t) of each answer token
+    "gt_token_z": {"0": [..T..]}                    Min-K %++'s z_t of each answer token
+
+A holdout task's log (`"holdout": true`, people never trained on) holds only the true answer's keys
+(`avg_gt_loss`, `gt_loss`, `num_token_gt`) and the membership keys: no paraphrase, alternatives or
+generation.
 """
 
 from __future__ import annotations
@@ -34,7 +47,9 @@ AGGREGATED = "eval_log_aggregated.json"
 # `generated_text` when that key is empty or absent (the official CLEAR evaluation writes
 # `"rougeL_recall": {}` and recomputes ROUGE from the generations later).
 REQUIRED_KEYS = ("avg_gt_loss", "avg_paraphrased_loss", "average_perturb_loss")
-HEADER_KEYS = ("task", "config", "forget", "prob_kind", "source")
+# A holdout log needs only the true answer's loss; its membership keys are checked where used.
+HOLDOUT_REQUIRED_KEYS = ("avg_gt_loss",)
+HEADER_KEYS = ("task", "config", "forget", "prob_kind", "holdout", "source")
 
 
 def task_path(eval_dir, task: str) -> Path:
@@ -47,6 +62,8 @@ def write_task_log(eval_dir, task: str, log: dict) -> Path:
     header = _header(task, log, str(path))
     full = {"task": task, **({"config": log["config"]} if "config" in log else {})}
     full |= {"forget": header["forget"], "prob_kind": header["prob_kind"]}
+    if header["holdout"]:
+        full["holdout"] = True
     full |= {key: value for key, value in log.items() if key not in HEADER_KEYS}
     validate({**full, "source": str(path)})
     atomic.write_json(path, full)
@@ -143,8 +160,11 @@ def has_rouge(log: dict) -> bool:
 def validate(log: dict) -> None:
     """Check that metrics can be computed from `log`; errors name the file, the key and the row."""
     where = _where(log)
-    keys = list(REQUIRED_KEYS)
-    keys.append("rougeL_recall" if has_rouge(log) else "generated_text")
+    if log.get("holdout"):
+        keys = list(HOLDOUT_REQUIRED_KEYS)
+    else:
+        keys = list(REQUIRED_KEYS)
+        keys.append("rougeL_recall" if has_rouge(log) else "generated_text")
     indices = None
     for key in keys:
         samples(log, key)  # present, with integer indices
@@ -183,10 +203,16 @@ _SHAPES = {
 
 
 def _header(task: str, log: dict, source: str) -> dict:
-    """`forget` and `prob_kind` from the log, else from the declared task; plus where it came from."""
+    """`forget`, `prob_kind` and `holdout` from the log, else from the declared task; plus where it
+    came from."""
     known = TASKS.get(task)
     forget = log.get("forget", known.forget if known else None)
     prob_kind = log.get("prob_kind", known.prob_kind if known else None)
+    holdout = log.get("holdout", known.holdout if known else False)
+    if not isinstance(holdout, bool):
+        raise UserError(f"{source}: key 'holdout' must be true or false, found {holdout!r}")
+    if holdout and forget:
+        raise UserError(f"{source}: a log cannot be both 'forget' and 'holdout' (people never trained on)")
     if forget is None or prob_kind is None:
         raise UserError(
             f"{source}: task {task!r} is not one of {sorted(TASKS)}; such a log needs the keys "
@@ -196,7 +222,7 @@ def _header(task: str, log: dict, source: str) -> dict:
         raise UserError(f"{source}: key 'forget' must be true or false, found {forget!r}")
     if prob_kind not in PROB_KINDS:
         raise UserError(f"{source}: key 'prob_kind' must be one of {PROB_KINDS}, found {prob_kind!r}")
-    return {"forget": forget, "prob_kind": prob_kind, "source": source}
+    return {"forget": forget, "prob_kind": prob_kind, "holdout": holdout, "source": source}
 
 
 def _read_official(aggregated, source: str, fmt: str | None) -> dict[str, dict]:

@@ -23,6 +23,11 @@ from dataclasses import dataclass
 SCOPES = ("images", "text", "both")
 # What a forget-quality metric reports about the candidate's and gold's truth ratios.
 STATISTICS = ("ks_p", "ks_log", "ks_statistic", "js")
+# Membership inference (evaluate/membership.py): the attacks, and what a privacy metric reports.
+ATTACKS = ("loss", "zlib", "min_k", "min_k_plus_plus")
+ATTACK_LABELS = {"loss": "LOSS", "zlib": "zlib", "min_k": "Min-K %", "min_k_plus_plus": "Min-K %++"}
+BEST_ATTACK = "best"  # per model, the attack with the highest AUC (the strongest attacker's view)
+MEMBERSHIP_VALUES = ("auc", "privleak")
 
 
 @dataclass(frozen=True)
@@ -45,14 +50,27 @@ class Metric:
     # A forget quality: this statistic (one of STATISTICS) of candidate vs gold truth ratios on the
     # scope's forget caption / QA tasks. Needs gold logs.
     statistic: str = ""
+    # A membership metric: this value (one of MEMBERSHIP_VALUES) of `attack` (one of ATTACKS, or
+    # BEST_ATTACK) on the scope's forget vs holdout rows. PrivLeak needs gold logs.
+    membership: str = ""
+    attack: str = ""
+    # Where neither direction is better: the ideal value, shown as "→ 0" instead of ↑ / ↓.
+    ideal: float | None = None
 
     def __post_init__(self) -> None:
         if self.scope not in SCOPES:
             raise ValueError(f"metric {self.key!r}: scope {self.scope!r} is not one of {SCOPES}")
-        if bool(self.components) == bool(self.statistic):
-            raise ValueError(f"metric {self.key!r}: needs either components or a statistic")
+        if sum(map(bool, (self.components, self.statistic, self.membership))) != 1:
+            raise ValueError(f"metric {self.key!r}: needs exactly one of components, statistic, membership")
         if self.statistic and self.statistic not in STATISTICS:
             raise ValueError(f"metric {self.key!r}: statistic {self.statistic!r} is not one of {STATISTICS}")
+        if self.membership and (
+            self.membership not in MEMBERSHIP_VALUES or self.attack not in (*ATTACKS, BEST_ATTACK)
+        ):
+            raise ValueError(
+                f"metric {self.key!r}: membership {self.membership!r} of attack {self.attack!r} is not one "
+                f"of {MEMBERSHIP_VALUES} x {(*ATTACKS, BEST_ATTACK)}"
+            )
         if not self.short:
             object.__setattr__(self, "short", self.label)
         if not self.latex_short:
@@ -60,8 +78,8 @@ class Metric:
 
     @property
     def needs_gold(self) -> bool:
-        """None (with the reason in `unavailable`) without gold logs: every forget quality."""
-        return bool(self.statistic)
+        """None (with the reason in `unavailable`) without gold logs: forget qualities, PrivLeak."""
+        return bool(self.statistic) or self.membership == "privleak"
 
     def components_for(self, compat: str) -> tuple[str, ...]:
         if compat == "clear-official" and self.official_components:
@@ -70,6 +88,8 @@ class Metric:
 
     @property
     def arrow(self) -> str:
+        if self.ideal is not None:
+            return f"→ {self.ideal:g}"
         return "↑" if self.higher_is_better else "↓"
 
     def header(self, *, short: bool = False) -> str:
@@ -78,6 +98,8 @@ class Metric:
 
     def latex_header(self, *, short: bool = False) -> str:
         arrow = r"$\uparrow$" if self.higher_is_better else r"$\downarrow$"
+        if self.ideal is not None:
+            arrow = rf"$\to {self.ideal:g}$"
         return f"{self.latex_short if short else self.latex} {arrow}"
 
 
@@ -101,6 +123,49 @@ def _aggregate(key, label, latex, higher, scope, group, **extra) -> Metric:
         group=group,
         **extra,
     )
+
+
+def _membership_metrics(scope: str) -> list[Metric]:
+    """MIA AUC and PrivLeak of the best attack (headline), then of each attack (JSON and the privacy
+    table). AUC: forget rows positive, higher score = member; gold ≈ 0.5. PrivLeak: MUSE's, 0 ideal,
+    negative = forget people still detectable (evaluate/membership.py)."""
+    suffix = "" if scope == "images" else f"_{scope}"
+    on = "" if scope == "images" else f" {scope}"
+    metrics = []
+    for attack in (BEST_ATTACK, *ATTACKS):
+        tail = "" if attack == BEST_ATTACK else f"_{attack}"
+        name = "best attack" if attack == BEST_ATTACK else ATTACK_LABELS[attack]
+        latex_name = name.replace("%", r"\%")
+        headline = attack == BEST_ATTACK
+        metrics += [
+            Metric(
+                f"mia_auc{suffix}{tail}",
+                f"MIA AUC{on} ({name})",
+                f"MIA AUC{on} ({latex_name})",
+                False,
+                scope=scope,
+                short=f"MIA AUC{on}" if headline else "",
+                latex_short=f"AUC{on}" if headline else "",
+                headline=headline,
+                membership="auc",
+                attack=attack,
+                ideal=0.5,
+            ),
+            Metric(
+                f"privleak{suffix}{tail}",
+                f"PrivLeak{on} ({name})",
+                f"PrivLeak{on} ({latex_name})",
+                False,
+                scope=scope,
+                short=f"PrivLeak{on}" if headline else "",
+                latex_short=f"PrivLeak{on}" if headline else "",
+                headline=headline,
+                membership="privleak",
+                attack=attack,
+                ideal=0.0,
+            ),
+        ]
+    return metrics
 
 
 METRICS: dict[str, Metric] = {
@@ -200,5 +265,8 @@ METRICS: dict[str, Metric] = {
             scope="both",
             components=UTILITY_SCORES,
         ),
+        # --- membership inference: forget vs holdout rows, per half --------------------------------
+        *_membership_metrics("images"),
+        *_membership_metrics("text"),
     )
 }

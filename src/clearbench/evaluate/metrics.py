@@ -23,6 +23,14 @@ Across tasks, per scope (images = CLEAR's image tasks, text = TOFU's QA, both = 
                     tasks (TOFU's definition); `_log` = ln p; `forget_quality_js` = calibrated 1 − JS
                     (`forget_quality_js` below).
 
+Membership inference (per scope, forget vs holdout rows; evaluate/membership.py)
+- mia_auc           ROC-AUC of each attack's per-sample scores, forget rows positive, higher score =
+                    member (gold ≈ 0.5); the unsuffixed key is the attack with this model's highest AUC.
+- privleak          MUSE's (AUC'_model − AUC'_gold) / AUC'_gold with AUC' = 1 − AUC: 0 ideal, negative
+                    = the forget people still stand out as members.
+Holdout tasks enter no other metric; a log without the scores an attack needs leaves the membership
+metrics None (the reason in `unavailable`) and every other metric as it was.
+
 compat="clear-official" follows the official CLEAR code: the truth ratio of image tasks divides by
 one global mean of all perturbed losses of the task, Forget takes the paper's mixed-direction
 truth-ratio score, image model utility has the 12 terms including retain face recognition, and
@@ -40,8 +48,9 @@ from scipy.special import softmax
 from scipy.stats import chi2, hmean, ks_2samp
 
 from clearbench.errors import UserError
+from clearbench.evaluate import membership
 from clearbench.evaluate.logs import has_rouge, normalise, samples
-from clearbench.evaluate.metric_table import METRICS, Metric
+from clearbench.evaluate.metric_table import ATTACKS, BEST_ATTACK, METRICS, Metric
 from clearbench.evaluate.official import COMPAT_MODES
 from clearbench.evaluate.tasks import TASKS, Task
 
@@ -256,6 +265,8 @@ def reads(metric: Metric, task: Task, compat: str = "clearbench") -> bool:
     """Whether `metric` reads `task` (when it was evaluated); see the module docstring."""
     if metric.scope not in ("both", task.modality):
         return False
+    if metric.membership or task.holdout:  # forget captions / QA against the holdout people
+        return bool(metric.membership) and (task.holdout or (task.forget and not task.facerec))
     if metric.statistic:  # forget quality: forget captions / QA; face-rec rows are other questions
         return task.forget and not task.facerec
     if metric.group is not None:
@@ -285,15 +296,23 @@ def compute_metrics(candidate: dict, gold: dict | None = None, compat: str = "cl
     if gold is not None:
         gold = {task: normalise(task, log) for task, log in gold.items()}
         check_comparable(candidate, gold)
-    tasks = {task: task_metrics(log, compat) for task, log in candidate.items()}
+    tasks = {task: task_metrics(log, compat) for task, log in candidate.items() if not log["holdout"]}
     chosen = tasks_for(candidate, compat)
     values: dict[str, float | None] = {}
     unavailable: dict[str, str] = {}
     calibration: dict[str, dict] = {}
     comparisons: dict[tuple[str, ...], dict] = {}  # tasks -> statistics, shared by a scope's metrics
+    privacy: dict[str, dict] = {}  # scope -> membership results (or the reason there are none)
     for key, metric in METRICS.items():
         used = chosen[key]
         reason = _missing(metric, used, gold, compat)
+        if reason is None and metric.membership:
+            if metric.scope not in privacy:
+                privacy[metric.scope] = _membership(candidate, gold, used)
+            values[key], reason = _membership_value(metric, privacy[metric.scope])
+            if reason is not None:
+                values[key], unavailable[key] = None, reason
+            continue
         if reason is None and metric.components:
             values[key] = harmonic_mean(
                 [tasks[task][score] for task in used for score in metric.components_for(compat)]
@@ -322,6 +341,7 @@ def compute_metrics(candidate: dict, gold: dict | None = None, compat: str = "cl
         "calibration": calibration,
         "unavailable": unavailable,
         "tasks": tasks,
+        "membership": {scope: found for scope, found in privacy.items() if "reason" not in found},
     }
 
 
@@ -332,6 +352,11 @@ def _missing(metric: Metric, used: list[str], gold: dict | None, compat: str) ->
     if not used:
         eligible = [task.name for task in TASKS.values() if reads(metric, task, compat)]
         return f"none of its tasks was evaluated (it reads {', '.join(eligible)})"
+    if metric.membership:
+        holdout = [task for task in used if TASKS[task].holdout]
+        if len(holdout) != 1 or len(used) != 2:
+            eligible = [task.name for task in TASKS.values() if reads(metric, task, compat)]
+            return f"needs a forget task and a holdout task evaluated (it reads {', '.join(eligible)})"
     if metric.scope == "both":
         halves = {TASKS[task].modality for task in used}
         if halves != {"images", "text"}:
@@ -339,6 +364,74 @@ def _missing(metric: Metric, used: list[str], gold: dict | None, compat: str) ->
             eligible = [t.name for t in TASKS.values() if t.modality == absent and reads(metric, t, compat)]
             return f"needs both halves; none of its {absent} tasks was evaluated ({', '.join(eligible)})"
     return None
+
+
+def attack_scores(log: dict, attack: str) -> list[float]:
+    """The per-sample scores of `attack` in a task log; a clear error when the log has none."""
+    key = membership.LOG_KEYS[attack]
+    if not isinstance(log.get(key), dict):
+        raise UserError(
+            f"{log.get('source') or log['task']}: no per-sample key {key!r} for the {attack} membership "
+            "attack (re-evaluate the model with this clearbench to log it)"
+        )
+    values = samples(log, key)
+    bad = next((i for i, v in enumerate(values) if not _finite_number(v)), None)
+    if bad is not None:
+        raise UserError(
+            f"{log.get('source') or log['task']}: key {key!r} must hold one finite number per sample; "
+            f"row {sorted(log[key], key=int)[bad]} holds {values[bad]!r}"
+        )
+    return values
+
+
+def membership_auc(forget_log: dict, holdout_log: dict, attack: str) -> float:
+    """ROC-AUC of `attack` separating the forget rows (positive) from the holdout rows."""
+    return membership.roc_auc(attack_scores(forget_log, attack), attack_scores(holdout_log, attack))
+
+
+def _membership(candidate: dict, gold: dict | None, used: list[str]) -> dict:
+    """Per attack: AUC, ROC curve, gold's AUC and PrivLeak of forget vs holdout rows of `used`.
+
+    {"forget_task", "holdout_task", "rows": [forget, holdout], "best_attack", "attacks": {attack:
+    {"auc", "gold_auc", "privleak", "roc": {"fpr", "tpr"}}}}, or {"reason": why} when the logs lack
+    the scores (the other metrics are computed all the same).
+    """
+    holdout = next(task for task in used if TASKS[task].holdout)
+    forget = next(task for task in used if task != holdout)
+    found: dict = {"forget_task": forget, "holdout_task": holdout, "attacks": {}}
+    try:
+        for attack in ATTACKS:
+            members = attack_scores(candidate[forget], attack)
+            strangers = attack_scores(candidate[holdout], attack)
+            auc = membership.roc_auc(members, strangers)
+            fpr, tpr = membership.roc_curve(members, strangers)
+            gold_auc = None if gold is None else membership_auc(gold[forget], gold[holdout], attack)
+            found["attacks"][attack] = {
+                "auc": auc,
+                "gold_auc": gold_auc,
+                "privleak": None if gold_auc is None else membership.privleak(auc, gold_auc),
+                "roc": {"fpr": fpr, "tpr": tpr},
+            }
+            found["rows"] = [len(members), len(strangers)]
+    except UserError as error:
+        return {"reason": str(error)}
+    found["best_attack"] = max(ATTACKS, key=lambda attack: found["attacks"][attack]["auc"])
+    return found
+
+
+def _membership_value(metric: Metric, found: dict) -> tuple[float | None, str | None]:
+    """(value, None), or (None, why) for one membership metric from `_membership`'s result."""
+    if "reason" in found:
+        return None, found["reason"]
+    attack = found["best_attack"] if metric.attack == BEST_ATTACK else metric.attack
+    value = found["attacks"][attack][metric.membership]
+    if value is None:
+        return None, "gold separates the forget and holdout rows perfectly (AUC 1): PrivLeak divides by 0"
+    return value, None
+
+
+def _finite_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _compare(candidate: dict, gold: dict, used: list[str], compat: str) -> dict:

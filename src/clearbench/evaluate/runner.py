@@ -10,7 +10,7 @@ import torch
 
 from clearbench import atomic
 from clearbench.errors import UserError
-from clearbench.evaluate import logs
+from clearbench.evaluate import logs, membership
 from clearbench.evaluate.generation import generate_answers, rouge_recall
 from clearbench.evaluate.scoring import score_candidates
 from clearbench.evaluate.tasks import Task, TaskItem, select_tasks
@@ -19,7 +19,9 @@ from clearbench.versions import versions
 # Hidden (dot) file, so that log readers skip it; summary.json appears only once every task is done.
 SETTINGS = ".settings.json"
 # Settings that must match for a resumed run to continue an earlier one in the same directory.
-RUN_KEYS = ("model", "data", "revision", "forget_split", "seed", "max_rows", "max_new_tokens")
+RUN_KEYS = ("model", "data", "revision", "forget_split", "seed", "max_rows", "max_new_tokens", "membership_k")
+# Keys an evaluation written before they existed does not record: absent means "not compared".
+LATER_RUN_KEYS = ("membership_k",)
 
 
 def evaluate_model(
@@ -36,11 +38,13 @@ def evaluate_model(
     revision: str | None = None,
     trust_remote_code: bool = False,
     progress: bool = True,
+    membership_k: float = membership.DEFAULT_K,
 ) -> Path:
     """Write `<task>.json` for each task not yet done in `out_dir`, then `summary.json`.
 
     `summary.json` is written last, so its presence means the evaluation is complete.
-    Every row of every task is evaluated unless `max_rows` caps them. Returns `out_dir`.
+    Every row of every task is evaluated unless `max_rows` caps them. `membership_k` is the k of
+    the Min-K % and Min-K %++ scores logged for every row (a fraction, 0.2 = 20 %). Returns `out_dir`.
     """
     from clearbench.data.load import dataset_revision, load_split
     from clearbench.models import registry
@@ -49,6 +53,7 @@ def evaluate_model(
         raise UserError(f"--max-rows must be at least 1, got {max_rows}")
     if batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {batch_size}")
+    membership_k = membership.check_k(membership_k)
     out_dir = Path(out_dir)
     adapter = registry.adapter_for(model_path, trust_remote_code=trust_remote_code)
     chosen = select_tasks(tasks, has_vision=adapter.has_vision)
@@ -61,6 +66,7 @@ def evaluate_model(
         "seed": seed,
         "max_rows": max_rows,
         "max_new_tokens": max_new_tokens,
+        "membership_k": membership_k,
     }
     data_revision = dataset_revision(str(data), revision)  # also checks the source exists
     if out_dir.exists() and not out_dir.is_dir():
@@ -89,6 +95,7 @@ def evaluate_model(
                     batch_size=batch_size,
                     max_new_tokens=max_new_tokens,
                     progress=progress,
+                    membership_k=membership_k,
                 )
             except UserError as error:
                 raise UserError(f"data source '{data}', config '{configs[task.name]}': {error}") from None
@@ -112,15 +119,21 @@ def evaluate_task(
     batch_size: int = 8,
     max_new_tokens: int = 64,
     progress: bool = False,
+    membership_k: float = membership.DEFAULT_K,
 ) -> dict:
     """Score and generate every row of one task; the task's log in the shared format.
 
     `rows` is a `datasets.Dataset` (or a list of row dicts); images are decoded a chunk at a time.
+    Every row also gets its membership scores, from the true answer's token log-probs of the same
+    forward pass. A holdout task's rows are scored on their true answer only, without generation.
     """
     from tqdm.auto import tqdm
 
     log: dict = {"task": task.name, "config": config, "forget": task.forget, "prob_kind": task.prob_kind}
-    per_sample: dict[str, dict] = {key: {} for key in PER_SAMPLE_KEYS}
+    log |= {"holdout": True} if task.holdout else {}
+    log["mia_k"] = membership_k
+    keys = HOLDOUT_KEYS if task.holdout else PER_SAMPLE_KEYS
+    per_sample: dict[str, dict] = {key: {} for key in keys + MEMBERSHIP_KEYS}
     columns = getattr(rows, "column_names", None)
     missing = sorted(task.columns() - set(columns)) if columns is not None else []
     if missing:
@@ -139,17 +152,25 @@ def evaluate_task(
                 [item.candidates() for item in chunk],
                 batch_size,
             )
-            generations = generate_answers(
-                model,
-                adapter,
-                processor,
-                [item.prompt for item in chunk],
-                batch_size=batch_size,
-                max_new_tokens=max_new_tokens,
-            )
+            if task.holdout:
+                generations = [None] * len(chunk)
+            else:
+                generations = generate_answers(
+                    model,
+                    adapter,
+                    processor,
+                    [item.prompt for item in chunk],
+                    batch_size=batch_size,
+                    max_new_tokens=max_new_tokens,
+                )
             for item, row_scores, generation in zip(chunk, scores, generations):
-                prompt_text = adapter.prompt_text(processor, item.prompt)
-                for name, value in _row_values(item, row_scores, generation, prompt_text).items():
+                values = _membership_values(item, row_scores[0], membership_k)
+                if task.holdout:
+                    values |= _answer_values(row_scores[0])
+                else:
+                    prompt_text = adapter.prompt_text(processor, item.prompt)
+                    values |= _row_values(item, row_scores, generation, prompt_text)
+                for name, value in values.items():
                     per_sample[name][str(item.index)] = value
             bar.update(len(chunk))
     return {**log, **per_sample}
@@ -171,17 +192,28 @@ PER_SAMPLE_KEYS = (
 )
 
 
+HOLDOUT_KEYS = PER_SAMPLE_KEYS[:3]  # the true answer's loss: all a holdout row is scored on
+MEMBERSHIP_KEYS = (*membership.LOG_KEYS.values(), "gt_token_logprobs", "gt_token_z")
+
+
+def _answer_values(gt) -> dict:
+    return {"avg_gt_loss": gt.mean, "gt_loss": gt.sum_nll, "num_token_gt": gt.n_tokens}
+
+
+def _membership_values(item: TaskItem, gt, k: float) -> dict:
+    """The attack scores of the true answer, and the per-token values they are made of."""
+    scores = membership.sample_scores(gt.mean, item.answer, gt.token_logprobs, gt.token_z, k)
+    return scores | {"gt_token_logprobs": list(gt.token_logprobs), "gt_token_z": list(gt.token_z)}
+
+
 def _row_values(item: TaskItem, scores, generation: str, prompt_text: str) -> dict:
     # candidates() = [answer, (paraphrase if distinct), *alternatives]
-    gt = scores[0]
     n_alternatives = len(item.alternatives)
     paraphrase = scores[len(scores) - n_alternatives - 1]
     perturbed = scores[len(scores) - n_alternatives :]
     rouge = rouge_recall(generation, item.answer)
     return {
-        "avg_gt_loss": gt.mean,
-        "gt_loss": gt.sum_nll,
-        "num_token_gt": gt.n_tokens,
+        **_answer_values(scores[0]),
         "avg_paraphrased_loss": paraphrase.mean,
         "paraphrased_loss": paraphrase.sum_nll,
         "num_token_paraphrased": paraphrase.n_tokens,
@@ -201,6 +233,8 @@ def task_summary(log: dict) -> dict:
         return sum(values) / len(values) if values else math.nan
 
     gt = logs.samples(log, "avg_gt_loss")
+    if log.get("holdout"):
+        return {"config": log.get("config"), "rows": len(gt), "mean_avg_gt_loss": mean(gt)}
     return {
         "config": log.get("config"),
         "rows": len(gt),
@@ -227,7 +261,11 @@ def _start_summary(out_dir: Path, run: dict) -> dict:
             earlier = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as error:
             raise UserError(f"{path}: cannot read the earlier run's settings: {error}") from None
-        changed = [key for key in RUN_KEYS if earlier.get(key) != run[key]]
+        changed = [
+            key
+            for key in RUN_KEYS
+            if earlier.get(key) != run[key] and not (key in LATER_RUN_KEYS and key not in earlier)
+        ]
         if changed:
             details = ", ".join(f"{key} {earlier.get(key)!r} → {run[key]!r}" for key in changed)
             raise UserError(

@@ -31,10 +31,18 @@ from clearbench.models.base import IGNORE_INDEX, unwrap
 
 
 class AnswerNLL(NamedTuple):
-    """Summed negative log-likelihood of an answer's supervised tokens and their count."""
+    """Summed negative log-likelihood of an answer's supervised tokens and their count.
+
+    Per token, from the same logits (for the membership scores, evaluate/membership.py):
+    `token_logprobs` = log p(y_t | x, y_<t), and `token_z` = Min-K %++'s standardised log-prob
+    (log p(y_t) − μ_t) / σ_t, with μ_t and σ_t² the mean and variance of log p(v) for v drawn from
+    the model's own next-token distribution at that position (Zhang et al. 2024).
+    """
 
     sum_nll: float
     n_tokens: int
+    token_logprobs: tuple[float, ...] = ()
+    token_z: tuple[float, ...] = ()
 
     @property
     def mean(self) -> float:
@@ -303,16 +311,40 @@ def _per_token(value, batch) -> bool:
 
 
 def _sequence_nll(logits: torch.Tensor, labels: torch.Tensor) -> list[AnswerNLL]:
-    """(sum, count) of next-token NLL over each sequence's supervised positions, in float32."""
+    """(sum, count) of next-token NLL over each sequence's supervised positions, in float32, with
+    each token's log-prob and Min-K %++ z-score (see `AnswerNLL`): one pass over the same logits."""
     targets = labels[:, 1:]
     keep = targets != IGNORE_INDEX
-    token_logits = logits[:, :-1][keep].float()
-    nll = torch.nn.functional.cross_entropy(token_logits, targets[keep], reduction="none")
+    log_probs = torch.log_softmax(logits[:, :-1][keep].float(), dim=-1)
+    token_logprobs = log_probs.gather(1, targets[keep].unsqueeze(1)).squeeze(1)
+    z = token_z_scores(log_probs, token_logprobs)
     rows = keep.nonzero()[:, 0]
     sums = torch.zeros(labels.shape[0], dtype=torch.float64, device=logits.device)
-    sums.index_add_(0, rows, nll.double())
-    counts = keep.sum(dim=1)
-    return [AnswerNLL(float(s), int(c)) for s, c in zip(sums.tolist(), counts.tolist())]
+    sums.index_add_(0, rows, -token_logprobs.double())
+    counts = keep.sum(dim=1).tolist()
+    per_row_logprobs = token_logprobs.double().split(counts)
+    per_row_z = z.double().split(counts)
+    return [
+        AnswerNLL(float(s), int(c), tuple(lp.tolist()), tuple(zs.tolist()))
+        for s, c, lp, zs in zip(sums.tolist(), counts, per_row_logprobs, per_row_z)
+    ]
+
+
+def token_z_scores(log_probs: torch.Tensor, token_logprobs: torch.Tensor) -> torch.Tensor:
+    """Min-K %++'s per-token z = (log p(y_t) − μ_t) / σ_t (Zhang et al. 2024, arXiv 2404.02936).
+
+    `log_probs` (tokens × vocabulary) is the model's next-token log-distribution at each position:
+    μ_t = Σ_v p(v) log p(v), σ_t² = Σ_v p(v) (log p(v) − μ_t)² (the two-pass form of
+    E[(log p)²] − μ², free of its cancellation). Vocabulary entries of probability 0 contribute 0.
+    A point-mass distribution (σ_t = 0) gives z = 0: nothing to standardise against.
+    """
+    probs = log_probs.exp()
+    finite = probs > 0
+    safe_log = torch.where(finite, log_probs, torch.zeros_like(log_probs))
+    mu = (probs * safe_log).sum(dim=-1)
+    sigma = (probs * (safe_log - mu.unsqueeze(1)).square()).sum(dim=-1).sqrt()
+    spread = sigma > 0
+    return torch.where(spread, (token_logprobs - mu) / torch.where(spread, sigma, 1.0), 0.0)
 
 
 def _regroup(flat: list[AnswerNLL], candidates) -> list[list[AnswerNLL]]:

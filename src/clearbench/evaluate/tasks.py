@@ -1,7 +1,9 @@
 """The evaluation tasks, declared once: everything else reads `TASKS`.
 
 Six CLEAR tasks on images (captions and face recognition on the forget and retain people, real
-celebrity faces, real-world VQA) and TOFU's four text QA tasks (clear_spec.md §3.1, §3.5).
+celebrity faces, real-world VQA) and TOFU's four text QA tasks (clear_spec.md §3.1, §3.5), plus one
+holdout task per half (captions and biography QA of people never trained on): the non-members of
+the membership attacks, scored on their true answer only and read by no other metric.
 
 A task's one declaration says what to evaluate (data config, question, columns, Prob kind) and what
 it is (its half of the benchmark, its metric group, whether it is face recognition, its file name in
@@ -35,8 +37,10 @@ from clearbench.errors import UserError
 HALVES = ("clear", "tofu")  # image tasks (CLEAR), text QA (TOFU)
 # What each half's tasks test, as the metrics' scopes and the unlearning modalities name it.
 HALF_MODALITY = {"clear": "images", "tofu": "text"}
-# The metric groups, in report order: each has its paper aggregate (metric_table.py).
-GROUPS = ("forget", "retain", "real")
+# The metric groups, in report order: each but "holdout" has its paper aggregate (metric_table.py).
+# "holdout" tasks are people no model trained on, the non-members of the membership attacks: only
+# their true answer is scored, and they enter no other metric (metrics.reads).
+GROUPS = ("forget", "retain", "real", "holdout")
 QUESTION_STRATEGIES = ("caption", "face", "column")
 PROB_KINDS = ("answer", "choice")
 FORGET_SPLIT = re.compile(r"forget(\d\d)")
@@ -49,7 +53,7 @@ class Task:
     name: str
     half: str  # one of HALVES: "clear" (image tasks) or "tofu" (text QA, no image)
     group: str  # one of GROUPS: "forget", "retain" or "real"
-    config_template: str  # "{forget}" is replaced by the forget split, e.g. forget10
+    config_template: str  # "{forget}" → the forget split (forget10), "{percent}" → its percent (10)
     question: str  # one of QUESTION_STRATEGIES
     answer_column: str
     paraphrase_column: str
@@ -76,6 +80,11 @@ class Task:
         return self.group == "forget"
 
     @property
+    def holdout(self) -> bool:
+        """Membership-only: the true answer is scored (no paraphrase, alternatives or generation)."""
+        return self.group == "holdout"
+
+    @property
     def text_only(self) -> bool:
         return self.half == "tofu"
 
@@ -88,11 +97,11 @@ class Task:
         """The data config this task reads, e.g. forget_captions + forget10 → forget10_perturbed."""
         if not FORGET_SPLIT.fullmatch(forget_split):
             raise UserError(f"forget split {forget_split!r} must look like forget01, forget05 or forget10")
-        return self.config_template.format(forget=forget_split)
+        return self.config_template.format(forget=forget_split, percent=forget_split[-2:])
 
     def columns(self) -> set[str]:
         """The columns this task reads from each row."""
-        needed = {self.answer_column, self.paraphrase_column, self.perturbed_column}
+        needed = {self.answer_column, self.paraphrase_column, self.perturbed_column} - {""}
         if self.question == "column":
             needed.add("question")
         if not self.text_only:
@@ -113,6 +122,9 @@ class Task:
         image = None if self.text_only else row.get("image")
         if not self.text_only and image is None:
             raise UserError(f"task {self.name}, row {index}: column 'image' is missing or empty")
+        prompt = Sample(self.question_for(row, index, seed), answer, image)
+        if self.holdout:
+            return TaskItem(index, prompt, answer, answer, ())
         if self.prob_kind == "choice":
             paraphrase = answer
             # The alternatives are the wrong options; a copy of the true answer among them would
@@ -126,7 +138,6 @@ class Task:
                 f"task {self.name}, row {index}: column {self.perturbed_column!r} "
                 "holds no alternative answers"
             )
-        prompt = Sample(self.question_for(row, index, seed), answer, image)
         return TaskItem(index, prompt, answer, paraphrase, tuple(alternatives))
 
     def items(self, rows: Iterable[Mapping[str, Any]], seed: int) -> list[TaskItem]:
@@ -142,7 +153,9 @@ class TaskItem:
     alternatives: tuple[str, ...]
 
     def candidates(self) -> list[str]:
-        """Answers to score: the true answer, the paraphrase (answer tasks), the alternatives."""
+        """Answers to score: the true answer, the paraphrase (answer tasks), the alternatives.
+
+        A holdout item has neither: its true answer alone."""
         if self.paraphrase == self.answer:
             return [self.answer, *self.alternatives]
         return [self.answer, self.paraphrase, *self.alternatives]
@@ -295,6 +308,30 @@ for _task in (
         perturbed_column="perturbed_answer",
         prob_kind="choice",
         official_file="eval_real_world_wo_options",
+    ),
+    # Holdout people (never trained on by target, gold or any unlearned model): the non-members of
+    # the membership attacks, one task per half, paired with forget_captions / tofu_forget.
+    Task(
+        "holdout_captions",
+        half="clear",
+        group="holdout",
+        config_template="holdout{percent}",
+        question="caption",
+        answer_column="caption",
+        paraphrase_column="",
+        perturbed_column="",
+        prob_kind="answer",
+    ),
+    Task(
+        "tofu_holdout",
+        half="tofu",
+        group="holdout",
+        config_template="tofu_holdout{percent}",
+        question="column",
+        answer_column="answer",
+        paraphrase_column="",
+        perturbed_column="",
+        prob_kind="answer",
     ),
 ):
     register_task(_task)
