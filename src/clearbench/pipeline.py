@@ -27,6 +27,11 @@ from clearbench.jobs import Job
 from clearbench.versions import versions
 
 
+def _results_part(config: dict) -> dict:
+    """The config without `jobs`: where jobs run never changes what they compute."""
+    return {key: value for key, value in config.items() if key != "jobs"}
+
+
 @dataclass
 class ModelRun:
     """One model that gets evaluated: the job that made it, and how it came to be."""
@@ -158,8 +163,8 @@ class Pipeline:
                 ) from None
             if not isinstance(previous, dict):
                 raise UserError(f"{path} is not a clearbench run's config; use another --out")
-            if previous != resolved:
-                changed = sorted(k for k in resolved if previous.get(k) != resolved[k])
+            if _results_part(previous) != _results_part(resolved):
+                changed = sorted(k for k in _results_part(resolved) if previous.get(k) != resolved[k])
                 raise UserError(
                     f"{self.out} holds a run made with a different config (sections "
                     f"{', '.join(changed)} differ); use another --out to keep both"

@@ -26,6 +26,10 @@ def register(subparsers) -> None:
         metavar="KEY=VALUE",
         help="override a config key, e.g. --set unlearn.methods=[ga,npo]",
     )
+    parser.add_argument(
+        "--workers", type=int, default=None, help="run the jobs on a local Ray runtime with N workers"
+    )
+    parser.add_argument("--ray-address", default=None, help="run the jobs on the Ray cluster at this address")
     parser.set_defaults(func=_run)
 
 
@@ -33,7 +37,12 @@ def _run(args) -> int:
     from clearbench.config import load_config
     from clearbench.pipeline import Pipeline
 
-    config = load_config(args.preset, args.overrides)
+    overrides = list(args.overrides)
+    if args.workers is not None:
+        overrides.append(f"jobs.workers={args.workers}")
+    if args.ray_address is not None:
+        overrides.append(f"jobs.ray_address={args.ray_address}")
+    config = load_config(args.preset, overrides)
     report = Pipeline(config, args.out).run()
     print(f"report: {report / 'report.html'}")
     return 0

@@ -1,0 +1,105 @@
+"""Jobs: content-addressed folders, states, dependency order, failures, and the `jobs` command."""
+
+import json
+
+import pytest
+
+from clearbench.cli import main
+from clearbench.errors import UserError
+from clearbench.jobs import Job, job_states, read_state, work
+from clearbench.jobs.executors import InProcess, _waves
+
+
+def test_the_folder_is_named_by_the_kind_and_spec_only():
+    a = Job("finetune", "target", {"seed": 0, "model": "tiny"})
+    assert a.key == Job("finetune", "another name", {"model": "tiny", "seed": 0}, cpus=4).key
+    assert a.key != Job("finetune", "target", {"seed": 1, "model": "tiny"}).key
+    assert a.key != Job("unlearn", "target", {"seed": 0, "model": "tiny"}).key
+    assert a.key.startswith("finetune-")
+
+
+def test_a_job_needs_the_jobs_its_spec_names():
+    job = Job(
+        "unlearn", "ga", {"model": {"job": "finetune-1"}, "extra": [{"job": "finetune-2"}], "x": {"a": 1}}
+    )
+    assert job.needs == ["finetune-1", "finetune-2"]
+
+
+def test_waves_follow_dependencies_and_refuse_a_cycle():
+    a = Job("k", "a", {"n": 1})
+    b = Job("k", "b", {"model": {"job": a.key}})
+    c = Job("k", "c", {"model": {"job": b.key}, "other": {"job": a.key}})
+    assert [[job.name for job in wave] for wave in _waves([c, b, a])] == [["a"], ["b"], ["c"]]
+    x, y = Job("k", "x", {"n": 2}), Job("k", "y", {"n": 3})
+    x.key, y.key = "x", "y"
+    x.spec, y.spec = {"model": {"job": "y"}}, {"model": {"job": "x"}}
+    with pytest.raises(UserError, match="cycle"):
+        _waves([x, y])
+
+
+@pytest.fixture
+def fake_work(monkeypatch):
+    """A job kind `note` that writes its spec's text, or raises when the text is "boom"."""
+    calls = []
+
+    def note(spec, root, out):
+        calls.append(spec["text"])
+        if spec["text"] == "boom":
+            raise RuntimeError("it broke")
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "text").write_text(spec["text"])
+        return {"length": len(spec["text"])}
+
+    monkeypatch.setitem(work.KINDS, "note", note)
+    return calls
+
+
+def test_failures_block_their_dependents_only_and_a_rerun_retries_only_them(tmp_path, fake_work):
+    ok = Job("note", "ok", {"text": "fine"})
+    bad = Job("note", "bad", {"text": "boom"})
+    after_bad = Job("note", "after bad", {"text": "later", "model": {"job": bad.key}})
+    after_ok = Job("note", "after ok", {"text": "also", "model": {"job": ok.key}})
+    states = InProcess(log=lambda line: None).run([after_bad, after_ok, bad, ok], tmp_path)
+    assert {job.name: states[job.key]["state"] for job in (ok, bad, after_bad, after_ok)} == {
+        "ok": "done",
+        "bad": "failed",
+        "after bad": "failed",
+        "after ok": "done",
+    }
+    assert "it broke" in states[bad.key]["reason"]
+    assert states[after_bad.key]["reason"] == "needs bad, which failed"
+    assert states[ok.key]["result"] == {"length": 4}
+    assert (ok.output(tmp_path) / "text").read_text() == "fine"
+    assert fake_work == ["boom", "fine", "also"]  # in the order given, within dependency order
+
+    fake_work.clear()
+    InProcess(log=lambda line: None).run([after_bad, after_ok, bad, ok], tmp_path)
+    assert fake_work == ["boom"]  # done jobs are not redone; the failed one is retried
+
+
+def test_a_running_job_whose_process_is_gone_is_interrupted(tmp_path):
+    from hostile.helpers import dead_pid
+
+    from clearbench.jobs.job import mark
+
+    job = Job("note", "n", {"text": "x"})
+    job.record(tmp_path)
+    mark(tmp_path, job.key, "running")
+    assert read_state(tmp_path, job.key)["state"] == "running"  # this very process
+    state_file = job.folder(tmp_path) / "state.json"
+    state_file.write_text(json.dumps(json.loads(state_file.read_text()) | {"pid": dead_pid()}))
+    assert read_state(tmp_path, job.key)["state"] == "interrupted"
+
+
+def test_jobs_command_lists_states_and_what_a_rerun_redoes(tmp_path, fake_work, capsys):
+    (tmp_path / "config.yaml").write_text("{}")
+    InProcess(log=lambda line: None).run(
+        [Job("note", "good", {"text": "fine"}), Job("note", "broken", {"text": "boom"})], tmp_path
+    )
+    assert main(["jobs", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["done", "note", "good"]
+    assert lines[1].split()[:3] == ["failed", "note", "broken"] and "it broke" in lines[1]
+    assert lines[-1] == "2 jobs: 1 done, 1 failed; a re-run redoes 1"
+    assert [job["name"] for job in job_states(tmp_path)] == ["good", "broken"]
+    assert main(["jobs", str(tmp_path / "nowhere")]) == 2

@@ -1,0 +1,70 @@
+"""A real local Ray runtime runs a tiny sweep (2 methods × 2 unlearning seeds) to the very results of
+the in-process run, even when a worker is killed in the middle of a job."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from clearbench.config import load_config
+from clearbench.jobs import job_states
+from clearbench.pipeline import Pipeline
+
+pytest.importorskip("ray")
+
+SWEEP = [
+    "data.persons=5",
+    "pretrain.max_steps=4",
+    "finetune.max_steps=6",
+    "unlearn.max_steps=3",
+    "unlearn.methods=[ga, npo]",
+    "seeds.unlearn=[0, 1]",
+    "eval.max_rows=3",
+    "eval.max_new_tokens=6",
+]
+
+
+def _metrics(run_dir: Path) -> dict:
+    return {p.stem: json.loads(p.read_text()) for p in sorted((run_dir / "metrics").glob("*.json"))}
+
+
+@pytest.mark.slow
+def test_a_ray_sweep_with_a_killed_worker_equals_the_in_process_run(tmp_path):
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each Ray job (1 CPU): the same arithmetic, bit for bit
+    try:
+        Pipeline(load_config(None, SWEEP), tmp_path / "here", log=lambda line: None).run()
+    finally:
+        torch.set_num_threads(threads)
+
+    out = tmp_path / "ray"
+    command = [sys.executable, "-m", "clearbench.cli", "run", "--out", str(out), "--workers", "2"]
+    for override in SWEEP:
+        command += ["--set", override]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    killed, deadline = None, time.time() + 300
+    while killed is None and time.time() < deadline and process.poll() is None:
+        for job in job_states(out):
+            if job["kind"] == "unlearn" and job["state"] == "running" and job["pid"] != process.pid:
+                os.kill(job["pid"], signal.SIGKILL)  # the Ray worker running it
+                killed = job
+                break
+        time.sleep(0.05)
+    stdout, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0, stderr[-3000:]
+    assert killed is not None, "no unlearning job was seen running"
+
+    states = {job["key"]: job for job in job_states(out)}
+    assert all(job["state"] == "done" for job in states.values()), states
+    assert states[killed["key"]]["pid"] != killed["pid"]  # finished by the retry, in another worker
+    assert not [path for path in out.rglob("*.tmp")]
+    here, there = _metrics(tmp_path / "here"), _metrics(out)
+    assert set(here) == {"base", "target", "gold", "ga~u0", "ga~u1", "npo~u0", "npo~u1"}
+    assert there == here
