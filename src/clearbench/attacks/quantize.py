@@ -26,14 +26,15 @@ INSTALL = "pip install 'clearbench[quantize]'"
 
 def quanto():
     """The optimum.quanto module, or a UserError saying how to install it."""
+    import importlib
+
     try:
-        from optimum import quanto as module
+        return importlib.import_module("optimum.quanto")
     except ImportError:
         raise UserError(
             f"the quantization attack needs {BACKEND}, which is not installed: {INSTALL} "
             "(or leave 'quantize' out of the attacks)"
         ) from None
-    return module
 
 
 def qtype(bits: int):

@@ -1,0 +1,97 @@
+"""The attack stage on tiny models: records with scores that match the logs, resume, isolated failures."""
+
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+from attack_world import FAST, EvalSettings, build_world
+
+from clearbench.attacks import evaluate as attack_evaluate
+from clearbench.attacks.stage import attack_all
+from clearbench.errors import UserError
+from clearbench.evaluate.logs import read_eval
+
+ATTACKS = ["relearn", "queries"] + (["quantize"] if importlib.util.find_spec("optimum") else [])
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("stage")
+    source, checkpoint = build_world(root, seeds=(0, 1))
+    models = [
+        ("target", "target", checkpoint),
+        ("gold", "gold", root / "model-1"),
+        ("npo", "unlearned", checkpoint, "npo"),
+        ("broken", "unlearned", root / "missing", "ga"),
+    ]
+    lines = []
+    records = attack_all(
+        root / "out", source, "forget10", models, ATTACKS, FAST, EvalSettings(), 0, lines.append
+    )
+    return root, source, models, records, lines
+
+
+def _prob(log, rows):
+    return float(np.mean([np.exp(-log["avg_gt_loss"][row]) for row in rows]))
+
+
+def test_every_variant_of_every_model_has_a_record(run):
+    root, _, _, records, _ = run
+    variants = {"relearn", "queries-blur"} | ({"quantize-int8"} if "quantize" in ATTACKS else set())
+    assert {r["variant"] for r in records} == variants
+    for record in records:
+        expected = "failed" if record["model"] == "broken" else "completed"
+        assert record["status"] == expected, record
+    broken = next(r for r in records if r["model"] == "broken")
+    assert "loading the model" in broken["error"]
+    assert json.loads((root / "out" / "attacks" / "records.json").read_text()) == records
+
+
+def test_relearn_scores_are_the_logs_arithmetic_on_the_evaluation_rows(run):
+    root, _, _, records, _ = run
+    attacks = root / "out" / "attacks"
+    record = next(r for r in records if r["variant"] == "relearn" and r["model"] == "npo")
+    attacked = read_eval(attacks / "relearn" / "npo" / "eval")
+    rows = list(attacked["forget_captions"]["avg_gt_loss"])
+    assert len(rows) == record["rows"]["forget_captions"] < 15  # the evaluation part only
+    clean = {name: read_eval(attacks / "clean" / name / "eval") for name in ("npo", "target", "gold")}
+    values = {
+        "attacked": _prob(attacked["forget_captions"], rows),
+        "unlearned": _prob(clean["npo"]["forget_captions"], rows),
+        "target": _prob(clean["target"]["forget_captions"], rows),
+        "gold": _prob(clean["gold"]["forget_captions"], rows),
+    }
+    found = record["recovery"]["per_task"]["forget_captions"]
+    assert {key: found[key] for key in values} == pytest.approx(values)
+    by_hand = (values["attacked"] - values["unlearned"]) / (values["target"] - values["gold"])
+    assert found["recovered"] == pytest.approx(by_hand)
+    assert record["after"]["forget_quality_both"] is not None  # against gold relearned the same way
+
+
+def test_image_perturbations_ask_only_the_image_tasks(run):
+    _, _, _, records, _ = run
+    record = next(r for r in records if r["variant"] == "queries-blur" and r["model"] == "npo")
+    assert set(record["rows"]) == {"forget_captions", "forget_facerec"}
+    assert record["after"]["forget_quality"] is not None and record["after"]["forget_quality_text"] is None
+
+
+def test_a_second_run_reuses_every_completed_folder(run, monkeypatch):
+    root, source, models, records, _ = run
+
+    def no_evaluation(*args, **kwargs):
+        raise AssertionError("a completed attack was evaluated again")
+
+    monkeypatch.setattr(attack_evaluate, "evaluate_task", no_evaluation)
+    done = [m for m in models if m[0] != "broken"]
+    again = attack_all(
+        root / "out", source, "forget10", done, ATTACKS, FAST, EvalSettings(), 0, lambda _: None
+    )
+    assert again == [r for r in records if r["model"] != "broken"]
+
+
+def test_a_folder_of_other_settings_is_refused(run):
+    root, source, models, _, _ = run
+    other = type(FAST)(**{**FAST.__dict__, "relearn_steps": 3})
+    with pytest.raises(UserError, match="another attack's output"):
+        attack_all(root / "out", source, "forget10", models[:1], ["relearn"], other, EvalSettings(), 0, print)
