@@ -144,7 +144,10 @@ def test_hub_failure_is_a_user_error_naming_source_and_config(monkeypatch):
     import datasets
 
     monkeypatch.setattr(datasets, "load_dataset", FakeHub(error=ConnectionError("offline\nmore")))
-    with pytest.raises(UserError, match=r"data source 'therem/CLEAR', config 'full': cannot load: offline$"):
+    with pytest.raises(
+        UserError,
+        match=r"data source 'therem/CLEAR', config 'full': cannot load: offline(; HF_HUB_OFFLINE|$)",
+    ):
         load_split("therem/CLEAR", "full")
     with pytest.raises(UserError, match=r"'therem/CLEAR \(text half: locuslab/TOFU\)', config 'tofu_full'"):
         load_split("therem/CLEAR", "tofu_full")

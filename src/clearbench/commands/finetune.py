@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 from clearbench import settings
@@ -52,11 +53,18 @@ def add_tracking_arguments(parser) -> None:
     )
 
 
-def reporting(args):
-    """The trackers of `--report-to`, checked before anything trains."""
+@contextmanager
+def around_training(args):
+    """The trackers of `--report-to` (checked before anything trains) and `--tofu-source`, around a
+    training command."""
+    from clearbench.data.load import tofu_source
     from clearbench.train.tracking import reporting
 
-    return reporting(args.report_to, args.logging_dir or Path(args.out) / "tracking")
+    with (
+        tofu_source(args.tofu_source),
+        reporting(args.report_to, args.logging_dir or Path(args.out) / "tracking"),
+    ):
+        yield
 
 
 def add_model_arguments(parser) -> None:
@@ -65,6 +73,13 @@ def add_model_arguments(parser) -> None:
         "--seed", type=int, default=0, help="weights initialisation and batch order (default: 0)"
     )
     parser.add_argument("--revision", default=None, help="dataset revision (Hub sources)")
+    parser.add_argument(
+        "--tofu-source",
+        default=None,
+        help="where tofu_* configs are read from: a local copy (or Hub id) of locuslab/TOFU, for a local "
+        "copy of therem/CLEAR, which has no TOFU half (default: the data source itself, or locuslab/TOFU "
+        "for a Hub source)",
+    )
     parser.add_argument("--model-revision", default=None, help="model revision (Hub models)")
     parser.add_argument(
         "--dtype",
@@ -91,7 +106,7 @@ def run(args) -> int:
     from clearbench.train.finetune import finetune
 
     options = settings.from_arguments(TrainOptions(**FINETUNE_DEFAULTS), args)
-    with reporting(args):
+    with around_training(args):
         out = finetune(args.model, args.data, args.split, args.out, options, **model_options(args))
     if int(os.environ.get("RANK", "0")) == 0:  # once, also under `accelerate launch`
         print(out)

@@ -6,7 +6,12 @@ import sys
 from pathlib import Path
 
 from clearbench import settings
-from clearbench.commands.finetune import add_model_arguments, add_tracking_arguments, model_options, reporting
+from clearbench.commands.finetune import (
+    add_model_arguments,
+    add_tracking_arguments,
+    around_training,
+    model_options,
+)
 from clearbench.errors import UserError
 from clearbench.train.options import UNLEARN_DEFAULTS, UnlearnOptions
 
@@ -62,7 +67,7 @@ def run(args) -> int:
     from clearbench.train.unlearn import unlearn
 
     options = settings.from_arguments(UnlearnOptions(**UNLEARN_DEFAULTS), args)
-    with reporting(args):
+    with around_training(args):
         result = unlearn(
             args.model,
             args.data,
