@@ -74,6 +74,11 @@ class EvalSection:
     max_new_tokens: int = setting(64, "greedy generation length", AT_LEAST_ONE)
     seed: int = 0
     compat: str = "clearbench"
+    bootstrap: int = setting(
+        200,
+        "resamples of the bootstrap over rows giving a one-seed model its intervals; 0: none",
+        NOT_NEGATIVE,
+    )
 
 
 @dataclass

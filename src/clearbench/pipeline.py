@@ -32,6 +32,10 @@ def _results_part(config: dict) -> dict:
     return {key: value for key, value in config.items() if key != "jobs"}
 
 
+def _forget_quality(metrics: dict) -> dict:
+    return {key: value for key, value in metrics.items() if key.startswith("forget_quality")}
+
+
 @dataclass
 class ModelRun:
     """One model that gets evaluated: the job that made it, and how it came to be."""
@@ -308,20 +312,34 @@ class Pipeline:
                 run.status, run.error = "failed", f"evaluation: {state.get('reason')}"
 
     def metrics_all(self, runs: list[ModelRun]) -> None:
+        """Each model's metrics against the gold of its training seed. A model that is the only seed
+        run of its row gets bootstrap-over-rows intervals; golds are also scored against each other
+        (the noise floor of forget quality)."""
+        from clearbench.evaluate.bootstrap import bootstrap_intervals
         from clearbench.evaluate.logs import read_eval
         from clearbench.evaluate.metrics import compute_metrics
 
         if not self.state.is_main_process:
             return
-        golds = {run.train_seed: run for run in runs if run.kind == "gold"}
+        compat, resamples = self.config.eval.compat, self.config.eval.bootstrap
+        golds = {run.train_seed: run for run in runs if run.kind == "gold" and self._evaluated(run)}
+        gold_logs = {seed: read_eval(self._eval_dir(run)) for seed, run in golds.items()}
+        sizes = {}
+        for run in runs:
+            sizes[run.group] = sizes.get(run.group, 0) + 1
         for run in runs:
             if run.status != "completed" or not self._evaluated(run):
                 continue
-            gold = golds[run.train_seed]
-            gold_logs = read_eval(self._eval_dir(gold)) if self._evaluated(gold) else None
-            metrics = compute_metrics(
-                read_eval(self._eval_dir(run)), gold_logs, compat=self.config.eval.compat
-            )
+            logs, gold = read_eval(self._eval_dir(run)), gold_logs.get(run.train_seed)
+            metrics = compute_metrics(logs, gold, compat=compat)
+            if resamples and sizes[run.group] == 1:
+                metrics["intervals"] = bootstrap_intervals(logs, gold, compat=compat, resamples=resamples)
+            if run.kind == "gold":
+                metrics["gold_vs_gold"] = {
+                    golds[seed].name: _forget_quality(compute_metrics(gold_logs[seed], logs, compat=compat))
+                    for seed in golds
+                    if seed != run.train_seed
+                }
             atomic.write_json(self.out / "metrics" / f"{run.name}.json", metrics)
 
     def report(self, runs: list[ModelRun]) -> Path:

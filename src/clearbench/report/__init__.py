@@ -19,6 +19,10 @@ from clearbench.report.leaderboard import (
     modality_rows,
 )
 from clearbench.report.plots import fq_vs_utility_figure, png_bytes, tasks_figure, training_figure
+from clearbench.report.seeds import aggregate, noise_floor_table, significance_table
+
+# The extra tables a report may write (removed when this report has none of them).
+TABLE_NAMES = ("significance", "noise_floor")
 
 __all__ = ["ReportEntry", "build_report", "read_train_log"]
 
@@ -38,6 +42,7 @@ def build_report(
     so the directory never mixes two runs.
     """
     out_dir = Path(out_dir)
+    seed_runs, entries = entries, aggregate(entries)
     rows = leaderboard_rows(entries, retain_fail_threshold)
     modality = modality_rows(rows) if len(modalities_of(entries)) > 1 else None
     html_path = out_dir / "report.html"
@@ -54,6 +59,20 @@ def build_report(
     else:
         for suffix in ("csv", "md", "tex"):
             (out_dir / f"modality.{suffix}").unlink(missing_ok=True)
+
+    tables = [table for table in (significance_table(seed_runs), noise_floor_table(seed_runs)) if table]
+    if len(seed_runs) > len(entries):
+        atomic.write_text(
+            out_dir / "seed_runs.csv", leaderboard_csv(leaderboard_rows(seed_runs, retain_fail_threshold))
+        )
+    else:
+        (out_dir / "seed_runs.csv").unlink(missing_ok=True)
+    for name in TABLE_NAMES:
+        for suffix in ("csv", "md"):
+            (out_dir / f"{name}.{suffix}").unlink(missing_ok=True)
+    for table in tables:
+        atomic.write_text(out_dir / f"{table.name}.csv", table.csv())
+        atomic.write_text(out_dir / f"{table.name}.md", table.markdown())
 
     figures = []
     for name, caption, figure in (
@@ -72,5 +91,5 @@ def build_report(
         atomic.write_bytes(out_dir / "plots" / name, png)
         figures.append((name, caption, png))
 
-    atomic.write_text(html_path, render_html(title, rows, modality, figures, config))
+    atomic.write_text(html_path, render_html(title, rows, modality, figures, config, tables))
     return html_path

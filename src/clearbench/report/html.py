@@ -12,6 +12,7 @@ from clearbench.report.leaderboard import (
     ModalityRow,
     Row,
     format_number,
+    leaderboard_cells,
     leaderboard_columns,
     legend,
     modality_cells,
@@ -19,6 +20,7 @@ from clearbench.report.leaderboard import (
     set_apart,
 )
 from clearbench.report.plots import TASK_SCORES, task_names
+from clearbench.report.tables import Table
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2rem auto;
@@ -52,8 +54,9 @@ def render_html(
     modality: tuple[list[str], list[ModalityRow]] | None,
     figures: list[tuple[str, str, bytes]],
     config: dict | None,
+    tables: list[Table] = (),
 ) -> str:
-    """The page. `figures` are (file name, caption, PNG bytes)."""
+    """The page. `figures` are (file name, caption, PNG bytes); `tables` come after the modality table."""
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -67,6 +70,7 @@ def render_html(
     ]
     if modality:
         parts += ["<h2>Modality of the forget set</h2>", modality_table(*modality)]
+    parts += [table.html() for table in tables]
     parts += problems_section(rows)
     parts += unavailable_section([row.entry for row in rows])
     parts += ["<h2>Figures</h2>"]
@@ -100,9 +104,7 @@ def leaderboard_table(rows: list[Row]) -> str:
             classes.append("reference")
         if row.fails_on_retain or entry.status != "completed":
             classes.append("set-apart")
-        cells = "".join(
-            f"<td>{escape(format_number(row.values[c.key], p_value=c.p_value))}</td>" for c in columns
-        )
+        cells = "".join(f"<td>{escape(text)}</td>" for text in leaderboard_cells(row, columns))
         lines.append(
             f'<tr class="{" ".join(classes)}" data-entry="{escape(entry.name)}"><td>{escape(entry.name)}</td>'
             f'{cells}<td class="status">{escape(row.status)}</td></tr>'

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from clearbench.errors import UserError
 from clearbench.evaluate.metric_table import METRICS, Metric
 from clearbench.report.entries import MODALITIES, ReportEntry
+from clearbench.report.seeds import interval, interval_methods
 
 # Reference rows first (gold, then the model being unlearned), as in the paper's tables.
 KIND_ORDER = {"gold": 0, "target": 1, "base": 2, "unlearned": 3}
@@ -195,12 +196,14 @@ def leaderboard_csv(rows: list[Row]) -> str:
     columns = leaderboard_columns(rows)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
+    bounded = [c for c in columns if any(interval(row.entry, c.key) for row in rows)]
     writer.writerow(
         [
             "method",
             "kind",
             "modality",
             *(c.key for c in columns),
+            *(f"{c.key}_{end}" for c in bounded for end in ("low", "high")),
             "status",
             "fails_on_retain",
             "error",
@@ -214,6 +217,7 @@ def leaderboard_csv(rows: list[Row]) -> str:
                 entry.kind,
                 entry.modality or "",
                 *(csv_number(row.values[c.key]) for c in columns),
+                *(csv_number(bound) for c in bounded for bound in interval(row.entry, c.key) or (None, None)),
                 entry.status,
                 str(row.fails_on_retain).lower(),
                 entry.error or "",
@@ -223,7 +227,15 @@ def leaderboard_csv(rows: list[Row]) -> str:
 
 
 def leaderboard_cells(row: Row, columns: tuple[Metric, ...]) -> list[str]:
-    return [format_number(row.values[c.key], p_value=c.p_value) for c in columns]
+    """Each value, with its 95 % interval after it when the row has one: `0.512 [0.480, 0.551]`."""
+    cells = []
+    for c in columns:
+        text = format_number(row.values[c.key], p_value=c.p_value)
+        found = interval(row.entry, c.key) if row.values[c.key] is not None else None
+        if found:
+            text += f" [{format_number(found[0], p_value=c.p_value)}, {format_number(found[1], p_value=c.p_value)}]"
+        cells.append(text)
+    return cells
 
 
 def leaderboard_markdown(rows: list[Row]) -> str:
@@ -254,7 +266,12 @@ def leaderboard_latex(rows: list[Row]) -> str:
 
 
 def legend(rows: list[Row]) -> str:
-    return f"{scope_note(rows)} {set_apart_note(rows)}"
+    return " ".join(note for note in (scope_note(rows), set_apart_note(rows), interval_note(rows)) if note)
+
+
+def interval_note(rows: list[Row]) -> str:
+    methods = interval_methods(row.entry for row in rows)
+    return f"In brackets: 95 % intervals ({'; '.join(methods)})." if methods else ""
 
 
 def scope_note(rows: list[Row]) -> str:
