@@ -131,6 +131,7 @@ def test_text_only_model_gets_the_tofu_tasks(world, tmp_path):
         "tofu_retain",
         "tofu_real_authors",
         "tofu_world_facts",
+        "tofu_holdout",
     }
     log = logs.read_eval(out)["tofu_forget"]
     assert log["config"] == "tofu_forget10_perturbed" and len(log["avg_gt_loss"]) == 2

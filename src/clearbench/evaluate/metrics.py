@@ -369,16 +369,17 @@ def _missing(metric: Metric, used: list[str], gold: dict | None, compat: str) ->
 def attack_scores(log: dict, attack: str) -> list[float]:
     """The per-sample scores of `attack` in a task log; a clear error when the log has none."""
     key = membership.LOG_KEYS[attack]
+    where = log.get("source") or f"task {log.get('task', '?')!r}"
     if not isinstance(log.get(key), dict):
         raise UserError(
-            f"{log.get('source') or log['task']}: no per-sample key {key!r} for the {attack} membership "
+            f"{where}: no per-sample key {key!r} for the {attack} membership "
             "attack (re-evaluate the model with this clearbench to log it)"
         )
     values = samples(log, key)
     bad = next((i for i, v in enumerate(values) if not _finite_number(v)), None)
     if bad is not None:
         raise UserError(
-            f"{log.get('source') or log['task']}: key {key!r} must hold one finite number per sample; "
+            f"{where}: key {key!r} must hold one finite number per sample; "
             f"row {sorted(log[key], key=int)[bad]} holds {values[bad]!r}"
         )
     return values

@@ -1,0 +1,126 @@
+"""Membership scores in the eval logs: the same forward pass as the losses, holdout logs, resume."""
+
+import json
+
+import pytest
+import torch
+
+from clearbench.data.load import load_split
+from clearbench.errors import UserError
+from clearbench.evaluate import logs, membership
+from clearbench.evaluate.metrics import compute_metrics
+from clearbench.evaluate.runner import evaluate_model, evaluate_task
+from clearbench.evaluate.scoring import score_candidates, token_z_scores
+from clearbench.evaluate.tasks import TASKS
+from clearbench.models import registry
+
+FAST = dict(max_new_tokens=4, progress=False)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    from clearbench.data.synth import generate
+
+    root = tmp_path_factory.mktemp("membership")
+    source = str(generate(root / "synth", persons=4, seed=0, image_size=16))
+    texts = [
+        json.dumps(row, default=str)
+        for config in ("forget10_perturbed", "holdout10", "tofu_holdout10")
+        for row in load_split(source, config).remove_columns(
+            [c for c in ("image",) if c in load_split(source, config).features]
+        )
+    ]
+    adapter = next(a for a in registry.ADAPTERS if a.family == "llava")
+    model, processor = adapter.build_tiny(texts, seed=0)
+    model.save_pretrained(root / "llava")
+    processor.save_pretrained(root / "llava")
+    return source, str(root / "llava")
+
+
+def test_logged_scores_come_from_the_answers_token_log_probs(world, tmp_path):
+    source, model_path = world
+    out = evaluate_model(
+        model_path,
+        source,
+        "forget10",
+        tmp_path / "eval",
+        tasks=["forget_captions", "holdout_captions", "tofu_holdout"],
+        max_rows=3,
+        membership_k=0.5,
+        **FAST,
+    )
+    evaluated = logs.read_eval(out)
+    forget, holdout = evaluated["forget_captions"], evaluated["holdout_captions"]
+    assert forget["mia_k"] == holdout["mia_k"] == 0.5
+    assert holdout["holdout"] is True and forget["holdout"] is False
+    # A holdout log: the true answer and the membership keys; no alternatives, no generation.
+    assert "avg_paraphrased_loss" not in holdout and "generated_text" not in holdout
+    assert holdout["config"] == "holdout10" and len(holdout["avg_gt_loss"]) == 3
+    for log in (forget, holdout, evaluated["tofu_holdout"]):
+        for row in log["avg_gt_loss"]:
+            token_logprobs = log["gt_token_logprobs"][row]
+            assert len(token_logprobs) == len(log["gt_token_z"][row]) == log["num_token_gt"][row]
+            assert sum(token_logprobs) == pytest.approx(-log["gt_loss"][row], abs=1e-5)
+            assert log["mia_loss"][row] == pytest.approx(-log["avg_gt_loss"][row])
+            assert log["mia_min_k"][row] == pytest.approx(membership.lowest_k_mean(token_logprobs, 0.5))
+            assert log["mia_min_k_plus_plus"][row] == pytest.approx(
+                membership.lowest_k_mean(log["gt_token_z"][row], 0.5)
+            )
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["membership_k"] == 0.5 and summary["tasks"]["holdout_captions"]["rows"] == 3
+    # The metrics read them: AUC on 3 forget vs 3 holdout rows, the text half has no forget task.
+    result = compute_metrics(evaluated)
+    assert result["membership"]["images"]["rows"] == [3, 3] and 0 <= result["mia_auc"] <= 1
+    assert result["mia_auc_text"] is None
+    # Another k is another evaluation: a resumed run with it is refused.
+    with pytest.raises(UserError, match=r"membership_k 0\.5 → 0\.2"):
+        evaluate_model(model_path, source, "forget10", tmp_path / "eval", tasks=["forget_captions"], **FAST)
+
+
+def test_z_scores_match_an_independent_full_forward_and_no_pass_is_added(world):
+    source, model_path = world
+    model, processor, adapter = registry.load(model_path)
+    model.eval()
+    rows = load_split(source, "holdout10").select(range(2))
+    task = TASKS["holdout_captions"]
+    calls = []
+    hook = model.register_forward_hook(lambda *args: calls.append(1))
+    try:
+        log = evaluate_task(model, adapter, processor, task, rows, seed=0, config="holdout10")
+        with_scores = len(calls)
+        calls.clear()
+        items = task.items(rows, seed=0)
+        score_candidates(
+            model, adapter, processor, [i.prompt for i in items], [i.candidates() for i in items]
+        )
+        assert with_scores == len(calls)  # the membership scores cost no forward pass of their own
+    finally:
+        hook.remove()
+    # Independently: one full forward of row 1 with its answer, z from the logits by hand.
+    item = items[1]
+    batch = adapter.encode(processor, [item.prompt])
+    labels = batch.pop("labels")
+    with torch.no_grad():
+        logits = model(**batch).logits[0, :-1].double()
+    targets = labels[0, 1:]
+    keep = targets != -100
+    log_probs = torch.log_softmax(logits[keep], dim=-1)
+    token_logprobs = log_probs[torch.arange(int(keep.sum())), targets[keep]]
+    probs = log_probs.exp()
+    mu = (probs * log_probs).sum(-1)
+    sigma = ((probs * log_probs**2).sum(-1) - mu**2).sqrt()
+    assert log["gt_token_logprobs"]["1"] == pytest.approx(token_logprobs.tolist(), abs=1e-4)
+    assert log["gt_token_z"]["1"] == pytest.approx(((token_logprobs - mu) / sigma).tolist(), abs=1e-3)
+    assert token_z_scores(log_probs.float(), token_logprobs.float()).tolist() == pytest.approx(
+        log["gt_token_z"]["1"], abs=1e-3
+    )
+
+
+def test_a_log_cannot_be_forget_and_holdout(tmp_path):
+    log = {"forget": True, "holdout": True, "prob_kind": "answer", "avg_gt_loss": {"0": 1.0}}
+    with pytest.raises(UserError, match="cannot be both 'forget' and 'holdout'"):
+        logs.write_task_log(tmp_path, "mystery", log)
+    with pytest.raises(UserError, match="key 'holdout' must be true or false"):
+        logs.normalise("mystery", {**log, "forget": False, "holdout": "yes"})
+    path = logs.write_task_log(tmp_path, "mystery", {**log, "forget": False})
+    assert json.loads(path.read_text())["holdout"] is True
