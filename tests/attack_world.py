@@ -8,7 +8,7 @@ from clearbench.data.format import CAPTION_QUESTIONS, FACE_QUESTION
 from clearbench.models import registry
 
 # Cheap settings: a relearning step or two, 4 generated tokens (eval settings read like the run's).
-FAST = AttackOptions(relearn_steps=2, relearn_learning_rate=1e-3, quantize_bits=[8], queries=["blur"])
+FAST = AttackOptions(relearn_steps=2, relearn_learning_rate=1e-3, quantize=["int8"], queries=["blur"])
 
 
 class EvalSettings:

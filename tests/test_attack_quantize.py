@@ -54,8 +54,8 @@ def test_a_missing_backend_is_a_user_error_before_anything_runs(world, monkeypat
             source, "forget10", sources, ["quantize"], FAST, EvalSettings(), 0, revision=None,
             trust_remote_code=False,
         )  # fmt: skip
-    with pytest.raises(UserError, match="3 bits is not supported"):
+    with pytest.raises(UserError, match="unknown weight type 'int3'"):
         prepare(
-            source, "forget10", sources, ["quantize"], type(FAST)(quantize_bits=[3]), EvalSettings(), 0,
+            source, "forget10", sources, ["quantize"], type(FAST)(quantize=["int3"]), EvalSettings(), 0,
             revision=None, trust_remote_code=False,
         )  # fmt: skip

@@ -24,7 +24,7 @@ BELOW_ONE = Rule(lambda v: 0 <= v < 1, "must be in [0, 1)")
 BLUR_RADIUS = Rule(lambda v: 0 <= v <= 50 and not math.isinf(v), "must be in [0, 50] pixels")
 BRIGHTNESS = Rule(lambda v: 0 < v <= 10, "must be in (0, 10]")
 
-QUANTIZE_BITS = (8, 4, 2)
+QUANTIZE_TYPES = {"int8": 8, "int4": 4, "int2": 2}  # name -> bits per weight
 QUERY_KINDS = ("reworded", "jailbreak", "noise", "blur", "crop", "brightness", "occlusion")
 
 
@@ -36,8 +36,9 @@ class AttackOptions:
     relearn_steps: int = setting(10, "optimizer steps of the relearning attack", AT_LEAST_ONE)
     relearn_learning_rate: float = setting(1e-5, "learning rate of the relearning attack", POSITIVE)
     relearn_batch_size: int = setting(4, "rows per relearning step", AT_LEAST_ONE)
-    quantize_bits: list[int] = setting(
-        help="weight bit widths of the quantization attack (8, 4 or 2)", default_factory=lambda: [8, 4]
+    quantize: list[str] = setting(
+        help="weight types of the quantization attack: int8, int4, int2",
+        default_factory=lambda: ["int8", "int4"],
     )
     queries: list[str] = setting(
         help="adversarial query variants: " + ", ".join(QUERY_KINDS),

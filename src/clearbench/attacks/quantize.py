@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from clearbench.attacks.base import Attack, Context, Source, Variant
-from clearbench.attacks.options import QUANTIZE_BITS, AttackOptions
+from clearbench.attacks.options import QUANTIZE_TYPES, AttackOptions
 from clearbench.errors import UserError
 
 BACKEND = "optimum-quanto"
@@ -70,17 +70,17 @@ class Quantize(Attack):
     derives_model = True
 
     def variants(self, options: AttackOptions) -> list[Variant]:
-        if not options.quantize_bits:
-            raise UserError("quantize: the list of bit widths is empty")
-        wrong = [bits for bits in options.quantize_bits if bits not in QUANTIZE_BITS]
+        if not options.quantize:
+            raise UserError("quantize: the list of weight types is empty")
+        wrong = [name for name in options.quantize if name not in QUANTIZE_TYPES]
         if wrong:
             raise UserError(
-                f"quantize: {wrong[0]} bits is not supported; choose from {', '.join(map(str, QUANTIZE_BITS))}"
+                f"quantize: unknown weight type {wrong[0]!r}; choose from {', '.join(QUANTIZE_TYPES)}"
             )
         quanto()  # a missing backend stops the run before any training
         return [
-            Variant(self.name, f"quantize-int{bits}", {"bits": bits, "backend": BACKEND})
-            for bits in dict.fromkeys(options.quantize_bits)
+            Variant(self.name, f"quantize-{name}", {"bits": QUANTIZE_TYPES[name], "backend": BACKEND})
+            for name in dict.fromkeys(options.quantize)
         ]
 
     def derive(self, variant: Variant, source: Source, loaded, folder: Path, context: Context):

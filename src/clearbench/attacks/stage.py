@@ -49,18 +49,30 @@ def attack_all(
     revision: str | None = None,
     trust_remote_code: bool = False,
     score: str = "prob",
+    option_name: Callable[[str], str] | None = None,
 ) -> list[dict]:
     """Run `attacks` on every model of `models` under `out/attacks`; the records (also in records.json).
 
     `models`: `Source`s or (name, kind, path[, method]) tuples; kind is target, gold, unlearned or base.
     Target and gold get the same attacks (ceiling and baseline of the scores). `eval_settings`: any
     object with `tasks`, `batch_size`, `max_new_tokens` and `seed` (the run config's eval section);
-    None for the defaults. Every setting and the data each attack needs are checked before any work.
+    None for the defaults. Every setting and the data each attack needs are checked before any work;
+    `option_name` turns an option key into what the user wrote (a flag, a config key) in errors.
     """
     out = Path(out) / "attacks"
     sources = [model if isinstance(model, Source) else Source(*model) for model in models]
-    context, variants = prepare(data, forget_split, sources, attacks, options, eval_settings, seed,
-                                revision=revision, trust_remote_code=trust_remote_code)  # fmt: skip
+    context, variants = prepare(
+        data,
+        forget_split,
+        sources,
+        attacks,
+        options,
+        eval_settings,
+        seed,
+        revision=revision,
+        trust_remote_code=trust_remote_code,
+        option_name=option_name,
+    )
     evaluation = _evaluation(eval_settings)
     for source in sources:
         _attack_model(out, source, variants, context, evaluation, log)
@@ -70,7 +82,17 @@ def attack_all(
 
 
 def prepare(
-    data, forget_split, sources, attacks, options, eval_settings, seed, *, revision, trust_remote_code
+    data,
+    forget_split,
+    sources,
+    attacks,
+    options,
+    eval_settings,
+    seed,
+    *,
+    revision,
+    trust_remote_code,
+    option_name=None,
 ):
     """(context, [(attack, variant)]): everything checked, nothing written or trained."""
     from clearbench import settings
@@ -78,7 +100,7 @@ def prepare(
     from clearbench.evaluate.tasks import select_tasks
     from clearbench.models import registry
 
-    settings.check(options, lambda key: f"attack option {key!r}")
+    settings.check(options, option_name or (lambda key: f"attack option {key!r}"))
     if not attacks:
         raise UserError("no attack named; choose from relearn, quantize, queries")
     if not sources:

@@ -1,0 +1,241 @@
+"""The report's robustness section: for each model, how much forgetting survives each attack.
+
+Built from the attack stage's records (`clearbench.attacks.stage.attack_all`, or
+`attacks/records.json` of a run): a table of the forget score before and after each attack variant
+with the recovered knowledge and forget quality against gold under the same attack, the worst
+adversarial query per model, one sentence per model saying which attacks its forgetting survived,
+and a figure of the forget score before vs after each attack.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from clearbench.errors import UserError
+from clearbench.report.entries import as_number
+
+# Forgetting survives an attack that brings back at most this share of the target–gold gap beyond
+# what the same attack teaches gold (relearning teaches a model that never knew the people too).
+SURVIVES_BELOW = 0.2
+# Forget quality shown: both forget sets pooled when both were asked, else the images', else the text's.
+FORGET_QUALITY_KEYS = (
+    ("forget_quality_both", "both"),
+    ("forget_quality", "images"),
+    ("forget_quality_text", "text"),
+)
+REFERENCE_KINDS = ("target", "gold")
+
+
+def read_records(path: Path) -> list[dict]:
+    """The records of `attacks/records.json` (a file, or the run folder holding attacks/)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "attacks" / "records.json"
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: no attack records (run the attacks first)") from None
+    except (OSError, ValueError) as error:
+        raise UserError(f"{path}: cannot read the attack records: {error}") from None
+    if not isinstance(records, list) or not all(isinstance(r, Mapping) for r in records):
+        raise UserError(f"{path}: expected a list of attack records")
+    return records
+
+
+def forget_quality(metrics: Mapping | None) -> tuple[float | None, str | None]:
+    """(KS forget quality, its scope) from a record's `before` / `after` metrics."""
+    for key, scope in FORGET_QUALITY_KEYS:
+        value = as_number((metrics or {}).get(key))
+        if value is not None:
+            return value, scope
+    return None, None
+
+
+def robustness_rows(records: Sequence[Mapping]) -> list[dict]:
+    """One row per model and attack variant, in record order: the numbers the table shows."""
+    gold_recovered = {
+        record["variant"]: as_number(((record.get("recovery") or {}).get("pooled") or {}).get("recovered"))
+        for record in records
+        if record.get("kind") == "gold"
+    }
+    rows = []
+    for record in records:
+        pooled = (record.get("recovery") or {}).get("pooled") or {}
+        # Before and after on the same scope: the one the attack's tasks allow (images only for
+        # image perturbations).
+        fq_after, scope = forget_quality(record.get("after"))
+        keys = {name: key for key, name in FORGET_QUALITY_KEYS}
+        fq_before = as_number((record.get("before") or {}).get(keys[scope])) if scope else None
+        rows.append(
+            {
+                "model": record["model"],
+                "kind": record.get("kind"),
+                "variant": record["variant"],
+                "attack": record.get("attack"),
+                "status": record.get("status", "failed"),
+                "error": record.get("error"),
+                "before": as_number(pooled.get("unlearned")),
+                "after": as_number(pooled.get("attacked")),
+                "recovered": as_number(pooled.get("recovered")),
+                "beyond_gold": _difference(pooled.get("recovered"), gold_recovered.get(record["variant"])),
+                "fq_before": fq_before,
+                "fq_after": fq_after,
+                "fq_scope": scope,
+            }
+        )
+    return rows
+
+
+def _difference(value, baseline) -> float | None:
+    value, baseline = as_number(value), as_number(baseline)
+    return None if value is None or baseline is None else value - baseline
+
+
+def worst_queries(records: Sequence[Mapping]) -> dict[str, tuple[str, float]]:
+    """Model -> (the adversarial-query variant that recovered most, its recovered knowledge)."""
+    worst: dict[str, tuple[str, float]] = {}
+    for row in robustness_rows(records):
+        if row["attack"] != "queries" or row["recovered"] is None:
+            continue
+        if row["model"] not in worst or row["recovered"] > worst[row["model"]][1]:
+            worst[row["model"]] = (row["variant"], row["recovered"])
+    return worst
+
+
+def survival(
+    records: Sequence[Mapping], threshold: float = SURVIVES_BELOW
+) -> dict[str, dict[str, bool | None]]:
+    """Unlearned model -> variant -> whether its forgetting survived: recovered knowledge beyond gold's
+    under the same attack ≤ threshold; None when the attack failed or either value is undefined."""
+    found: dict[str, dict[str, bool | None]] = {}
+    for row in robustness_rows(records):
+        if row["kind"] in REFERENCE_KINDS:
+            continue
+        value = row["beyond_gold"] if row["status"] == "completed" else None
+        found.setdefault(row["model"], {})[row["variant"]] = None if value is None else value <= threshold
+    return found
+
+
+def survival_lines(records: Sequence[Mapping], threshold: float = SURVIVES_BELOW) -> list[str]:
+    """One sentence per unlearned model: which attacks its forgetting survived and which it did not."""
+    lines = []
+    for model, outcomes in survival(records, threshold).items():
+        kept = [variant for variant, ok in outcomes.items() if ok]
+        lost = [variant for variant, ok in outcomes.items() if ok is False]
+        unknown = [variant for variant, ok in outcomes.items() if ok is None]
+        parts = [f"survived {', '.join(kept)}" if kept else "survived no attack"]
+        if lost:
+            parts.append(f"not {', '.join(lost)}")
+        if unknown:
+            parts.append(f"unknown for {', '.join(unknown)}")
+        lines.append(f"{model}: " + "; ".join(parts))
+    return lines
+
+
+def _number(value: float | None, digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    if value != 0 and abs(value) < 10**-digits:
+        return f"{value:.1e}"
+    return f"{value:.{digits}f}"
+
+
+def robustness_markdown(records: Sequence[Mapping], threshold: float = SURVIVES_BELOW) -> str:
+    """The robustness table (Markdown), the worst adversarial query and the survival sentences."""
+    header = (
+        "| model | attack | forget Prob before | after | recovered | beyond gold | FQ (KS) before | after | status |\n"
+        "|---|---|---:|---:|---:|---:|---:|---:|---|"
+    )
+    lines = [header]
+    for row in robustness_rows(records):
+        status = row["status"] if not row["error"] else f"{row['status']}: {row['error']}"
+        fq = f"{_number(row['fq_after'])}" + (f" ({row['fq_scope']})" if row["fq_scope"] else "")
+        lines.append(
+            f"| {row['model']} | {row['variant']} | {_number(row['before'])} | {_number(row['after'])} | "
+            f"{_number(row['recovered'], 2)} | {_number(row['beyond_gold'], 2)} | {_number(row['fq_before'])} | {fq} | {status.replace('|', '/')} |"
+        )
+    worst = worst_queries(records)
+    if worst:
+        lines += ["", "Worst adversarial query per model (most knowledge recovered):", ""]
+        lines += [f"- {model}: {variant} ({value:.2f})" for model, (variant, value) in worst.items()]
+    sentences = survival_lines(records, threshold)
+    if sentences:
+        lines += [
+            "",
+            f"Forgetting survives an attack that recovers at most {threshold:.0%} of the target–gold gap "
+            "beyond what it teaches gold:",
+            "",
+        ]
+        lines += [f"- {sentence}" for sentence in sentences]
+    return "\n".join(lines) + "\n"
+
+
+def robustness_figure(records: Sequence[Mapping]) -> Figure | None:
+    """Per model (rows, gold included), the pooled forget score before (black) and after each attack
+    variant (coloured), joined by a line: the further right the dot, the more knowledge came back.
+    Target and gold before any attack are dashed / dotted reference lines. None when no attack
+    completed."""
+    rows = [row for row in robustness_rows(records) if row["after"] is not None and row["before"] is not None]
+    if not rows:
+        return None
+    # Gold gets a row too: how far each attack moves a model that never knew the people.
+    models = list(dict.fromkeys(row["model"] for row in rows if row["kind"] != "target"))
+    variants = list(dict.fromkeys(row["variant"] for row in rows))
+    references = {}
+    for record in records:
+        pooled = (record.get("recovery") or {}).get("pooled") or {}
+        for role in REFERENCE_KINDS:
+            if as_number(pooled.get(role)) is not None:
+                references.setdefault(role, as_number(pooled[role]))
+    figure = Figure(figsize=(7.5, 0.45 * max(len(models), 2) + 1.6))
+    axes = figure.add_subplot()
+    cmap = figure.colormaps["tab10"] if hasattr(figure, "colormaps") else None
+    palette = [cmap(i % 10) if cmap else None for i in range(len(variants))]
+    step = 0.6 / max(len(variants), 1)
+    for y, model in enumerate(models):
+        for index, variant in enumerate(variants):
+            row = next((r for r in rows if r["model"] == model and r["variant"] == variant), None)
+            if row is None:
+                continue
+            offset = y - 0.3 + step * (index + 0.5)
+            axes.plot([row["before"], row["after"]], [offset, offset], color=palette[index], linewidth=1)
+            axes.scatter([row["before"]], [offset], color="black", s=12, zorder=3)
+            axes.scatter(
+                [row["after"]],
+                [offset],
+                color=palette[index],
+                s=24,
+                zorder=3,
+                label=variant if y == 0 else None,
+            )
+    for role, style in (("target", "--"), ("gold", ":")):
+        if role in references and not math.isnan(references[role]):
+            axes.axvline(
+                references[role], color="grey", linestyle=style, linewidth=1, label=f"{role} (clean)"
+            )
+    axes.set_yticks(range(len(models)), models)
+    axes.invert_yaxis()
+    axes.set_xlabel("forget Prob, mean over the forget tasks asked (black: before the attack)")
+    axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    axes.set_title("Forgetting before and after each attack", fontsize=10)
+    return figure
+
+
+def write_robustness(records: Sequence[Mapping], out_dir: Path) -> dict[str, Path]:
+    """robustness.md and robustness.png (when any attack completed) in `out_dir`, written atomically."""
+    from clearbench import atomic
+    from clearbench.report.plots import png_bytes
+
+    out_dir = Path(out_dir)
+    written = {"table": out_dir / "robustness.md"}
+    atomic.write_text(written["table"], "# Robustness to attacks\n\n" + robustness_markdown(records))
+    figure = robustness_figure(records)
+    if figure is not None:
+        written["figure"] = out_dir / "robustness.png"
+        atomic.write_bytes(written["figure"], png_bytes(figure))
+    return written

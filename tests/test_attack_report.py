@@ -1,0 +1,87 @@
+"""The robustness table, survival sentences and figure, from attack records built by hand."""
+
+import pytest
+
+from clearbench.errors import UserError
+from clearbench.report.robustness import (
+    read_records,
+    robustness_figure,
+    robustness_markdown,
+    robustness_rows,
+    survival,
+    worst_queries,
+    write_robustness,
+)
+
+
+def _record(model, kind, variant, recovered, before=0.1, after=0.3, status="completed", fq=0.5):
+    attack = variant.split("-")[0]
+    pooled = {"unlearned": before, "attacked": after, "target": 0.9, "gold": 0.1, "recovered": recovered}
+    return {
+        "attack": attack,
+        "variant": variant,
+        "model": model,
+        "kind": kind,
+        "status": status,
+        "error": None if status == "completed" else "boom",
+        "recovery": {"pooled": pooled} if status == "completed" else None,
+        "before": {"forget_quality_both": 0.9, "forget_quality": 0.8},
+        "after": {"forget_quality_both": None, "forget_quality": fq},
+    }
+
+
+RECORDS = [
+    _record("gold", "gold", "relearn", 0.30),
+    _record("target", "target", "relearn", -0.05),
+    _record("npo", "unlearned", "relearn", 0.45),  # 0.15 beyond gold: survives at 0.2
+    _record("ga", "unlearned", "relearn", 0.55),  # 0.25 beyond gold: does not
+    _record("gold", "gold", "queries-blur", 0.0),
+    _record("npo", "unlearned", "queries-blur", 0.02),
+    _record("gold", "gold", "queries-noise", 0.0),
+    _record("npo", "unlearned", "queries-noise", 0.08),
+    _record("ga", "unlearned", "queries-noise", None, status="failed"),
+]
+
+
+def test_rows_subtract_golds_recovery_under_the_same_attack():
+    rows = {(r["model"], r["variant"]): r for r in robustness_rows(RECORDS)}
+    assert rows["npo", "relearn"]["beyond_gold"] == pytest.approx(0.15)
+    assert rows["ga", "relearn"]["beyond_gold"] == pytest.approx(0.25)
+    assert rows["npo", "queries-noise"]["beyond_gold"] == pytest.approx(0.08)
+    assert rows["npo", "relearn"]["fq_after"] == 0.5 and rows["npo", "relearn"]["fq_scope"] == "images"
+    assert rows["npo", "relearn"]["fq_before"] == 0.8  # the scope the attack's after value has
+
+
+def test_survival_and_worst_query():
+    found = survival(RECORDS)
+    assert found["npo"] == {"relearn": True, "queries-blur": True, "queries-noise": True}
+    assert found["ga"] == {"relearn": False, "queries-noise": None}
+    assert "gold" not in found and "target" not in found
+    assert survival(RECORDS, threshold=0.1)["npo"]["relearn"] is False
+    assert worst_queries(RECORDS)["npo"] == ("queries-noise", 0.08)
+
+
+def test_markdown_lists_every_record_and_says_what_survived():
+    text = robustness_markdown(RECORDS)
+    assert text.count("\n| ") == len(RECORDS)  # one table row each (the header starts the text)
+    assert "| ga | relearn | 0.100 | 0.300 | 0.55 | 0.25 |" in text
+    assert "failed: boom" in text
+    assert "- npo: survived relearn, queries-blur, queries-noise" in text
+    assert "- ga: survived no attack; not relearn; unknown for queries-noise" in text
+
+
+def test_figure_and_files(tmp_path):
+    assert robustness_figure(RECORDS) is not None
+    assert robustness_figure([RECORDS[-1]]) is None  # nothing completed
+    written = write_robustness(RECORDS, tmp_path)
+    assert written["figure"].read_bytes()[:4] == b"\x89PNG"
+    assert "Robustness to attacks" in written["table"].read_text()
+
+
+def test_missing_or_bad_records_are_user_errors(tmp_path):
+    with pytest.raises(UserError, match="no attack records"):
+        read_records(tmp_path)
+    (tmp_path / "attacks").mkdir()
+    (tmp_path / "attacks" / "records.json").write_text('{"a": 1}')
+    with pytest.raises(UserError, match="expected a list"):
+        read_records(tmp_path)
