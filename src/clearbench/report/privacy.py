@@ -1,0 +1,182 @@
+"""The report's privacy section: membership inference per model and attack, ROC curves, and the
+cross-modal leakage matrix of the modality study.
+
+Everything is read from the report entries' metric records (`compute_metrics`: the membership
+metrics, `membership[scope]` with each attack's AUC and ROC curve, and the per-task scores), so the
+section needs no logs and no model. Each function returns None when the entries hold nothing for it.
+
+Orientation, as in docs/metrics.md §8: AUC has the forget rows as the positive class and higher
+score = member, so gold (never saw them) ≈ 0.5 and a model that still knows them → 1. PrivLeak is
+MUSE's, (AUC'_model − AUC'_gold) / AUC'_gold with AUC' = 1 − AUC: 0 ideal, negative = the forget
+people still stand out (under-unlearning), positive = over-unlearning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from matplotlib.figure import Figure
+
+from clearbench.evaluate.leakage import DEFAULT_MIN_GAP, LeakageMatrix, leakage_matrices
+from clearbench.evaluate.metric_table import ATTACK_LABELS, ATTACKS
+from clearbench.report.entries import ReportEntry, as_number
+from clearbench.report.leaderboard import format_number
+from clearbench.report.tables import Table
+
+SCOPES = {"images": "images", "text": "text"}  # membership scope -> column suffix
+REFERENCE_ORDER = ("target", "gold", "base")
+ORIENTATION = (
+    "AUC: forget rows positive, higher score = member; gold ≈ 0.5. PrivLeak (MUSE): "
+    "(AUC'_model − AUC'_gold) / AUC'_gold with AUC' = 1 − AUC; 0 is ideal, negative = the forget people "
+    "still stand out as members (under-unlearning), positive = over-unlearning."
+)
+
+
+def membership_of(entry: ReportEntry, scope: str) -> Mapping | None:
+    """The entry's membership results of one scope (`compute_metrics`' `membership[scope]`), or None."""
+    found = (entry.metrics or {}).get("membership")
+    found = found.get(scope) if isinstance(found, Mapping) else None
+    return found if isinstance(found, Mapping) and isinstance(found.get("attacks"), Mapping) else None
+
+
+def ordered(entries: list[ReportEntry]) -> list[ReportEntry]:
+    """Target, gold (and base) first, then the unlearned models in their order; completed ones only."""
+    done = [entry for entry in entries if entry.status == "completed" and entry.metrics]
+    references = sorted(
+        (e for e in done if e.kind in REFERENCE_ORDER), key=lambda e: REFERENCE_ORDER.index(e.kind)
+    )
+    return references + [e for e in done if e.kind not in REFERENCE_ORDER]
+
+
+def privacy_table(entries: list[ReportEntry]) -> Table | None:
+    """Per model and attack: AUC and PrivLeak on each half that has membership results."""
+    models = ordered(entries)
+    scopes = [scope for scope in SCOPES if any(membership_of(e, scope) for e in models)]
+    if not scopes:
+        return None
+    header = ["model", "attack"]
+    for scope in scopes:
+        header += [f"AUC {scope} (→ gold)", f"PrivLeak {scope} (→ 0)"]
+    rows = []
+    for entry in models:
+        for attack in ATTACKS:
+            cells = [entry.name, ATTACK_LABELS[attack]]
+            for scope in scopes:
+                found = (membership_of(entry, scope) or {}).get("attacks", {}).get(attack, {})
+                best = (membership_of(entry, scope) or {}).get("best_attack") == attack
+                auc = format_number(as_number(found.get("auc")))
+                cells += [auc + (" *" if best else ""), format_number(as_number(found.get("privleak")))]
+            rows.append(cells)
+    note = ORIENTATION + " * = the model's strongest attack (its leaderboard MIA AUC)."
+    return Table("privacy", "Membership inference: forget vs holdout people", header, rows, note)
+
+
+def strongest_attack(entries: list[ReportEntry], scope: str = "images") -> str | None:
+    """The attack with the target's highest AUC (else the first model's), the one the ROC plot shows."""
+    models = [e for e in ordered(entries) if membership_of(e, scope)]
+    if not models:
+        return None
+    reference = next((e for e in models if e.kind == "target"), models[0])
+    attacks = membership_of(reference, scope)["attacks"]
+    scored = [a for a in ATTACKS if as_number((attacks.get(a) or {}).get("auc")) is not None]
+    return max(scored, key=lambda a: attacks[a]["auc"]) if scored else None
+
+
+def roc_figure(entries: list[ReportEntry], scope: str = "images") -> Figure | None:
+    """ROC curves of the target, gold and every method for the strongest attack (on the target)."""
+    from clearbench.report.plots import colours
+
+    attack = strongest_attack(entries, scope)
+    if attack is None:
+        return None
+    models = [e for e in ordered(entries) if membership_of(e, scope)]
+    palette = colours(models)
+    figure = Figure(figsize=(5.2, 4.6))
+    axes = figure.add_subplot()
+    axes.plot([0, 1], [0, 1], color="#bbbbbb", linestyle=":", linewidth=1, label="chance")
+    for entry in models:
+        found = membership_of(entry, scope)["attacks"].get(attack) or {}
+        roc = found.get("roc") or {}
+        if not roc.get("fpr"):
+            continue
+        auc = format_number(as_number(found.get("auc")), digits=2)
+        width = 2.2 if entry.kind in ("target", "gold") else 1.3
+        axes.plot(
+            roc["fpr"], roc["tpr"], color=palette[entry.name], linewidth=width, label=f"{entry.name} ({auc})"
+        )
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1.01)
+    axes.set_xlabel("false-positive rate (holdout called member)")
+    axes.set_ylabel("true-positive rate (forget called member)")
+    axes.set_title(
+        f"Membership inference, {scope}: {ATTACK_LABELS[attack]} (strongest on target)", fontsize=9
+    )
+    axes.legend(fontsize=7, loc="lower right", title="model (AUC)", title_fontsize=7)
+    return figure
+
+
+def leakage_of(
+    entries: list[ReportEntry], score: str = "prob", min_gap: float = DEFAULT_MIN_GAP
+) -> list[LeakageMatrix]:
+    """The leakage matrices of the modality study; [] unless some model forgot one modality alone."""
+    models = ordered(entries)
+    target = next((e for e in models if e.kind == "target"), None)
+    gold = next((e for e in models if e.kind == "gold"), None)
+    unlearned = [e for e in models if e.kind == "unlearned" and e.modality]
+    if target is None or gold is None or not any(e.modality != "both" for e in unlearned):
+        return []
+    return leakage_matrices(
+        target.metrics,
+        gold.metrics,
+        [(e.method or e.name, e.modality, e.metrics) for e in unlearned],
+        score=score,
+        min_gap=min_gap,
+    )
+
+
+def leakage_table(matrices: list[LeakageMatrix]) -> Table | None:
+    """One row per method and forget modality, one column per probe: the fraction removed."""
+    if not matrices:
+        return None
+    probes = list(dict.fromkeys(probe for matrix in matrices for probe in matrix.probes))
+    header = ["method", "forgot through", *[f"removed: {probe}" for probe in probes]]
+    rows, reasons = [], set()
+    for matrix in matrices:
+        for modality in matrix.modalities:
+            cells = [matrix.method, modality]
+            for probe in probes:
+                value = matrix.cells[modality].get(probe)
+                cells.append(format_number(value, digits=2))
+                if probe in matrix.reasons[modality]:
+                    reasons.add(f"{probe}: {matrix.reasons[modality][probe]}")
+            rows.append(cells)
+    note = (
+        f"Fraction of the forget people's knowledge removed, (m_target − m_model) / (m_target − m_gold) on "
+        f"{matrices[0].score} of each forget task: 1 = as gone as in gold, 0 = as known as in the target."
+    )
+    if reasons:
+        note += " n/a: " + "; ".join(sorted(reasons)) + "."
+    return Table("leakage", "Cross-modal leakage: knowledge removed per probe", header, rows, note)
+
+
+def leakage_figure(matrices: list[LeakageMatrix]) -> Figure | None:
+    """A heat map per method: forget modality (rows) × probe (columns), the fraction removed."""
+    if not matrices:
+        return None
+    probes = list(dict.fromkeys(probe for matrix in matrices for probe in matrix.probes))
+    figure = Figure(figsize=(1.5 + 3.0 * len(matrices), 3.0), layout="constrained")
+    grid = figure.subplots(1, len(matrices), squeeze=False)[0]
+    image = None
+    for axes, matrix in zip(grid, matrices):
+        modalities = matrix.modalities
+        values = [[matrix.cells[m].get(p) for p in probes] for m in modalities]
+        shown = [[float("nan") if v is None else v for v in row] for row in values]
+        image = axes.imshow(shown, cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
+        for i, row in enumerate(values):
+            for j, value in enumerate(row):
+                axes.text(j, i, format_number(value, digits=2), ha="center", va="center", fontsize=7)
+        axes.set_xticks(range(len(probes)), probes, rotation=30, ha="right", fontsize=7)
+        axes.set_yticks(range(len(modalities)), [f"forgot {m}" for m in modalities], fontsize=7)
+        axes.set_title(matrix.method, fontsize=9)
+    figure.colorbar(image, ax=list(grid), shrink=0.8, label="fraction removed (1 = gold)")
+    return figure

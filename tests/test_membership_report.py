@@ -1,0 +1,89 @@
+"""The report's privacy table and ROC figure, from metric records of compute_metrics."""
+
+import pytest
+
+from clearbench.evaluate.metrics import compute_metrics
+from clearbench.report.entries import ReportEntry
+from clearbench.report.plots import png_bytes
+from clearbench.report.privacy import privacy_table, roc_figure, strongest_attack
+
+ATTACKS = ("loss", "zlib", "min_k", "min_k_plus_plus")
+
+
+def logs(forget: dict[str, list[float]], holdout: dict[str, list[float]]) -> dict:
+    def log(scores, full):
+        index = [str(i) for i in range(len(scores["loss"]))]
+        out = {"avg_gt_loss": dict.fromkeys(index, 1.0)}
+        out |= {f"mia_{a}": dict(zip(index, scores[a])) for a in ATTACKS}
+        if full:
+            out |= {
+                "avg_paraphrased_loss": dict.fromkeys(index, 0.0),
+                "average_perturb_loss": {i: [1.0] for i in index},
+                "rougeL_recall": dict.fromkeys(index, 0.5),
+            }
+        return out
+
+    return {"forget_captions": log(forget, True), "holdout_captions": log(holdout, False)}
+
+
+SPREAD = [1.0, 2.0, 3.0, 4.0]
+TARGET = logs(  # loss separates perfectly, the others partly
+    {"loss": [5, 6, 7, 8], "zlib": [1, 3, 5, 7], "min_k": SPREAD, "min_k_plus_plus": SPREAD},
+    {"loss": SPREAD, "zlib": [2, 4, 6, 8], "min_k": SPREAD, "min_k_plus_plus": SPREAD},
+)
+GOLD = logs({a: SPREAD for a in ATTACKS}, {a: SPREAD for a in ATTACKS})
+NPO = logs(
+    {"loss": [1, 2, 3, 5], "zlib": SPREAD, "min_k": [9, 9, 9, 9], "min_k_plus_plus": SPREAD},
+    {a: SPREAD for a in ATTACKS},
+)
+
+
+def entries() -> list[ReportEntry]:
+    return [
+        ReportEntry("npo", "unlearned", "npo", "both", metrics=compute_metrics(NPO, GOLD)),
+        ReportEntry("gold", "gold", metrics=compute_metrics(GOLD, GOLD)),
+        ReportEntry("target", "target", metrics=compute_metrics(TARGET, GOLD)),
+        ReportEntry("broken", "unlearned", "ga", "both", status="failed"),
+    ]
+
+
+def test_privacy_table_per_model_and_attack():
+    table = privacy_table(entries())
+    assert table.name == "privacy"
+    assert table.header == ["model", "attack", "AUC images (→ gold)", "PrivLeak images (→ 0)"]
+    rows = {(row[0], row[1]): row[2:] for row in table.rows}
+    assert [row[0] for row in table.rows[::4]] == ["target", "gold", "npo"]  # references first
+    assert rows["target", "LOSS"] == ["1.000 *", "-1.000"]  # (0 − 0.5) / 0.5
+    assert rows["target", "zlib"] == ["0.375", "0.250"]  # AUC' 0.625: (0.625 − 0.5) / 0.5
+    assert rows["gold", "LOSS"] == ["0.500 *", "0.000"]  # all tied: the first attack counts as best
+    assert rows["gold", "Min-K %"] == ["0.500", "0.000"]
+    assert rows["npo", "Min-K %"] == ["1.000 *", "-1.000"]
+    assert "negative = the forget people still stand out" in table.note
+    assert privacy_table([ReportEntry("gold", "gold", metrics={"real": 0.5})]) is None
+
+
+def test_roc_curves_of_the_strongest_attack_on_the_target():
+    assert strongest_attack(entries()) == "loss"
+    figure = roc_figure(entries())
+    axes = figure.axes[0]
+    labels = [line.get_label() for line in axes.get_lines()]
+    # npo's LOSS: {1, 2, 3, 5} vs {1, 2, 3, 4}: (0.5 + 1.5 + 2.5 + 4) / 16 = 0.531.
+    assert labels == ["chance", "target (1.00)", "gold (0.50)", "npo (0.53)"]
+    target = axes.get_lines()[1]
+    assert list(target.get_xdata())[:2] == [0.0, 0.0] and list(target.get_ydata())[-1] == 1.0
+    assert "LOSS" in axes.get_title()
+    assert png_bytes(figure).startswith(b"\x89PNG")
+    assert roc_figure(entries(), scope="text") is None
+
+
+@pytest.mark.parametrize("missing", ["membership", "metrics"])
+def test_entries_without_membership_results_are_left_out(missing):
+    broken = entries()
+    if missing == "metrics":
+        broken[0].metrics = None
+    else:
+        broken[0].metrics = {**broken[0].metrics, "membership": {}}
+    assert [row[0] for row in privacy_table(broken).rows[::4]] == ["target", "gold"] + (
+        ["npo"] if missing == "membership" else []
+    )
+    assert all(row[2:] == ["n/a", "n/a"] for row in privacy_table(broken).rows if row[0] == "npo")
