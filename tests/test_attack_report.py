@@ -31,6 +31,7 @@ def _record(model, kind, variant, recovered, before=0.1, after=0.3, status="comp
 
 
 RECORDS = [
+    _record("sku", "unlearned", "relearn", 0.0, before=0.7, after=0.7),  # removed (0.9 − 0.7) / 0.8 = 25 %
     _record("gold", "gold", "relearn", 0.30),
     _record("target", "target", "relearn", -0.05),
     _record("npo", "unlearned", "relearn", 0.45),  # 0.15 beyond gold: survives at 0.2
@@ -63,6 +64,7 @@ def test_survival_and_worst_query():
 
 def test_markdown_lists_every_record_and_says_what_survived():
     text = robustness_markdown(RECORDS)
+    assert "- sku: did not forget (25% of the target–gold gap removed before any attack)" in text
     assert text.count("\n| ") == len(RECORDS)  # one table row each (the header starts the text)
     assert "| ga | relearn | 0.100 | 0.300 | 0.55 | 0.25 |" in text
     assert "failed: boom" in text

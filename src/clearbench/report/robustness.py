@@ -22,6 +22,9 @@ from clearbench.report.entries import as_number
 # Forgetting survives an attack that brings back at most this share of the target–gold gap beyond
 # what the same attack teaches gold (relearning teaches a model that never knew the people too).
 SURVIVES_BELOW = 0.2
+# A model that removed less than this share of the target–gold gap before any attack did not forget:
+# that its forgetting "survives" would say nothing.
+FORGOT_AT_LEAST = 0.5
 # Forget quality shown: both forget sets pooled when both were asked, else the images', else the text's.
 FORGET_QUALITY_KEYS = (
     ("forget_quality_both", "both"),
@@ -121,10 +124,28 @@ def survival(
     return found
 
 
+def removed_before(records: Sequence[Mapping], model: str) -> float | None:
+    """The share of the target–gold gap `model` removed before any attack, (m_target − m_model) /
+    (m_target − m_gold) on the rows of its first record that has all three."""
+    for record in records:
+        pooled = ((record.get("recovery") or {}).get("pooled")) or {}
+        values = [as_number(pooled.get(key)) for key in ("target", "unlearned", "gold")]
+        if record.get("model") == model and None not in values and values[0] != values[2]:
+            return (values[0] - values[1]) / (values[0] - values[2])
+    return None
+
+
 def survival_lines(records: Sequence[Mapping], threshold: float = SURVIVES_BELOW) -> list[str]:
-    """One sentence per unlearned model: which attacks its forgetting survived and which it did not."""
+    """One sentence per unlearned model: which attacks its forgetting survived and which it did not;
+    a model that did not forget (removed < FORGOT_AT_LEAST of the gap) is said so instead."""
     lines = []
     for model, outcomes in survival(records, threshold).items():
+        removed = removed_before(records, model)
+        if removed is not None and removed < FORGOT_AT_LEAST:
+            lines.append(
+                f"{model}: did not forget ({removed:.0%} of the target–gold gap removed before any attack)"
+            )
+            continue
         kept = [variant for variant, ok in outcomes.items() if ok]
         lost = [variant for variant, ok in outcomes.items() if ok is False]
         unknown = [variant for variant, ok in outcomes.items() if ok is None]
