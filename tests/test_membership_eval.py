@@ -124,3 +124,32 @@ def test_a_log_cannot_be_forget_and_holdout(tmp_path):
         logs.normalise("mystery", {**log, "forget": False, "holdout": "yes"})
     path = logs.write_task_log(tmp_path, "mystery", {**log, "forget": False})
     assert json.loads(path.read_text())["holdout"] is True
+
+
+def test_a_derived_holdout_is_evaluated_from_the_withheld_peoples_rows(world, tmp_path, monkeypatch):
+    from clearbench.data import holdout, load
+
+    source, model_path = world
+    configs = [c for c in load.list_configs(source) if "holdout" not in c]
+    monkeypatch.setattr(load, "list_configs", lambda _: configs)
+    plan = holdout.plan_holdout(source, "forget10", seed=0)
+    out = evaluate_model(
+        model_path,
+        source,
+        "forget10",
+        tmp_path / "eval",
+        tasks=["holdout_captions", "tofu_holdout"],
+        holdout=plan,
+        **FAST,
+    )
+    evaluated = logs.read_eval(out)
+    captions = plan.eval_rows(load_split(source, "full"))
+    assert evaluated["holdout_captions"]["config"] == "full (holdout people)"
+    assert len(evaluated["holdout_captions"]["avg_gt_loss"]) == len(captions)
+    assert evaluated["tofu_holdout"]["config"] == "tofu_full (holdout people)"
+    assert json.loads((out / "summary.json").read_text())["holdout_people"] == list(plan.people)
+    nobody = holdout.HoldoutPlan(("Nobody Known",), "forget10")
+    with pytest.raises(UserError, match="holds no rows of the holdout people Nobody Known"):
+        evaluate_model(
+            model_path, source, "forget10", tmp_path / "other", tasks=["tofu_holdout"], holdout=nobody
+        )

@@ -19,9 +19,19 @@ from clearbench.versions import versions
 # Hidden (dot) file, so that log readers skip it; summary.json appears only once every task is done.
 SETTINGS = ".settings.json"
 # Settings that must match for a resumed run to continue an earlier one in the same directory.
-RUN_KEYS = ("model", "data", "revision", "forget_split", "seed", "max_rows", "max_new_tokens", "membership_k")
+RUN_KEYS = (
+    "model",
+    "data",
+    "revision",
+    "forget_split",
+    "seed",
+    "max_rows",
+    "max_new_tokens",
+    "membership_k",
+    "holdout_people",
+)
 # Keys an evaluation written before they existed does not record: absent means "not compared".
-LATER_RUN_KEYS = ("membership_k",)
+LATER_RUN_KEYS = ("membership_k", "holdout_people")
 
 
 def evaluate_model(
@@ -39,12 +49,15 @@ def evaluate_model(
     trust_remote_code: bool = False,
     progress: bool = True,
     membership_k: float = membership.DEFAULT_K,
+    holdout=None,
 ) -> Path:
     """Write `<task>.json` for each task not yet done in `out_dir`, then `summary.json`.
 
     `summary.json` is written last, so its presence means the evaluation is complete.
     Every row of every task is evaluated unless `max_rows` caps them. `membership_k` is the k of
-    the Min-K % and Min-K %++ scores logged for every row (a fraction, 0.2 = 20 %). Returns `out_dir`.
+    the Min-K % and Min-K %++ scores logged for every row (a fraction, 0.2 = 20 %). `holdout`, a
+    `data.holdout.HoldoutPlan` withheld from training (a source without holdout configs), gives the
+    holdout tasks their rows: the held-out people's rows of `full` / `tofu_full`. Returns `out_dir`.
     """
     from clearbench.data.load import dataset_revision, load_split
     from clearbench.models import registry
@@ -57,7 +70,11 @@ def evaluate_model(
     out_dir = Path(out_dir)
     adapter = registry.adapter_for(model_path, trust_remote_code=trust_remote_code)
     chosen = select_tasks(tasks, has_vision=adapter.has_vision)
-    configs = {task.name: task.config(forget_split) for task in chosen}
+    derived = holdout is not None and holdout.derived
+    configs = {
+        task.name: _holdout_config(task) if derived and task.holdout else task.config(forget_split)
+        for task in chosen
+    }
     run = {
         "model": str(model_path),
         "data": str(data),
@@ -67,13 +84,19 @@ def evaluate_model(
         "max_rows": max_rows,
         "max_new_tokens": max_new_tokens,
         "membership_k": membership_k,
+        "holdout_people": list(holdout.people) if derived else None,
     }
     data_revision = dataset_revision(str(data), revision)  # also checks the source exists
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out {out_dir} exists and is not a directory")
     todo = [task for task in chosen if task.name not in logs.completed_tasks(out_dir)]
     # Every split to score is loaded, and so validated, before anything is written or a model loaded.
-    splits = {task.name: load_split(str(data), configs[task.name], revision) for task in todo}
+    splits = {
+        task.name: _holdout_rows(task, holdout, str(data), revision)
+        if derived and task.holdout
+        else load_split(str(data), configs[task.name], revision)
+        for task in todo
+    }
     summary = {**_start_summary(out_dir, run), "data_revision": data_revision}
 
     if todo:
@@ -244,6 +267,27 @@ def task_summary(log: dict) -> dict:
         "mean_rougeL_recall": mean(logs.samples(log, "rougeL_recall")),
         "mean_rouge1_recall": mean(logs.samples(log, "rouge1_recall")),
     }
+
+
+def _holdout_config(task: Task) -> str:
+    """The config a derived holdout task reads its rows from, as its log records it."""
+    return f"{'tofu_full' if task.text_only else 'full'} (holdout people)"
+
+
+def _holdout_rows(task: Task, holdout, data: str, revision: str | None):
+    """The held-out people's rows: their captions in `full`, or the TOFU questions naming them."""
+    from clearbench.data.load import load_split
+
+    if task.text_only:
+        rows = holdout.text_eval_rows(load_split(data, "tofu_full", revision))
+    else:
+        rows = holdout.eval_rows(load_split(data, "full", revision))
+    if len(rows) == 0:
+        raise UserError(
+            f"task {task.name}: data source '{data}' holds no rows of the holdout people "
+            f"{', '.join(holdout.people)}; leave the task out of the evaluation"
+        )
+    return rows
 
 
 def _start_summary(out_dir: Path, run: dict) -> dict:
