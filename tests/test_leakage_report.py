@@ -77,3 +77,12 @@ def test_another_score_and_bad_settings():
     assert npo.cells["images"]["captions"] is None  # ROUGE 0.5 everywhere: no gap
     with pytest.raises(UserError, match="leakage score 'nll'"):
         leakage_of(study(), score="nll")
+
+
+def test_the_whole_section_in_one_call():
+    from clearbench.report.privacy import privacy_section
+
+    tables, figures = privacy_section(study())
+    assert [t.name for t in tables] == ["leakage"]  # no membership results in these entries
+    assert [name for name, _, _ in figures] == ["leakage.png"]
+    assert privacy_section([e for e in study() if e.modality in (None, "both")]) == ([], [])

@@ -87,3 +87,13 @@ def test_entries_without_membership_results_are_left_out(missing):
         ["npo"] if missing == "membership" else []
     )
     assert all(row[2:] == ["n/a", "n/a"] for row in privacy_table(broken).rows if row[0] == "npo")
+
+
+def test_the_whole_section_in_one_call():
+    from clearbench.report.privacy import privacy_section
+
+    tables, figures = privacy_section(entries())
+    assert [t.name for t in tables] == ["privacy"]  # every unlearned model forgot both: no leakage
+    assert [(name, caption.split(" (")[1]) for name, caption, _ in figures] == [
+        ("roc_images.png", "LOSS, strongest on target).")
+    ]

@@ -180,3 +180,27 @@ def leakage_figure(matrices: list[LeakageMatrix]) -> Figure | None:
         axes.set_title(matrix.method, fontsize=9)
     figure.colorbar(image, ax=list(grid), shrink=0.8, label="fraction removed (1 = gold)")
     return figure
+
+
+def privacy_section(entries: list[ReportEntry]) -> tuple[list[Table], list[tuple[str, str, Figure]]]:
+    """Everything this module adds to a report: its tables and its (file name, caption, figure)s.
+
+    Empty lists when the entries hold no membership results and no modality study.
+    """
+    matrices = leakage_of(entries)
+    tables = [table for table in (privacy_table(entries), leakage_table(matrices)) if table is not None]
+    figures = []
+    for scope in SCOPES:
+        figure = roc_figure(entries, scope)
+        if figure is not None:
+            attack = ATTACK_LABELS[strongest_attack(entries, scope)]
+            caption = (
+                f"ROC curves of membership inference on the {scope} half ({attack}, strongest on target)."
+            )
+            figures.append((f"roc_{scope}.png", caption, figure))
+    figure = leakage_figure(matrices)
+    if figure is not None:
+        figures.append(
+            ("leakage.png", "Cross-modal leakage: fraction of knowledge removed per probe.", figure)
+        )
+    return tables, figures
