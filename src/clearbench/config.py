@@ -19,9 +19,10 @@ from typing import Any
 
 import yaml
 
-from clearbench import settings
+from clearbench import settings, sweep
 from clearbench.errors import UserError
 from clearbench.methods import METHODS, PAPER_METHODS, get_method
+from clearbench.report.selection import Selection
 from clearbench.settings import AT_LEAST_ONE, NOT_NEGATIVE, POSITIVE, setting
 from clearbench.train.options import FINETUNE_DEFAULTS, UNLEARN_DEFAULTS, TrainOptions, UnlearnOptions
 
@@ -63,6 +64,10 @@ class UnlearnSection(UnlearnOptions):
     )
     hparams: dict[str, dict[str, Any]] = setting(
         help="method -> {hyperparameter: value}", default_factory=dict
+    )
+    grid: dict[str, dict[str, list]] = setting(
+        help="method -> {setting or hyperparameter: [values]}: every combination is run (clearbench.sweep)",
+        default_factory=dict,
     )
 
 
@@ -120,6 +125,7 @@ class RunConfig:
     unlearn: UnlearnSection = field(default_factory=lambda: UnlearnSection(**UNLEARN_DEFAULTS))
     eval: EvalSection = field(default_factory=EvalSection)
     report: ReportSection = field(default_factory=ReportSection)
+    selection: Selection = field(default_factory=Selection)
     jobs: JobsSection = field(default_factory=JobsSection)
 
     @property
@@ -261,6 +267,7 @@ def _validate(config: RunConfig) -> None:
     config.yaml behind that would refuse the corrected command)."""
     from clearbench.evaluate.official import COMPAT_MODES
     from clearbench.evaluate.tasks import select_tasks
+    from clearbench.report import selection
 
     for section in ("pretrain", "finetune", "unlearn", "eval", "jobs"):
         settings.check(getattr(config, section), lambda key, section=section: f"config key '{section}.{key}'")
@@ -299,6 +306,8 @@ def _validate(config: RunConfig) -> None:
         if method not in config.unlearn.methods:
             raise UserError(f"unlearn.hparams.{method}: {method!r} is not in unlearn.methods")
         get_method(method, **hparams)  # unknown or ill-typed hyperparameters fail here, before any training
+    sweep.check(config.unlearn)
+    selection.check(config.selection)
 
 
 def forget_config(forget_split: str, modality: str) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from clearbench import atomic, settings
+from clearbench import atomic, settings, sweep
 from clearbench.config import RunConfig, forget_config
 from clearbench.errors import UserError
 from clearbench.jobs import Job
@@ -47,6 +47,7 @@ class ModelRun:
     modality: str | None = None
     train_seed: int | None = None
     unlearn_seed: int | None = None
+    point: dict | None = None  # the sweep's grid point, when the method is swept
     status: str = "completed"  # completed | diverged | failed
     error: str | None = None
     evaluation: Job | None = None
@@ -232,7 +233,6 @@ class Pipeline:
             runs.append(ModelRun("base", "base", base, train_seed=seeds.train[0]))
             model = {"job": base.key}
         finetune_options = asdict(settings.narrow(config.finetune, TrainOptions))
-        unlearn_options = asdict(settings.narrow(config.unlearn, UnlearnOptions))
         section = config.unlearn
         for train_seed in seeds.train:
             references = {}
@@ -251,22 +251,26 @@ class Pipeline:
             for unlearn_seed in seeds.unlearn:
                 for modality in section.modalities:
                     for method in section.methods:
-                        name = method if section.modalities == ["both"] else f"{method}@{modality}"
-                        name += self._seed_suffix(train_seed, unlearn_seed)
-                        job = self._job(
-                            "unlearn",
-                            name,
-                            model={"job": references["target"].key},
-                            forget=forget_config(config.forget_split, modality),
-                            retain=f"{config.retain_split}+tofu",
-                            method=method,
-                            options=unlearn_options,
-                            hparams=section.hparams.get(method, {}),
-                            seed=unlearn_seed,
-                        )
-                        runs.append(
-                            ModelRun(name, "unlearned", job, method, modality, train_seed, unlearn_seed)
-                        )
+                        for point in sweep.points(section.grid.get(method, {})):
+                            options, hparams = sweep.apply(section, method, point)
+                            name = method if section.modalities == ["both"] else f"{method}@{modality}"
+                            name += sweep.label(point) + self._seed_suffix(train_seed, unlearn_seed)
+                            job = self._job(
+                                "unlearn",
+                                name,
+                                model={"job": references["target"].key},
+                                forget=forget_config(config.forget_split, modality),
+                                retain=f"{config.retain_split}+tofu",
+                                method=method,
+                                options=asdict(settings.narrow(options, UnlearnOptions)),
+                                hparams=hparams,
+                                seed=unlearn_seed,
+                            )
+                            runs.append(
+                                ModelRun(
+                                    name, "unlearned", job, method, modality, train_seed, unlearn_seed, point
+                                )
+                            )
         return runs
 
     def train_all(self, executor) -> list[ModelRun]:
@@ -362,6 +366,7 @@ class Pipeline:
                     group=run.group,
                     train_seed=run.train_seed,
                     unlearn_seed=run.unlearn_seed,
+                    point=run.point or None,
                     job=run.job.key,
                 )
                 for run in runs
@@ -372,6 +377,7 @@ class Pipeline:
                 report_dir,
                 config=self.config.to_dict(),
                 retain_fail_threshold=self.config.report.retain_fail_threshold,
+                selection=self.config.selection,
             )
         self.state.wait_for_everyone()
         return report_dir

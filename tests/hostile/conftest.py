@@ -73,6 +73,7 @@ def run_args(pristine):
             f"data.source={pristine}",
             "unlearn.methods=[ga, npo]",
             "eval.max_rows=2",
+            "eval.bootstrap=0",  # the stand-in logs have no rows to resample
             *overrides,
         ]
         return ["run", "--out", str(out)] + [part for item in settings for part in ("--set", item)]

@@ -10,7 +10,7 @@ from clearbench.config import load_config
 from hostile.helpers import read_json
 
 BAD_VALUES = [
-    ("seed=abc", "config key 'seed' must be an integer, got 'abc'"),
+    ("seeds.train=[abc]", "config key 'seeds.train'[0] must be an integer, got 'abc'"),
     ("finetune.learning_rate=.nan", "'finetune.learning_rate' must be a positive number"),
     ("unlearn.learning_rate=-1e-5", "'unlearn.learning_rate' must be a positive number"),
     ("unlearn.lora.r=-3", "'unlearn.lora.r' must not be negative"),
@@ -96,10 +96,10 @@ def test_a_file_named_like_a_preset_that_extends_itself(tmp_path, refused, monke
 
 def test_extends_is_relative_to_the_including_file(tmp_path):
     (tmp_path / "presets").mkdir()
-    _write(tmp_path / "presets" / "base.yaml", "extends: tiny\nseed: 7\n")
+    _write(tmp_path / "presets" / "base.yaml", "extends: tiny\nseeds: {train: [7]}\n")
     child = _write(tmp_path / "presets" / "child.yaml", "extends: base.yaml\nforget_split: forget05\n")
     config = load_config(str(child))
-    assert (config.seed, config.forget_split) == (7, "forget05")
+    assert (config.seeds.train, config.forget_split) == ([7], "forget05")
 
 
 @pytest.mark.parametrize(

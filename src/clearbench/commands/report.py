@@ -40,6 +40,7 @@ def run(args) -> int:
         args.run_dir / "report",
         config=config.to_dict(),
         retain_fail_threshold=config.report.retain_fail_threshold,
+        selection=config.selection,
     )
     print(f"report: {html}")
     return 0

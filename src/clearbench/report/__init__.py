@@ -18,11 +18,18 @@ from clearbench.report.leaderboard import (
     modality_markdown,
     modality_rows,
 )
-from clearbench.report.plots import fq_vs_utility_figure, png_bytes, tasks_figure, training_figure
+from clearbench.report.plots import (
+    fq_vs_utility_figure,
+    png_bytes,
+    sweep_figure,
+    tasks_figure,
+    training_figure,
+)
 from clearbench.report.seeds import aggregate, noise_floor_table, significance_table
+from clearbench.report.selection import Selection, select
 
 # The extra tables a report may write (removed when this report has none of them).
-TABLE_NAMES = ("significance", "noise_floor")
+TABLE_NAMES = ("sweep", "significance", "noise_floor")
 
 __all__ = ["ReportEntry", "build_report", "read_train_log"]
 
@@ -34,6 +41,7 @@ def build_report(
     title: str = "CLEAR benchmark",
     config: dict | None = None,
     retain_fail_threshold: float | None = 0.4,
+    selection: Selection | None = None,
 ) -> Path:
     """Write the report into `out_dir` and return the path of `report.html`.
 
@@ -42,7 +50,9 @@ def build_report(
     so the directory never mixes two runs.
     """
     out_dir = Path(out_dir)
-    seed_runs, entries = entries, aggregate(entries)
+    seed_runs, selection = entries, selection or Selection()
+    points = aggregate(entries)
+    entries, sweep_table = select(points, selection)
     rows = leaderboard_rows(entries, retain_fail_threshold)
     modality = modality_rows(rows) if len(modalities_of(entries)) > 1 else None
     html_path = out_dir / "report.html"
@@ -60,7 +70,7 @@ def build_report(
         for suffix in ("csv", "md", "tex"):
             (out_dir / f"modality.{suffix}").unlink(missing_ok=True)
 
-    tables = [table for table in (significance_table(seed_runs), noise_floor_table(seed_runs)) if table]
+    tables = [t for t in (sweep_table, significance_table(seed_runs), noise_floor_table(seed_runs)) if t]
     if len(seed_runs) > len(entries):
         atomic.write_text(
             out_dir / "seed_runs.csv", leaderboard_csv(leaderboard_rows(seed_runs, retain_fail_threshold))
@@ -83,6 +93,13 @@ def build_report(
         ),
         ("tasks.png", "Prob., truth-ratio score and ROUGE per task and model.", tasks_figure(entries)),
         ("training.png", "Training loss of the unlearning runs.", training_figure(entries)),
+        (
+            "sweep.png",
+            "Every swept point: forget quality against model utility, selected points ringed.",
+            sweep_figure(points, entries, selection.forget_quality, selection.utility)
+            if sweep_table
+            else None,
+        ),
     ):
         if figure is None:
             (out_dir / "plots" / name).unlink(missing_ok=True)

@@ -31,6 +31,7 @@ class ReportEntry:
     group: str | None = None  # the name without seeds: rows of one group are aggregated over seeds
     train_seed: int | None = None
     unlearn_seed: int | None = None
+    point: dict | None = None  # the sweep's grid point of this run
     job: str | None = None  # the job that made the model (`clearbench jobs`)
 
     def __post_init__(self) -> None:

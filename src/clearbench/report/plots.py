@@ -214,3 +214,33 @@ def training_figure(entries: list[ReportEntry]) -> Figure | None:
     axes.legend(fontsize=8)
     axes.set_title("Unlearning runs: loss per step (× : last finite loss before divergence)", fontsize=10)
     return figure
+
+
+def sweep_figure(points: list[ReportEntry], shown: list[ReportEntry], fq: str, utility: str) -> Figure:
+    """Every swept point of every method: utility (x) against forget quality (y), the points of one
+    method joined in order of utility (its frontier), the selected point ringed."""
+    figure = Figure(figsize=(7, 4.6))
+    axes = figure.subplots()
+    families: dict[tuple, list[ReportEntry]] = {}
+    for entry in points:
+        if entry.kind == "unlearned" and entry.metric(fq) is not None and entry.metric(utility) is not None:
+            families.setdefault((entry.method, entry.modality), []).append(entry)
+    chosen = {id(entry) for entry in shown}
+    for index, ((method, modality), members) in enumerate(families.items()):
+        colour = RUN_COLOURS[index % len(RUN_COLOURS)]
+        members.sort(key=lambda e: e.metric(utility))
+        xs, ys = [e.metric(utility) for e in members], [e.metric(fq) for e in members]
+        label = method if modality in (None, "both") else f"{method}@{modality}"
+        axes.plot(xs, ys, "o-", color=colour, alpha=0.8, label=label)
+        for entry, x, y in zip(members, xs, ys, strict=True):
+            if id(entry) in chosen:
+                axes.scatter([x], [y], s=160, facecolors="none", edgecolors="black", linewidths=1.5, zorder=4)
+    axes.set_xlabel(METRICS[utility].header())
+    axes.set_ylabel(METRICS[fq].header())
+    if METRICS[fq].p_value and any(e.metric(fq) for m in families.values() for e in m):
+        axes.set_yscale("log")
+    axes.grid(alpha=0.3)
+    if families:
+        axes.legend(fontsize=8)
+    figure.suptitle("Swept points per method (ringed: selected)", fontsize=10)
+    return figure

@@ -1,0 +1,69 @@
+"""Sweeps: a grid of settings per method, each point one more unlearning run.
+
+    unlearn:
+      grid:
+        npo: {learning_rate: [1.0e-4, 3.0e-4], beta: [0.1, 0.5]}   # 4 points
+
+A grid key is a training setting of the `unlearn` section (learning_rate, epochs, …) or one of the
+method's own hyperparameters; the points are every combination, in the keys' order. Which point the
+leaderboard reports is the selection rule's choice (`clearbench.report.selection`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import typing
+from typing import Any
+
+from clearbench import settings
+from clearbench.errors import UserError
+
+
+def points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """Every combination of the grid's values; one empty point without a grid."""
+    keys = list(grid)
+    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*(grid[k] for k in keys))]
+
+
+def label(point: dict[str, Any]) -> str:
+    """`npo[beta=0.5,learning_rate=0.0001]`'s bracket part; empty for the empty point."""
+    return "[" + ",".join(f"{key}={value}" for key, value in point.items()) + "]" if point else ""
+
+
+def apply(section, method: str, point: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """The `unlearn` section with the point's training settings, and the method's hyperparameters
+    with the point's."""
+    hints = typing.get_type_hints(type(section))
+    fields = {field.name for field in dataclasses.fields(section)}
+    overrides = {k: settings.coerce(v, hints[k], _key(method, k)) for k, v in point.items() if k in fields}
+    hparams = section.hparams.get(method, {}) | {k: v for k, v in point.items() if k not in fields}
+    return dataclasses.replace(section, **overrides), hparams
+
+
+def check(section) -> None:
+    """Every grid names a method of the run, lists values, and each point is a valid run."""
+    from clearbench.methods import get_method
+
+    for method, grid in section.grid.items():
+        where = _key(method)
+        if method not in section.methods:
+            raise UserError(f"{where}: {method!r} is not in unlearn.methods")
+        if not isinstance(grid, dict) or not grid:
+            raise UserError(
+                f"{where} must map settings to lists of values, e.g. {{learning_rate: [1e-5, 3e-5]}}"
+            )
+        for key, values in grid.items():
+            if not isinstance(values, list) or not values:
+                raise UserError(f"{_key(method, key)} must be a non-empty list of values, got {values!r}")
+        for point in points(grid):
+            try:
+                options, hparams = apply(section, method, point)
+                settings.check(options, lambda key, method=method: _key(method, key))
+                get_method(method, **hparams)
+            except UserError as error:
+                raise UserError(f"{where}, point {label(point)}: {error}") from None
+
+
+def _key(method: str, key: str | None = None) -> str:
+    return f"config key 'unlearn.grid.{method}{'.' + key if key else ''}'"

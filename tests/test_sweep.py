@@ -1,0 +1,110 @@
+"""Sweeps (grid points, checks, planned jobs) and the selection rule, by hand."""
+
+import pytest
+
+from clearbench import sweep
+from clearbench.config import load_config
+from clearbench.errors import UserError
+from clearbench.pipeline import Pipeline
+from clearbench.report import build_report
+from clearbench.report.entries import ReportEntry
+from clearbench.report.selection import Selection, choose, select
+
+
+def test_points_are_every_combination_in_key_order():
+    assert sweep.points({}) == [{}]
+    assert sweep.points({"learning_rate": [1, 2], "beta": [0.1, 0.5]}) == [
+        {"learning_rate": 1, "beta": 0.1},
+        {"learning_rate": 1, "beta": 0.5},
+        {"learning_rate": 2, "beta": 0.1},
+        {"learning_rate": 2, "beta": 0.5},
+    ]
+    assert sweep.label({"beta": 0.5, "epochs": 2}) == "[beta=0.5,epochs=2]" and sweep.label({}) == ""
+
+
+def test_a_point_sets_training_settings_and_hyperparameters():
+    section = load_config(None, ["unlearn.methods=[npo]", "unlearn.hparams={npo: {beta: 0.2}}"]).unlearn
+    options, hparams = sweep.apply(section, "npo", {"learning_rate": "1e-4", "alpha": 2.0})
+    assert options.learning_rate == 1e-4 and section.learning_rate == 3e-4  # coerced, section untouched
+    assert hparams == {"beta": 0.2, "alpha": 2.0}
+
+
+@pytest.mark.parametrize(
+    "grid, message",
+    [
+        ("{ga: {learning_rate: [1e-4]}}", "'ga' is not in unlearn.methods"),
+        ("{npo: {}}", "must map settings to lists"),
+        ("{npo: {beta: []}}", "'unlearn.grid.npo.beta' must be a non-empty list"),
+        ("{npo: {betta: [1]}}", "point [betta=1]: method 'npo' has no hyperparameter 'betta'"),
+        ("{npo: {learning_rate: [-1]}}", "'unlearn.grid.npo.learning_rate' must be a positive number"),
+    ],
+)
+def test_bad_grids_are_refused_before_anything_runs(grid, message):
+    with pytest.raises(UserError) as error:
+        load_config(None, ["unlearn.methods=[npo]", f"unlearn.grid={grid}"])
+    assert message in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("selection.rule=best", "unknown rule 'best'"),
+        ("selection.forget_quality=accuracy", "'accuracy' is not a computed metric"),
+        ("selection.utility_fraction=1.5", "must be in (0, 1]"),
+    ],
+)
+def test_bad_selection_rules_are_refused(override, message):
+    with pytest.raises(UserError) as error:
+        load_config(None, [override])
+    assert message in str(error.value)
+
+
+def test_the_pipeline_plans_one_unlearning_job_per_point_and_seed(tmp_path):
+    config = load_config(
+        None, ["unlearn.methods=[ga, npo]", "unlearn.grid={npo: {beta: [0.1, 0.5]}}", "seeds.unlearn=[0, 1]"]
+    )
+    pipeline = Pipeline(config, tmp_path, log=lambda line: None)
+    pipeline.data_revision = "sha256:test"
+    runs = [run for run in pipeline.plan_training() if run.kind == "unlearned"]
+    assert [run.name for run in runs] == [
+        "ga~u0", "npo[beta=0.1]~u0", "npo[beta=0.5]~u0", "ga~u1", "npo[beta=0.1]~u1", "npo[beta=0.5]~u1",
+    ]  # fmt: skip
+    assert runs[2].job.spec["hparams"] == {"beta": 0.5} and runs[2].group == "npo[beta=0.5]"
+    assert len({run.job.key for run in runs}) == 6
+
+
+def _point(name, fq, utility, kind="unlearned", method="npo", point=None):
+    return ReportEntry(name, kind, method=method if kind == "unlearned" else None, point=point,
+                       metrics={"forget_quality": fq, "model_utility": utility, "tasks": {}})  # fmt: skip
+
+
+def test_fq_at_utility_takes_the_best_forgetting_that_keeps_95_percent_of_the_utility():
+    target = _point("target", 0.0, 0.60, kind="target")
+    points = [_point("a", 0.9, 0.50), _point("b", 0.4, 0.58), _point("c", 0.3, 0.59)]
+    # 0.95 × 0.60 = 0.57: a (0.50) is out; of b and c, b forgets better.
+    assert choose(points, target, Selection())[0].name == "b"
+    assert choose(points, target, Selection(utility_fraction=0.8))[0].name == "a"  # floor 0.48
+    # No point at 0.99 × 0.60 = 0.594: the most useful one, said so.
+    pick, why = choose(points, target, Selection(utility_fraction=0.99))
+    assert pick.name == "c" and "no point keeps" in why
+
+
+def test_mean_fq_utility_ranks_on_the_mean_of_both():
+    points = [_point("a", 0.9, 0.50), _point("b", 0.4, 0.58)]  # means 0.70 and 0.49
+    assert choose(points, None, Selection(rule="mean_fq_utility"))[0].name == "a"
+
+
+def test_the_leaderboard_shows_the_selected_point_and_the_report_every_point(tmp_path):
+    entries = [
+        _point("target", 0.0, 0.60, kind="target"),
+        _point("npo[beta=0.1]", 0.9, 0.50, point={"beta": 0.1}),
+        _point("npo[beta=0.5]", 0.4, 0.58, point={"beta": 0.5}),
+        _point("ga", 0.2, 0.3, method="ga"),
+    ]
+    shown, table = select(entries, Selection())
+    assert [e.name for e in shown] == ["target", "npo[beta=0.5]", "ga"]
+    assert [row[0] for row in table.rows] == ["npo[beta=0.1]", "npo[beta=0.5]"]
+    assert table.rows[1][3].startswith("selected")
+    build_report(entries, tmp_path)
+    assert "npo[beta=0.1]" not in (tmp_path / "leaderboard.csv").read_text()
+    assert "selected" in (tmp_path / "sweep.csv").read_text() and (tmp_path / "plots" / "sweep.png").is_file()
