@@ -13,6 +13,9 @@ Every metric has a scope, the half of the benchmark whose tasks it reads:
 - "text": TOFU's text QA tasks; keys end in `_text` (TOFU's own model utility and forget quality).
 - "both": the two halves together; keys end in `_both` (forget quality pools both forget sets).
 
+Membership-inference metrics (`mia_auc*`, `privleak*`, per half) compare the forget rows with the
+holdout rows; they have an ideal value instead of a direction (AUC → gold's 0.5, PrivLeak → 0).
+
 No numpy / scipy here: the report reads this table without loading the metric code.
 """
 
