@@ -19,11 +19,11 @@ ATTACKS = ["relearn", "queries"] + (["quantize"] if importlib.util.find_spec("op
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("stage")
     source, checkpoint = build_world(root, seeds=(0, 1))
-    models = [
+    models = [  # the broken one first: the stage reads the model family from the first readable one
+        ("broken", "unlearned", root / "missing", "ga"),
         ("target", "target", checkpoint),
         ("gold", "gold", root / "model-1"),
         ("npo", "unlearned", checkpoint, "npo"),
-        ("broken", "unlearned", root / "missing", "ga"),
     ]
     lines = []
     records = attack_all(
@@ -94,4 +94,13 @@ def test_a_folder_of_other_settings_is_refused(run):
     root, source, models, _, _ = run
     other = type(FAST)(**{**FAST.__dict__, "relearn_steps": 3})
     with pytest.raises(UserError, match="another attack's output"):
-        attack_all(root / "out", source, "forget10", models[:1], ["relearn"], other, EvalSettings(), 0, print)
+        attack_all(
+            root / "out", source, "forget10", models[1:2], ["relearn"], other, EvalSettings(), 0, print
+        )
+
+
+def test_no_readable_model_is_a_user_error(run, tmp_path):
+    root, source, models, _, _ = run
+    with pytest.raises(UserError, match="no model to attack can be read: broken"):
+        attack_all(tmp_path, source, "forget10", models[:1], ["queries"], FAST, EvalSettings(), 0, print)
+    assert not (tmp_path / "attacks").exists()

@@ -98,7 +98,6 @@ def prepare(
     from clearbench import settings
     from clearbench.data.load import load_split, quiet
     from clearbench.evaluate.tasks import select_tasks
-    from clearbench.models import registry
 
     settings.check(options, option_name or (lambda key: f"attack option {key!r}"))
     if not attacks:
@@ -110,7 +109,7 @@ def prepare(
         raise UserError(f"models to attack must have distinct names, got {', '.join(names)}")
     chosen = [get_attack(name) for name in dict.fromkeys(attacks)]
     variants = [(attack, variant) for attack in chosen for variant in attack.variants(options)]
-    has_vision = registry.adapter_for(sources[0].path, trust_remote_code=trust_remote_code).has_vision
+    has_vision = _has_vision(sources, trust_remote_code)
     wanted = getattr(eval_settings, "tasks", None)
     tasks = [task for task in select_tasks(wanted, has_vision=has_vision) if task.forget]
     if not tasks:
@@ -121,6 +120,20 @@ def prepare(
     for attack in chosen:
         attack.check(context)
     return context, variants
+
+
+def _has_vision(sources: Sequence[Source], trust_remote_code: bool) -> bool:
+    """Whether the models take images, from the first one that can be read (a broken one fails later,
+    as its own attacks' failure, not the stage's)."""
+    from clearbench.models import registry
+
+    errors = []
+    for source in sources:
+        try:
+            return registry.adapter_for(source.path, trust_remote_code=trust_remote_code).has_vision
+        except Exception as error:  # noqa: BLE001 - reported below if no model can be read
+            errors.append(f"{source.name} ({source.path}): {error}")
+    raise UserError("no model to attack can be read: " + "; ".join(errors))
 
 
 def _evaluation(eval_settings) -> dict:
