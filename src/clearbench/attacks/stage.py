@@ -1,4 +1,4 @@
-"""The attack stage of a run: every configured attack on every model, then the scores.
+"""The attack stage of a run: every configured attack on every model, then the records (records.py).
 
     out/attacks/clean/<model>/eval/            the forget tasks as declared (the "before" numbers)
     out/attacks/<variant>/<model>/eval/        the same tasks under one attack variant
@@ -24,15 +24,11 @@ from clearbench import atomic
 from clearbench.attacks import get_attack
 from clearbench.attacks.base import Context, Source, Variant
 from clearbench.attacks.evaluate import evaluate_variant, is_complete
+from clearbench.attacks.layout import CLEAN, EVAL, RECORD, RECORDS, folder, read_record
 from clearbench.attacks.options import AttackOptions
-from clearbench.attacks.scores import forget_metrics, on_rows, recovery, task_scores
+from clearbench.attacks.records import score_all
 from clearbench.attacks.variants import AttackTask
 from clearbench.errors import UserError
-
-CLEAN = Variant("none", "clean", {})
-RECORD = "attack.json"
-RECORDS = "records.json"
-EVAL = "eval"
 
 
 def attack_all(
@@ -144,10 +140,6 @@ def _evaluation(eval_settings) -> dict:
     }
 
 
-def folder(out: Path, variant: Variant, source: Source) -> Path:
-    return Path(out) / variant.name / source.name
-
-
 def _request(variant: Variant, source: Source, context: Context, evaluation: dict) -> dict:
     return {
         "attack": variant.attack,
@@ -163,15 +155,6 @@ def _request(variant: Variant, source: Source, context: Context, evaluation: dic
         "seed": context.seed,
         "evaluation": evaluation,
     }
-
-
-def read_record(path: Path) -> dict | None:
-    try:
-        return json.loads((Path(path) / RECORD).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as error:
-        raise UserError(f"{Path(path) / RECORD}: cannot read the earlier attack's record: {error}") from None
 
 
 def _claim(path: Path, request: dict) -> bool:
@@ -247,66 +230,3 @@ def _to_device(loaded):
 def _record(path: Path, request: dict, status: str, error: str | None, seconds: float) -> None:
     record = {"request": request, "status": status, "error": error, "seconds": round(seconds, 1)}
     atomic.write_json(Path(path) / RECORD, record)
-
-
-def score_all(out: Path, sources: Sequence[Source], variants, score: str = "prob") -> list[dict]:
-    """One record per (variant, model): status, the forget metrics before and after (against gold
-    asked the same way) and the recovered knowledge (scores.py)."""
-    from clearbench.evaluate.logs import read_eval
-
-    def logs_of(variant: Variant, source: Source | None) -> dict | None:
-        if source is None:
-            return None
-        record = read_record(folder(out, variant, source))
-        if not record or record.get("status") != "completed":
-            return None
-        return read_eval(folder(out, variant, source) / EVAL)
-
-    target = next((source for source in sources if source.kind == "target"), None)
-    gold = next((source for source in sources if source.kind == "gold"), None)
-    clean = {source.name: logs_of(CLEAN, source) for source in sources}
-    records = []
-    for _, variant in variants:
-        gold_attacked = logs_of(variant, gold)
-        for source in sources:
-            path = folder(out, variant, source)
-            stored = read_record(path) or {"status": "failed", "error": "never ran", "seconds": 0.0}
-            entry = {
-                "attack": variant.attack,
-                "variant": variant.name,
-                "settings": variant.settings,
-                "model": source.name,
-                "kind": source.kind,
-                "method": source.method,
-                "status": stored["status"],
-                "error": stored.get("error"),
-                "seconds": stored.get("seconds"),
-                "folder": str(path),
-            }
-            attacked = logs_of(variant, source) if stored["status"] == "completed" else None
-            if attacked is not None and clean[source.name] is None:
-                entry["status"], entry["error"] = "failed", "the model's clean evaluation failed"
-                attacked = None
-            if attacked is not None:
-                entry |= _scores(attacked, clean, source, target, gold, gold_attacked, score)
-            records.append(entry)
-    return records
-
-
-def _scores(attacked, clean, source, target, gold, gold_attacked, score) -> dict:
-    own = on_rows(clean[source.name], attacked)
-    gold_clean = on_rows(clean[gold.name], attacked) if gold and clean.get(gold.name) else None
-    gold_after = {task: log for task, log in (gold_attacked or {}).items() if task in attacked} or None
-    reference = {}
-    for role, model in (("target", target), ("gold", gold)):
-        logs = clean.get(model.name) if model else None
-        reference[role] = task_scores(on_rows(logs, attacked), score) if logs else {}
-    return {
-        "rows": {task: len(log["avg_gt_loss"]) for task, log in attacked.items()},
-        "score": score,
-        "before": forget_metrics(own, gold_clean),
-        "after": forget_metrics(attacked, gold_after),
-        "recovery": recovery(
-            task_scores(attacked, score), task_scores(own, score), reference["target"], reference["gold"]
-        ),
-    }
