@@ -118,6 +118,9 @@ class JobsSection:
 class RunConfig:
     forget_split: str = "forget10"
     seeds: SeedsSection = field(default_factory=SeedsSection)
+    # Sequential forget requests, each unlearned from the model of the one before, ending with
+    # forget_split; reported beside one-shot unlearning of forget_split (their union).
+    requests: list[str] = field(default_factory=list)
     data: DataSection = field(default_factory=DataSection)
     model: ModelSection = field(default_factory=ModelSection)
     pretrain: TrainOptions = field(default_factory=lambda: TrainOptions(**FINETUNE_DEFAULTS))
@@ -130,7 +133,7 @@ class RunConfig:
 
     @property
     def retain_split(self) -> str:
-        return "retain" + str(100 - int(self.forget_split.removeprefix("forget")))
+        return retain_split(self.forget_split)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -292,6 +295,24 @@ def _validate(config: RunConfig) -> None:
             raise UserError(f"config key 'seeds.{kind}' repeats a seed: {seeds}")
     if config.forget_split not in ("forget01", "forget05", "forget10"):
         raise UserError(f"forget_split {config.forget_split!r} must be forget01, forget05 or forget10")
+    if config.requests:
+        order = ("forget01", "forget05", "forget10")
+        if (
+            any(r not in order for r in config.requests)
+            or sorted(config.requests, key=order.index) != config.requests
+            or len(set(config.requests)) != len(config.requests)
+        ):
+            raise UserError(
+                f"requests {config.requests}: each of forget01, forget05, forget10 at most once, smallest first"
+            )
+        if config.requests[-1] != config.forget_split:
+            raise UserError(
+                f"requests {config.requests} must end with the forget split ({config.forget_split}): their union"
+            )
+        if len(config.requests) < 2:
+            raise UserError(
+                f"requests {config.requests}: give at least two requests (one is one-shot unlearning)"
+            )
     for modality in config.unlearn.modalities:
         if modality not in MODALITIES:
             raise UserError(f"unlearn.modalities: unknown modality {modality!r}; choose from {MODALITIES}")
@@ -308,6 +329,11 @@ def _validate(config: RunConfig) -> None:
         get_method(method, **hparams)  # unknown or ill-typed hyperparameters fail here, before any training
     sweep.check(config.unlearn)
     selection.check(config.selection)
+
+
+def retain_split(forget_split: str) -> str:
+    """The people kept when `forget_split` is forgotten: forget05 → retain95."""
+    return "retain" + str(100 - int(forget_split.removeprefix("forget")))
 
 
 def forget_config(forget_split: str, modality: str) -> str:

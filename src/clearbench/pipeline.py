@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from clearbench import atomic, settings, sweep
-from clearbench.config import RunConfig, forget_config
+from clearbench.config import RunConfig, forget_config, retain_split
 from clearbench.errors import UserError
 from clearbench.jobs import Job
 from clearbench.versions import versions
@@ -30,6 +30,10 @@ from clearbench.versions import versions
 def _results_part(config: dict) -> dict:
     """The config without `jobs`: where jobs run never changes what they compute."""
     return {key: value for key, value in config.items() if key != "jobs"}
+
+
+def _request_label(request: str | None) -> str:
+    return f"[request={request}]" if request else ""
 
 
 def _forget_quality(metrics: dict) -> dict:
@@ -48,6 +52,8 @@ class ModelRun:
     train_seed: int | None = None
     unlearn_seed: int | None = None
     point: dict | None = None  # the sweep's grid point, when the method is swept
+    forget_split: str | None = None  # what it is evaluated on (None: none is forgotten, the target)
+    request: str | None = None  # the sequential request it answers (None: one-shot)
     status: str = "completed"  # completed | diverged | failed
     error: str | None = None
     evaluation: Job | None = None
@@ -207,7 +213,9 @@ class Pipeline:
         needed = ["full+tofu", f"{config.retain_split}+tofu", *config.finetune.replay]
         if config.model.pretrain:
             needed.insert(0, "pretraining")
-        needed += [forget_config(config.forget_split, modality) for modality in config.unlearn.modalities]
+        for forget in [config.forget_split, *config.requests]:
+            needed += [f"{retain_split(forget)}+tofu"]
+            needed += [forget_config(forget, modality) for modality in config.unlearn.modalities]
         needed += [task.config(config.forget_split) for task in self.eval_tasks]
         with quiet():
             for name in dict.fromkeys(needed):
@@ -234,43 +242,59 @@ class Pipeline:
             model = {"job": base.key}
         finetune_options = asdict(settings.narrow(config.finetune, TrainOptions))
         section = config.unlearn
+        # One-shot unlearning of the forget split; with `requests`, also each request in turn, every
+        # step from the model of the step before (the last request is the forget split: the union).
+        schedules = [[config.forget_split]] + ([config.requests] if config.requests else [])
         for train_seed in seeds.train:
-            references = {}
-            for kind, split in (("target", "full+tofu"), ("gold", f"{config.retain_split}+tofu")):
-                name = kind + self._seed_suffix(train_seed)
+            name = "target" + self._seed_suffix(train_seed)
+            target = self._job(
+                "finetune", name, model=model, split=self._with_replay("full+tofu"), seed=train_seed,
+                options=finetune_options,
+            )  # fmt: skip
+            runs.append(ModelRun(name, "target", target, train_seed=train_seed))
+            for forget in dict.fromkeys([config.forget_split, *config.requests]):
+                request = None if forget == config.forget_split else forget
+                name = "gold" + _request_label(request) + self._seed_suffix(train_seed)
+                split = self._with_replay(f"{retain_split(forget)}+tofu")
                 job = self._job(
-                    "finetune",
-                    name,
-                    model=model,
-                    split=self._with_replay(split),
-                    seed=train_seed,
-                    options=finetune_options,
+                    "finetune", name, model=model, split=split, seed=train_seed, options=finetune_options
                 )
-                references[kind] = job
-                runs.append(ModelRun(name, kind, job, train_seed=train_seed))
+                runs.append(
+                    ModelRun(name, "gold", job, train_seed=train_seed, forget_split=forget, request=request)
+                )
             for unlearn_seed in seeds.unlearn:
                 for modality in section.modalities:
                     for method in section.methods:
                         for point in sweep.points(section.grid.get(method, {})):
                             options, hparams = sweep.apply(section, method, point)
-                            name = method if section.modalities == ["both"] else f"{method}@{modality}"
-                            name += sweep.label(point) + self._seed_suffix(train_seed, unlearn_seed)
-                            job = self._job(
-                                "unlearn",
-                                name,
-                                model={"job": references["target"].key},
-                                forget=forget_config(config.forget_split, modality),
-                                retain=f"{config.retain_split}+tofu",
-                                method=method,
-                                options=asdict(settings.narrow(options, UnlearnOptions)),
-                                hparams=hparams,
-                                seed=unlearn_seed,
-                            )
-                            runs.append(
-                                ModelRun(
-                                    name, "unlearned", job, method, modality, train_seed, unlearn_seed, point
-                                )
-                            )
+                            for schedule in schedules:
+                                source, earlier = target, None
+                                for forget in schedule:
+                                    request = forget if schedule is not schedules[0] else None
+                                    name = (
+                                        method if section.modalities == ["both"] else f"{method}@{modality}"
+                                    )
+                                    name += sweep.label(point) + _request_label(request)
+                                    name += self._seed_suffix(train_seed, unlearn_seed)
+                                    job = self._job(
+                                        "unlearn",
+                                        name,
+                                        model={"job": source.key},
+                                        forget=forget_config(forget, modality),
+                                        retain=f"{retain_split(forget)}+tofu",
+                                        method=method,
+                                        options=asdict(settings.narrow(options, UnlearnOptions)),
+                                        hparams=hparams,
+                                        seed=unlearn_seed,
+                                        **({"earlier": forget_config(earlier, modality)} if earlier else {}),
+                                    )
+                                    runs.append(
+                                        ModelRun(
+                                            name, "unlearned", job, method, modality, train_seed, unlearn_seed,
+                                            point, forget_split=forget, request=request,
+                                        )
+                                    )  # fmt: skip
+                                    source, earlier = job, forget
         return runs
 
     def train_all(self, executor) -> list[ModelRun]:
@@ -300,7 +324,7 @@ class Pipeline:
                 "evaluate",
                 f"eval {run.name}",
                 model={"job": run.job.key},
-                forget_split=self.config.forget_split,
+                forget_split=run.forget_split or self.config.forget_split,
                 tasks=section.tasks,
                 max_rows=section.max_rows,
                 batch_size=section.batch_size,
@@ -326,23 +350,28 @@ class Pipeline:
         if not self.state.is_main_process:
             return
         compat, resamples = self.config.eval.compat, self.config.eval.bootstrap
-        golds = {run.train_seed: run for run in runs if run.kind == "gold" and self._evaluated(run)}
-        gold_logs = {seed: read_eval(self._eval_dir(run)) for seed, run in golds.items()}
+        golds = {
+            (run.train_seed, run.forget_split): run
+            for run in runs
+            if run.kind == "gold" and self._evaluated(run)
+        }
+        gold_logs = {key: read_eval(self._eval_dir(run)) for key, run in golds.items()}
         sizes = {}
         for run in runs:
             sizes[run.group] = sizes.get(run.group, 0) + 1
         for run in runs:
             if run.status != "completed" or not self._evaluated(run):
                 continue
-            logs, gold = read_eval(self._eval_dir(run)), gold_logs.get(run.train_seed)
+            forget = run.forget_split or self.config.forget_split
+            logs, gold = read_eval(self._eval_dir(run)), gold_logs.get((run.train_seed, forget))
             metrics = compute_metrics(logs, gold, compat=compat)
             if resamples and sizes[run.group] == 1:
                 metrics["intervals"] = bootstrap_intervals(logs, gold, compat=compat, resamples=resamples)
-            if run.kind == "gold":
+            if run.kind == "gold" and run.request is None:
                 metrics["gold_vs_gold"] = {
-                    golds[seed].name: _forget_quality(compute_metrics(gold_logs[seed], logs, compat=compat))
-                    for seed in golds
-                    if seed != run.train_seed
+                    golds[key].name: _forget_quality(compute_metrics(gold_logs[key], logs, compat=compat))
+                    for key in golds
+                    if key != (run.train_seed, forget) and golds[key].request is None
                 }
             atomic.write_json(self.out / "metrics" / f"{run.name}.json", metrics)
 
@@ -367,6 +396,7 @@ class Pipeline:
                     train_seed=run.train_seed,
                     unlearn_seed=run.unlearn_seed,
                     point=run.point or None,
+                    request=run.request,
                     job=run.job.key,
                 )
                 for run in runs

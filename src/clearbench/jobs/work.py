@@ -52,6 +52,7 @@ def unlearn_job(spec: dict[str, Any], root: Path, out: Path) -> dict:
         seed=spec["seed"],
         revision=spec["revision"],
         trust_remote_code=spec["trust_remote_code"],
+        **({"earlier": spec["earlier"]} if "earlier" in spec else {}),
     )
     return {"status": result.get("status", "completed"), "reason": result.get("reason")}
 

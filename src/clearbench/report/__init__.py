@@ -25,11 +25,12 @@ from clearbench.report.plots import (
     tasks_figure,
     training_figure,
 )
+from clearbench.report.requests import requests_table, split_requests
 from clearbench.report.seeds import aggregate, noise_floor_table, significance_table
 from clearbench.report.selection import Selection, select
 
 # The extra tables a report may write (removed when this report has none of them).
-TABLE_NAMES = ("sweep", "significance", "noise_floor")
+TABLE_NAMES = ("sweep", "requests", "significance", "noise_floor")
 
 __all__ = ["ReportEntry", "build_report", "read_train_log"]
 
@@ -51,7 +52,7 @@ def build_report(
     """
     out_dir = Path(out_dir)
     seed_runs, selection = entries, selection or Selection()
-    points = aggregate(entries)
+    points, sequential = split_requests(aggregate(entries))
     entries, sweep_table = select(points, selection)
     rows = leaderboard_rows(entries, retain_fail_threshold)
     modality = modality_rows(rows) if len(modalities_of(entries)) > 1 else None
@@ -70,7 +71,13 @@ def build_report(
         for suffix in ("csv", "md", "tex"):
             (out_dir / f"modality.{suffix}").unlink(missing_ok=True)
 
-    tables = [t for t in (sweep_table, significance_table(seed_runs), noise_floor_table(seed_runs)) if t]
+    tables = [
+        sweep_table,
+        requests_table(entries, sequential),
+        significance_table([run for run in seed_runs if run.request is None]),
+        noise_floor_table(seed_runs),
+    ]
+    tables = [table for table in tables if table]
     if len(seed_runs) > len(entries):
         atomic.write_text(
             out_dir / "seed_runs.csv", leaderboard_csv(leaderboard_rows(seed_runs, retain_fail_threshold))

@@ -32,6 +32,7 @@ class ReportEntry:
     train_seed: int | None = None
     unlearn_seed: int | None = None
     point: dict | None = None  # the sweep's grid point of this run
+    request: str | None = None  # the sequential forget request it answers (None: one-shot)
     job: str | None = None  # the job that made the model (`clearbench jobs`)
 
     def __post_init__(self) -> None:

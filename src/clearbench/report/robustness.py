@@ -61,8 +61,10 @@ def forget_quality(metrics: Mapping | None) -> tuple[float | None, str | None]:
 
 def robustness_rows(records: Sequence[Mapping]) -> list[dict]:
     """One row per model and attack variant, in record order: the numbers the table shows."""
-    gold_recovered = {
-        record["variant"]: as_number(((record.get("recovery") or {}).get("pooled") or {}).get("recovered"))
+    gold_recovered = {  # (variant, group) -> gold's own recovered knowledge
+        (record["variant"], record.get("group")): as_number(
+            ((record.get("recovery") or {}).get("pooled") or {}).get("recovered")
+        )
         for record in records
         if record.get("kind") == "gold"
     }
@@ -85,7 +87,9 @@ def robustness_rows(records: Sequence[Mapping]) -> list[dict]:
                 "before": as_number(pooled.get("unlearned")),
                 "after": as_number(pooled.get("attacked")),
                 "recovered": as_number(pooled.get("recovered")),
-                "beyond_gold": _difference(pooled.get("recovered"), gold_recovered.get(record["variant"])),
+                "beyond_gold": _difference(
+                    pooled.get("recovered"), gold_recovered.get((record["variant"], record.get("group")))
+                ),
                 "fq_before": fq_before,
                 "fq_after": fq_after,
                 "fq_scope": scope,

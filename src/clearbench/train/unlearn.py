@@ -56,8 +56,12 @@ def unlearn(
     model_revision: str | None = None,
     trust_remote_code: bool = False,
     dtype: str | None = None,
+    earlier: str | None = None,
 ) -> dict:
     """Unlearn `forget` from `model` with `method`; returns (and writes) out/result.json.
+
+    `earlier`: the forget config of the requests `model` has already unlearned; only the rows of
+    `forget` not in it are unlearned (a sequential request, `clearbench.data.increments`).
 
     `options` (default: the paper's unlearning settings) says LoRA or full, which weights, how long,
     and the engine's extras: `l1` (λ of the L1 distance from the starting model), `saliency` (the
@@ -71,16 +75,22 @@ def unlearn(
         "method": method, "hparams": chosen.info()["hparams"], "options": asdict(options), "seed": seed,
         "revision": revision, "model_revision": model_revision, "dtype": dtype,
     }  # fmt: skip
+    if earlier is not None:
+        request["earlier"] = earlier
     done = steps.claim(out, request)
     if done is not None:
         return done
     accelerator = steps.start(options)
 
+    from clearbench.data.increments import new_rows
     from clearbench.data.load import dataset_revision, load_split
 
     started = time.time()
     with accelerator.main_process_first():  # the first process fills the datasets cache
         forget_rows = load_split(data, forget, revision)
+        if earlier is not None:
+            earlier_rows = load_split(data, earlier, revision)
+            forget_rows = new_rows(forget_rows, earlier_rows, config=forget, earlier_config=earlier)
         retain_rows = load_split(data, retain, revision)
         data_revision = dataset_revision(data, revision)
     overlap_check = check_disjoint(forget_rows, retain_rows, forget, retain)
