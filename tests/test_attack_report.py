@@ -53,6 +53,15 @@ def test_rows_subtract_golds_recovery_under_the_same_attack():
     assert rows["npo", "relearn"]["fq_before"] == 0.8  # the scope the attack's after value has
 
 
+def test_beyond_gold_takes_the_gold_of_the_same_group():
+    seeded = [
+        {**_record("gold~t0", "gold", "relearn", 0.30), "group": 0},
+        {**_record("gold~t1", "gold", "relearn", 0.10), "group": 1},
+        {**_record("npo~t1", "unlearned", "relearn", 0.45), "group": 1},
+    ]
+    assert robustness_rows(seeded)[-1]["beyond_gold"] == pytest.approx(0.35)
+
+
 def test_survival_and_worst_query():
     found = survival(RECORDS)
     assert found["npo"] == {"relearn": True, "queries-blur": True, "queries-noise": True}

@@ -8,6 +8,7 @@ import pytest
 from attack_world import FAST, EvalSettings, build_world
 
 from clearbench.attacks import evaluate as attack_evaluate
+from clearbench.attacks.base import Source
 from clearbench.attacks.stage import attack_all
 from clearbench.errors import UserError
 from clearbench.evaluate.logs import read_eval
@@ -104,3 +105,22 @@ def test_no_readable_model_is_a_user_error(run, tmp_path):
     with pytest.raises(UserError, match="no model to attack can be read: broken"):
         attack_all(tmp_path, source, "forget10", models[:1], ["queries"], FAST, EvalSettings(), 0, print)
     assert not (tmp_path / "attacks").exists()
+
+
+def test_each_group_is_scored_against_its_own_target_and_gold(run, tmp_path):
+    root, source, _, records, _ = run
+    checkpoint, other = root / "model", root / "model-1"
+    swapped = [  # group 1 swaps target and gold: its recovered knowledge is group 0's over −1 gap
+        Source("target", "target", checkpoint, group=0),
+        Source("gold", "gold", other, group=0),
+        Source("npo", "unlearned", checkpoint, "npo", group=0),
+        Source("target~1", "target", other, group=1),
+        Source("gold~1", "gold", checkpoint, group=1),
+        Source("npo~1", "unlearned", checkpoint, "npo", group=1),
+    ]
+    options = type(FAST)(queries=["crop"])
+    found = attack_all(tmp_path, source, "forget10", swapped, ["queries"], options, EvalSettings(), 0, print)
+    first, second = (next(r for r in found if r["model"] == name) for name in ("npo", "npo~1"))
+    ours, theirs = first["recovery"]["pooled"], second["recovery"]["pooled"]
+    assert (theirs["target"], theirs["gold"]) == pytest.approx((ours["gold"], ours["target"]))
+    assert theirs["recovered"] == pytest.approx(-ours["recovered"])

@@ -31,12 +31,17 @@ class Context:
 
 @dataclass
 class Source:
-    """A model to attack: its name in the run, what it is (target, gold, unlearned) and its checkpoint."""
+    """A model to attack: its name in the run, what it is (target, gold, unlearned) and its checkpoint.
+
+    `group`: models scored against the target and gold of the same group (e.g. the training seed of a
+    run with several); None for a run with one target and one gold.
+    """
 
     name: str
     kind: str
     path: Path
     method: str | None = None
+    group: str | int | None = None
 
 
 @dataclass(frozen=True)

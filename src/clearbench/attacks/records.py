@@ -23,13 +23,14 @@ def score_all(out: Path, sources: Sequence[Source], variants, score: str = "prob
             return None
         return read_eval(folder(out, variant, source) / EVAL)
 
-    target = next((source for source in sources if source.kind == "target"), None)
-    gold = next((source for source in sources if source.kind == "gold"), None)
+    targets = {source.group: source for source in sources if source.kind == "target"}
+    golds = {source.group: source for source in sources if source.kind == "gold"}
     clean = {source.name: logs_of(CLEAN, source) for source in sources}
     records = []
     for _, variant in variants:
-        gold_attacked = logs_of(variant, gold)
+        gold_attacked = {group: logs_of(variant, gold) for group, gold in golds.items()}
         for source in sources:
+            target, gold = targets.get(source.group), golds.get(source.group)
             path = folder(out, variant, source)
             stored = read_record(path) or {"status": "failed", "error": "never ran", "seconds": 0.0}
             entry = {
@@ -39,6 +40,7 @@ def score_all(out: Path, sources: Sequence[Source], variants, score: str = "prob
                 "model": source.name,
                 "kind": source.kind,
                 "method": source.method,
+                "group": source.group,
                 "status": stored["status"],
                 "error": stored.get("error"),
                 "seconds": stored.get("seconds"),
@@ -49,7 +51,9 @@ def score_all(out: Path, sources: Sequence[Source], variants, score: str = "prob
                 entry["status"], entry["error"] = "failed", "the model's clean evaluation failed"
                 attacked = None
             if attacked is not None:
-                entry |= _scores(attacked, clean, source, target, gold, gold_attacked, score)
+                entry |= _scores(
+                    attacked, clean, source, target, gold, gold_attacked.get(source.group), score
+                )
             records.append(entry)
     return records
 
