@@ -43,6 +43,9 @@ class ModelSection:
     name: str = "tiny-llava"  # preset name, local checkpoint, or Hub id
     trust_remote_code: bool = False
     pretrain: bool = True  # tiny world: pretrain a base on the `pretraining` config first
+    # Attention kernels: sdpa, eager, flash_attention_2 (flash-attn package and a CUDA GPU); none:
+    # transformers' choice. Checked by clearbench.models.base.check_attention.
+    attn_implementation: str | None = None
 
 
 @dataclass

@@ -55,12 +55,14 @@ def add_tracking_arguments(parser) -> None:
 
 @contextmanager
 def around_training(args):
-    """The trackers of `--report-to` (checked before anything trains) and `--tofu-source`, around a
-    training command."""
+    """What a training command sets around its work, each checked before anything trains: the
+    attention implementation, where tofu_* configs come from, and the trackers of `--report-to`."""
     from clearbench.data.load import tofu_source
+    from clearbench.models.base import attention
     from clearbench.train.tracking import reporting
 
     with (
+        attention(args.attn_implementation),
         tofu_source(args.tofu_source),
         reporting(args.report_to, args.logging_dir or Path(args.out) / "tracking"),
     ):
@@ -89,6 +91,13 @@ def add_model_arguments(parser) -> None:
     )
     parser.add_argument(
         "--trust-remote-code", action="store_true", help="allow a checkpoint's own Python code to run"
+    )
+    parser.add_argument(
+        "--attn-implementation",
+        default=None,
+        choices=["sdpa", "eager", "flash_attention_2"],
+        help="attention kernels (default: transformers' choice, sdpa where the model supports it; "
+        "flash_attention_2 needs the flash-attn package and a CUDA GPU)",
     )
 
 

@@ -8,7 +8,9 @@ the answer plus the end-of-turn token, counted from the end of each sequence.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -284,3 +286,57 @@ def _common_prefix(a: str, b: str) -> str:
             break
         n += 1
     return a[:n]
+
+
+# ---- attention implementation ------------------------------------------------------------------
+ATTENTION_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2")
+_ATTENTION: ContextVar[str | None] = ContextVar("clearbench_attention", default=None)
+
+
+def check_attention(name: str | None, where: str = "--attn-implementation") -> str | None:
+    """`name` when this machine can run it: None (transformers' default, sdpa where supported), sdpa,
+    eager, or flash_attention_2 with the flash-attn package and a CUDA GPU; else a UserError."""
+    if name is None:
+        return None
+    if name not in ATTENTION_IMPLEMENTATIONS:
+        raise UserError(
+            f"{where}: unknown attention {name!r}; choose from {', '.join(ATTENTION_IMPLEMENTATIONS)}"
+        )
+    if name == "flash_attention_2":
+        import importlib.util
+
+        if importlib.util.find_spec("flash_attn") is None:
+            raise UserError(
+                f"{where}: flash_attention_2 needs the flash-attn package (pip install flash-attn)"
+            )
+        if not torch.cuda.is_available():
+            raise UserError(f"{where}: flash_attention_2 runs on CUDA GPUs only; use sdpa here")
+    return name
+
+
+@contextmanager
+def attention(name: str | None, where: str = "--attn-implementation") -> Iterator[None]:
+    """Load every model inside with attention implementation `name` (checked first)."""
+    token = _ATTENTION.set(check_attention(name, where))
+    try:
+        yield
+    finally:
+        _ATTENTION.reset(token)
+
+
+def requested_attention() -> str | None:
+    return _ATTENTION.get()
+
+
+def set_attention(model: nn.Module, name: str | None) -> str:
+    """Switch a loaded model to attention `name` (None: keep it); returns the one it uses."""
+    plain = unwrap(model)
+    if name is not None:
+        try:
+            plain.set_attn_implementation(check_attention(name))
+        except (ValueError, ImportError) as error:
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise UserError(
+                f"model type {plain.config.model_type!r} cannot use {name} attention: {first}"
+            ) from None
+    return plain.config._attn_implementation

@@ -73,12 +73,38 @@ def make_accelerator(grad_accum: int = 1):
     # CLEAR batches mix image rows and text-only rows: in a text-only batch a trainable vision
     # tower gets no gradient, and several unlearning methods run more than one forward per step.
     ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
-    return Accelerator(
+    accelerator = Accelerator(
         gradient_accumulation_steps=grad_accum,
         cpu=cpu_processes(),
         kwargs_handlers=[ddp],
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
     )
+    if cpu_processes() and fsdp_requested():
+        _fsdp_on_cpu(accelerator)
+    return accelerator
+
+
+def fsdp_requested() -> bool:
+    """`accelerate launch --use_fsdp` (or an FSDP config file) started this process."""
+    import os
+
+    return os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
+
+
+def _fsdp_on_cpu(accelerator) -> None:
+    """FSDP over gloo when the processes have no CUDA: accelerate only shards for accelerator devices
+    (on CPU it falls back to DDP silently), while torch's FSDP2 shards on CPU too. The plugin reads
+    the launch's FSDP settings from the environment as accelerate's own would."""
+    from accelerate import PartialState
+    from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
+
+    plugin = FullyShardedDataParallelPlugin()
+    if plugin.fsdp_version != 2:
+        raise UserError("FSDP on CPU processes needs FSDP2: launch with --fsdp_version 2")
+    accelerator.state.fsdp_plugin = plugin
+    # Both shared states: every AcceleratorState() copies the process state's type over its own.
+    PartialState().distributed_type = DistributedType.FSDP
+    accelerator.state.distributed_type = DistributedType.FSDP
 
 
 def run_loop(
@@ -102,13 +128,22 @@ def run_loop(
     accelerator = accelerator or make_accelerator(config.grad_accum)
     accelerator.gradient_accumulation_steps = config.grad_accum
     set_seed(seed)
-    # Model first, then the optimizer over the prepared parameters (FSDP replaces them).
-    model = accelerator.prepare(model)
-    params = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
-    if not params:
-        raise ValueError("nothing to train: no parameter requires a gradient")
-    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
-    optimizer, loader = accelerator.prepare(optimizer, loader)
+    if _fsdp2(accelerator):
+        # FSDP2 takes model and optimizer together and swaps the optimizer's parameters for shards.
+        params = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
+        if not params:
+            raise ValueError("nothing to train: no parameter requires a gradient")
+        optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+        model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+    else:
+        # Model first, then the optimizer over the prepared parameters (FSDP1 replaces them).
+        model = accelerator.prepare(model)
+        params = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
+        if not params:
+            raise ValueError("nothing to train: no parameter requires a gradient")
+        optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+        optimizer, loader = accelerator.prepare(optimizer, loader)
 
     if len(loader) == 0:
         raise ValueError(f"{label}: the data loader yields no batches")
@@ -188,6 +223,11 @@ def run_loop(
         _save_state(accelerator, state_dir, step, last_loss, scheduler, done=True)
     accelerator.wait_for_everyone()
     return LoopResult(status, step, last_loss, model)
+
+
+def _fsdp2(accelerator) -> bool:
+    plugin = getattr(accelerator.state, "fsdp_plugin", None)
+    return accelerator.distributed_type.name == "FSDP" and getattr(plugin, "fsdp_version", 1) == 2
 
 
 def _reduce_window(accelerator, window) -> tuple[float, dict[str, float]]:

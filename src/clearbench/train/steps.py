@@ -88,12 +88,34 @@ def start(options: TrainOptions):
     """Check the settings and start accelerate (one process, or every process of a launch)."""
     settings.check(options, settings.flag)
     accelerator = make_accelerator(options.grad_accum)
-    if options.lora.enabled and accelerator.distributed_type.name == "FSDP":
-        raise UserError(
-            "LoRA with FSDP cannot be merged into a checkpoint here; use --lora-r 0 (full training) "
-            "with FSDP, or DDP / DeepSpeed ZeRO-2 for LoRA"
-        )
+    check_lora_sharding(options, accelerator)
     return accelerator
+
+
+def check_lora_sharding(options: TrainOptions, accelerator) -> None:
+    """LoRA runs with whole weights on every process (one GPU, DDP, DeepSpeed ZeRO-2); not under FSDP
+    or ZeRO-3, which shard the weights.
+
+    Why: clearbench saves a merged standard checkpoint (W + B·A·α/r), and LoRA's saving in exchange
+    for its whole frozen base is small: its optimizer state is the adapters'. Under FSDP or ZeRO-3
+    the base weights, the adapters and the reference (the same weights with adapters disabled) are
+    sharded across processes, and merging would first gather every layer on one process, i.e. the
+    memory those shardings exist to avoid. ZeRO-2 shards only optimizer state and gradients, so a 7B
+    LoRA job fits on one GPU and scales with DDP / ZeRO-2; full-weight jobs, whose optimizer state is
+    what does not fit, use FSDP or ZeRO-3 (gathered once for saving).
+    """
+    if not options.lora.enabled:
+        return
+    kind = accelerator.distributed_type.name
+    plugin = getattr(accelerator.state, "deepspeed_plugin", None)
+    zero3 = kind == "DEEPSPEED" and getattr(plugin, "zero_stage", 0) == 3
+    if kind == "FSDP" or zero3:
+        sharding = "FSDP" if kind == "FSDP" else "DeepSpeed ZeRO-3"
+        raise UserError(
+            f"LoRA under {sharding} is not supported: {sharding} shards the frozen weights LoRA keeps whole, "
+            "and the merged checkpoint would need them gathered on one process. Run LoRA on one GPU, with "
+            "DDP or with DeepSpeed ZeRO-2; use FSDP or ZeRO-3 for full-weight training (--lora-r 0)"
+        )
 
 
 def load_model(
@@ -106,18 +128,28 @@ def load_model(
     dtype: str | None,
     seed: int,
     tiny_size=None,
+    attn_implementation: str | None = None,
 ):
-    """(model, processor, adapter): the tiny preset built fresh, or a checkpoint / Hub model."""
+    """(model, processor, adapter): the tiny preset built fresh, or a checkpoint / Hub model, with
+    attention `attn_implementation` (default: the one `models.base.attention(...)` asks for, else
+    transformers' choice)."""
     from clearbench.models import registry
+    from clearbench.models.base import requested_attention, set_attention
 
+    attention = attn_implementation or requested_attention()
     if name == TINY_PRESET:
         from clearbench.models.tiny import PRESET_SIZE, build_tiny_llava, source_texts
 
         model, processor = build_tiny_llava(source_texts(data, revision), tiny_size or PRESET_SIZE, seed=seed)
         if dtype is not None:
             model.to(getattr(torch, dtype) if isinstance(dtype, str) else dtype)
-        return model, processor, registry.adapter_for(model)
-    return registry.load(name, dtype=dtype, revision=model_revision, trust_remote_code=trust_remote_code)
+        adapter = registry.adapter_for(model)
+    else:
+        model, processor, adapter = registry.load(
+            name, dtype=dtype, revision=model_revision, trust_remote_code=trust_remote_code
+        )
+    set_attention(model, attention)
+    return model, processor, adapter
 
 
 def make_trainable(model, adapter, options: TrainOptions, model_name: str):
@@ -129,12 +161,29 @@ def make_trainable(model, adapter, options: TrainOptions, model_name: str):
     from clearbench.train.lora import apply_lora, freeze_vision
 
     frozen = options.freeze_vision if options.freeze_vision is not None else model_name != TINY_PRESET
+    if options.gradient_checkpointing:
+        enable_checkpointing(model)
     if options.lora.enabled:
         return apply_lora(model, adapter, **asdict(options.lora), include_vision=not frozen), frozen
     model.requires_grad_(True)
     if frozen:
         freeze_vision(model, adapter)
     return model, frozen
+
+
+def enable_checkpointing(model) -> None:
+    """Gradient checkpointing of every layer transformers marks checkpointable (decoder and vision
+    layers). Non-reentrant: it needs no input that requires a gradient, so it works with LoRA's frozen
+    embeddings and with several forwards a step (reference, retain), and under FSDP."""
+    from clearbench.models.base import unwrap
+
+    plain = unwrap(model)
+    if not plain.supports_gradient_checkpointing:
+        raise UserError(
+            f"--gradient-checkpointing: model type {plain.config.model_type!r} does not support it"
+        )
+    plain.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    plain.config.use_cache = False
 
 
 LOW_PRECISION = (torch.bfloat16, torch.float16)
@@ -172,6 +221,7 @@ def record_run(out: Path, accelerator, request: dict, **fields) -> None:
             "request": json.loads(json.dumps(request, default=str)),
             **fields,
             "processes": accelerator.num_processes,
+            "distributed": accelerator.distributed_type.name,
             "versions": versions(),
             "command": sys.argv,
         }
