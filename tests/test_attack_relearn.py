@@ -100,3 +100,32 @@ def test_a_fraction_leaving_no_attack_row_is_refused_before_training(world):
             source, "forget10", sources, ["relearn"], type(FAST)(relearn_fraction=1.0), EvalSettings(), 0,
             revision=None, trust_remote_code=False,
         )  # fmt: skip
+
+
+def test_relearning_with_lora_saves_a_merged_checkpoint_that_moved(world, tmp_path):
+    source, checkpoint = world
+    sources = [Source("model", "unlearned", checkpoint)]
+    options = type(FAST)(**{**FAST.__dict__, "relearn_lora_r": 4})
+    context, _ = prepare(
+        source,
+        "forget10",
+        sources,
+        ["relearn"],
+        options,
+        EvalSettings(),
+        0,
+        revision=None,
+        trust_remote_code=False,
+    )
+    relearn = Relearn()
+    model, _, _ = relearn.derive(relearn.variants(options)[0], sources[0], None, tmp_path, context)
+    assert not any("lora" in name for name in model.state_dict())
+    from clearbench.models import registry
+
+    original, _, _ = registry.load(checkpoint)
+    moved = [
+        name
+        for name, value in original.state_dict().items()
+        if not torch.equal(value, model.state_dict()[name])
+    ]
+    assert moved and all("language_model" in name for name in moved)

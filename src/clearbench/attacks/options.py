@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from clearbench.settings import AT_LEAST_ONE, POSITIVE, Rule, setting
+from clearbench.settings import AT_LEAST_ONE, NOT_NEGATIVE, POSITIVE, Rule, setting
 
 OPEN_FRACTION = Rule(lambda v: 0 < v < 1, "must be in (0, 1)")
 UNIT = Rule(lambda v: 0 <= v <= 1, "must be in [0, 1]")
@@ -36,6 +36,9 @@ class AttackOptions:
     relearn_steps: int = setting(10, "optimizer steps of the relearning attack", AT_LEAST_ONE)
     relearn_learning_rate: float = setting(1e-5, "learning rate of the relearning attack", POSITIVE)
     relearn_batch_size: int = setting(4, "rows per relearning step", AT_LEAST_ONE)
+    relearn_lora_r: int = setting(
+        0, "LoRA rank of the relearning attack (alpha 32); 0 trains every language-model weight", NOT_NEGATIVE
+    )
     quantize: list[str] = setting(
         help="weight types of the quantization attack: int8, int4, int2",
         default_factory=lambda: ["int8", "int4"],

@@ -95,7 +95,7 @@ def relearn(source: Path, rows: list[dict], out: Path, context: Context) -> Path
         max_steps=options.relearn_steps,
         learning_rate=options.relearn_learning_rate,
         batch_size=options.relearn_batch_size,
-        lora=LoraOptions(r=0),
+        lora=LoraOptions(r=options.relearn_lora_r),
     )
     request = {
         "kind": "relearn", "model": str(source), "data": context.data, "forget_split": context.forget_split,
@@ -155,6 +155,7 @@ class Relearn(Attack):
             "steps": options.relearn_steps,
             "learning_rate": options.relearn_learning_rate,
             "batch_size": options.relearn_batch_size,
+            "lora_r": options.relearn_lora_r,
         }
         return [Variant(self.name, self.name, settings)]
 
