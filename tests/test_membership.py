@@ -164,14 +164,15 @@ def test_membership_metrics_from_logs_by_hand_and_against_scikit_learn():
         expected = roc_auc_score([1] * 3 + [0] * 3, forget + holdout)
         assert result[f"mia_auc_{attack}"] == pytest.approx(expected)
     found = result["membership"]["images"]
-    assert found["best_attack"] == "min_k_plus_plus" and result["mia_auc"] == 1.0
+    assert found["best_attack"] == "min_k_plus_plus" and result["mia_auc_best"] == 1.0
+    assert result["mia_auc"] == result["mia_auc_min_k_plus_plus"]  # the headline attack
     assert found["rows"] == [3, 3] and found["forget_task"] == "forget_captions"
     # Gold's loss AUC: {1, 2, 3} vs {3, 2, 1} → 0.5; PrivLeak = (AUC' − 0.5) / 0.5 with AUC' = 1 − 3/9.
     assert found["attacks"]["loss"]["gold_auc"] == pytest.approx(0.5)
     assert result["privleak_loss"] == pytest.approx((6 / 9 - 0.5) / 0.5)
-    # Best attack's PrivLeak: gold's Min-K %++ AUC {1, 2, 3} vs {2, 2, 2} = 0.5 → (0 − 0.5) / 0.5.
+    # Min-K %++ (headline and best here): gold's AUC {1, 2, 3} vs {2, 2, 2} = 0.5 → (0 − 0.5) / 0.5.
     assert result["privleak"] == pytest.approx(-1.0)
-    assert result["privleak_min_k_plus_plus"] == result["privleak"]
+    assert result["privleak_min_k_plus_plus"] == result["privleak"] == result["privleak_best"]
     # The holdout rows enter no other metric, and are no task of the per-task table.
     assert "holdout_captions" not in result["tasks"]
     assert result["tasks_used"]["retain"] == ["retain_captions"]
@@ -201,3 +202,13 @@ def test_privleak_needs_gold():
     assert result["mia_auc"] == 1.0 and result["privleak"] is None
     assert result["unavailable"]["privleak"] == "no gold model logs given"
     assert result["membership"]["images"]["attacks"]["loss"]["privleak"] is None
+
+
+def test_the_headline_is_min_k_plus_plus_for_every_model_the_best_attack_per_model():
+    scores = {"loss": [9, 9, 9], "zlib": [1, 1, 1], "min_k": [1, 1, 1], "min_k_plus_plus": [2, 1, 1]}
+    result = m.compute_metrics(candidate(forget_scores=scores))
+    assert result["membership"]["images"]["best_attack"] == "loss" and result["mia_auc_best"] == 1.0
+    # Min-K %++: forget {2, 1, 1} vs holdout {0, 1, 2}: the 2 wins 2 and ties 1 (2.5), each 1 wins 1
+    # and ties 1 (1.5): 5.5 of 9 pairs.
+    expected = roc_auc_score([1, 1, 1, 0, 0, 0], [2, 1, 1, 0, 1, 2])
+    assert result["mia_auc"] == pytest.approx(expected) == pytest.approx(5.5 / 9)

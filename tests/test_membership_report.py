@@ -95,5 +95,5 @@ def test_the_whole_section_in_one_call():
     tables, figures = privacy_section(entries())
     assert [t.name for t in tables] == ["privacy"]  # every unlearned model forgot both: no leakage
     assert [(name, caption.split(" (")[1]) for name, caption, _ in figures] == [
-        ("roc_images.png", "LOSS, strongest on target).")
+        ("roc_images.png", "LOSS: the largest AUC gap between target and gold).")
     ]

@@ -30,6 +30,11 @@ STATISTICS = ("ks_p", "ks_log", "ks_statistic", "js")
 ATTACKS = ("loss", "zlib", "min_k", "min_k_plus_plus")
 ATTACK_LABELS = {"loss": "LOSS", "zlib": "zlib", "min_k": "Min-K %", "min_k_plus_plus": "Min-K %++"}
 BEST_ATTACK = "best"  # per model, the attack with the highest AUC (the strongest attacker's view)
+# The leaderboard's attack, the same for every model so the column compares them. Min-K %++ scores
+# each token against the model's own next-token distribution, so a model that saw neither set (gold)
+# stays near 0.5 even when the forget and holdout answers differ in intrinsic difficulty: on the
+# default tiny run gold's AUC is 0.93 with LOSS, 0.88 zlib, 0.68 Min-K %, 0.53 Min-K %++.
+HEADLINE_ATTACK = "min_k_plus_plus"
 MEMBERSHIP_VALUES = ("auc", "privleak")
 
 
@@ -129,17 +134,18 @@ def _aggregate(key, label, latex, higher, scope, group, **extra) -> Metric:
 
 
 def _membership_metrics(scope: str) -> list[Metric]:
-    """MIA AUC and PrivLeak of the best attack (headline), then of each attack (JSON and the privacy
-    table). AUC: forget rows positive, higher score = member; gold ≈ 0.5. PrivLeak: MUSE's, 0 ideal,
-    negative = forget people still detectable (evaluate/membership.py)."""
+    """MIA AUC and PrivLeak of HEADLINE_ATTACK (the headline, unsuffixed keys), of the model's best
+    attack (`_best`) and of each attack (JSON and the privacy table). AUC: forget rows positive,
+    higher score = member; gold ≈ 0.5. PrivLeak: MUSE's, 0 ideal, negative = forget people still
+    detectable (evaluate/membership.py)."""
     suffix = "" if scope == "images" else f"_{scope}"
     on = "" if scope == "images" else f" {scope}"
     metrics = []
-    for attack in (BEST_ATTACK, *ATTACKS):
-        tail = "" if attack == BEST_ATTACK else f"_{attack}"
+    variants = [(HEADLINE_ATTACK, ""), (BEST_ATTACK, "_best"), *((a, f"_{a}") for a in ATTACKS)]
+    for attack, tail in variants:
         name = "best attack" if attack == BEST_ATTACK else ATTACK_LABELS[attack]
         latex_name = name.replace("%", r"\%")
-        headline = attack == BEST_ATTACK
+        headline = tail == ""
         metrics += [
             Metric(
                 f"mia_auc{suffix}{tail}",

@@ -25,7 +25,8 @@ Across tasks, per scope (images = CLEAR's image tasks, text = TOFU's QA, both = 
 
 Membership inference (per scope, forget vs holdout rows; evaluate/membership.py)
 - mia_auc           ROC-AUC of each attack's per-sample scores, forget rows positive, higher score =
-                    member (gold ≈ 0.5); the unsuffixed key is the attack with this model's highest AUC.
+                    member (gold ≈ 0.5); the unsuffixed key is Min-K %++'s (HEADLINE_ATTACK), `_best`
+                    the attack with this model's highest AUC.
 - privleak          MUSE's (AUC'_model − AUC'_gold) / AUC'_gold with AUC' = 1 − AUC: 0 ideal, negative
                     = the forget people still stand out as members.
 Holdout tasks enter no other metric; a log without the scores an attack needs leaves the membership

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from matplotlib.figure import Figure
 
 from clearbench.evaluate.leakage import DEFAULT_MIN_GAP, LeakageMatrix, leakage_matrices
-from clearbench.evaluate.metric_table import ATTACK_LABELS, ATTACKS
+from clearbench.evaluate.metric_table import ATTACK_LABELS, ATTACKS, HEADLINE_ATTACK
 from clearbench.report.entries import ReportEntry, as_number
 from clearbench.report.leaderboard import format_number
 from clearbench.report.tables import Table
@@ -67,23 +67,34 @@ def privacy_table(entries: list[ReportEntry]) -> Table | None:
                 auc = format_number(as_number(found.get("auc")))
                 cells += [auc + (" *" if best else ""), format_number(as_number(found.get("privleak")))]
             rows.append(cells)
-    note = ORIENTATION + " * = the model's strongest attack (its leaderboard MIA AUC)."
+    note = (
+        f"{ORIENTATION} The leaderboard's MIA AUC and PrivLeak are {ATTACK_LABELS[HEADLINE_ATTACK]}'s "
+        "(one attack for every model); * = the model's highest-AUC attack."
+    )
     return Table("privacy", "Membership inference: forget vs holdout people", header, rows, note)
 
 
 def strongest_attack(entries: list[ReportEntry], scope: str = "images") -> str | None:
-    """The attack with the target's highest AUC (else the first model's), the one the ROC plot shows."""
+    """The attack the ROC plot shows: the one that tells the target's members best beyond what gold
+    (a non-member model) already separates, max AUC_target − AUC_gold; without gold, the target's
+    highest AUC (without a target, the first model's)."""
     models = [e for e in ordered(entries) if membership_of(e, scope)]
     if not models:
         return None
     reference = next((e for e in models if e.kind == "target"), models[0])
-    attacks = membership_of(reference, scope)["attacks"]
-    scored = [a for a in ATTACKS if as_number((attacks.get(a) or {}).get("auc")) is not None]
-    return max(scored, key=lambda a: attacks[a]["auc"]) if scored else None
+    gold = next((e for e in models if e.kind == "gold"), None)
+    ours = membership_of(reference, scope)["attacks"]
+    theirs = membership_of(gold, scope)["attacks"] if gold is not None and gold is not reference else {}
+
+    def auc(attacks: Mapping, attack: str) -> float | None:
+        return as_number((attacks.get(attack) or {}).get("auc"))
+
+    scored = [a for a in ATTACKS if auc(ours, a) is not None]
+    return max(scored, key=lambda a: auc(ours, a) - (auc(theirs, a) or 0.0)) if scored else None
 
 
 def roc_figure(entries: list[ReportEntry], scope: str = "images") -> Figure | None:
-    """ROC curves of the target, gold and every method for the strongest attack (on the target)."""
+    """ROC curves of the target, gold and every method for the strongest attack (`strongest_attack`)."""
     from clearbench.report.plots import colours
 
     attack = strongest_attack(entries, scope)
@@ -109,7 +120,7 @@ def roc_figure(entries: list[ReportEntry], scope: str = "images") -> Figure | No
     axes.set_xlabel("false-positive rate (holdout called member)")
     axes.set_ylabel("true-positive rate (forget called member)")
     axes.set_title(
-        f"Membership inference, {scope}: {ATTACK_LABELS[attack]} (strongest on target)", fontsize=9
+        f"Membership inference, {scope}: {ATTACK_LABELS[attack]} (strongest: target vs gold)", fontsize=9
     )
     axes.legend(fontsize=7, loc="lower right", title="model (AUC)", title_fontsize=7)
     return figure
@@ -195,7 +206,8 @@ def privacy_section(entries: list[ReportEntry]) -> tuple[list[Table], list[tuple
         if figure is not None:
             attack = ATTACK_LABELS[strongest_attack(entries, scope)]
             caption = (
-                f"ROC curves of membership inference on the {scope} half ({attack}, strongest on target)."
+                f"ROC curves of membership inference on the {scope} half ({attack}: the largest AUC gap "
+                "between target and gold)."
             )
             figures.append((f"roc_{scope}.png", caption, figure))
     figure = leakage_figure(matrices)
