@@ -153,3 +153,19 @@ def test_a_derived_holdout_is_evaluated_from_the_withheld_peoples_rows(world, tm
         evaluate_model(
             model_path, source, "forget10", tmp_path / "other", tasks=["tofu_holdout"], holdout=nobody
         )
+
+
+def test_token_values_do_not_depend_on_the_chunk_of_positions(world, monkeypatch):
+    from clearbench.evaluate import scoring
+
+    source, model_path = world
+    model, processor, adapter = registry.load(model_path)
+    items = TASKS["tofu_holdout"].items(load_split(source, "tofu_holdout10").select(range(3)), seed=0)
+    args = (model.eval(), adapter, processor, [i.prompt for i in items], [i.candidates() for i in items])
+    whole = scoring.score_naive(*args)
+    monkeypatch.setattr(scoring, "TOKEN_CHUNK", 2)
+    chunked = scoring.score_naive(*args)
+    for [a], [b] in zip(whole, chunked):
+        assert a.n_tokens == b.n_tokens > 2 and a.sum_nll == pytest.approx(b.sum_nll, abs=1e-5)
+        assert a.token_logprobs == pytest.approx(b.token_logprobs, abs=1e-5)
+        assert a.token_z == pytest.approx(b.token_z, abs=1e-5)

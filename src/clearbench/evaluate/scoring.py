@@ -310,14 +310,25 @@ def _per_token(value, batch) -> bool:
     return torch.is_tensor(value) and value.shape == batch["input_ids"].shape
 
 
+# Answer positions whose vocabulary-wide log-probs are held at once (Min-K %++ needs the whole
+# distribution): 512 × a 152k vocabulary × 4 bytes is 0.3 GB per temporary.
+TOKEN_CHUNK = 512
+
+
 def _sequence_nll(logits: torch.Tensor, labels: torch.Tensor) -> list[AnswerNLL]:
     """(sum, count) of next-token NLL over each sequence's supervised positions, in float32, with
     each token's log-prob and Min-K %++ z-score (see `AnswerNLL`): one pass over the same logits."""
     targets = labels[:, 1:]
     keep = targets != IGNORE_INDEX
-    log_probs = torch.log_softmax(logits[:, :-1][keep].float(), dim=-1)
-    token_logprobs = log_probs.gather(1, targets[keep].unsqueeze(1)).squeeze(1)
-    z = token_z_scores(log_probs, token_logprobs)
+    kept_logits, kept_targets = logits[:, :-1][keep], targets[keep]
+    pieces = []  # (log-probs, z) of TOKEN_CHUNK positions at a time: a few vocabulary-wide temporaries each
+    for start in range(0, len(kept_targets), TOKEN_CHUNK):
+        log_probs = torch.log_softmax(kept_logits[start : start + TOKEN_CHUNK].float(), dim=-1)
+        chosen = log_probs.gather(1, kept_targets[start : start + TOKEN_CHUNK].unsqueeze(1)).squeeze(1)
+        pieces.append((chosen, token_z_scores(log_probs, chosen)))
+    empty = logits.new_zeros(0, dtype=torch.float32)
+    token_logprobs = torch.cat([p[0] for p in pieces]) if pieces else empty
+    z = torch.cat([p[1] for p in pieces]) if pieces else empty
     rows = keep.nonzero()[:, 0]
     sums = torch.zeros(labels.shape[0], dtype=torch.float64, device=logits.device)
     sums.index_add_(0, rows, -token_logprobs.double())
