@@ -103,3 +103,18 @@ def test_jobs_command_lists_states_and_what_a_rerun_redoes(tmp_path, fake_work, 
     assert lines[-1] == "2 jobs: 1 done, 1 failed; a re-run redoes 1"
     assert [job["name"] for job in job_states(tmp_path)] == ["good", "broken"]
     assert main(["jobs", str(tmp_path / "nowhere")]) == 2
+
+
+def test_an_unreachable_ray_address_is_refused_at_once(tmp_path, capsys):
+    import time
+
+    pytest.importorskip("ray")
+    started = time.perf_counter()
+    code = main(
+        ["run", "--out", str(tmp_path / "run"), "--ray-address", "127.0.0.1:9", "--set", "data.persons=4"]
+    )
+    assert code == 2 and time.perf_counter() - started < 30
+    assert "cannot reach the Ray cluster at 127.0.0.1:9" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # refused before anything was written
+    assert main(["run", "--out", str(tmp_path / "run2"), "--ray-address", "nowhere"]) == 2
+    assert "is not HOST:PORT" in capsys.readouterr().err

@@ -83,6 +83,7 @@ class Pipeline:
         from clearbench.evaluate.tasks import select_tasks
 
         self._check_out()
+        self._check_jobs()
         adapter = self._check_model()
         has_vision = adapter is None or adapter.has_vision
         self.eval_tasks = select_tasks(self.config.eval.tasks, has_vision=has_vision)
@@ -142,6 +143,20 @@ class Pipeline:
                 if not parent.is_dir():
                     raise UserError(f"--out {out}: {parent} exists and is not a directory")
                 break
+
+    def _check_jobs(self) -> None:
+        """Ray, when asked for, is installed and its cluster reachable (before anything is written)."""
+        jobs = self.config.jobs
+        if not (jobs.workers or jobs.ray_address):
+            return
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise UserError("jobs.workers / --ray-address need Ray: pip install 'clearbench[ray]'") from None
+        if jobs.ray_address:
+            from clearbench.jobs.executors import check_reachable
+
+            check_reachable(jobs.ray_address)
 
     def _check_model(self):
         """The model's adapter (an unknown model is refused here, before anything is written)."""

@@ -116,6 +116,8 @@ class RayExecutor:
             raise UserError("Ray is not installed: pip install 'clearbench[ray]'") from None
         self.ray, self.log, self.retries = ray, log, retries
         self.started = not ray.is_initialized()
+        if self.started and address:
+            check_reachable(address)
         if self.started:
             try:
                 if address:
@@ -171,6 +173,22 @@ class RayExecutor:
     def close(self) -> None:
         if self.started:
             self.ray.shutdown()
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Refuse at once an address nothing listens on (Ray itself retries for minutes)."""
+    import socket
+
+    if address in ("auto", "local"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"Ray address {address!r} is not HOST:PORT (or ray://HOST:PORT, auto)")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise UserError(f"cannot reach the Ray cluster at {address}: {reason}") from None
 
 
 def _is_running(key: str, running: dict) -> bool:
