@@ -169,3 +169,25 @@ def test_token_values_do_not_depend_on_the_chunk_of_positions(world, monkeypatch
         assert a.n_tokens == b.n_tokens > 2 and a.sum_nll == pytest.approx(b.sum_nll, abs=1e-5)
         assert a.token_logprobs == pytest.approx(b.token_logprobs, abs=1e-5)
         assert a.token_z == pytest.approx(b.token_z, abs=1e-5)
+
+
+def test_holdout_people_by_name_as_a_job_spec_carries_them(world, tmp_path, monkeypatch):
+    from clearbench.data import holdout
+
+    source, model_path = world
+    plan_people = sorted(
+        set(load_split(source, "full")["name"]) - set(load_split(source, "forget10")["name"])
+    )[:1]
+    out = evaluate_model(
+        model_path,
+        source,
+        "forget10",
+        tmp_path / "eval",
+        tasks=["holdout_captions"],
+        holdout=plan_people,
+        **FAST,
+    )
+    rows = holdout.HoldoutPlan(tuple(plan_people), "forget10").eval_rows(load_split(source, "full"))
+    assert len(logs.read_eval(out)["holdout_captions"]["avg_gt_loss"]) == len(rows) > 0
+    with pytest.raises(UserError, match="the holdout set is empty"):
+        evaluate_model(model_path, source, "forget10", tmp_path / "other", holdout=[], **FAST)

@@ -55,9 +55,10 @@ def evaluate_model(
 
     `summary.json` is written last, so its presence means the evaluation is complete.
     Every row of every task is evaluated unless `max_rows` caps them. `membership_k` is the k of
-    the Min-K % and Min-K %++ scores logged for every row (a fraction, 0.2 = 20 %). `holdout`, a
-    `data.holdout.HoldoutPlan` withheld from training (a source without holdout configs), gives the
-    holdout tasks their rows: the held-out people's rows of `full` / `tofu_full`. Returns `out_dir`.
+    the Min-K % and Min-K %++ scores logged for every row (a fraction, 0.2 = 20 %). `holdout`, the
+    people withheld from training on a source without holdout configs (a `data.holdout.HoldoutPlan`
+    or their names, as a job spec carries them), gives the holdout tasks their rows: the held-out
+    people's rows of `full` / `tofu_full`. Returns `out_dir`.
     """
     from clearbench.data.load import dataset_revision, load_split
     from clearbench.models import registry
@@ -67,6 +68,11 @@ def evaluate_model(
     if batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {batch_size}")
     membership_k = membership.check_k(membership_k)
+    if holdout is not None and not hasattr(holdout, "derived"):  # names: withheld people
+        from clearbench.data.holdout import HoldoutPlan, check_people
+
+        check_people(holdout, [], [], "holdout people")
+        holdout = HoldoutPlan(tuple(sorted(set(holdout))), forget_split)
     out_dir = Path(out_dir)
     adapter = registry.adapter_for(model_path, trust_remote_code=trust_remote_code)
     chosen = select_tasks(tasks, has_vision=adapter.has_vision)
