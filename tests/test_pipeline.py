@@ -24,6 +24,9 @@ SMALL = [
     "eval.max_rows=3",
     "eval.max_new_tokens=6",
     "eval.batch_size=8",
+    "attack.relearn_steps=2",
+    "attack.quantize=[int4]",
+    "attack.queries=[reworded, noise]",
 ]
 
 
@@ -57,6 +60,9 @@ def test_run_produces_every_stage_and_a_report(small_run):
     for row in ("gold", "target", "ga"):
         assert f"| {row} |" in leaderboard or f"| *{row}* |" in leaderboard
     assert (small_run / "report" / "report.html").is_file()
+    robustness = (small_run / "report" / "robustness.csv").read_text()
+    for variant in ("relearn", "quantize-int4", "queries-reworded", "queries-noise"):
+        assert f"ga,{variant}," in robustness, variant
     recorded = json.loads((small_run / "run.json").read_text())
     assert recorded["versions"]["torch"] and recorded["seeds"] == {"train": [0], "unlearn": [0]}
     assert recorded["data_revision"].startswith("sha256:")

@@ -20,6 +20,8 @@ from typing import Any
 import yaml
 
 from clearbench import settings, sweep
+from clearbench.attacks import DEFAULT_ATTACKS, get_attack
+from clearbench.attacks.options import AttackOptions
 from clearbench.errors import UserError
 from clearbench.methods import METHODS, PAPER_METHODS, get_method
 from clearbench.report.selection import Selection
@@ -95,6 +97,14 @@ class ReportSection:
 
 
 @dataclass
+class AttackSection(AttackOptions):
+    attacks: list[str] = setting(
+        help="attacks run on every model after the evaluation: relearn, quantize, queries",
+        default_factory=lambda: list(DEFAULT_ATTACKS),
+    )
+
+
+@dataclass
 class SeedsSection:
     """Target and gold are trained once per training seed, each method run once per (training seed,
     unlearning seed); the report gives intervals over them. The base is pretrained once, with the
@@ -133,6 +143,7 @@ class RunConfig:
     report: ReportSection = field(default_factory=ReportSection)
     selection: Selection = field(default_factory=Selection)
     jobs: JobsSection = field(default_factory=JobsSection)
+    attack: AttackSection = field(default_factory=AttackSection)
 
     @property
     def retain_split(self) -> str:
@@ -275,7 +286,7 @@ def _validate(config: RunConfig) -> None:
     from clearbench.evaluate.tasks import select_tasks
     from clearbench.report import selection
 
-    for section in ("pretrain", "finetune", "unlearn", "eval", "jobs"):
+    for section in ("pretrain", "finetune", "unlearn", "eval", "jobs", "attack"):
         settings.check(getattr(config, section), lambda key, section=section: f"config key '{section}.{key}'")
     if config.eval.tasks is not None:
         try:
@@ -330,6 +341,11 @@ def _validate(config: RunConfig) -> None:
         if method not in config.unlearn.methods:
             raise UserError(f"unlearn.hparams.{method}: {method!r} is not in unlearn.methods")
         get_method(method, **hparams)  # unknown or ill-typed hyperparameters fail here, before any training
+    for name in config.attack.attacks:
+        try:
+            get_attack(name).variants(settings.narrow(config.attack, AttackOptions))
+        except UserError as error:
+            raise UserError(f"config key 'attack.attacks': {error}") from None
     sweep.check(config.unlearn)
     selection.check(config.selection)
 

@@ -109,6 +109,8 @@ class Pipeline:
             finally:
                 getattr(executor, "close", lambda: None)()
             self._stage("metrics", lambda: self.metrics_all(runs))
+            if self.config.attack.attacks:
+                self._stage("attacks", lambda: self.attack_all(runs))
             return self._stage("report", lambda: self.report(runs))
         except Exception as error:
             failure = atomic.output_failure(error)
@@ -390,9 +392,38 @@ class Pipeline:
                 }
             atomic.write_json(self.out / "metrics" / f"{run.name}.json", metrics)
 
+    def attack_all(self, runs: list[ModelRun]) -> None:
+        """Every configured attack on target, gold and each one-shot unlearned model (`attacks/`)."""
+        from clearbench.attacks.base import Source
+        from clearbench.attacks.options import AttackOptions
+        from clearbench.attacks.stage import attack_all
+
+        if self.state.num_processes > 1:  # relearning starts an accelerator of its own
+            self.log("[attacks] skipped under a multi-process launch; run `clearbench attack` on the models")
+            return
+        sources = [
+            Source(run.name, run.kind, run.job.output(self.out), run.method, group=run.train_seed)
+            for run in runs
+            if run.status == "completed" and run.kind != "base" and run.request is None
+        ]
+        attack_all(
+            self.out,
+            self.data,
+            self.config.forget_split,
+            sources,
+            self.config.attack.attacks,
+            settings.narrow(self.config.attack, AttackOptions),
+            self.config.eval,
+            self.config.seeds.unlearn[0],
+            self.log,
+            revision=self.config.data.revision,
+            trust_remote_code=self.config.model.trust_remote_code,
+            option_name=lambda key: f"config key 'attack.{key}'",
+        )
+
     def report(self, runs: list[ModelRun]) -> Path:
         from clearbench.report import ReportEntry, build_report
-        from clearbench.report.run_dir import read_entries, write_runs
+        from clearbench.report.run_dir import read_attacks, read_entries, write_runs
 
         report_dir = self.out / "report"
         if self.state.is_main_process:
@@ -423,6 +454,7 @@ class Pipeline:
                 config=self.config.to_dict(),
                 retain_fail_threshold=self.config.report.retain_fail_threshold,
                 selection=self.config.selection,
+                attacks=read_attacks(self.out),
             )
         self.state.wait_for_everyone()
         return report_dir

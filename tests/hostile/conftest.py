@@ -74,6 +74,7 @@ def run_args(pristine):
             "unlearn.methods=[ga, npo]",
             "eval.max_rows=2",
             "eval.bootstrap=0",  # the stand-in logs have no rows to resample
+            "attack.attacks=[]",  # nor anything to attack
             *overrides,
         ]
         return ["run", "--out", str(out)] + [part for item in settings for part in ("--set", item)]

@@ -27,7 +27,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from clearbench.config import load_config
     from clearbench.report import build_report
-    from clearbench.report.run_dir import read_entries
+    from clearbench.report.run_dir import read_attacks, read_entries
 
     config_file = args.run_dir / "config.yaml"
     if not config_file.is_file():
@@ -41,6 +41,7 @@ def run(args) -> int:
         config=config.to_dict(),
         retain_fail_threshold=config.report.retain_fail_threshold,
         selection=config.selection,
+        attacks=read_attacks(args.run_dir),
     )
     print(f"report: {html}")
     return 0

@@ -26,11 +26,12 @@ from clearbench.report.plots import (
     training_figure,
 )
 from clearbench.report.requests import requests_table, split_requests
+from clearbench.report.robustness import robustness_figure, robustness_table
 from clearbench.report.seeds import aggregate, noise_floor_table, significance_table
 from clearbench.report.selection import Selection, select
 
 # The extra tables a report may write (removed when this report has none of them).
-TABLE_NAMES = ("sweep", "requests", "significance", "noise_floor")
+TABLE_NAMES = ("sweep", "requests", "significance", "noise_floor", "robustness")
 
 __all__ = ["ReportEntry", "build_report", "read_train_log"]
 
@@ -43,6 +44,7 @@ def build_report(
     config: dict | None = None,
     retain_fail_threshold: float | None = 0.4,
     selection: Selection | None = None,
+    attacks: list[dict] | None = None,
 ) -> Path:
     """Write the report into `out_dir` and return the path of `report.html`.
 
@@ -76,6 +78,7 @@ def build_report(
         requests_table(entries, sequential),
         significance_table([run for run in seed_runs if run.request is None]),
         noise_floor_table(seed_runs),
+        robustness_table(attacks) if attacks else None,
     ]
     tables = [table for table in tables if table]
     if len(seed_runs) > len(entries):
@@ -100,6 +103,11 @@ def build_report(
         ),
         ("tasks.png", "Prob., truth-ratio score and ROUGE per task and model.", tasks_figure(entries)),
         ("training.png", "Training loss of the unlearning runs.", training_figure(entries)),
+        (
+            "robustness.png",
+            "Forget score before (black) and after each attack (coloured), per model.",
+            robustness_figure(attacks) if attacks else None,
+        ),
         (
             "sweep.png",
             "Every swept point: forget quality against model utility, selected points ringed.",

@@ -264,3 +264,39 @@ def write_robustness(records: Sequence[Mapping], out_dir: Path) -> dict[str, Pat
         written["figure"] = out_dir / "robustness.png"
         atomic.write_bytes(written["figure"], png_bytes(figure))
     return written
+
+
+def robustness_table(records: Sequence[Mapping], threshold: float = SURVIVES_BELOW):
+    """The robustness table as a report table (CSV, Markdown, HTML), its note the survival sentences."""
+    from clearbench.report.tables import Table
+
+    header = ["model", "attack", "forget Prob before", "after", "recovered", "beyond gold"]
+    header += ["FQ (KS) before", "FQ after", "FQ scope", "status"]
+    rows = []
+    for row in robustness_rows(records):
+        status = row["status"] if not row["error"] else f"{row['status']}: {row['error']}"
+        rows.append(
+            [
+                row["model"],
+                row["variant"],
+                _number(row["before"]),
+                _number(row["after"]),
+                _number(row["recovered"], 2),
+                _number(row["beyond_gold"], 2),
+                _number(row["fq_before"]),
+                _number(row["fq_after"]),
+                row["fq_scope"] or "",
+                status,
+            ]
+        )
+    worst = [
+        f"{model}: {variant} ({value:.2f})" for model, (variant, value) in worst_queries(records).items()
+    ]
+    note = [
+        "Recovered: (attacked − unlearned) / (target − gold) of the forget Prob, pooled over the forget "
+        "tasks; beyond gold: minus what the same attack teaches gold.",
+        *([f"Worst adversarial query: {'; '.join(worst)}."] if worst else []),
+        f"Forgetting survives an attack that recovers at most {threshold:.0%} of the gap beyond gold: "
+        + " ".join(f"{line}." for line in survival_lines(records, threshold)),
+    ]
+    return Table("robustness", "Robustness to attacks", header, rows, " ".join(note))

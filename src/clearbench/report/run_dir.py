@@ -48,3 +48,10 @@ def read_entries(run_dir: Path) -> list[ReportEntry]:
             entry.train_log = log if log.exists() else None
         entries.append(entry)
     return entries
+
+
+def read_attacks(run_dir: Path) -> list[dict] | None:
+    """The run's attack records (`attacks/records.json`), or None when no attack ran."""
+    from clearbench.report.robustness import read_records
+
+    return read_records(run_dir) if (Path(run_dir) / "attacks" / "records.json").is_file() else None
