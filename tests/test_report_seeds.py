@@ -141,3 +141,16 @@ def test_report_with_seeds_shows_intervals_significance_and_the_noise_floor(tmp_
     assert (tmp_path / "seed_runs.csv").read_text().count("\n") == 7
     html = (tmp_path / "report.html").read_text()
     assert 'id="significance"' in html and 'id="noise_floor"' in html
+
+
+def test_an_interval_with_a_tiny_p_value_is_typeset_in_latex(tmp_path):
+    runs = [
+        _entry(
+            "npo",
+            "npo",
+            forget_quality=0.2,
+            intervals={"method": "m", "values": {"forget_quality": [1.2e-06, 0.3]}},
+        )
+    ]
+    build_report(runs, tmp_path)
+    assert r"0.200 [$1.20\times10^{-6}$, 0.300]" in (tmp_path / "leaderboard.tex").read_text()

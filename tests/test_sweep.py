@@ -108,3 +108,52 @@ def test_the_leaderboard_shows_the_selected_point_and_the_report_every_point(tmp
     build_report(entries, tmp_path)
     assert "npo[beta=0.1]" not in (tmp_path / "leaderboard.csv").read_text()
     assert "selected" in (tmp_path / "sweep.csv").read_text() and (tmp_path / "plots" / "sweep.png").is_file()
+
+
+TRAJECTORY = [
+    "data.persons=5",
+    "pretrain.max_steps=3",
+    "finetune.max_steps=4",
+    "unlearn.methods=[ga]",
+    "unlearn.epochs=3",
+    "eval.max_rows=2",
+    "eval.max_new_tokens=4",
+    "eval.bootstrap=0",
+    "attack.attacks=[]",
+]
+
+
+@pytest.mark.slow
+def test_a_trajectory_evaluates_every_epoch_and_leaves_training_untouched(tmp_path):
+    import json
+
+    from safetensors.torch import load_file
+
+    from clearbench.jobs import job_states
+    from clearbench.jobs.job import output
+
+    Pipeline(load_config(None, TRAJECTORY + ["unlearn.trajectory=true"]), tmp_path / "t", log=print).run()
+    Pipeline(load_config(None, TRAJECTORY), tmp_path / "plain", log=print).run()
+
+    def job(run, name):
+        return output(run, next(j["key"] for j in job_states(run) if j["name"] == name))
+
+    ga = job(tmp_path / "t", "ga")
+    assert sorted(p.name for p in (ga / "epochs").iterdir()) == ["1", "2"]
+    weights = {name: load_file(path / "model.safetensors") for name, path in (
+        ("epoch 1", ga / "epochs" / "1"), ("epoch 2", ga / "epochs" / "2"), ("final", ga),
+        ("without trajectory", job(tmp_path / "plain", "ga")),
+    )}  # fmt: skip
+
+    def same(a, b):
+        return all((weights[a][k] == weights[b][k]).all() for k in weights[a])
+
+    assert same("final", "without trajectory")  # saving snapshots changed nothing in training
+    assert not same("epoch 1", "epoch 2") and not same("epoch 2", "final")
+    metrics = {p.stem for p in (tmp_path / "t" / "metrics").glob("*.json")}
+    assert {"ga[epoch=1]", "ga[epoch=2]", "ga"} <= metrics
+    sweep_rows = (tmp_path / "t" / "report" / "sweep.csv").read_text().splitlines()[1:]
+    assert [row.split(",")[0] for row in sweep_rows] == ["ga", "ga[epoch=1]", "ga[epoch=2]"]
+    assert sum("selected" in row for row in sweep_rows) == 1
+    entry = next(r for r in json.loads((tmp_path / "t" / "runs.json").read_text()) if r["name"] == "ga")
+    assert entry["point"] == {"epoch": 3.0}

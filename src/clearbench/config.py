@@ -70,6 +70,9 @@ class UnlearnSection(UnlearnOptions):
     hparams: dict[str, dict[str, Any]] = setting(
         help="method -> {hyperparameter: value}", default_factory=dict
     )
+    trajectory: bool = setting(
+        False, "evaluate each unlearning run after every epoch too; the selection rule may pick any epoch"
+    )
     grid: dict[str, dict[str, list]] = setting(
         help="method -> {setting or hyperparameter: [values]}: every combination is run (clearbench.sweep)",
         default_factory=dict,

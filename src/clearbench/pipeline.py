@@ -15,7 +15,7 @@ import errno
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import yaml
@@ -30,6 +30,13 @@ from clearbench.versions import versions
 def _results_part(config: dict) -> dict:
     """The config without `jobs`: where jobs run never changes what they compute."""
     return {key: value for key, value in config.items() if key != "jobs"}
+
+
+def final_point(point: dict, options) -> dict | None:
+    """The grid point of a run's final model; with a trajectory, its epoch count is part of it."""
+    if getattr(options, "trajectory", False):
+        return {**point, "epoch": options.max_steps and "final" or options.epochs}
+    return point or None
 
 
 def _request_label(request: str | None) -> str:
@@ -54,6 +61,7 @@ class ModelRun:
     point: dict | None = None  # the sweep's grid point, when the method is swept
     forget_split: str | None = None  # what it is evaluated on (None: none is forgotten, the target)
     request: str | None = None  # the sequential request it answers (None: one-shot)
+    snapshot: str | None = None  # an epoch's snapshot inside the job's output (a trajectory point)
     status: str = "completed"  # completed | diverged | failed
     error: str | None = None
     evaluation: Job | None = None
@@ -304,11 +312,12 @@ class Pipeline:
                                         hparams=hparams,
                                         seed=unlearn_seed,
                                         **({"earlier": forget_config(earlier, modality)} if earlier else {}),
+                                        **({"trajectory": True} if section.trajectory else {}),
                                     )
                                     runs.append(
                                         ModelRun(
                                             name, "unlearned", job, method, modality, train_seed, unlearn_seed,
-                                            point, forget_split=forget, request=request,
+                                            final_point(point, options), forget_split=forget, request=request,
                                         )
                                     )  # fmt: skip
                                     source, earlier = job, forget
@@ -317,6 +326,7 @@ class Pipeline:
     def train_all(self, executor) -> list[ModelRun]:
         runs = self.plan_training()
         states = executor.run([run.job for run in runs], self.out)
+        runs += self._snapshots(runs, states)
         for run in runs:
             state = states[run.job.key]
             result = state.get("result") or {}
@@ -333,6 +343,28 @@ class Pipeline:
         self.log("[unlearn] " + ", ".join(f"{count} {status}" for status, count in counts.items()))
         return runs
 
+    def _snapshots(self, runs: list[ModelRun], states: dict) -> list[ModelRun]:
+        """One more model per saved epoch of each unlearning run with a trajectory: a sweep point
+        (`epoch`) beside the run's final model."""
+        from clearbench.train.unlearn import SNAPSHOTS
+
+        found = []
+        for run in runs:
+            if not (run.job.spec.get("trajectory") and states[run.job.key]["state"] == "done"):
+                continue
+            folder = run.job.output(self.out) / SNAPSHOTS
+            epochs = (
+                sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit()) if folder.is_dir() else []
+            )
+            base, _, seeds = run.name.partition("~")
+            for epoch in epochs:
+                point = {**(run.point or {}), "epoch": epoch}
+                name = f"{base.split('[')[0]}{sweep.label(point)}{_request_label(run.request)}"
+                snapshot = replace(run, name=name + (f"~{seeds}" if seeds else ""), point=point)
+                snapshot.snapshot = f"{SNAPSHOTS}/{epoch}"
+                found.append(snapshot)
+        return found
+
     def evaluate_all(self, executor, runs: list[ModelRun]) -> None:
         section = self.config.eval
         ready = [run for run in runs if run.status == "completed"]
@@ -340,7 +372,7 @@ class Pipeline:
             run.evaluation = self._job(
                 "evaluate",
                 f"eval {run.name}",
-                model={"job": run.job.key},
+                model={"job": run.job.key, **({"path": run.snapshot} if run.snapshot else {})},
                 forget_split=run.forget_split or self.config.forget_split,
                 tasks=section.tasks,
                 max_rows=section.max_rows,
@@ -404,7 +436,7 @@ class Pipeline:
         sources = [
             Source(run.name, run.kind, run.job.output(self.out), run.method, group=run.train_seed)
             for run in runs
-            if run.status == "completed" and run.kind != "base" and run.request is None
+            if run.status == "completed" and run.kind != "base" and run.request is None and not run.snapshot
         ]
         attack_all(
             self.out,

@@ -63,19 +63,24 @@ def output(root: Path, key: str) -> Path:
 
 
 def resolve(value: Any, root: Path) -> Any:
-    """A spec value with each `{"job": KEY}` replaced by that job's output path."""
+    """A spec value with each `{"job": KEY}` replaced by that job's output path (`{"job": KEY,
+    "path": P}`: the path P inside it, e.g. one epoch's snapshot)."""
     if isinstance(value, dict):
-        if set(value) == {"job"}:
-            return str(output(root, value["job"]))
+        if _is_ref(value):
+            return str(output(root, value["job"]) / value.get("path", ""))
         return {k: resolve(v, root) for k, v in value.items()}
     if isinstance(value, list):
         return [resolve(v, root) for v in value]
     return value
 
 
+def _is_ref(value: dict) -> bool:
+    return set(value) in ({"job"}, {"job", "path"})
+
+
 def _job_refs(value: Any):
     if isinstance(value, dict):
-        if set(value) == {"job"}:
+        if _is_ref(value):
             yield value["job"]
             return
         for item in value.values():

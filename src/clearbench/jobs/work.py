@@ -53,6 +53,7 @@ def unlearn_job(spec: dict[str, Any], root: Path, out: Path) -> dict:
         revision=spec["revision"],
         trust_remote_code=spec["trust_remote_code"],
         **({"earlier": spec["earlier"]} if "earlier" in spec else {}),
+        **({"trajectory": True} if spec.get("trajectory") else {}),
     )
     return {"status": result.get("status", "completed"), "reason": result.get("reason")}
 

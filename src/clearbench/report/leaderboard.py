@@ -180,8 +180,17 @@ def latex_escape(text: str) -> str:
 
 
 def latex_number(text: str) -> str:
-    mantissa, _, exponent = text.partition("e")
-    return f"${mantissa}\\times10^{{{int(exponent)}}}$" if exponent else latex_escape(text)
+    """A cell's text with each number in scientific notation typeset (`1.2e-06` → $1.2\\times10^{-6}$)."""
+    return "".join(
+        f"${part.partition('e')[0]}\\times10^{{{int(part.partition('e')[2])}}}$"
+        if SCIENTIFIC.fullmatch(part)
+        else latex_escape(part)
+        for part in SCIENTIFIC_PARTS.split(text)
+    )
+
+
+SCIENTIFIC = re.compile(r"-?\d+(?:\.\d+)?e[+-]?\d+")
+SCIENTIFIC_PARTS = re.compile(r"(-?\d+(?:\.\d+)?e[+-]?\d+)")
 
 
 def grey(cells: list[str]) -> list[str]:

@@ -118,8 +118,10 @@ def run_loop(
     accelerator=None,
     params: Iterable[torch.nn.Parameter] | None = None,
     label: str = "train",
+    on_epoch_end: Callable[[int, Any], None] | None = None,
 ) -> LoopResult:
-    """Train `model` on `loader` with `loss_fn`; see the module docstring."""
+    """Train `model` on `loader` with `loss_fn`; see the module docstring. `on_epoch_end(epoch, model)`
+    is called on every process at each epoch boundary before the last step (e.g. to save a snapshot)."""
     from accelerate.utils import set_seed
     from tqdm.auto import tqdm
     from transformers import get_linear_schedule_with_warmup
@@ -214,6 +216,8 @@ def run_loop(
             bar.update(1)
             if step >= total:
                 break
+            if on_epoch_end is not None and step % steps_per_epoch == 0:
+                on_epoch_end(step // steps_per_epoch, model)
             if config.save_every and step % config.save_every == 0:
                 _save_state(accelerator, state_dir, step, last_loss, scheduler, done=False)
     bar.close()

@@ -57,11 +57,14 @@ def unlearn(
     trust_remote_code: bool = False,
     dtype: str | None = None,
     earlier: str | None = None,
+    trajectory: bool = False,
 ) -> dict:
     """Unlearn `forget` from `model` with `method`; returns (and writes) out/result.json.
 
     `earlier`: the forget config of the requests `model` has already unlearned; only the rows of
     `forget` not in it are unlearned (a sequential request, `clearbench.data.increments`).
+    `trajectory`: also save the model as it is after each epoch but the last, in out/epochs/N, so the
+    run can be evaluated along the way (`snapshot`).
 
     `options` (default: the paper's unlearning settings) says LoRA or full, which weights, how long,
     and the engine's extras: `l1` (λ of the L1 distance from the starting model), `saliency` (the
@@ -77,10 +80,16 @@ def unlearn(
     }  # fmt: skip
     if earlier is not None:
         request["earlier"] = earlier
+    if trajectory:
+        request["trajectory"] = True
     done = steps.claim(out, request)
     if done is not None:
         return done
     accelerator = steps.start(options)
+    if trajectory and accelerator.distributed_type.name in ("FSDP", "DEEPSPEED"):
+        raise UserError(
+            "a trajectory (per-epoch snapshots) needs unsharded weights: not under FSDP or DeepSpeed"
+        )
 
     from clearbench.data.increments import new_rows
     from clearbench.data.load import dataset_revision, load_split
@@ -157,6 +166,9 @@ def unlearn(
             extras = {**extras, "l1_distance": distance.item()}
         return loss, extras
 
+    def save_snapshot(epoch, live_model):
+        snapshot(accelerator, live_model, processor, out / SNAPSHOTS / str(epoch), chosen, ref, saved_dtypes)
+
     outcome = run_loop(
         model=network,
         loader=loader,
@@ -166,6 +178,7 @@ def unlearn(
         seed=seed,
         accelerator=accelerator,
         label=f"unlearn {method}",
+        on_epoch_end=save_snapshot if trajectory else None,
     )
     for handle in mask_handles:
         handle.remove()
@@ -183,6 +196,30 @@ def unlearn(
         chosen.finalize(accelerator.unwrap_model(outcome.model), ref)
         steps.save_trained(accelerator, outcome.model, processor, out, options, dtypes=saved_dtypes)
     return steps.record_result(out, accelerator, result)
+
+
+SNAPSHOTS = "epochs"
+
+
+def snapshot(accelerator, model, processor, path: Path, method, ref, dtypes: dict) -> None:
+    """The model as the run would save it now (finalized, LoRA merged, dtypes restored), written
+    atomically to `path`, from a copy: training goes on with the model untouched. The copy doubles
+    the model's memory for a moment; sharded models (FSDP, ZeRO-3) are refused up front."""
+    from copy import deepcopy
+
+    from clearbench import atomic
+    from clearbench.train.lora import save_merged
+
+    if accelerator.is_main_process and not path.exists():
+        copy = deepcopy(accelerator.unwrap_model(model))
+        method.finalize(copy, ref)
+        for name, tensor in [*copy.named_parameters(), *copy.named_buffers()]:
+            if name in dtypes:
+                tensor.data = tensor.data.to(dtypes[name])
+        with atomic.directory(path) as folder:
+            save_merged(copy, processor, folder)
+        del copy
+    accelerator.wait_for_everyone()
 
 
 def pass_schedule(method, epochs: float) -> tuple[list[frozenset[str]], float]:
