@@ -25,8 +25,10 @@ TABLE_FILES = {
     "modality.csv",
     "modality.md",
     "modality.tex",
+    "leakage.csv",  # the sample is a modality study: cross-modal leakage per method
+    "leakage.md",
 }
-PLOTS = {"fq_vs_utility.png", "tasks.png", "training.png"}
+PLOTS = {"fq_vs_utility.png", "tasks.png", "training.png", "leakage.png"}
 
 
 class PageParser(HTMLParser):
@@ -150,7 +152,9 @@ def test_report_renders_in_headless_chromium(tmp_path):
     page = parse(dom.stdout)
     assert [name for table, name, _ in page.rows if table == "leaderboard"][:2] == ["gold", "target"]
     assert len([row for row in page.rows if row[0] == "leaderboard"]) == 6
-    assert len(page.images) == 3 and all(src.startswith("data:image/png;base64,") for src in page.images)
+    assert len(page.images) == len(PLOTS) and all(
+        src.startswith("data:image/png;base64,") for src in page.images
+    )
 
     shot = tmp_path / "page.png"
     run = subprocess.run(

@@ -25,7 +25,7 @@ from clearbench.attacks.options import AttackOptions
 from clearbench.errors import UserError
 from clearbench.methods import METHODS, PAPER_METHODS, get_method
 from clearbench.report.selection import Selection
-from clearbench.settings import AT_LEAST_ONE, NOT_NEGATIVE, POSITIVE, setting
+from clearbench.settings import AT_LEAST_ONE, FRACTION, NOT_NEGATIVE, POSITIVE, setting
 from clearbench.train.options import FINETUNE_DEFAULTS, UNLEARN_DEFAULTS, TrainOptions, UnlearnOptions
 
 MODALITIES = ("both", "images", "text")
@@ -38,6 +38,13 @@ class DataSection:
     persons: int = 20  # synthetic only (range: clearbench.data.synth.check_options)
     image_size: int = 64  # synthetic only
     seed: int = 0  # synthetic only
+    # Membership attacks need people no model trained on. A source without holdout configs (therem/CLEAR)
+    # has some withheld from target and gold training: these names, or this many drawn with the first
+    # training seed (default: as many as the forget set). See docs/metrics.md.
+    holdout_people: list[str] | None = None
+    holdout_count: int | None = setting(
+        None, "people withheld as non-members (sources without holdout configs)", AT_LEAST_ONE
+    )
 
 
 @dataclass
@@ -87,6 +94,9 @@ class EvalSection:
     max_new_tokens: int = setting(64, "greedy generation length", AT_LEAST_ONE)
     seed: int = 0
     compat: str = "clearbench"
+    membership_k: float = setting(
+        0.2, "k of the Min-K % and Min-K %++ membership scores (a fraction)", FRACTION
+    )
     bootstrap: int = setting(
         200,
         "resamples of the bootstrap over rows giving a one-seed model its intervals; 0: none",
@@ -289,7 +299,7 @@ def _validate(config: RunConfig) -> None:
     from clearbench.evaluate.tasks import select_tasks
     from clearbench.report import selection
 
-    for section in ("pretrain", "finetune", "unlearn", "eval", "jobs", "attack"):
+    for section in ("data", "pretrain", "finetune", "unlearn", "eval", "jobs", "attack"):
         settings.check(getattr(config, section), lambda key, section=section: f"config key '{section}.{key}'")
     if config.eval.tasks is not None:
         try:

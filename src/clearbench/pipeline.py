@@ -83,6 +83,7 @@ class Pipeline:
         self.log = log if self.state.is_main_process else (lambda line: None)
         self.data = config.data.source
         self.eval_tasks: list = []  # set by run() once the model is known
+        self.holdout = None  # the holdout people (data.holdout.HoldoutPlan), set by check_data()
 
     # ---- the whole run ---------------------------------------------------------------------
     def run(self) -> Path:
@@ -241,10 +242,37 @@ class Pipeline:
         for forget in [config.forget_split, *config.requests]:
             needed += [f"{retain_split(forget)}+tofu"]
             needed += [forget_config(forget, modality) for modality in config.unlearn.modalities]
-        needed += [task.config(config.forget_split) for task in self.eval_tasks]
         with quiet():
+            self.holdout = self._plan_holdout()
+            derived = self.holdout.derived
+            needed += [
+                ("tofu_full" if task.text_only else "full")
+                if derived and task.holdout
+                else task.config(config.forget_split)
+                for task in self.eval_tasks
+            ]
             for name in dict.fromkeys(needed):
                 load_split(self.data, name, config.data.revision)
+
+    def _plan_holdout(self):
+        """The run's holdout people: the source's own, or people withheld from training (recorded)."""
+        from clearbench.data.holdout import plan_holdout
+
+        data = self.config.data
+        return plan_holdout(
+            self.data,
+            self.config.forget_split,
+            data.revision,
+            count=data.holdout_count,
+            seed=self.config.seeds.train[0],
+            people=data.holdout_people,
+        )
+
+    def _withhold(self) -> dict:
+        """What a training job's spec says of the withheld people (nothing when the source has its own)."""
+        if self.holdout is None or not self.holdout.derived:
+            return {}
+        return {"withhold": list(self.holdout.people), "forget_split": self.config.forget_split}
 
     def plan_training(self) -> list[ModelRun]:
         """The models to train, as jobs: base, target and gold per training seed, each method per
@@ -274,7 +302,7 @@ class Pipeline:
             name = "target" + self._seed_suffix(train_seed)
             target = self._job(
                 "finetune", name, model=model, split=self._with_replay("full+tofu"), seed=train_seed,
-                options=finetune_options,
+                options=finetune_options, **self._withhold(),
             )  # fmt: skip
             runs.append(ModelRun(name, "target", target, train_seed=train_seed))
             for forget in dict.fromkeys([config.forget_split, *config.requests]):
@@ -282,8 +310,9 @@ class Pipeline:
                 name = "gold" + _request_label(request) + self._seed_suffix(train_seed)
                 split = self._with_replay(f"{retain_split(forget)}+tofu")
                 job = self._job(
-                    "finetune", name, model=model, split=split, seed=train_seed, options=finetune_options
-                )
+                    "finetune", name, model=model, split=split, seed=train_seed, options=finetune_options,
+                    **self._withhold(),
+                )  # fmt: skip
                 runs.append(
                     ModelRun(name, "gold", job, train_seed=train_seed, forget_split=forget, request=request)
                 )
@@ -313,6 +342,7 @@ class Pipeline:
                                         seed=unlearn_seed,
                                         **({"earlier": forget_config(earlier, modality)} if earlier else {}),
                                         **({"trajectory": True} if section.trajectory else {}),
+                                        **self._withhold(),
                                     )
                                     runs.append(
                                         ModelRun(
@@ -379,6 +409,8 @@ class Pipeline:
                 batch_size=section.batch_size,
                 max_new_tokens=section.max_new_tokens,
                 seed=section.seed,
+                membership_k=section.membership_k,
+                holdout=self._withhold().get("withhold"),
             )
         states = executor.run([run.evaluation for run in ready], self.out)
         for run in ready:
@@ -499,6 +531,7 @@ class Pipeline:
             "seeds": asdict(self.config.seeds),
             "data_source": self.data,
             "data_revision": self.data_revision,
+            "holdout": self.holdout.record(),
         }
 
     def _job(self, kind: str, name: str, **spec) -> Job:

@@ -38,6 +38,18 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the per-row caption questions (default: 0)"
     )
+    parser.add_argument(
+        "--membership-k",
+        type=float,
+        default=0.2,
+        help="k of the Min-K %% and Min-K %%++ membership scores, a fraction (default: 0.2)",
+    )
+    parser.add_argument(
+        "--holdout-people",
+        type=_names,
+        default=None,
+        help="comma-separated people withheld from training, the non-members (a source without holdout configs)",
+    )
     parser.add_argument("--revision", default=None, help="Hub dataset revision to pin")
     parser.add_argument(
         "--trust-remote-code",
@@ -66,6 +78,8 @@ def _run_eval(args) -> int:
         seed=args.seed,
         revision=args.revision,
         trust_remote_code=args.trust_remote_code,
+        membership_k=args.membership_k,
+        holdout=args.holdout_people,
     )
     print(out / "summary.json")
     return 0

@@ -19,6 +19,17 @@ def data_location(spec: dict[str, Any], root: Path) -> str:
     return str(Path(root) / "data") if spec["data"] == "synthetic" else spec["data"]
 
 
+def withheld(spec: dict[str, Any], root: Path):
+    """The holdout plan whose people a training job leaves out, or None."""
+    if not spec.get("withhold"):
+        return None
+    from clearbench.data.holdout import plan_holdout
+
+    return plan_holdout(
+        data_location(spec, root), spec["forget_split"], spec["revision"], people=spec["withhold"]
+    )
+
+
 def finetune_job(spec: dict[str, Any], root: Path, out: Path) -> dict:
     from clearbench.train import finetune
     from clearbench.train.options import TrainOptions
@@ -32,6 +43,7 @@ def finetune_job(spec: dict[str, Any], root: Path, out: Path) -> dict:
         seed=spec["seed"],
         revision=spec["revision"],
         trust_remote_code=spec["trust_remote_code"],
+        withhold=withheld(spec, root),
     )
     return {"status": "completed"}
 
@@ -54,6 +66,7 @@ def unlearn_job(spec: dict[str, Any], root: Path, out: Path) -> dict:
         trust_remote_code=spec["trust_remote_code"],
         **({"earlier": spec["earlier"]} if "earlier" in spec else {}),
         **({"trajectory": True} if spec.get("trajectory") else {}),
+        withhold=withheld(spec, root),
     )
     return {"status": result.get("status", "completed"), "reason": result.get("reason")}
 
@@ -73,6 +86,8 @@ def evaluate_job(spec: dict[str, Any], root: Path, out: Path) -> dict:
         seed=spec["seed"],
         revision=spec["revision"],
         trust_remote_code=spec["trust_remote_code"],
+        membership_k=spec["membership_k"],
+        holdout=spec.get("holdout"),
     )
     return {"status": "completed"}
 

@@ -25,13 +25,16 @@ from clearbench.report.plots import (
     tasks_figure,
     training_figure,
 )
+from clearbench.report.privacy import privacy_section
 from clearbench.report.requests import requests_table, split_requests
 from clearbench.report.robustness import robustness_figure, robustness_table
 from clearbench.report.seeds import aggregate, noise_floor_table, significance_table
 from clearbench.report.selection import Selection, select
 
 # The extra tables a report may write (removed when this report has none of them).
-TABLE_NAMES = ("sweep", "requests", "significance", "noise_floor", "robustness")
+# The privacy section's figures (removed when this report has none of them).
+PRIVACY_FIGURES = ("roc_images.png", "roc_text.png", "leakage.png")
+TABLE_NAMES = ("sweep", "requests", "significance", "noise_floor", "robustness", "privacy", "leakage")
 
 __all__ = ["ReportEntry", "build_report", "read_train_log"]
 
@@ -80,7 +83,8 @@ def build_report(
         noise_floor_table(seed_runs),
         robustness_table(attacks) if attacks else None,
     ]
-    tables = [table for table in tables if table]
+    privacy_tables, privacy_figures = privacy_section(entries)
+    tables = [table for table in tables + privacy_tables if table]
     if len(seed_runs) > len(entries):
         atomic.write_text(
             out_dir / "seed_runs.csv", leaderboard_csv(leaderboard_rows(seed_runs, retain_fail_threshold))
@@ -115,6 +119,8 @@ def build_report(
             if sweep_table
             else None,
         ),
+        *privacy_figures,
+        *((name, "", None) for name in PRIVACY_FIGURES if name not in {f[0] for f in privacy_figures}),
     ):
         if figure is None:
             (out_dir / "plots" / name).unlink(missing_ok=True)

@@ -31,6 +31,10 @@ LEADERBOARD_KEYS = (
     "forget_quality_text_js",
     "model_utility_both",
     "forget_quality_both",
+    "mia_auc",
+    "privleak",
+    "mia_auc_text",
+    "privleak_text",
 )
 # The paper's Table 3 (Real / Retain / Forget / 1 − JS on the image tasks, per modality of the forget
 # set), plus the text half's 1 − JS when evaluated: what forgetting one modality does to the other.
@@ -47,11 +51,18 @@ def modality_columns(rows: list[Row] | None = None) -> tuple[Metric, ...]:
 
 
 def shown_columns(keys: tuple[str, ...], rows: list[Row] | None) -> tuple[Metric, ...]:
-    """The metrics of `keys` whose scope some row has a value in (images when none has any)."""
+    """The metrics of `keys` whose scope some row has a value in (images when none has any); a
+    membership metric only when some row has it."""
     if rows is None:
         return tuple(METRICS[key] for key in keys)
     scopes = {METRICS[key].scope for key in keys for row in rows if row.values[key] is not None}
-    return tuple(METRICS[key] for key in keys if METRICS[key].scope in (scopes or {"images"}))
+    return tuple(
+        METRICS[key]
+        for key in keys
+        if METRICS[key].scope in (scopes or {"images"})
+        # membership columns only where an attack was scored (logs with holdout rows)
+        and (not METRICS[key].membership or any(row.values[key] is not None for row in rows))
+    )
 
 
 def compat_of(entries: list[ReportEntry]) -> str:

@@ -38,6 +38,7 @@ def finetune(
     trust_remote_code: bool = False,
     dtype: str | None = None,
     tiny_size=None,
+    withhold=None,
 ) -> Path:
     """Train `model` (checkpoint path, Hub id or `tiny-llava`) on config `split` of source `data`.
 
@@ -45,7 +46,8 @@ def finetune(
     trained on together, which is how the tiny world rehearses what its base learned. `options`
     (default: the paper's fine-tuning) says LoRA or full, which weights, and how long.
     `revision` pins the dataset, `model_revision` the model (Hub sources only). `tiny_size`: the
-    preset's `TinySize` (`tiny.PRESET_SIZE` when None).
+    preset's `TinySize` (`tiny.PRESET_SIZE` when None). `withhold`: a `data.holdout.HoldoutPlan` whose
+    people's rows are left out (the holdout people of a source without holdout configs).
     """
     from clearbench.data.load import dataset_revision
     from clearbench.train.data import sample_loader
@@ -57,12 +59,16 @@ def finetune(
         "seed": seed, "revision": revision, "model_revision": model_revision, "dtype": dtype,
         "tiny_size": _tiny_size(tiny_size) if model == steps.TINY_PRESET else None,
     }  # fmt: skip
+    if withhold is not None and withhold.derived:
+        request["withheld"] = list(withhold.people)
     if steps.claim(out, request) is not None and is_complete(out):
         return out
     accelerator = steps.start(options)
     started = time.time()
     with accelerator.main_process_first():  # the first process fills the datasets cache
         rows = _training_rows(data, split, revision)
+        if withhold is not None:
+            rows = withhold.withhold(rows)
         data_revision = dataset_revision(data, revision)
         net, processor, adapter = steps.load_model(
             model,

@@ -58,13 +58,15 @@ def unlearn(
     dtype: str | None = None,
     earlier: str | None = None,
     trajectory: bool = False,
+    withhold=None,
 ) -> dict:
     """Unlearn `forget` from `model` with `method`; returns (and writes) out/result.json.
 
     `earlier`: the forget config of the requests `model` has already unlearned; only the rows of
     `forget` not in it are unlearned (a sequential request, `clearbench.data.increments`).
     `trajectory`: also save the model as it is after each epoch but the last, in out/epochs/N, so the
-    run can be evaluated along the way (`snapshot`).
+    run can be evaluated along the way (`snapshot`). `withhold`: a `data.holdout.HoldoutPlan` whose
+    people's retain rows are left out (as from the target's training).
 
     `options` (default: the paper's unlearning settings) says LoRA or full, which weights, how long,
     and the engine's extras: `l1` (λ of the L1 distance from the starting model), `saliency` (the
@@ -82,6 +84,8 @@ def unlearn(
         request["earlier"] = earlier
     if trajectory:
         request["trajectory"] = True
+    if withhold is not None and withhold.derived:
+        request["withheld"] = list(withhold.people)
     done = steps.claim(out, request)
     if done is not None:
         return done
@@ -101,6 +105,8 @@ def unlearn(
             earlier_rows = load_split(data, earlier, revision)
             forget_rows = new_rows(forget_rows, earlier_rows, config=forget, earlier_config=earlier)
         retain_rows = load_split(data, retain, revision)
+        if withhold is not None:
+            retain_rows = withhold.withhold(retain_rows)
         data_revision = dataset_revision(data, revision)
     overlap_check = check_disjoint(forget_rows, retain_rows, forget, retain)
     idk_answers = load_idk_answers(options.idk_file) if "idk" in chosen.needs else []
