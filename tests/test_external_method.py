@@ -196,3 +196,18 @@ def test_an_external_method_may_not_take_a_built_in_name(tmp_path):
     with pytest.raises(UserError, match="its name 'npo' is taken by the built-in method"):
         registry.get_method(f"{path}:WeightedAscent")
     assert registry.METHODS["npo"].__module__ == "clearbench.methods.npo"
+
+
+@pytest.mark.slow
+def test_an_installed_method_runs_through_clearbench_run(installed, tmp_path):
+    from clearbench.pipeline import Pipeline
+
+    small = ["data.persons=5", "pretrain.max_steps=2", "finetune.max_steps=2", "unlearn.max_steps=2"]
+    small += ["eval.max_rows=2", "eval.max_new_tokens=4", "unlearn.methods=[scaled_ascent]"]
+    Pipeline(load_config(None, small), tmp_path, log=lambda line: None).run()
+    runs = {entry["name"]: entry for entry in json.loads((tmp_path / "runs.json").read_text())}
+    assert (
+        runs["scaled_ascent"]["status"] == "completed" and runs["scaled_ascent"]["method"] == "scaled_ascent"
+    )
+    assert (tmp_path / "metrics" / "scaled_ascent.json").is_file()
+    assert r"scaled\_ascent" in (tmp_path / "report" / "leaderboard.md").read_text()  # markdown-escaped
