@@ -32,7 +32,10 @@ def method_table(files: list[str] = ()) -> list[dict]:
 
     for spec in files:
         resolve_method(spec)  # checks it and registers it with its origin
-    return [METHODS[name]().info() | {"origin": ORIGINS.get(name, "")} for name in sorted(METHODS)]
+    return [
+        METHODS[name]().info() | {"origin": ORIGINS.get(name, "registered in code")}
+        for name in sorted(METHODS)
+    ]
 
 
 def run(args) -> int:
