@@ -115,11 +115,11 @@ class Pipeline:
             try:
                 runs = self._stage("train", lambda: self.train_all(executor))
                 self._stage("eval", lambda: self.evaluate_all(executor, runs))
+                self._stage("metrics", lambda: self.metrics_all(runs))
+                if self.config.attack.attacks:
+                    self._stage("attacks", lambda: self.attack_all(executor, runs))
             finally:
                 getattr(executor, "close", lambda: None)()
-            self._stage("metrics", lambda: self.metrics_all(runs))
-            if self.config.attack.attacks:
-                self._stage("attacks", lambda: self.attack_all(runs))
             return self._stage("report", lambda: self.report(runs))
         except Exception as error:
             failure = atomic.output_failure(error)
@@ -456,34 +456,55 @@ class Pipeline:
                 }
             atomic.write_json(self.out / "metrics" / f"{run.name}.json", metrics)
 
-    def attack_all(self, runs: list[ModelRun]) -> None:
-        """Every configured attack on target, gold and each one-shot unlearned model (`attacks/`)."""
+    def attack_all(self, executor, runs: list[ModelRun]) -> None:
+        """Every configured attack on target, gold and each one-shot unlearned model: one job per
+        model (its attacked models and logs under `attacks/`), then the scores (`attacks/records.json`)."""
         from clearbench.attacks.base import Source
         from clearbench.attacks.options import AttackOptions
-        from clearbench.attacks.stage import attack_all
+        from clearbench.attacks.stage import score
 
         if self.state.num_processes > 1:  # relearning starts an accelerator of its own
             self.log("[attacks] skipped under a multi-process launch; run `clearbench attack` on the models")
             return
-        sources = [
-            Source(run.name, run.kind, run.job.output(self.out), run.method, group=run.train_seed)
+        section, evaluation = self.config.attack, self.config.eval
+        options = settings.narrow(section, AttackOptions)
+        chosen = [
+            run
             for run in runs
             if run.status == "completed" and run.kind != "base" and run.request is None and not run.snapshot
         ]
-        attack_all(
-            self.out,
-            self.data,
-            self.config.forget_split,
-            sources,
-            self.config.attack.attacks,
-            settings.narrow(self.config.attack, AttackOptions),
-            self.config.eval,
-            self.config.seeds.unlearn[0],
-            self.log,
-            revision=self.config.data.revision,
-            trust_remote_code=self.config.model.trust_remote_code,
-            option_name=lambda key: f"config key 'attack.{key}'",
-        )
+        jobs = [
+            self._job(
+                "attack",
+                f"attack {run.name}",
+                model={"job": run.job.key},
+                model_name=run.name,
+                model_kind=run.kind,
+                method=run.method,
+                group=run.train_seed,
+                attacks=section.attacks,
+                options=asdict(options),
+                eval={
+                    "tasks": evaluation.tasks,
+                    "batch_size": evaluation.batch_size,
+                    "max_new_tokens": evaluation.max_new_tokens,
+                    "seed": evaluation.seed,
+                },
+                seed=self.config.seeds.unlearn[0],
+                forget_split=self.config.forget_split,
+            )
+            for run in chosen
+        ]
+        states = executor.run(jobs, self.out)
+        for job in jobs:
+            if states[job.key]["state"] == "failed":
+                self.log(f"[attacks] {job.name}: failed ({states[job.key].get('reason')})")
+        sources = [
+            Source(run.name, run.kind, run.job.output(self.out), run.method, group=run.train_seed)
+            for run in chosen
+        ]
+        if sources:
+            score(self.out, sources, section.attacks, options)
 
     def report(self, runs: list[ModelRun]) -> Path:
         from clearbench.report import ReportEntry, build_report

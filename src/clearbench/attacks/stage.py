@@ -77,6 +77,42 @@ def attack_all(
     return records
 
 
+def attack_model(
+    out: Path,
+    data: str,
+    forget_split: str,
+    source: Source,
+    attacks: Sequence[str],
+    options: AttackOptions,
+    eval_settings: Any = None,
+    seed: int = 0,
+    log: Callable[[str], None] = print,
+    *,
+    revision: str | None = None,
+    trust_remote_code: bool = False,
+) -> None:
+    """Every attack of `attacks` on one model (one job of a run: `clearbench.jobs.work`); the run
+    scores all models afterwards (`score`)."""
+    context, variants = prepare(
+        data, forget_split, [source], attacks, options, eval_settings, seed,
+        revision=revision, trust_remote_code=trust_remote_code,
+    )  # fmt: skip
+    _attack_model(Path(out) / "attacks", source, variants, context, _evaluation(eval_settings), log)
+
+
+def score(out: Path, sources: Sequence[Source], attacks: Sequence[str], options: AttackOptions) -> list[dict]:
+    """The records of every model's attacks already run under `out/attacks` (records.json too)."""
+    out = Path(out) / "attacks"
+    variants = [
+        (attack, v)
+        for attack in (get_attack(a) for a in dict.fromkeys(attacks))
+        for v in attack.variants(options)
+    ]
+    records = score_all(out, sources, variants, "prob")
+    atomic.write_json(out / RECORDS, records)
+    return records
+
+
 def prepare(
     data,
     forget_split,

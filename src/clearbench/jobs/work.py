@@ -92,7 +92,34 @@ def evaluate_job(spec: dict[str, Any], root: Path, out: Path) -> dict:
     return {"status": "completed"}
 
 
-KINDS = {"finetune": finetune_job, "unlearn": unlearn_job, "evaluate": evaluate_job}
+def attack_job(spec: dict[str, Any], root: Path, out: Path) -> dict:
+    """Every attack on one model; the attacked models and their logs go to RUN/attacks/VARIANT/MODEL."""
+    from types import SimpleNamespace
+
+    from clearbench.attacks.base import Source
+    from clearbench.attacks.options import AttackOptions
+    from clearbench.attacks.stage import attack_model
+
+    source = Source(
+        spec["name"], spec["kind"], Path(resolve(spec["model"], root)), spec["method"], spec["group"]
+    )
+    attack_model(
+        root,
+        data_location(spec, root),
+        spec["forget_split"],
+        source,
+        spec["attacks"],
+        settings.from_dict(AttackOptions, spec["options"]),
+        SimpleNamespace(**spec["eval"]),
+        spec["seed"],
+        print,
+        revision=spec["revision"],
+        trust_remote_code=spec["trust_remote_code"],
+    )
+    return {"status": "completed"}
+
+
+KINDS = {"finetune": finetune_job, "unlearn": unlearn_job, "evaluate": evaluate_job, "attack": attack_job}
 
 
 def execute(job: Job, root: Path) -> dict:
