@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -46,26 +47,11 @@ def test_fsdp_on_two_cpu_processes_trains_and_saves_the_whole_model(world, tmp_p
     FSDP launch on CPU processes into torch's FSDP2 over gloo, with accelerate's FSDP settings."""
     source, model = world
     out = tmp_path / "fsdp"
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--use_fsdp", "--fsdp_version", "2"]
-    launch += [
-        "--num_processes",
-        "2",
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
-    ]
-    launch += [
-        "--fsdp_auto_wrap_policy",
-        "TRANSFORMER_BASED_WRAP",
-        "--fsdp_state_dict_type",
-        "FULL_STATE_DICT",
-    ]
+    config = Path(__file__).parents[1] / "configs" / "accelerate" / "cpu_fsdp.yaml"
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config)]
     command = [*launch, "-m", "clearbench.cli", "finetune", "--model", str(model), "--data", source]
     command += ["--split", "tofu_full", "--out", str(out), *FAST, "--lora-r", "0"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "true"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     run = json.loads((out / "run.json").read_text())
