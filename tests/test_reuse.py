@@ -69,18 +69,14 @@ def test_a_reusing_run_trains_no_reference_model_and_gives_the_same_results(orig
 
     config = load_config(None, SMALL)
     new = tmp_path / "new"
-    adopted = adopt_reference_models(original, new, config.to_dict(), new_run_data(new, config))
-    assert adopted == {
-        "models": ["base", "target", "gold"],
-        "eval_logs": ["base", "target", "gold"],
-        "eval_differs": [],
-    }
 
     def no_training(*args, **kwargs):
         raise AssertionError("a reference model was trained again")
 
     monkeypatch.setattr(finetune, "finetune", no_training)
-    Pipeline(config, new, log=lambda line: None).run()
+    lines = []
+    Pipeline(config, new, log=lines.append, reuse=original).run()  # clearbench run --reuse ORIGINAL
+    assert f"[reuse] adopted base, target, gold from {original}" in lines
     for name, path in outputs(original).items():  # the same files, linked, not copied
         assert os.path.samefile(outputs(new)[name] / "model.safetensors", path / "model.safetensors")
     reused, first = metrics(new), metrics(original)

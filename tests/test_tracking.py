@@ -122,3 +122,29 @@ def test_a_missing_or_unknown_tracker_stops_before_training(
     assert not out.exists()
     with pytest.raises(UserError, match="config key 'report_to': wandb is not installed"):
         tracking.check_trackers(["wandb"], "config key 'report_to'")
+
+
+@pytest.mark.slow
+def test_a_run_reports_every_stage_and_every_model_to_tensorboard(tmp_path):
+    from clearbench.config import load_config
+    from clearbench.pipeline import Pipeline
+
+    settings = [
+        "data.persons=5",
+        "pretrain.max_steps=2",
+        "finetune.max_steps=3",
+        "unlearn.max_steps=2",
+        "unlearn.methods=[ga]",
+        "eval.max_rows=2",
+        "eval.max_new_tokens=2",
+        "eval.bootstrap=0",
+        "attack.attacks=[]",
+        "report_to=[tensorboard]",
+    ]
+    Pipeline(load_config(None, settings), tmp_path, log=lambda line: None).run()
+    runs = {path.name for path in (tmp_path / "tracking").iterdir()}
+    assert {"base", "target", "gold", "ga"} <= runs  # one run per training job, named by it
+    assert {"metrics-target", "metrics-gold", "metrics-ga"} <= runs
+    assert [step for step, _ in scalars(tmp_path / "tracking" / "ga")["train/loss"]] == [1, 2]
+    final = scalars(tmp_path / "tracking" / "metrics-gold")
+    assert final["metrics/forget_quality"] == [(0, pytest.approx(1.0))]  # gold against itself

@@ -12,7 +12,19 @@ from clearbench.errors import UserError
 
 # Every command, in the order `clearbench --help` lists them: `clearbench.commands.<name>` defines
 # register(subparsers), and its parser sets `func(args) -> int`.
-COMMANDS = ("data", "finetune", "unlearn", "methods", "eval", "metrics", "run", "report", "jobs", "attack")
+COMMANDS = (
+    "data",
+    "finetune",
+    "unlearn",
+    "methods",
+    "eval",
+    "metrics",
+    "run",
+    "report",
+    "jobs",
+    "attack",
+    "export",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

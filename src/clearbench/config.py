@@ -23,9 +23,11 @@ from clearbench import settings, sweep
 from clearbench.attacks import DEFAULT_ATTACKS, get_attack
 from clearbench.attacks.options import AttackOptions
 from clearbench.errors import UserError
-from clearbench.methods import METHODS, PAPER_METHODS, get_method
+from clearbench.methods import PAPER_METHODS, get_method, resolve_method
+from clearbench.models.base import check_attention
 from clearbench.report.selection import Selection
 from clearbench.settings import AT_LEAST_ONE, FRACTION, NOT_NEGATIVE, POSITIVE, setting
+from clearbench.train import tracking
 from clearbench.train.options import FINETUNE_DEFAULTS, UNLEARN_DEFAULTS, TrainOptions, UnlearnOptions
 
 MODALITIES = ("both", "images", "text")
@@ -38,6 +40,8 @@ class DataSection:
     persons: int = 20  # synthetic only (range: clearbench.data.synth.check_options)
     image_size: int = 64  # synthetic only
     seed: int = 0  # synthetic only
+    # A local copy (or Hub id) of locuslab/TOFU for the tofu_* configs of a Hub or local CLEAR snapshot.
+    tofu_source: str | None = None
     # Membership attacks need people no model trained on. A source without holdout configs (therem/CLEAR)
     # has some withheld from target and gold training: these names, or this many drawn with the first
     # training seed (default: as many as the forget set). See docs/metrics.md.
@@ -157,6 +161,9 @@ class RunConfig:
     selection: Selection = field(default_factory=Selection)
     jobs: JobsSection = field(default_factory=JobsSection)
     attack: AttackSection = field(default_factory=AttackSection)
+    # Trackers that receive every stage's training curves and each model's final metrics
+    # (tensorboard offline; wandb, mlflow when installed).
+    report_to: list[str] = field(default_factory=list)
 
     @property
     def retain_split(self) -> str:
@@ -346,10 +353,12 @@ def _validate(config: RunConfig) -> None:
     if not config.unlearn.methods:
         raise UserError("unlearn.methods is empty")
     for method in config.unlearn.methods:
-        if method not in METHODS:
-            raise UserError(
-                f"unlearn.methods: unknown method {method!r}; available: {', '.join(sorted(METHODS))}"
-            )
+        try:
+            resolve_method(method)  # a built-in, an installed entry point, or path/file.py:Class
+        except UserError as error:
+            raise UserError(f"unlearn.methods: {error}") from None
+    tracking.check_trackers(config.report_to, "config key 'report_to'")
+    check_attention(config.model.attn_implementation, "config key 'model.attn_implementation'")
     for method, hparams in config.unlearn.hparams.items():
         if method not in config.unlearn.methods:
             raise UserError(f"unlearn.hparams.{method}: {method!r} is not in unlearn.methods")

@@ -24,6 +24,7 @@ from clearbench import atomic, settings, sweep
 from clearbench.config import RunConfig, forget_config, retain_split
 from clearbench.errors import UserError
 from clearbench.jobs import Job
+from clearbench.methods import method_name
 from clearbench.versions import versions
 
 
@@ -73,7 +74,13 @@ class ModelRun:
 
 
 class Pipeline:
-    def __init__(self, config: RunConfig, out: Path, log: Callable[[str], None] = print):
+    def __init__(
+        self,
+        config: RunConfig,
+        out: Path,
+        log: Callable[[str], None] = print,
+        reuse: str | Path | None = None,
+    ):
         from accelerate import PartialState
 
         from clearbench.train.loop import cpu_processes
@@ -84,9 +91,24 @@ class Pipeline:
         self.data = config.data.source
         self.eval_tasks: list = []  # set by run() once the model is known
         self.holdout = None  # the holdout people (data.holdout.HoldoutPlan), set by check_data()
+        self.reuse = reuse  # a run (folder, export or Hub repo) whose target, gold and their logs to adopt
 
     # ---- the whole run ---------------------------------------------------------------------
     def run(self) -> Path:
+        """The whole run, with the run's TOFU source, attention implementation and trackers."""
+        from clearbench.data.load import tofu_source
+        from clearbench.models.base import attention
+        from clearbench.train import tracking
+
+        config = self.config
+        with (
+            tofu_source(config.data.tofu_source),
+            attention(config.model.attn_implementation, "config key 'model.attn_implementation'"),
+            tracking.reporting(config.report_to, self.out / "tracking", where="config key 'report_to'"),
+        ):
+            return self._run()
+
+    def _run(self) -> Path:
         # Everything that can be checked without writing is checked first, so that a refused command
         # leaves --out as it was (and the corrected command is not refused for a half-made --out).
         from clearbench.evaluate.tasks import select_tasks
@@ -111,6 +133,8 @@ class Pipeline:
             self.data_revision = dataset_revision(self.data, self.config.data.revision)
             if self.state.is_main_process:
                 atomic.write_json(self.out / "run.json", self._environment())
+            if self.reuse is not None:
+                self._stage("reuse", self.adopt_references)
             executor = self._executor()
             try:
                 runs = self._stage("train", lambda: self.train_all(executor))
@@ -274,6 +298,15 @@ class Pipeline:
             return {}
         return {"withhold": list(self.holdout.people), "forget_split": self.config.forget_split}
 
+    def adopt_references(self) -> None:
+        """Target, gold (and base) and their eval logs from the --reuse run, checked to be the same."""
+        from clearbench.reuse import adopt_reference_models
+
+        if self.state.is_main_process:
+            adopted = adopt_reference_models(self.reuse, self.out, self.config.to_dict(), self.data_revision)
+            self.log(f"[reuse] adopted {', '.join(adopted['models'])} from {self.reuse}")
+        self.state.wait_for_everyone()
+
     def plan_training(self) -> list[ModelRun]:
         """The models to train, as jobs: base, target and gold per training seed, each method per
         (training seed, unlearning seed, modality). Names carry seeds only when there are several."""
@@ -325,9 +358,8 @@ class Pipeline:
                                 source, earlier = target, None
                                 for forget in schedule:
                                     request = forget if schedule is not schedules[0] else None
-                                    name = (
-                                        method if section.modalities == ["both"] else f"{method}@{modality}"
-                                    )
+                                    label = method_name(method)  # a file.py:Class method: its name
+                                    name = label if section.modalities == ["both"] else f"{label}@{modality}"
                                     name += sweep.label(point) + _request_label(request)
                                     name += self._seed_suffix(train_seed, unlearn_seed)
                                     job = self._job(
@@ -427,6 +459,7 @@ class Pipeline:
         from clearbench.evaluate.bootstrap import bootstrap_intervals
         from clearbench.evaluate.logs import read_eval
         from clearbench.evaluate.metrics import compute_metrics
+        from clearbench.train import tracking
 
         if not self.state.is_main_process:
             return
@@ -446,6 +479,7 @@ class Pipeline:
             forget = run.forget_split or self.config.forget_split
             logs, gold = read_eval(self._eval_dir(run)), gold_logs.get((run.train_seed, forget))
             metrics = compute_metrics(logs, gold, compat=compat)
+            tracking.log_final_metrics(run.name, metrics)
             if resamples and sizes[run.group] == 1:
                 metrics["intervals"] = bootstrap_intervals(logs, gold, compat=compat, resamples=resamples)
             if run.kind == "gold" and run.request is None:
@@ -563,6 +597,14 @@ class Pipeline:
             "revision": self.config.data.revision,
             "trust_remote_code": self.config.model.trust_remote_code,
         }
+        # Where the TOFU half is read from and which attention kernel runs: only when set, so the
+        # jobs of a run without them keep their keys.
+        for key, value in (
+            ("tofu_source", self.config.data.tofu_source),
+            ("attn_implementation", self.config.model.attn_implementation),
+        ):
+            if value is not None:
+                shared[key] = value
         return Job(kind, name, shared | spec, cpus=self.config.jobs.cpus, gpus=self.config.jobs.gpus)
 
     def _seed_suffix(self, train_seed: int, unlearn_seed: int | None = None) -> str:

@@ -30,6 +30,18 @@ def register(subparsers) -> None:
         "--workers", type=int, default=None, help="run the jobs on a local Ray runtime with N workers"
     )
     parser.add_argument("--ray-address", default=None, help="run the jobs on the Ray cluster at this address")
+    parser.add_argument(
+        "--reuse",
+        default=None,
+        metavar="PATH",
+        help="take target, gold and their eval logs from this run folder, export or Hub repo (checked to match)",
+    )
+    parser.add_argument(
+        "--report-to",
+        default=None,
+        metavar="TRACKERS",
+        help="comma-separated trackers for training curves and metrics: tensorboard, wandb, mlflow",
+    )
     parser.set_defaults(func=_run)
 
 
@@ -40,9 +52,11 @@ def _run(args) -> int:
     overrides = list(args.overrides)
     if args.workers is not None:
         overrides.append(f"jobs.workers={args.workers}")
+    if args.report_to is not None:
+        overrides.append(f"report_to=[{args.report_to}]")
     if args.ray_address is not None:
         overrides.append(f"jobs.ray_address={args.ray_address}")
     config = load_config(args.preset, overrides)
-    report = Pipeline(config, args.out).run()
+    report = Pipeline(config, args.out, reuse=args.reuse).run()
     print(f"report: {report / 'report.html'}")
     return 0

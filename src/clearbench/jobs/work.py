@@ -123,4 +123,15 @@ KINDS = {"finetune": finetune_job, "unlearn": unlearn_job, "evaluate": evaluate_
 
 
 def execute(job: Job, root: Path) -> dict:
-    return KINDS[job.kind](job.spec, Path(root), job.output(root))
+    """The job's work, with the TOFU source and attention kernel its spec names, its training curves
+    reported under its name (when the run reports to a tracker in this process)."""
+    from clearbench.data.load import tofu_source
+    from clearbench.models.base import attention
+    from clearbench.train import tracking
+
+    with (
+        tofu_source(job.spec.get("tofu_source")),
+        attention(job.spec.get("attn_implementation")),
+        tracking.stage(job.name),
+    ):
+        return KINDS[job.kind](job.spec, Path(root), job.output(root))
