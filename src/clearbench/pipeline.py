@@ -12,6 +12,7 @@ Metrics and the report are then computed here, from the eval logs.
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import time
 from collections.abc import Callable
@@ -310,7 +311,7 @@ class Pipeline:
     def plan_training(self) -> list[ModelRun]:
         """The models to train, as jobs: base, target and gold per training seed, each method per
         (training seed, unlearning seed, modality). Names carry seeds only when there are several."""
-        from clearbench.train.options import TrainOptions, UnlearnOptions
+        from clearbench.train.options import TrainOptions
 
         config, seeds = self.config, self.config.seeds
         model: str | dict = config.model.name
@@ -327,7 +328,6 @@ class Pipeline:
             runs.append(ModelRun("base", "base", base, train_seed=seeds.train[0]))
             model = {"job": base.key}
         finetune_options = asdict(settings.narrow(config.finetune, TrainOptions))
-        section = config.unlearn
         # One-shot unlearning of the forget split; with `requests`, also each request in turn, every
         # step from the model of the step before (the last request is the forget split: the union).
         schedules = [[config.forget_split]] + ([config.requests] if config.requests else [])
@@ -350,39 +350,45 @@ class Pipeline:
                     ModelRun(name, "gold", job, train_seed=train_seed, forget_split=forget, request=request)
                 )
             for unlearn_seed in seeds.unlearn:
-                for modality in section.modalities:
-                    for method in section.methods:
-                        for point in sweep.points(section.grid.get(method, {})):
-                            options, hparams = sweep.apply(section, method, point)
-                            for schedule in schedules:
-                                source, earlier = target, None
-                                for forget in schedule:
-                                    request = forget if schedule is not schedules[0] else None
-                                    label = method_name(method)  # a file.py:Class method: its name
-                                    name = label if section.modalities == ["both"] else f"{label}@{modality}"
-                                    name += sweep.label(point) + _request_label(request)
-                                    name += self._seed_suffix(train_seed, unlearn_seed)
-                                    job = self._job(
-                                        "unlearn",
-                                        name,
-                                        model={"job": source.key},
-                                        forget=forget_config(forget, modality),
-                                        retain=f"{retain_split(forget)}+tofu",
-                                        method=method,
-                                        options=asdict(settings.narrow(options, UnlearnOptions)),
-                                        hparams=hparams,
-                                        seed=unlearn_seed,
-                                        **({"earlier": forget_config(earlier, modality)} if earlier else {}),
-                                        **({"trajectory": True} if section.trajectory else {}),
-                                        **self._withhold(),
-                                    )
-                                    runs.append(
-                                        ModelRun(
-                                            name, "unlearned", job, method, modality, train_seed, unlearn_seed,
-                                            final_point(point, options), forget_split=forget, request=request,
-                                        )
-                                    )  # fmt: skip
-                                    source, earlier = job, forget
+                runs += self._unlearning(target, train_seed, unlearn_seed, schedules)
+        return runs
+
+    def _unlearning(self, target: Job, train_seed: int, unlearn_seed: int, schedules) -> list[ModelRun]:
+        """Each method × modality × grid point from `target`: one-shot, and along the requests."""
+        from clearbench.train.options import UnlearnOptions
+
+        section, runs = self.config.unlearn, []
+        for modality, method in itertools.product(section.modalities, section.methods):
+            label = method_name(method)  # a file.py:Class method is named by its class
+            label = label if section.modalities == ["both"] else f"{label}@{modality}"
+            for point in sweep.points(section.grid.get(method, {})):
+                options, hparams = sweep.apply(section, method, point)
+                for schedule in schedules:
+                    source, earlier = target, None
+                    for forget in schedule:
+                        request = forget if schedule is not schedules[0] else None
+                        name = label + sweep.label(point) + _request_label(request)
+                        job = self._job(
+                            "unlearn",
+                            name + self._seed_suffix(train_seed, unlearn_seed),
+                            model={"job": source.key},
+                            forget=forget_config(forget, modality),
+                            retain=f"{retain_split(forget)}+tofu",
+                            method=method,
+                            options=asdict(settings.narrow(options, UnlearnOptions)),
+                            hparams=hparams,
+                            seed=unlearn_seed,
+                            **({"earlier": forget_config(earlier, modality)} if earlier else {}),
+                            **({"trajectory": True} if section.trajectory else {}),
+                            **self._withhold(),
+                        )
+                        runs.append(
+                            ModelRun(
+                                job.name, "unlearned", job, method, modality, train_seed, unlearn_seed,
+                                final_point(point, options), forget_split=forget, request=request,
+                            )
+                        )  # fmt: skip
+                        source, earlier = job, forget
         return runs
 
     def train_all(self, executor) -> list[ModelRun]:
