@@ -100,9 +100,8 @@ def attack_job(spec: dict[str, Any], root: Path, out: Path) -> dict:
     from clearbench.attacks.options import AttackOptions
     from clearbench.attacks.stage import attack_model
 
-    source = Source(
-        spec["name"], spec["kind"], Path(resolve(spec["model"], root)), spec["method"], spec["group"]
-    )
+    model = Path(resolve(spec["model"], root))
+    source = Source(spec["model_name"], spec["model_kind"], model, spec["method"], spec["group"])
     attack_model(
         root,
         data_location(spec, root),
