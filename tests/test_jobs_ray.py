@@ -26,6 +26,9 @@ SWEEP = [
     "seeds.unlearn=[0, 1]",
     "eval.max_rows=3",
     "eval.max_new_tokens=6",
+    "attack.relearn_steps=2",  # attack jobs run on the workers too; kept small
+    "attack.quantize=[int4]",
+    "attack.queries=[noise]",
 ]
 
 
