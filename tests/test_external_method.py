@@ -90,22 +90,6 @@ def installed(tmp_path_factory):
         del sys.modules[name]
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    """A synthetic source and a tiny causal LM fitted to its text half, saved as a checkpoint."""
-    from clearbench.data.load import load_split
-    from clearbench.data.synth import generate
-    from clearbench.models.causal_lm import CausalLMAdapter
-
-    root = tmp_path_factory.mktemp("world")
-    source = str(generate(root / "data", persons=5, seed=0, image_size=16))
-    rows = load_split(source, "tofu_full")
-    model, tokenizer = CausalLMAdapter().build_tiny(list(rows["question"]) + list(rows["answer"]), seed=0)
-    model.save_pretrained(root / "llm")
-    tokenizer.save_pretrained(root / "llm")
-    return source, root / "llm"
-
-
 def unlearn_args(world, method, out):
     source, model = world
     return ["unlearn", "--model", str(model), "--data", source, "--forget", "tofu_forget10"] + [

@@ -26,21 +26,6 @@ from clearbench.train.options import TrainOptions
 FAST = ["--max-steps", "2", "--lr", "1e-3", "--batch-size", "2", "--grad-accum", "1"]
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    from clearbench.data.load import load_split
-    from clearbench.data.synth import generate
-    from clearbench.models.causal_lm import CausalLMAdapter
-
-    root = tmp_path_factory.mktemp("world")
-    source = str(generate(root / "data", persons=5, seed=0, image_size=16))
-    rows = load_split(source, "tofu_full")
-    model, tokenizer = CausalLMAdapter().build_tiny(list(rows["question"]) + list(rows["answer"]), seed=0)
-    model.save_pretrained(root / "llm")
-    tokenizer.save_pretrained(root / "llm")
-    return source, root / "llm"
-
-
 @pytest.mark.slow
 def test_fsdp_on_two_cpu_processes_trains_and_saves_the_whole_model(world, tmp_path):
     """accelerate shards only on accelerator devices (on CPU it silently runs DDP); the loop turns an

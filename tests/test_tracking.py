@@ -19,21 +19,6 @@ from clearbench.train import tracking  # noqa: E402
 FAST = ["--max-steps", "3", "--lr", "1e-3", "--batch-size", "2", "--grad-accum", "1", "--lora-r", "0"]
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    from clearbench.data.load import load_split
-    from clearbench.data.synth import generate
-    from clearbench.models.causal_lm import CausalLMAdapter
-
-    root = tmp_path_factory.mktemp("world")
-    source = str(generate(root / "data", persons=5, seed=0, image_size=16))
-    rows = load_split(source, "tofu_full")
-    model, tokenizer = CausalLMAdapter().build_tiny(list(rows["question"]) + list(rows["answer"]), seed=0)
-    model.save_pretrained(root / "llm")
-    tokenizer.save_pretrained(root / "llm")
-    return source, root / "llm"
-
-
 def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     events = EventAccumulator(str(run_dir))
     events.Reload()
