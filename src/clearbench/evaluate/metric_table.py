@@ -146,34 +146,25 @@ def _membership_metrics(scope: str) -> list[Metric]:
         name = "best attack" if attack == BEST_ATTACK else ATTACK_LABELS[attack]
         latex_name = name.replace("%", r"\%")
         headline = tail == ""
-        metrics += [
-            Metric(
-                f"mia_auc{suffix}{tail}",
-                f"MIA AUC{on} ({name})",
-                f"MIA AUC{on} ({latex_name})",
-                False,
-                scope=scope,
-                short=f"MIA AUC{on}" if headline else "",
-                latex_short=f"AUC{on}" if headline else "",
-                headline=headline,
-                membership="auc",
-                attack=attack,
-                ideal=0.5,
-            ),
-            Metric(
-                f"privleak{suffix}{tail}",
-                f"PrivLeak{on} ({name})",
-                f"PrivLeak{on} ({latex_name})",
-                False,
-                scope=scope,
-                short=f"PrivLeak{on}" if headline else "",
-                latex_short=f"PrivLeak{on}" if headline else "",
-                headline=headline,
-                membership="privleak",
-                attack=attack,
-                ideal=0.0,
-            ),
-        ]
+        for kind, key, label, ideal in (
+            ("auc", "mia_auc", "MIA AUC", 0.5),
+            ("privleak", "privleak", "PrivLeak", 0.0),
+        ):
+            metrics.append(
+                Metric(
+                    f"{key}{suffix}{tail}",
+                    f"{label}{on} ({name})",
+                    f"{label}{on} ({latex_name})",
+                    False,
+                    scope=scope,
+                    short=f"{label}{on}" if headline else "",
+                    latex_short=f"{'AUC' if kind == 'auc' else label}{on}" if headline else "",
+                    headline=headline,
+                    membership=kind,
+                    attack=attack,
+                    ideal=ideal,
+                )
+            )
     return metrics
 
 
