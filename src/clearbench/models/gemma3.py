@@ -73,7 +73,7 @@ class Gemma3Adapter(Adapter):
         from transformers import Gemma3Config, Gemma3ForConditionalGeneration, Gemma3Processor
         from transformers.models.gemma3 import Gemma3ImageProcessorPil
 
-        from clearbench.models.tiny import decoder_dims, train_tokenizer
+        from clearbench.models.tiny import decoder_dims, train_tokenizer, vision_dims
 
         tokenizer = train_tokenizer(
             texts,
@@ -112,15 +112,7 @@ class Gemma3Adapter(Adapter):
             eos_token_id=[tokenizer.eos_token_id, ids("<end_of_turn>")],
             pad_token_id=tokenizer.pad_token_id,
         )
-        vision = dict(
-            model_type="siglip_vision_model",
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            image_size=image_size,
-            patch_size=patch,
-        )
+        vision = vision_dims(image_size, patch, model_type="siglip_vision_model")
         config = Gemma3Config(
             text_config=text,
             vision_config=vision,

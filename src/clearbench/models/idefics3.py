@@ -49,7 +49,7 @@ class Idefics3Adapter(Adapter):
         """(model, processor): a random Idefics3 / SmolVLM of ~0.2M parameters, for offline tests."""
         from transformers import LlamaConfig
 
-        from clearbench.models.tiny import train_tokenizer
+        from clearbench.models.tiny import train_tokenizer, vision_dims
 
         tokenizer = train_tokenizer(
             texts,
@@ -98,14 +98,7 @@ class Idefics3Adapter(Adapter):
             eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,
         )
-        vision = dict(
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            image_size=image_size,
-            patch_size=patch,
-        )
+        vision = vision_dims(image_size, patch)
         config = Config(
             text_config=text,
             vision_config=vision,

@@ -64,7 +64,7 @@ class InternVLAdapter(Adapter):
         from transformers import InternVLConfig, InternVLForConditionalGeneration, InternVLProcessor
         from transformers.models.got_ocr2 import GotOcr2ImageProcessorPil
 
-        from clearbench.models.tiny import decoder_dims, train_tokenizer
+        from clearbench.models.tiny import decoder_dims, train_tokenizer, vision_dims
 
         tokenizer = train_tokenizer(
             texts,
@@ -100,14 +100,7 @@ class InternVLAdapter(Adapter):
             eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,
         )
-        vision = dict(
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            image_size=tile,
-            patch_size=patch,
-        )
+        vision = vision_dims(tile, patch)
         config = InternVLConfig(
             text_config=text,
             vision_config=vision,

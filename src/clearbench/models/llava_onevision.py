@@ -68,7 +68,7 @@ class LlavaOnevisionAdapter(Adapter):
         )
         from transformers.models.llava_onevision import LlavaOnevisionImageProcessorPil
 
-        from clearbench.models.tiny import decoder_dims, train_tokenizer
+        from clearbench.models.tiny import decoder_dims, train_tokenizer, vision_dims
 
         tokenizer = train_tokenizer(
             texts,
@@ -100,15 +100,7 @@ class LlavaOnevisionAdapter(Adapter):
             eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,
         )
-        vision = dict(
-            model_type="siglip_vision_model",
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            image_size=crop,
-            patch_size=patch,
-        )
+        vision = vision_dims(crop, patch, model_type="siglip_vision_model")
         config = LlavaOnevisionConfig(
             text_config=text,
             vision_config=vision,
