@@ -251,6 +251,21 @@ def robustness_figure(records: Sequence[Mapping]) -> Figure | None:
     return figure
 
 
+def write_robustness(records: Sequence[Mapping], out_dir: Path) -> dict[str, Path]:
+    """robustness.md and robustness.png (when any attack completed) in `out_dir`, written atomically."""
+    from clearbench import atomic
+    from clearbench.report.plots import png_bytes
+
+    out_dir = Path(out_dir)
+    written = {"table": out_dir / "robustness.md"}
+    atomic.write_text(written["table"], "# Robustness to attacks\n\n" + robustness_markdown(records))
+    figure = robustness_figure(records)
+    if figure is not None:
+        written["figure"] = out_dir / "robustness.png"
+        atomic.write_bytes(written["figure"], png_bytes(figure))
+    return written
+
+
 def robustness_table(records: Sequence[Mapping], threshold: float = SURVIVES_BELOW):
     """The robustness table as a report table (CSV, Markdown, HTML), its note the survival sentences."""
     from clearbench.report.tables import Table
