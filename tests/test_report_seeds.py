@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from clearbench.evaluate.bootstrap import bootstrap_intervals, resample_log
+from clearbench.evaluate.bootstrap import bootstrap_intervals
 from clearbench.report import build_report
 from clearbench.report.entries import ReportEntry
 from clearbench.report.seeds import aggregate, indistinguishable, paired_p_value, t_interval
@@ -79,13 +79,6 @@ def test_methods_apart_on_every_seed_differ_and_noisy_ones_do_not():
     assert ("a", "c") in pairs  # differences −0.02, −0.19, 0.07: p ≈ 0.6
 
 
-def test_resample_log_takes_the_drawn_rows_in_order():
-    log = {"task": "t", "forget": True, "avg_gt_loss": {"0": 1.0, "1": 2.0, "2": 3.0}, "rougeL_recall": {}}
-    drawn = resample_log(log, np.array([2, 2, 0]))
-    assert drawn["avg_gt_loss"] == {"0": 3.0, "1": 3.0, "2": 1.0}
-    assert drawn["task"] == "t" and drawn["rougeL_recall"] == {}
-
-
 def test_bootstrap_interval_holds_the_estimate_and_is_reproducible(tmp_path):
     from clearbench.evaluate.metrics import compute_metrics
 
@@ -103,7 +96,7 @@ def test_bootstrap_interval_holds_the_estimate_and_is_reproducible(tmp_path):
     candidate = {"retain_captions": log(0), "real_faces": log(0), "real_world": log(0)}
     first = bootstrap_intervals(candidate, None, compat="clearbench", resamples=50, seed=3)
     again = bootstrap_intervals(candidate, None, compat="clearbench", resamples=50, seed=3)
-    assert first == again and first["method"].startswith("bootstrap over rows, 50 resamples")
+    assert first == again and first["method"].startswith("bootstrap over rows (the logs name no person), 50")
     point = compute_metrics(candidate)["model_utility"]
     low, high = first["values"]["model_utility"]
     assert low < point < high and high - low > 0.01

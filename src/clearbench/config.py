@@ -102,8 +102,8 @@ class EvalSection:
         0.2, "k of the Min-K % and Min-K %++ membership scores (a fraction)", FRACTION
     )
     bootstrap: int = setting(
-        200,
-        "resamples of the bootstrap over rows giving a one-seed model its intervals; 0: none",
+        1000,
+        "resamples of the bootstrap over people giving a one-seed model its intervals; 0: none",
         NOT_NEGATIVE,
     )
 

@@ -460,7 +460,7 @@ class Pipeline:
 
     def metrics_all(self, runs: list[ModelRun]) -> None:
         """Each model's metrics against the gold of its training seed. A model that is the only seed
-        run of its row gets bootstrap-over-rows intervals; golds are also scored against each other
+        run of its row gets bootstrap-over-people intervals; golds are also scored against each other
         (the noise floor of forget quality)."""
         from clearbench.evaluate.bootstrap import bootstrap_intervals
         from clearbench.evaluate.logs import read_eval
@@ -487,7 +487,10 @@ class Pipeline:
             metrics = compute_metrics(logs, gold, compat=compat)
             tracking.log_final_metrics(run.name, metrics)
             if resamples and sizes[run.group] == 1:
-                metrics["intervals"] = bootstrap_intervals(logs, gold, compat=compat, resamples=resamples)
+                try:  # over people; too few people to draw from leaves the row without intervals
+                    metrics["intervals"] = bootstrap_intervals(logs, gold, compat=compat, resamples=resamples)
+                except UserError as error:
+                    metrics["intervals"] = {"method": None, "values": {}, "reason": str(error)}
             if run.kind == "gold" and run.request is None:
                 metrics["gold_vs_gold"] = {
                     golds[key].name: _forget_quality(compute_metrics(gold_logs[key], logs, compat=compat))

@@ -1,13 +1,28 @@
-"""Intervals from one seed: the headline metrics recomputed on rows drawn with replacement.
+"""Intervals from one seed: the headline metrics recomputed on PEOPLE drawn with replacement.
 
-Each resample draws, for every task, as many rows as it has (with replacement) and recomputes every
-metric on the drawn rows; the candidate and gold draw the same rows of a task (their logs are of the
-same rows), so forget quality compares the same people. The interval is the percentile interval of
-the resampled values (Efron & Tibshirani 1993, ch. 13). It measures how much the numbers depend on
-which rows were asked, not on training randomness: that is what seeds are for (`report.seeds`).
+A person's photos and questions share one face and one biography, so their rows are not independent
+draws; resampling rows as if they were gives intervals far too narrow (a row bootstrap's nominal
+95 % interval of an MIA AUC at 2 + 2 people × 14 rows covered the truth in 45 % of simulated worlds,
+tests/test_bootstrap_people.py). Each resample draws, within each stratum, as many people as it
+holds, with replacement, and takes all of a drawn person's rows together (the cluster bootstrap,
+Davison & Hinkley 1997, §3.8). A stratum is the set of people seen by the same tasks (forget people,
+retain people, holdout people, ...), so every resample has as many forget and holdout people as the
+evaluation. Candidate and gold draw the same people (their logs hold the same rows). A row whose
+person the log does not record (evaluate/people.py) is its own unit, and the method says so.
 
-Why not `scipy.stats.bootstrap`: it resamples one array per statistic; here one resample is a joint
-draw over every task's log (and gold's), fed to `compute_metrics` as a whole.
+The interval is the percentile interval (Efron & Tibshirani 1993, ch. 13): it stays inside the
+metric's range. It measures how much the numbers depend on which people were asked, not training
+randomness: that is what seeds are for (`report.seeds`).
+
+P-values get no interval: a percentile bootstrap of a KS p-value has nothing to cover (its
+resampled values sit below the original in almost every draw). The effect sizes carry the
+intervals: the KS statistic D and the calibrated 1 − JS. `gold_floor` gives the same effect sizes
+of gold against gold with two independent draws of people: the spread that noise alone produces
+(`report.seeds` marks a method whose interval overlaps it as indistinguishable from gold).
+
+Everything is arithmetic on per-row values computed once: a resample is a weight per person, and
+every metric a weighted function of the rows (vectorised over resamples with numpy), so 1,000
+resamples cost well under a second per model.
 """
 
 from __future__ import annotations
@@ -15,60 +30,315 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.special import softmax
 
-from clearbench.evaluate.logs import HEADER_KEYS
-from clearbench.evaluate.metric_table import METRICS
+from clearbench.errors import UserError
+from clearbench.evaluate.logs import normalise, samples
+from clearbench.evaluate.metric_table import ATTACKS, HEADLINE_ATTACK, METRICS
+from clearbench.evaluate.people import log_people
 
 LEVEL = 0.95
-DESCRIPTION = "bootstrap over rows, {n} resamples, 95 % percentile interval"
+DEFAULT_RESAMPLES = 1000
+DESCRIPTION = "bootstrap over people, {n} resamples, 95 % percentile interval"
+ROW_DESCRIPTION = "bootstrap over rows (the logs name no person), {n} resamples, 95 % percentile interval"
+# Statistics with an interval; a p-value (ks_p, ks_log) has none.
+EFFECT_SIZES = ("ks_statistic", "js")
 
 
-def resample_log(log: dict, rows: np.ndarray) -> dict:
-    """The task log of the given rows (by position), renumbered from 0."""
-    drawn = {}
-    for key, value in log.items():
-        if key in HEADER_KEYS or not isinstance(value, dict):
-            drawn[key] = value
-            continue
-        values = [value.get(str(row)) for row in rows]
-        drawn[key] = {str(i): v for i, v in enumerate(values)} if value else value
-    return drawn
+# ----- who is drawn ---------------------------------------------------------------------------------
 
 
-def row_count(log: dict) -> int:
-    return max((len(v) for k, v in log.items() if k not in HEADER_KEYS and isinstance(v, dict)), default=0)
+def draw_counts(n: int, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """(resamples × n): how often each of n units is drawn in n draws with replacement (a
+    multinomial, counted with one bincount: far faster than `Generator.multinomial` for many units)."""
+    drawn = rng.integers(0, n, (resamples, n)) + n * np.arange(resamples)[:, None]
+    return np.bincount(drawn.ravel(), minlength=resamples * n).reshape(resamples, n).astype(float)
+
+
+class Units:
+    """The resampling units (people, or rows without one) of a set of task logs, and their strata."""
+
+    def __init__(self, logs: dict[str, dict]):
+        ids: dict[tuple, int] = {}
+        self.rows: dict[str, np.ndarray] = {}  # task -> unit index of each row (sample order)
+        self.unnamed: list[str] = []  # tasks with rows of no recorded person
+        for task, log in logs.items():
+            people = log_people(log) or [None] * len(log["avg_gt_loss"])
+            keys = [("person", p) if p else ("row", task, i) for i, p in enumerate(people)]
+            if any(p is None for p in people):
+                self.unnamed.append(task)
+            self.rows[task] = np.array([ids.setdefault(k, len(ids)) for k in keys], dtype=int)
+        self.count = len(ids)
+        self.people = sum(1 for key in ids if key[0] == "person")
+        tasks_of: list[set] = [set() for _ in range(self.count)]
+        for task, units in self.rows.items():
+            for unit in np.unique(units):
+                tasks_of[unit].add(task)
+        strata: dict[frozenset, list[int]] = {}
+        for unit, tasks in enumerate(tasks_of):
+            strata.setdefault(frozenset(tasks), []).append(unit)
+        self.strata = [np.array(units) for units in strata.values()]
+
+    def weights(self, resamples: int, rng: np.random.Generator) -> np.ndarray:
+        """(resamples × units) how often each unit is drawn; each stratum keeps its size."""
+        drawn = np.zeros((resamples, self.count))
+        for units in self.strata:
+            drawn[:, units] = draw_counts(len(units), resamples, rng)
+        return drawn
+
+    def describe(self, resamples: int) -> str:
+        if self.people == 0:
+            return ROW_DESCRIPTION.format(n=resamples)
+        text = DESCRIPTION.format(n=resamples)
+        if self.unnamed:
+            text += f" (rows naming no person, each its own unit: {', '.join(self.unnamed)})"
+        return text
+
+
+def check_people(units: Units, logs: dict[str, dict]) -> None:
+    """A bootstrap needs at least two units to draw from in every task."""
+    for task, rows in units.rows.items():
+        if len(np.unique(rows)) < 2:
+            raise UserError(
+                f"bootstrap: task {task!r} ({logs[task].get('source', '?')}) holds rows of fewer than "
+                "2 people; a bootstrap over people needs at least 2"
+            )
+
+
+# ----- weighted statistics, one value per resample -----------------------------------------------
+
+
+def weighted_mean(values: np.ndarray, rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Per resample, the mean of per-row `values` with each row weighted by its unit's draw count."""
+    count = weights.shape[1]
+    sums = np.bincount(rows, weights=values, minlength=count)
+    sizes = np.bincount(rows, minlength=count).astype(float)
+    return (weights @ sums) / (weights @ sizes)
+
+
+def harmonic(columns: list[np.ndarray]) -> np.ndarray:
+    """Row-wise harmonic mean; 0 where any value is ≤ 0 (as `metrics.harmonic_mean`)."""
+    stacked = np.stack(columns, axis=1)
+    positive = np.all(stacked > 0, axis=1)
+    safe = np.where(stacked > 0, stacked, 1.0)
+    return np.where(positive, stacked.shape[1] / np.sum(1.0 / safe, axis=1), 0.0)
+
+
+def ks_statistic(a: np.ndarray, b: np.ndarray, wa: np.ndarray, wb: np.ndarray) -> np.ndarray:
+    """Per resample, the two-sample KS statistic D of samples `a`, `b` with row weights `wa`, `wb`
+    (resamples × rows): max |F_a − F_b| of the weighted empirical distributions (ks_2samp's D with
+    unit weights)."""
+    values = np.concatenate([a, b])
+    order = np.argsort(values, kind="stable")
+    weights_a = np.concatenate([wa, np.zeros_like(wb)], axis=1)[:, order]
+    weights_b = np.concatenate([np.zeros_like(wa), wb], axis=1)[:, order]
+    cdf_a = np.cumsum(weights_a, axis=1) / weights_a.sum(axis=1, keepdims=True)
+    cdf_b = np.cumsum(weights_b, axis=1) / weights_b.sum(axis=1, keepdims=True)
+    ordered = values[order]
+    last = np.append(ordered[1:] != ordered[:-1], True)  # the CDFs are compared after each tie
+    return np.max(np.abs(cdf_a - cdf_b)[:, last], axis=1)
+
+
+def calibrated_js(a: np.ndarray, b: np.ndarray, wa: np.ndarray, wb: np.ndarray) -> np.ndarray:
+    """Per resample, `metrics.forget_quality_js` of the samples with rows repeated by their weights."""
+    from clearbench.evaluate.metrics import forget_quality_js
+
+    found = np.empty(wa.shape[0])
+    for draw in range(wa.shape[0]):
+        found[draw] = forget_quality_js(
+            np.repeat(a, wa[draw].astype(int)), np.repeat(b, wb[draw].astype(int))
+        )
+    return found
+
+
+def auc(members, others, member_weights: np.ndarray, other_weights: np.ndarray) -> np.ndarray:
+    """Per resample, the ROC-AUC of members vs others with row weights (resamples × rows; at unit
+    weights `membership.roc_auc`): Σ_ij w_i v_j ([s_i > t_j] + ½[s_i = t_j]) / (Σ w · Σ v).
+
+    From the sorted scores: each member row counts the others' weight below its score and half
+    that at it, so a resample costs O(rows), not rows².
+    """
+    scores = np.concatenate([np.asarray(members, dtype=float), np.asarray(others, dtype=float)])
+    order = np.argsort(scores, kind="stable")
+    ordered = scores[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])  # tie groups of the sorted scores
+    group = np.cumsum(np.r_[True, ordered[1:] != ordered[:-1]])[np.argsort(order)] - 1  # group of each row
+    n = member_weights.shape[1]
+    other = np.concatenate([np.zeros_like(member_weights), other_weights], axis=1)[:, order]
+    at = np.add.reduceat(other, starts, axis=1)  # others' weight at each distinct score
+    below = np.cumsum(at, axis=1) - at
+    credit = below + 0.5 * at  # what a member at that score wins
+    won = np.sum(member_weights * credit[:, group[:n]], axis=1)
+    return won / (member_weights.sum(axis=1) * other_weights.sum(axis=1))
+
+
+# ----- per-row values of a log --------------------------------------------------------------------
+
+
+def row_values(log: dict, compat: str) -> dict[str, np.ndarray]:
+    """The per-row values whose means are the task's scores (`metrics.task_metrics`)."""
+    from clearbench.evaluate.logs import has_rouge
+    from clearbench.evaluate.metrics import rouge_recalls, task_log_ratios, truth_ratio_score
+
+    gt = np.asarray(samples(log, "avg_gt_loss"), dtype=float)
+    found = {"loss": gt}
+    if log["holdout"]:
+        return found
+    if log["prob_kind"] == "answer":
+        found["prob"] = np.exp(-gt)
+    else:
+        wrong = samples(log, "average_perturb_loss")
+        found["prob"] = np.array([softmax(-np.concatenate([[g], w]))[0] for g, w in zip(gt, wrong)])
+    ratios = task_log_ratios(log, compat)
+    found["log_ratio"] = ratios
+    found["truth_preference"] = np.array([truth_ratio_score([r], forget=False) for r in ratios])
+    found["truth_ratio"] = np.array([truth_ratio_score([r], forget=log["forget"]) for r in ratios])
+    if has_rouge(log):
+        found["rouge"] = np.asarray(samples(log, "rougeL_recall"), dtype=float)
+    else:
+        found["rouge"] = np.array(
+            [rouge_recalls(ref, gen)["rougeL_recall"] for _, gen, ref in samples(log, "generated_text")]
+        )
+    return found
+
+
+# ----- the intervals ------------------------------------------------------------------------------
 
 
 def bootstrap_intervals(
-    candidate: dict, gold: dict | None, *, compat: str, resamples: int, seed: int = 0
+    candidate: dict,
+    gold: dict | None,
+    *,
+    compat: str,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
 ) -> dict:
-    """{"method": ..., "values": {metric: [low, high]}} for every headline metric with a value."""
-    from clearbench.evaluate.metrics import compute_metrics
+    """{"method", "units", "values": {metric: [low, high]}, "no_interval": {metric: why},
+    "gold_floor": {metric: [low, high]}, "membership": {scope: {attack: {...}}}}.
 
+    `values` holds an interval for every metric with a value and per-row terms; `no_interval` says
+    why the others have none; `gold_floor` the effect sizes of gold vs gold under independent draws
+    of people; `membership` per scope and attack the intervals of AUC, gold's AUC, PrivLeak and
+    |AUC − AUC_gold|.
+    """
+    from clearbench.evaluate.metrics import compute_metrics, tasks_for
+
+    if resamples < 2:
+        raise UserError(f"bootstrap: at least 2 resamples are needed, got {resamples}")
+    candidate = {task: normalise(task, log) for task, log in candidate.items()}
+    if gold is not None:
+        gold = {task: normalise(task, log) for task, log in gold.items()}
+    point = compute_metrics(candidate, gold, compat=compat)  # also checks candidate and gold agree
+    units = Units(candidate)
+    check_people(units, candidate)
     rng = np.random.default_rng(seed)
-    samples: dict[str, list[float]] = {key: [] for key in METRICS}
-    for _ in range(resamples):
-        rows = {task: rng.integers(0, n, n) for task, log in candidate.items() if (n := row_count(log))}
-        drawn = {
-            task: resample_log(log, rows[task]) if task in rows else log for task, log in candidate.items()
+    weights = units.weights(resamples, rng)
+    row_weights = {task: weights[:, rows] for task, rows in units.rows.items()}
+    ours = {task: row_values(log, compat) for task, log in candidate.items()}
+    theirs = {task: row_values(log, compat) for task, log in gold.items()} if gold else {}
+    chosen = tasks_for(candidate, compat)
+    draws: dict[str, np.ndarray] = {}
+    no_interval: dict[str, str] = {}
+    floor: dict[str, np.ndarray] = {}
+    privacy: dict[str, dict] = {}
+    for key, metric in METRICS.items():
+        if point.get(key) is None:
+            continue
+        used = chosen[key]
+        if metric.components:
+            terms = [
+                weighted_mean(ours[task][score], units.rows[task], weights)
+                for task in used
+                for score in metric.components_for(compat)
+            ]
+            draws[key] = harmonic(terms)
+        elif metric.statistic in EFFECT_SIZES:
+            if compat == "clear-official" and metric.statistic == "js":
+                no_interval[key] = "the official index-aligned 1 − JS is not resampled"
+                continue
+            a = np.concatenate([ours[task]["log_ratio"] for task in used])
+            b = np.concatenate([theirs[task]["log_ratio"] for task in used])
+            w = np.concatenate([row_weights[task] for task in used], axis=1)
+            statistic = ks_statistic if metric.statistic == "ks_statistic" else calibrated_js
+            draws[key] = statistic(a, b, w, w)
+            # Gold against gold, two independent draws of people: what noise alone scores.
+            floor[key] = _floor(statistic, b, units, used, resamples, rng)
+        elif metric.statistic:
+            no_interval[key] = "a p-value: no interval (its effect size, the KS statistic D, has one)"
+        elif metric.membership:
+            if metric.attack not in ATTACKS:
+                no_interval[key] = "a per-model maximum over attacks: biased upward, no interval"
+                continue
+            if metric.scope not in privacy:
+                privacy[metric.scope] = _membership(candidate, gold, used, units, weights)
+            found = privacy[metric.scope].get(metric.attack, {})
+            value = found.get("auc" if metric.membership == "auc" else "privleak")
+            if value is None:
+                no_interval[key] = "PrivLeak divides by 1 − gold's AUC, 0 in some resamples"
+                continue
+            draws[key] = value
+    values = {key: _percentiles(found) for key, found in draws.items() if np.all(np.isfinite(found))}
+    for key in draws:
+        if key not in values:
+            no_interval[key] = "undefined in some resamples"
+    membership_intervals = {
+        scope: {
+            attack: {name: _percentiles(found) for name, found in results.items() if found is not None}
+            for attack, results in attacks.items()
         }
-        drawn_gold = None
-        if gold is not None:
-            drawn_gold = {
-                task: resample_log(log, rows[task])
-                if task in rows and row_count(log) == len(rows[task])
-                else log
-                for task, log in gold.items()
-            }
-        values = compute_metrics(drawn, drawn_gold, compat=compat)
-        for key in METRICS:
-            value = values.get(key)
-            if isinstance(value, (int, float)) and math.isfinite(value):
-                samples[key].append(float(value))
-    tail = (1 - LEVEL) / 2 * 100
-    intervals = {
-        key: [float(np.percentile(found, tail)), float(np.percentile(found, 100 - tail))]
-        for key, found in samples.items()
-        if len(found) == resamples
+        for scope, attacks in privacy.items()
     }
-    return {"method": DESCRIPTION.format(n=resamples), "values": intervals}
+    return {
+        "method": units.describe(resamples),
+        "units": {"people": units.people, "units": units.count, "resamples": resamples},
+        "values": values,
+        "no_interval": no_interval,
+        "gold_floor": {key: _percentiles(found) for key, found in floor.items()},
+        "membership": membership_intervals,
+    }
+
+
+def _floor(statistic, gold_ratios, units: Units, used: list[str], resamples: int, rng) -> np.ndarray:
+    first, second = units.weights(resamples, rng), units.weights(resamples, rng)
+    w1 = np.concatenate([first[:, units.rows[task]] for task in used], axis=1)
+    w2 = np.concatenate([second[:, units.rows[task]] for task in used], axis=1)
+    return statistic(gold_ratios, gold_ratios, w1, w2)
+
+
+def _membership(candidate, gold, used, units: Units, weights) -> dict:
+    """Per attack, resampled AUC, gold's AUC, PrivLeak and |AUC − AUC_gold| (None where undefined)."""
+    from clearbench.evaluate.metrics import attack_scores
+    from clearbench.evaluate.tasks import TASKS
+
+    holdout = next(task for task in used if TASKS[task].holdout)
+    forget = next(task for task in used if task != holdout)
+    wm, wo = weights[:, units.rows[forget]], weights[:, units.rows[holdout]]
+    found = {}
+    for attack in ATTACKS:
+        scores = [np.asarray(attack_scores(log, attack)) for log in (candidate[forget], candidate[holdout])]
+        model = auc(*scores, wm, wo)
+        results: dict = {"auc": model, "gold_auc": None, "privleak": None, "auc_gap": None}
+        if gold is not None:
+            gold_scores = [np.asarray(attack_scores(log, attack)) for log in (gold[forget], gold[holdout])]
+            reference = auc(*gold_scores, wm, wo)
+            results["gold_auc"] = reference
+            results["auc_gap"] = np.abs(model - reference)
+            if np.all(1 - reference > 1e-12):
+                results["privleak"] = ((1 - model) - (1 - reference)) / (1 - reference)
+        found[attack] = results
+    return found
+
+
+def _percentiles(found: np.ndarray) -> list[float]:
+    tail = (1 - LEVEL) / 2 * 100
+    low, high = np.percentile(found, [tail, 100 - tail])
+    return [float(low), float(high)]
+
+
+def headline_attack_gold(intervals: dict, scope: str) -> list[float] | None:
+    """Gold's AUC interval of the headline attack in `scope`, when the bootstrap gave one."""
+    return ((intervals.get("membership") or {}).get(scope) or {}).get(HEADLINE_ATTACK, {}).get("gold_auc")
+
+
+def excludes(interval, value: float) -> bool:
+    return interval is not None and not (interval[0] <= value <= interval[1]) and not math.isnan(interval[0])

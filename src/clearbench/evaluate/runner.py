@@ -11,6 +11,7 @@ import torch
 from clearbench import atomic
 from clearbench.errors import UserError
 from clearbench.evaluate import logs, membership
+from clearbench.evaluate import people as people_log
 from clearbench.evaluate.generation import generate_answers, rouge_recall
 from clearbench.evaluate.scoring import score_candidates
 from clearbench.evaluate.tasks import Task, TaskItem, select_tasks
@@ -104,6 +105,8 @@ def evaluate_model(
         for task in todo
     }
     summary = {**_start_summary(out_dir, run), "data_revision": data_revision}
+    # Whose row each is (the bootstrap's unit): image rows say; questions are matched to these names.
+    people = people_log.known_people(splits.values(), holdout.people if holdout is not None else ())
 
     if todo:
         model, processor = adapter.load(model_path, trust_remote_code=trust_remote_code)
@@ -125,6 +128,7 @@ def evaluate_model(
                     max_new_tokens=max_new_tokens,
                     progress=progress,
                     membership_k=membership_k,
+                    people=people,
                 )
             except UserError as error:
                 raise UserError(f"data source '{data}', config '{configs[task.name]}': {error}") from None
@@ -149,6 +153,7 @@ def evaluate_task(
     max_new_tokens: int = 64,
     progress: bool = False,
     membership_k: float = membership.DEFAULT_K,
+    people: Sequence[str] = (),
 ) -> dict:
     """Score and generate every row of one task; the task's log in the shared format.
 
@@ -202,6 +207,10 @@ def evaluate_task(
                 for name, value in values.items():
                     per_sample[name][str(item.index)] = value
             bar.update(len(chunk))
+    # The person of each row (evaluate/people.py), where one is known: the bootstrap's unit.
+    found = people_log.rows_people(rows, people)
+    if any(found):
+        per_sample[people_log.LOG_KEY] = {str(i): person for i, person in enumerate(found) if person}
     return {**log, **per_sample}
 
 
