@@ -11,7 +11,8 @@ from clearbench.data.check import check_source
 from clearbench.data.format import FACE_QUESTION
 from clearbench.data.load import load_split
 from clearbench.data.synth import generate
-from clearbench.data.synth.build import FAMOUS_PRETRAINING_PHOTOS, build_tables
+from clearbench.data.synth.build import build_tables
+from clearbench.data.synth.density import CLEAR_DENSITY, Density
 from clearbench.data.synth.faces import HAIR_COLOURS, SKIN_TONES, Look, draw_look
 from clearbench.data.synth.people import draw_people
 from clearbench.data.synth.scenes import render_photo
@@ -70,6 +71,36 @@ def test_rerun_replaces_a_previous_synth_but_not_a_foreign_directory(tmp_path):
 def test_bad_options_are_user_errors(tmp_path, kwargs, option):
     with pytest.raises(UserError, match=option):
         generate(tmp_path / "x", **kwargs)
+
+
+def test_density_sets_rows_per_person_and_the_pretrained_worlds_size():
+    compact = Density(photos=(3, 3), questions=(2, 2), famous=10, famous_photos=2, scenes=5)
+    tables = build_tables(12, 0, 16, compact)
+    for config, per_person in (("full", 3), ("tofu_full", 2), ("holdout10", 3), ("tofu_holdout10", 2)):
+        rows = len(next(iter(tables[config].values())))
+        people = 12 if config.endswith("full") else forget_count(12, "10")
+        assert rows == per_person * people, config
+    assert len(tables["real_faces"]["image"]) == 10 and len(tables["real_world"]["image"]) == 5
+    faces = [
+        a
+        for q, a in zip(tables["pretraining"]["question"], tables["pretraining"]["answer"])
+        if q == FACE_QUESTION
+    ]
+    assert len(faces) == 10 * 2  # famous × famous_photos
+
+
+@pytest.mark.parametrize(
+    "density, option",
+    [
+        (Density(photos=(5, 4)), "--photos"),
+        (Density(questions=(1, 19)), "--questions"),
+        (Density(famous=1), "--famous"),
+        (Density(famous_photos=0), "--famous-photos"),
+    ],
+)
+def test_impossible_densities_are_refused_naming_the_option(tmp_path, density, option):
+    with pytest.raises(UserError, match=option):
+        generate(tmp_path / "x", persons=4, density=density)
 
 
 def test_generated_dataset_passes_validation(synthetic):
@@ -273,8 +304,8 @@ def test_pretraining_shows_each_famous_face_often_and_stays_small():
     faces = [a for q, a in zip(pretraining["question"], pretraining["answer"]) if q == FACE_QUESTION]
     captions = [c for c in pretraining["caption"] if c]
     for name in real_faces["answer"]:  # a tiny model needs many photos to learn a face
-        assert faces.count(name) == FAMOUS_PRETRAINING_PHOTOS
-        assert sum(c.startswith(name + ",") for c in captions) == FAMOUS_PRETRAINING_PHOTOS
+        assert faces.count(name) == CLEAR_DENSITY.famous_photos
+        assert sum(c.startswith(name + ",") for c in captions) == CLEAR_DENSITY.famous_photos
     assert len(real_faces["answer"]) == 15
     # Trained for 12 epochs on a CPU: keep it small, with every kind of scene question present.
     assert len(pretraining["image"]) <= 700

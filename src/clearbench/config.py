@@ -40,6 +40,13 @@ class DataSection:
     persons: int = 20  # synthetic only (range: clearbench.data.synth.check_options)
     image_size: int = 64  # synthetic only
     seed: int = 0  # synthetic only
+    # Synthetic only: rows per person (fewest, most) and the pretrained world's size; see
+    # clearbench.data.synth.density (defaults: CLEAR's proportions).
+    photos: list[int] = dataclasses.field(default_factory=lambda: [8, 20])
+    questions: list[int] = dataclasses.field(default_factory=lambda: [10, 18])
+    famous: int | None = None
+    famous_photos: int = 12
+    scenes: int | None = None
     # A local copy (or Hub id) of locuslab/TOFU for the tofu_* configs of a Hub or local CLEAR snapshot.
     tofu_source: str | None = None
     # Membership attacks need people no model trained on. A source without holdout configs (therem/CLEAR)
@@ -347,6 +354,7 @@ def _validate(config: RunConfig) -> None:
             raise UserError(
                 f"requests {config.requests}: give at least two requests (one is one-shot unlearning)"
             )
+        synth_density(config.data)
     for modality in config.unlearn.modalities:
         if modality not in MODALITIES:
             raise UserError(f"unlearn.modalities: unknown modality {modality!r}; choose from {MODALITIES}")
@@ -360,7 +368,8 @@ def _validate(config: RunConfig) -> None:
     tracking.check_trackers(config.report_to, "config key 'report_to'")
     check_attention(config.model.attn_implementation, "config key 'model.attn_implementation'")
     for method, hparams in config.unlearn.hparams.items():
-        if method not in config.unlearn.methods:
+        # A preset may set a built-in method's hyperparameters (the 7B presets' RMU) that a run drops.
+        if method not in config.unlearn.methods and method not in PAPER_METHODS:
             raise UserError(f"unlearn.hparams.{method}: {method!r} is not in unlearn.methods")
         get_method(method, **hparams)  # unknown or ill-typed hyperparameters fail here, before any training
     for name in config.attack.attacks:
@@ -380,3 +389,15 @@ def retain_split(forget_split: str) -> str:
 def forget_config(forget_split: str, modality: str) -> str:
     """The data config holding the forget set of a modality (the paper's Table 3)."""
     return {"both": f"{forget_split}+tofu", "images": forget_split, "text": f"tofu_{forget_split}"}[modality]
+
+
+def synth_density(data: DataSection):
+    """The synthetic world's density from the data section, checked (naming the config key)."""
+    from clearbench.data.synth.density import Density, check_density
+
+    for key in ("photos", "questions"):
+        if len(getattr(data, key)) != 2:
+            raise UserError(f"config key 'data.{key}' must be [fewest, most], got {getattr(data, key)}")
+    density = Density(tuple(data.photos), tuple(data.questions), data.famous, data.famous_photos, data.scenes)
+    check_density(density, lambda key: f"config key 'data.{key}'")
+    return density

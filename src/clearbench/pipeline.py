@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from clearbench import atomic, settings, sweep
-from clearbench.config import RunConfig, forget_config, retain_split
+from clearbench.config import RunConfig, forget_config, retain_split, synth_density
 from clearbench.errors import UserError
 from clearbench.jobs import Job
 from clearbench.methods import method_name
@@ -249,6 +249,7 @@ class Pipeline:
                     seed=self.config.data.seed,
                     image_size=self.config.data.image_size,
                 )
+                    density=synth_density(self.config.data),
             self.state.wait_for_everyone()
             self.data = str(target)
         self.check_data()

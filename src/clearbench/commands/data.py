@@ -23,6 +23,11 @@ def register(subparsers) -> None:
     synth.add_argument(
         "--image-size", type=int, default=64, metavar="PX", help="image side in pixels (default 64)"
     )
+    synth.add_argument("--photos", default="8-20", metavar="N|MIN-MAX", help="photos per person (8-20)")
+    synth.add_argument("--questions", default="10-18", metavar="N|MIN-MAX", help="questions per person")
+    synth.add_argument("--famous", type=int, default=None, help="famous people (default 3/4 of --persons)")
+    synth.add_argument("--famous-photos", type=int, default=12, help="pretraining photos per famous person")
+    synth.add_argument("--scenes", type=int, default=None, help="real_world scenes (default 2 per person)")
     synth.set_defaults(func=_synth)
 
     check = commands.add_parser(
@@ -49,8 +54,14 @@ def register(subparsers) -> None:
 
 def _synth(args: argparse.Namespace) -> int:
     from clearbench.data.synth import generate
+    from clearbench.data.synth.density import Density, parse_range
 
-    out = generate(args.out, persons=args.persons, seed=args.seed, image_size=args.image_size)
+    density = Density(
+        parse_range(args.photos), parse_range(args.questions), args.famous, args.famous_photos, args.scenes
+    )
+    out = generate(
+        args.out, persons=args.persons, seed=args.seed, image_size=args.image_size, density=density
+    )
     print(f"wrote synthetic CLEAR ({args.persons} persons, seed {args.seed}) to {out}")
     return 0
 

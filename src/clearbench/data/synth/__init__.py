@@ -1,9 +1,9 @@
-"""The offline synthetic CLEAR generator: `generate(out_dir, persons, seed, image_size)`.
+"""The offline synthetic CLEAR generator: `generate(out_dir, persons, seed, image_size, density)`.
 
 people.py (names, biographies) · faces.py (face identities, drawing) · scenes.py (backgrounds,
 lighting) · text.py (captions, questions, paraphrases, perturbations) · world.py (famous people,
 shape scenes, facts) · splits.py (who is forgotten, retained, held out) · build.py (config tables)
-· writer.py (parquet + card).
+· density.py (rows per person, size of the pretrained world) · writer.py (parquet + card).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from clearbench import atomic
+from clearbench.data.synth.density import CLEAR_DENSITY, Density, check_density
 from clearbench.errors import UserError
 
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 16, 1024
@@ -39,7 +40,9 @@ def check_options(
         raise UserError(str(error).replace("option --persons", persons_name)) from None
 
 
-def generate(out_dir, persons: int = 20, seed: int = 0, image_size: int = 64) -> Path:
+def generate(
+    out_dir, persons: int = 20, seed: int = 0, image_size: int = 64, density: Density = CLEAR_DENSITY
+) -> Path:
     """Write a synthetic CLEAR dataset repository to `out_dir` (atomically) and return its path.
 
     An existing `out_dir` is replaced only when it holds a previous synthetic dataset and nothing
@@ -49,6 +52,7 @@ def generate(out_dir, persons: int = 20, seed: int = 0, image_size: int = 64) ->
     from clearbench.data.synth.writer import write_card, write_tables
 
     check_options(persons, image_size)
+    check_density(density)
     out_dir = Path(out_dir)
     if out_dir.is_symlink():
         if not out_dir.exists():
@@ -69,11 +73,11 @@ def generate(out_dir, persons: int = 20, seed: int = 0, image_size: int = 64) ->
                 f"output '{out_dir}' holds {len(foreign)} file(s) that `data synth` did not write "
                 f"({shown}); refusing to replace it: move them away or choose another output"
             )
-    tables = build_tables(persons, seed, image_size)
+    tables = build_tables(persons, seed, image_size, density)
     with atomic.directory(out_dir) as tmp:
         tmp.chmod(0o755)  # mkdtemp makes it private; a dataset is meant to be shared
         write_tables(tmp, tables)
-        write_card(tmp, tables, persons, seed, image_size)
+        write_card(tmp, tables, persons, seed, image_size, density)
     return out_dir
 
 

@@ -14,6 +14,7 @@ from PIL import Image
 
 from clearbench.data.format import FACE_QUESTION
 from clearbench.data.schema import FORGET_PERCENTS, RETAIN_OF, SCHEMAS, TOFU_PREFIX
+from clearbench.data.synth.density import CLEAR_DENSITY, Density
 from clearbench.data.synth.faces import draw_look
 from clearbench.data.synth.people import FAMOUS_OCCUPATIONS, Person, draw_names, draw_people
 from clearbench.data.synth.scenes import LIGHTS, SCENES, render_photo
@@ -35,10 +36,6 @@ from clearbench.data.synth.world import (
     world_facts,
     world_prompt,
 )
-
-# As many photos as a fictitious person has on average: a tiny model does not learn a face from 5.
-FAMOUS_PRETRAINING_PHOTOS = 12
-MIN_PHOTOS, MAX_PHOTOS = 8, 20
 
 
 def png_bytes(image: Image.Image) -> bytes:
@@ -82,31 +79,25 @@ def take_photos(
     return rows
 
 
-def famous_count(persons: int) -> int:
-    """CLEAR has 151 real faces for 200 people; keep that ratio, with at least 10."""
-    return max(10, (3 * persons) // 4)
-
-
-def build_tables(persons: int, seed: int, image_size: int) -> dict[str, dict[str, list]]:
+def build_tables(
+    persons: int, seed: int, image_size: int, density: Density = CLEAR_DENSITY
+) -> dict[str, dict[str, list]]:
     names: set[str] = set()
     everyone = draw_people(stream(seed, "people"), persons + holdout_people_needed(persons), names)
     people, holdout_people = everyone[:persons], everyone[persons:]
-    famous = draw_people(stream(seed, "famous"), famous_count(persons), names, FAMOUS_OCCUPATIONS)
+    famous = draw_people(stream(seed, "famous"), density.famous_count(persons), names, FAMOUS_OCCUPATIONS)
     decoys = draw_names(stream(seed, "decoys"), PERTURBATIONS, names)
     splits = split_people(persons, stream(seed, "splits"))
 
     photo_rng = stream(seed, "photos")
-    photos = [
-        take_photos(p, photo_rng.randint(MIN_PHOTOS, MAX_PHOTOS), image_size, photo_rng) for p in people
-    ]
+    photos = [take_photos(p, photo_rng.randint(*density.photos), image_size, photo_rng) for p in people]
     holdout_photos = [
-        take_photos(p, photo_rng.randint(MIN_PHOTOS, MAX_PHOTOS), image_size, photo_rng)
-        for p in holdout_people
+        take_photos(p, photo_rng.randint(*density.photos), image_size, photo_rng) for p in holdout_people
     ]
     titles = tuple(sorted({title for p in everyone for title in p.works}))
     qa_rng = stream(seed, "biographies")
-    questions = [biography_questions(p, titles, qa_rng) for p in people]
-    holdout_questions = [biography_questions(p, titles, qa_rng) for p in holdout_people]
+    questions = [biography_questions(p, titles, qa_rng, density.questions) for p in people]
+    holdout_questions = [biography_questions(p, titles, qa_rng, density.questions) for p in holdout_people]
 
     tables: dict[str, dict[str, list]] = {}
     tables.update(_caption_tables(people, photos, questions, splits))
@@ -119,7 +110,8 @@ def build_tables(persons: int, seed: int, image_size: int) -> dict[str, dict[str
         chosen = splits.holdout[percent]
         tables[f"holdout{percent}"] = _captions([holdout_photos[i] for i in chosen])
         tables[f"{TOFU_PREFIX}holdout{percent}"] = _qa_table([holdout_questions[i] for i in chosen])
-    tables.update(_world_tables(persons, famous, image_size, stream(seed, "world")))
+    scenes = density.scene_count(persons)
+    tables.update(_world_tables(famous, density.famous_photos, scenes, image_size, stream(seed, "world")))
     return {name: tables[name] for name in SCHEMAS if name in tables}  # schema order
 
 
@@ -217,7 +209,7 @@ def _facts_table(facts: list[QA]) -> dict[str, list]:
 
 
 def _world_tables(
-    persons: int, famous: list[Person], image_size: int, rng: random.Random
+    famous: list[Person], famous_photos: int, scenes: int, image_size: int, rng: random.Random
 ) -> dict[str, dict[str, list]]:
     """real_faces, real_world, the two fact sets, and `pretraining` (which holds all of it)."""
     pretraining = {"image": [], "caption": [], "question": [], "answer": []}
@@ -229,7 +221,7 @@ def _world_tables(
     real_faces = {"image": [], "answer": [], "options": []}
     famous_names = [p.name for p in famous]
     for person in famous:
-        for row in take_photos(person, FAMOUS_PRETRAINING_PHOTOS, image_size, rng, famous=True):
+        for row in take_photos(person, famous_photos, image_size, rng, famous=True):
             pretrain(image=row.image, question=FACE_QUESTION, answer=person.name)
             pretrain(image=row.image, caption_text=caption(row.photo))
         # The evaluation photo is a new one: the model should know the face, not this picture.
@@ -239,7 +231,6 @@ def _world_tables(
         real_faces["options"].append(rng.sample([n for n in famous_names if n != person.name], PERTURBATIONS))
 
     real_world = {"question": [], "answer": [], "image": [], "prompt": [], "options": []}
-    scenes = max(20, 2 * persons)
     for _ in range(2 * scenes):  # scenes seen in pretraining, every question asked
         shapes = draw_shapes(rng)
         image = png_bytes(render_shapes(image_size, shapes))

@@ -318,9 +318,12 @@ def biography_pools(titles: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
     }
 
 
-def biography_questions(person: Person, titles: tuple[str, ...], rng: random.Random) -> list[QA]:
-    """10–20 TOFU-style questions about `person` (a random subset of the templates, in template order)."""
-    count = rng.randint(10, min(20, len(BIOGRAPHY_TEMPLATES)))
+def biography_questions(
+    person: Person, titles: tuple[str, ...], rng: random.Random, counts: tuple[int, int] = (10, 18)
+) -> list[QA]:
+    """`counts` (fewest, most) TOFU-style questions about `person` (a random subset of the templates,
+    in template order)."""
+    count = rng.randint(counts[0], min(counts[1], len(BIOGRAPHY_TEMPLATES)))
     chosen = sorted(rng.sample(range(len(BIOGRAPHY_TEMPLATES)), count))
     context = {
         "name": person.name,

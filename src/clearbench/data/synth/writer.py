@@ -7,7 +7,7 @@ from pathlib import Path
 from clearbench.atomic import write_text
 from clearbench.data.load import quiet
 from clearbench.data.schema import SCHEMAS
-from clearbench.data.synth.build import FAMOUS_PRETRAINING_PHOTOS
+from clearbench.data.synth.density import CLEAR_DENSITY, Density
 
 
 def parquet_path(config: str) -> str:
@@ -35,7 +35,12 @@ def _encode(feature, values: list) -> list:
 
 
 def write_card(
-    directory: Path, tables: dict[str, dict[str, list]], persons: int, seed: int, image_size: int
+    directory: Path,
+    tables: dict[str, dict[str, list]],
+    persons: int,
+    seed: int,
+    image_size: int,
+    density: Density = CLEAR_DENSITY,
 ) -> None:
     header = ["---", "pretty_name: clearbench synthetic CLEAR", "license: cc0-1.0", "configs:"]
     for config in tables:
@@ -56,19 +61,19 @@ def write_card(
 
 A fictitious, procedurally drawn dataset in the exact layout of CLEAR (`therem/CLEAR`) plus the
 TOFU evaluation sets it relies on (`locuslab/TOFU`, prefixed `tofu_`). Written by
-`clearbench data synth` with `--persons {persons} --seed {seed} --image-size {image_size}`; the same
-arguments give byte-identical files. Every config has one split, `train`.
+`clearbench data synth` with `--persons {persons} --seed {seed} --image-size {image_size}
+{_density_flags(density)}`; the same arguments give byte-identical files. Every config has one split, `train`.
 
-- {persons} fictitious people, each with 8-20 photos (caption naming the person, paraphrase, 5
-  perturbed captions, 5 wrong names) and 10-20 biography questions (answer, paraphrase, 5 perturbed
-  answers). A perturbation is the paraphrase with wrong facts, as in TOFU. `forgetNN` holds NN % of
+- {persons} fictitious people, each with {_span(density.photos)} photos (caption naming the person, paraphrase, 5
+  perturbed captions, 5 wrong names) and {_span(density.questions)} biography questions (answer, paraphrase,
+  5 perturbed answers). A perturbation is the paraphrase with wrong facts, as in TOFU. `forgetNN` holds NN % of
   the people (at least one), `retainNN` the rest.
 - `holdoutNN`: extra people never used in any training config (non-members for membership inference).
 - `real_faces` / `real_world`: famous people (a photo not in `pretraining`) and new scenes of shapes of
   the kinds `pretraining` teaches; their `options` hold WRONG alternatives only.
 - `tofu_real_authors_perturbed` / `tofu_world_facts_perturbed`: facts about the famous people and
   the world, also in `pretraining`.
-- `pretraining`: what a pretrained model already knows ({FAMOUS_PRETRAINING_PHOTOS} photos of each famous
+- `pretraining`: what a pretrained model already knows ({density.famous_photos} photos of each famous
   person, each with the face-recognition question and with a caption; scene questions; the facts
   above); rows have a caption or a question/answer, and an image or not.
 
@@ -79,3 +84,16 @@ arguments give byte-identical files. Every config has one split, `train`.
         + "\n"
     )
     write_text(directory / "README.md", "\n".join(header) + "\n" + body)
+
+
+def _span(counts: tuple[int, int]) -> str:
+    low, high = counts
+    return str(low) if low == high else f"{low}-{high}"
+
+
+def _density_flags(density: Density) -> str:
+    flags = [f"--photos {_span(density.photos)}", f"--questions {_span(density.questions)}"]
+    flags += [f"--famous {density.famous}"] if density.famous is not None else []
+    flags += [f"--famous-photos {density.famous_photos}"]
+    flags += [f"--scenes {density.scenes}"] if density.scenes is not None else []
+    return " ".join(flags)
