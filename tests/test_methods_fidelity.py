@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 
 from clearbench.data.format import CAPTION_QUESTIONS, Sample
+from clearbench.errors import UserError
 from clearbench.methods import get_method
 from clearbench.models.llava import LlavaAdapter
 from clearbench.models.tiny import TinySize, build_tiny_llava
@@ -335,8 +336,42 @@ def test_rmu_wmdp_variant(world):
     retain = torch.stack([((hr[b, t] - hr_ref[b, t]) ** 2).mean() for b, t, _ in positions(R)]).mean().item()
     assert retain > 1e-4  # the perturbed model's retain activations have moved
     logged = {"forget_mse": forget, "retain_mse": retain}
-    got = loss_of("rmu", live, ref, batch, adapter, logged, layer=layer, steering=c, alpha=alpha, seed=4)
+    got = loss_of(
+        "rmu", live, ref, batch, adapter, logged, variant="wmdp", layer=layer, steering=c, alpha=alpha, seed=4
+    )
     assert got == pytest.approx(forget + alpha * retain, rel=1e-4)
+
+
+def test_rmu_adaptive_c_is_scale_times_the_reference_forget_activation_norm(world):
+    model, adapter, batch, _ = world
+    live, ref = perturbed(model)
+    F, R = batch["forget"], batch["retain"]
+    layer, scale = 2, 3.0
+    # c from the reference (unperturbed) model's forget activations, not the live model's.
+    hf_ref = layer_output(model, F, layer)
+    c = scale * torch.stack([hf_ref[b, t].norm() for b, t, _ in positions(F)]).mean().item()
+    live_norm = torch.stack([layer_output(live, F, layer)[b, t].norm() for b, t, _ in positions(F)]).mean()
+    assert abs(live_norm.item() * scale - c) > 1e-3 * c  # the two models' norms differ
+    control = control_vector(SIZE.hidden, c, seed=0)
+    hf, hr, hr_ref = layer_output(live, F, layer), layer_output(live, R, layer), layer_output(model, R, layer)
+    forget = torch.stack([((hf[b, t] - control) ** 2).mean() for b, t, _ in positions(F)]).mean().item()
+    retain = torch.stack([((hr[b, t] - hr_ref[b, t]) ** 2).mean() for b, t, _ in positions(R)]).mean().item()
+    logged = {"forget_mse": forget, "retain_mse": retain}
+    method = get_method("rmu", layer=layer, scale=scale)
+    method.prepare(live, adapter)
+    with torch.no_grad():
+        loss, extras = method.loss(live, batch, ref, 0)
+    assert extras == pytest.approx(logged, rel=1e-4)
+    assert loss.item() == pytest.approx(forget + 1200.0 * retain, rel=1e-4)
+    assert method.info()["steering_used"] == pytest.approx(c, rel=1e-5)
+
+
+def test_rmu_takes_a_fixed_c_or_a_scale_not_both():
+    assert get_method("rmu").hparams.scale == 5.0  # adaptive by default (Dang et al.'s scale)
+    assert get_method("rmu", variant="wmdp").hparams.steering == 6.5
+    assert get_method("rmu", steering=2.0).hparams.scale is None  # a fixed c replaces the adaptive one
+    with pytest.raises(UserError, match="not both"):
+        get_method("rmu", steering=2.0, scale=3.0)
 
 
 def test_rmu_clear_variant_compares_the_token_mean_with_c_u(world):
@@ -384,7 +419,9 @@ def test_under_lora_the_reference_is_the_base_model(world, name):
         expected = 2.5 * nll(live, F) + sum(nll(live, g) for g in groups) - 0.5 * kl(model, live, R)
     else:
         hr, hr_ref = layer_output(live, R, 1), layer_output(model, R, 1)
-        hf, control = layer_output(live, F, 1), control_vector(SIZE.hidden, 6.5, seed=0)
+        hf_ref = layer_output(model, F, 1)  # adaptive c: measured on the base, adapters off
+        c = 5.0 * torch.stack([hf_ref[b, t].norm() for b, t, _ in positions(F)]).mean().item()
+        hf, control = layer_output(live, F, 1), control_vector(SIZE.hidden, c, seed=0)
         forget = torch.stack([((hf[b, t] - control) ** 2).mean() for b, t, _ in positions(F)]).mean().item()
         retain = torch.stack([((hr[b, t] - hr_ref[b, t]) ** 2).mean() for b, t, _ in positions(R)]).mean()
         expected = forget + 1200.0 * retain.item()

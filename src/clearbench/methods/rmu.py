@@ -6,8 +6,15 @@ With h_ℓ(x) the output of decoder layer ℓ at the positions that predict answ
 c the steering coefficient. Only the parameters whose names match `params` (a regular expression,
 searched) in decoder layers ℓ−window+1 … ℓ train; with LoRA, the adapters there.
 
-Two variants (`--set variant=clear`); a value set explicitly overrides the variant's:
-  wmdp (default), as RMU's authors train it: c = 6.5, α = 1200 — their Zephyr-7B run
+Three variants (`--set variant=wmdp`); a value set explicitly overrides the variant's:
+  adaptive (default), adaptive RMU (Dang et al. 2024, arXiv 2408.06223): c = scale · the mean norm of
+      the reference model's layer-ℓ activations on the first forget batch (their code measures the
+      model before its first update, on the first batch, with scale 5), so that the steering is as
+      strong relative to the activations in a 128-wide tiny model as in a 4096-wide one: a fixed
+      c = 6.5 lies inside the tiny model's own activation norms and RMU did nothing there. Otherwise
+      as wmdp (α = 1200, layers ℓ−2…ℓ down-projection). Under several processes each measures its
+      first batch and the mean is used.
+  wmdp, as RMU's authors train it: c = 6.5, α = 1200 — their Zephyr-7B run (the 7B presets use it)
       (`run_rmu_zephyr.ipynb` in github.com/centerforaisafety/wmdp; their `rmu/unlearn.py`
       defaults are c = 20, α = 100); trained: the MLP down-projection (`params=mlp\\.down_proj`,
       their `param_ids=[6]`) of layers ℓ−2…ℓ (`layer_ids=[5,6,7]` for layer_id 7, window = 3).
@@ -22,7 +29,8 @@ CLEAR averages over prompt, image and padding positions too), and u is one H-vec
 (CLEAR draws a B×1×H tensor at the first batch and normalises the whole of it).
 layer = −1 picks the layer at the depth of CLEAR's and WMDP's layer 7 of 32 (round(7·L/32)), so
 small models work too.
-Source: Li et al. 2024 ("The WMDP Benchmark…", RMU); Dontsov et al. 2025 (CLEAR §3.2, code).
+Source: Li et al. 2024 ("The WMDP Benchmark…", RMU); Dang et al. 2024 (adaptive RMU); Dontsov et
+al. 2025 (CLEAR §3.2, code).
 """
 
 from __future__ import annotations
@@ -55,6 +63,7 @@ if TYPE_CHECKING:
     from clearbench.train.reference import Reference
 
 VARIANTS = {
+    "adaptive": {"scale": 5.0, "alpha": 1200.0, "params": r"mlp\.down_proj", "window": 3},
     "wmdp": {"steering": 6.5, "alpha": 1200.0, "params": r"mlp\.down_proj", "window": 3},
     "clear": {"steering": 300.0, "alpha": 1.0, "params": ".*", "window": 0},
 }
@@ -62,9 +71,10 @@ VARIANTS = {
 
 @dataclass
 class RMUHparams:
-    variant: str = "wmdp"
+    variant: str = "adaptive"
     layer: int = -1
-    steering: float | None = None  # c; None: the variant's
+    steering: float | None = None  # c; None: the variant's (adaptive: measured, scale × activation norm)
+    scale: float | None = None  # adaptive only: c as a multiple of the forget activations' mean norm
     alpha: float | None = None  # retain weight; None: the variant's
     params: str | None = None  # trainable parameter names (regex); None: the variant's
     window: int | None = None  # trainable layers ℓ−window+1 … ℓ (0: all); None: the variant's
@@ -74,8 +84,11 @@ class RMUHparams:
 @register
 class RMU(Method):
     name = "rmu"
-    description = "steer layer-ℓ forget activations to c·u, keep retain ones; trains layers ℓ-2..ℓ down_proj"
-    source = "Li et al. 2024 (WMDP); Dontsov et al. 2025 (CLEAR)"
+    description = (
+        "steer layer-ℓ forget activations to c·u (c adaptive to their norm), keep retain ones; "
+        "trains layers ℓ-2..ℓ down_proj"
+    )
+    source = "Li et al. 2024 (WMDP); Dang et al. 2024 (adaptive); Dontsov et al. 2025 (CLEAR)"
     data = frozenset({"forget", "retain"})
     needs_reference = True
     Hparams = RMUHparams
@@ -83,12 +96,15 @@ class RMU(Method):
     def __init__(self, **overrides: Any):
         super().__init__(**overrides)
         check_choice(self.name, "variant", self.hparams.variant, tuple(VARIANTS))
+        chosen = {key for key in ("steering", "scale") if getattr(self.hparams, key) is not None}
         unset = {
             key: value
             for key, value in VARIANTS[self.hparams.variant].items()
-            if getattr(self.hparams, key) is None
+            if getattr(self.hparams, key) is None and not (chosen and key in ("steering", "scale"))
         }
         self.hparams = dataclasses.replace(self.hparams, **unset)
+        if self.hparams.scale is not None and self.hparams.steering is not None:
+            raise UserError("method 'rmu': set steering (a fixed c) or scale (adaptive c), not both")
         if self.hparams.window < 0:
             raise UserError("method 'rmu': window must not be negative (0: every layer)")
         try:
@@ -100,6 +116,7 @@ class RMU(Method):
         self.adapter: Adapter | None = None
         self.layer_index: int | None = None
         self.control: torch.Tensor | None = None
+        self.steering: float | None = self.hparams.steering  # c, measured at the first batch if adaptive
 
     def prepare(self, model: nn.Module, adapter: Adapter) -> None:
         layers = adapter.decoder_layers(model)
@@ -110,7 +127,7 @@ class RMU(Method):
                 f"layers (0…{len(layers) - 1}); use --set layer=N"
             )
         self.adapter, self.layer_index = adapter, index
-        self.control = None
+        self.control, self.steering = None, self.hparams.steering
 
     def trainable_parameters(self, model: nn.Module, adapter: Adapter) -> list[str]:
         if self.layer_index is None:
@@ -133,11 +150,26 @@ class RMU(Method):
         return names
 
     def _control(self, hidden: torch.Tensor) -> torch.Tensor:
+        if self.steering is None:  # adaptive c, not measured yet: no answer position so far
+            return hidden.new_zeros(hidden.size(-1))
         if self.control is None:
             generator = torch.Generator().manual_seed(self.hparams.seed)
             u = torch.rand(hidden.size(-1), generator=generator)
-            self.control = self.hparams.steering * u / u.norm()
+            self.control = self.steering * u / u.norm()
         return self.control.to(hidden.device, hidden.dtype)
+
+    def measure_steering(self, ref: Reference, forget: Encoding) -> None:
+        """Adaptive c: scale × the mean norm of the reference model's layer-ℓ forget activations at
+        the answer positions of the first batch (of every process together)."""
+        if self.hparams.scale is None or self.steering is not None:
+            return
+        hidden = at_answers(ref.layer_output(forget, self.layer_index), forget["labels"]).float()
+        norms = hidden.norm(dim=-1).detach()
+        total = torch.stack([norms.sum(), torch.tensor(float(norms.numel()))])
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.all_reduce(total)
+        if total[1] > 0:  # else: no answer position yet, measured at the next batch
+            self.steering = self.hparams.scale * (total[0] / total[1]).item()
 
     def layer_output(self, model: nn.Module, enc: Encoding) -> torch.Tensor:
         """[B, T, H] layer-ℓ outputs of the model."""
@@ -151,7 +183,7 @@ class RMU(Method):
         return at_answers(self.layer_output(model, enc), enc["labels"])
 
     def forget_term(self, model: nn.Module, enc: Encoding) -> torch.Tensor:
-        if self.hparams.variant == "wmdp":
+        if self.hparams.variant != "clear":  # wmdp and adaptive: every answer position
             hidden = self.activations(model, enc).float()
             return mean_or_zero((hidden - self._control(hidden)) ** 2)
         hidden, mask = self.layer_output(model, enc)[:, :-1].float(), answer_mask(enc["labels"])
@@ -163,6 +195,7 @@ class RMU(Method):
         if self.layer_index is None:
             raise RuntimeError("RMU.prepare(model, adapter) must run before training")
         forget, retain = batch["forget"], batch["retain"]
+        self.measure_steering(ref, forget)
         forget_mse = self.forget_term(model, forget)
         retain_h = self.activations(model, retain).float()
         ref_h = at_answers(ref.layer_output(retain, self.layer_index), retain["labels"])
@@ -171,3 +204,6 @@ class RMU(Method):
             "forget_mse": forget_mse.item(),
             "retain_mse": retain_mse.item(),
         }
+
+    def info(self) -> dict[str, Any]:
+        return super().info() | {"steering_used": self.steering}  # adaptive: the c it measured
