@@ -48,7 +48,10 @@ def register(subparsers) -> None:
 def _run(args) -> int:
     from clearbench.config import load_config
     from clearbench.pipeline import Pipeline
+    from clearbench.visual import declares_visual_track, run_visual_command
 
+    if declares_visual_track(args.preset):  # the visual-only track has its own config and jobs
+        return run_visual_command(args)
     overrides = list(args.overrides)
     if args.workers is not None:
         overrides.append(f"jobs.workers={args.workers}")

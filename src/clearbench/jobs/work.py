@@ -118,7 +118,20 @@ def attack_job(spec: dict[str, Any], root: Path, out: Path) -> dict:
     return {"status": "completed"}
 
 
-KINDS = {"finetune": finetune_job, "unlearn": unlearn_job, "evaluate": evaluate_job, "attack": attack_job}
+def visual_job(spec: dict[str, Any], root: Path, out: Path) -> dict:
+    """One step of the visual track (clearbench.visual.jobs): pretrain, finetune, gold or unlearn."""
+    from clearbench.visual.jobs import visual_job as step
+
+    return step(spec, root, out)
+
+
+KINDS = {
+    "finetune": finetune_job,
+    "unlearn": unlearn_job,
+    "evaluate": evaluate_job,
+    "attack": attack_job,
+    "visual": visual_job,
+}
 
 
 def execute(job: Job, root: Path) -> dict:
