@@ -9,21 +9,22 @@ from clearbench.errors import UserError
 from clearbench.evaluate import bootstrap
 from clearbench.evaluate.bootstrap import Units, auc, bootstrap_intervals, draw_counts, ks_statistic
 from clearbench.evaluate.logs import normalise
-from clearbench.evaluate.metrics import compute_metrics
+from clearbench.evaluate.metrics import compute_metrics, forget_quality_js
 
 
 def test_weighted_ks_and_auc_match_scipy_and_sklearn_on_repeated_rows():
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=9).round(1), rng.normal(0.5, size=7).round(1)  # rounded: ties
-    wa, wb = rng.integers(0, 4, (3, 9)).astype(float), rng.integers(0, 4, (3, 7)).astype(float)
+    wa, wb = rng.integers(0, 4, (20, 9)).astype(float), rng.integers(0, 4, (20, 7)).astype(float)
     wa[:, 0] = wb[:, 0] = 1  # every draw keeps a row of each
-    found = ks_statistic(a, b, wa, wb)
-    for draw in range(3):
+    found, js = ks_statistic(a, b, wa, wb), bootstrap.calibrated_js(a, b, wa, wb)
+    for draw in range(20):
         expanded_a, expanded_b = np.repeat(a, wa[draw].astype(int)), np.repeat(b, wb[draw].astype(int))
         assert found[draw] == pytest.approx(stats.ks_2samp(expanded_a, expanded_b).statistic)
+        assert js[draw] == pytest.approx(forget_quality_js(expanded_a, expanded_b))
     # AUC with one unit per row: sklearn's weighted ROC-AUC (ties count ½)
     areas = auc(a, b, wa, wb)
-    for draw in range(3):
+    for draw in range(20):
         truth = roc_auc_score(
             np.r_[np.ones(9), np.zeros(7)], np.r_[a, b], sample_weight=np.r_[wa[draw], wb[draw]]
         )

@@ -140,14 +140,49 @@ def ks_statistic(a: np.ndarray, b: np.ndarray, wa: np.ndarray, wb: np.ndarray) -
 
 
 def calibrated_js(a: np.ndarray, b: np.ndarray, wa: np.ndarray, wb: np.ndarray) -> np.ndarray:
-    """Per resample, `metrics.forget_quality_js` of the samples with rows repeated by their weights."""
-    from clearbench.evaluate.metrics import forget_quality_js
+    """Per resample, `metrics.forget_quality_js` of the samples with each row repeated as often as
+    its weight says: the pooled sample's quantiles (numpy's linear interpolation on the repeated
+    sample) as bin edges, weighted counts, JS divergence less its null bias."""
+    from clearbench.evaluate.metrics import JS_BINS, JS_MIN_ROWS, js_null_scale
 
-    found = np.empty(wa.shape[0])
-    for draw in range(wa.shape[0]):
-        found[draw] = forget_quality_js(
-            np.repeat(a, wa[draw].astype(int)), np.repeat(b, wb[draw].astype(int))
-        )
+    values = np.concatenate([a, b])
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    pooled = np.concatenate([wa, wb], axis=1)[:, order]
+    cumulative = np.cumsum(pooled, axis=1)
+    n, m = wa.sum(axis=1), wb.sum(axis=1)
+
+    def value_at(position: np.ndarray) -> np.ndarray:  # the repeated sorted sample's value there
+        index = np.sum(cumulative <= position[:, None], axis=1)
+        return ordered[np.minimum(index, len(ordered) - 1)]
+
+    def score(bins: int) -> np.ndarray:
+        counts = np.zeros((len(n), 2, bins))
+        where = np.zeros((len(n), len(values)), dtype=int)
+        for q in np.arange(1, bins) / bins:
+            h = (n + m - 1) * q
+            low = np.floor(h)
+            edge = value_at(low) + (h - low) * (value_at(low + 1) - value_at(low))
+            where += values[None, :] >= edge[:, None]
+        for side, weights in (
+            (0, np.concatenate([wa, np.zeros_like(wb)], axis=1)),
+            (1, np.concatenate([np.zeros_like(wa), wb], axis=1)),
+        ):
+            for k in range(bins):
+                counts[:, side, k] = np.sum(weights * (where == k), axis=1)
+        p, q = counts[:, 0] / n[:, None], counts[:, 1] / m[:, None]
+        mix = (p + q) / 2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = np.where(p > 0, p * np.log2(p / mix), 0) + np.where(q > 0, q * np.log2(q / mix), 0)
+        divergence = np.sum(terms, axis=1) / 2
+        used = np.sum(counts.sum(axis=1) > 0, axis=1)
+        bias = (used - 1) * js_null_scale(n, m)
+        return 1.0 - np.sqrt(np.maximum(0.0, divergence - bias) / (1.0 - bias))
+
+    few = np.minimum(n, m) < JS_MIN_ROWS
+    found = score(JS_BINS)
+    if few.any():
+        found = np.where(few, score(2), found)
     return found
 
 
@@ -178,7 +213,7 @@ def auc(members, others, member_weights: np.ndarray, other_weights: np.ndarray) 
 def row_values(log: dict, compat: str) -> dict[str, np.ndarray]:
     """The per-row values whose means are the task's scores (`metrics.task_metrics`)."""
     from clearbench.evaluate.logs import has_rouge
-    from clearbench.evaluate.metrics import rouge_recalls, task_log_ratios, truth_ratio_score
+    from clearbench.evaluate.metrics import rouge_recalls, task_log_ratios
 
     gt = np.asarray(samples(log, "avg_gt_loss"), dtype=float)
     found = {"loss": gt}
@@ -191,8 +226,9 @@ def row_values(log: dict, compat: str) -> dict[str, np.ndarray]:
         found["prob"] = np.array([softmax(-np.concatenate([[g], w]))[0] for g, w in zip(gt, wrong)])
     ratios = task_log_ratios(log, compat)
     found["log_ratio"] = ratios
-    found["truth_preference"] = np.array([truth_ratio_score([r], forget=False) for r in ratios])
-    found["truth_ratio"] = np.array([truth_ratio_score([r], forget=log["forget"]) for r in ratios])
+    # `metrics.truth_ratio_score` of each row: max(0, 1 − 1/R); on forget tasks min(R, 1/R)
+    found["truth_preference"] = np.maximum(0.0, -np.expm1(-ratios))
+    found["truth_ratio"] = np.exp(-np.abs(ratios)) if log["forget"] else found["truth_preference"]
     if has_rouge(log):
         found["rouge"] = np.asarray(samples(log, "rougeL_recall"), dtype=float)
     else:
