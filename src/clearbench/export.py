@@ -14,10 +14,10 @@ file, so `huggingface_hub.upload_folder` uploads it as it is; `push_to_hub` does
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
+from clearbench import files
 from clearbench.errors import UserError
 from clearbench.reuse import ReferenceJob, read_run, reference_jobs
 
@@ -33,7 +33,6 @@ ABOUT = {
 
 def export_run(run_dir: Path, out: Path) -> Path:
     """Write the shareable folder of the finished run `run_dir` to `out` (a new or empty folder)."""
-    from clearbench.jobs.job import JOBS
 
     run_dir, out = Path(run_dir), Path(out)
     config, record = read_run(run_dir)
@@ -42,33 +41,47 @@ def export_run(run_dir: Path, out: Path) -> Path:
         raise UserError(f"{run_dir}: no finished base, target or gold model to export")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"{out} exists and is not an empty folder; choose another OUT")
+    files.refuse_input(out, [run_dir], "OUT")
     tmp = out.with_name(f".{out.name}.exporting")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    for name in RUN_FILES:
-        shutil.copy2(run_dir / name, tmp / name)
-    for name in RUN_FOLDERS:
-        if (run_dir / name).is_dir():
-            shutil.copytree(run_dir / name, tmp / name)
-    for job in jobs:
-        for key in [job.key] + ([job.eval_key] if job.eval_key else []):
-            shutil.copytree(
-                run_dir / JOBS / key, tmp / JOBS / key, ignore=shutil.ignore_patterns("loop_state*")
-            )
-        metrics = _metrics(run_dir, job.name)
-        (tmp / JOBS / job.key / "output" / "README.md").write_text(
-            model_card(job, config, record, metrics), encoding="utf-8"
-        )
-    (tmp / "README.md").write_text(repository_card(run_dir, jobs, config, record), encoding="utf-8")
+    try:
+        _export_into(run_dir, tmp, jobs, config, record)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if out.exists():
         out.rmdir()
     tmp.rename(out)
     return out
 
 
+def _export_into(run_dir: Path, tmp: Path, jobs: list[ReferenceJob], config: dict, record: dict) -> None:
+    """Every exported file copied from inside `run_dir`: a link out of it is refused, never followed
+    (the folder may be uploaded), and `loop_state*` (training's resumable state) left out."""
+    from clearbench.jobs.job import JOBS
+
+    for name in RUN_FILES:
+        files.require_inside(run_dir, run_dir / name, "export")
+        shutil.copy2(run_dir / name, tmp / name)
+    for name in RUN_FOLDERS:
+        if (run_dir / name).is_dir():
+            files.copy_tree(files.require_inside(run_dir, run_dir / name, "export"), tmp / name)
+    for job in jobs:
+        for key in [job.key] + ([job.eval_key] if job.eval_key else []):
+            (tmp / JOBS).mkdir(exist_ok=True)
+            job_dir = files.require_inside(run_dir, run_dir / JOBS / key, "export")
+            files.copy_tree(job_dir, tmp / JOBS / key, skip=lambda name: name.startswith("loop_state"))
+        metrics = _metrics(run_dir, job.name)
+        (tmp / JOBS / job.key / "output" / "README.md").write_text(
+            model_card(job, config, record, metrics), encoding="utf-8"
+        )
+    (tmp / "README.md").write_text(repository_card(run_dir, jobs, config, record), encoding="utf-8")
+
+
 def _metrics(run_dir: Path, name: str) -> dict:
     path = run_dir / "metrics" / f"{name}.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    return files.read_json_object(files.require_inside(run_dir, path)) if path.is_file() else {}
 
 
 def _card_data(config: dict, record: dict):
@@ -141,8 +154,9 @@ def repository_card(run_dir: Path, jobs: list[ReferenceJob], config: dict, recor
         "Reuse them instead of training: `clearbench run --reuse THIS_FOLDER_OR_REPO` with the same data "
         "revision and the same `data`, `model`, `pretrain`, `finetune` settings (`config.yaml`).",
     ]
-    if leaderboard.is_file():
-        lines += ["", "## Leaderboard", "", leaderboard.read_text(encoding="utf-8").strip()]
+    if leaderboard.is_file() and files.inside(run_dir, leaderboard):
+        text = files.read_bytes(leaderboard, files.MAX_JSON_BYTES).decode("utf-8", "replace")
+        lines += ["", "## Leaderboard", "", text.strip()]
     return _card(config, record, lines)
 
 

@@ -16,8 +16,6 @@ the reference models), or, online, a Hugging Face Hub repository holding such an
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from clearbench import files
 from clearbench.errors import UserError
 
 REFERENCE_KINDS = ("base", "target", "gold")
@@ -46,15 +45,15 @@ def read_run(run_dir: Path) -> tuple[dict, dict]:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"--reuse {run_dir}: no such folder")
+    for name in ("config.yaml", "run.json"):
+        if not (run_dir / name).exists():
+            raise UserError(f"--reuse {run_dir}: no {name}; is it a `clearbench run` folder?")
+        files.require_inside(run_dir, run_dir / name, "--reuse")
     try:
-        config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
-        record = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-    except FileNotFoundError as error:
-        raise UserError(
-            f"--reuse {run_dir}: no {Path(error.filename).name}; is it a `clearbench run` folder?"
-        ) from None
-    except (OSError, ValueError, yaml.YAMLError) as error:
+        config = yaml.safe_load(files.read_bytes(run_dir / "config.yaml", files.MAX_JSON_BYTES, "--reuse"))
+    except yaml.YAMLError as error:
         raise UserError(f"--reuse {run_dir}: cannot read the run's record: {error}") from None
+    record = files.read_json(run_dir / "run.json", "--reuse")
     if not isinstance(config, dict) or not isinstance(record, dict):
         raise UserError(f"--reuse {run_dir}: config.yaml / run.json are not a clearbench run's")
     return config, record
@@ -68,7 +67,8 @@ def reference_jobs(run_dir: Path) -> list[ReferenceJob]:
     run_dir = Path(run_dir)
     evaluations = {}
     for path in sorted((run_dir / JOBS).glob("*/job.json")):
-        record = json.loads(path.read_text(encoding="utf-8"))
+        files.require_inside(run_dir, path)
+        record = files.read_json_object(path)
         model = record.get("spec", {}).get("model")
         if record.get("kind") == "evaluate" and isinstance(model, dict) and "job" in model:
             if read_state(run_dir, path.parent.name)["state"] == "done":
@@ -122,21 +122,6 @@ def check_compatible(
     ]
 
 
-def _link_tree(source: Path, target: Path) -> None:
-    """Copy a folder, each file a hard link when the file system allows (no space used), else a copy."""
-
-    def link_or_copy(src: str, dst: str) -> None:
-        try:
-            os.link(src, dst)
-        except OSError:
-            shutil.copy2(src, dst)
-
-    tmp = target.with_name(target.name + ".adopting")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(source, tmp, copy_function=link_or_copy, symlinks=False)
-    tmp.rename(target)  # a job folder appears whole or not at all
-
-
 def resolve_source(source: str | Path) -> Path:
     """A local run or export folder; a Hub repo id (owner/name, not a local path) is downloaded first."""
     path = Path(source).expanduser()
@@ -176,8 +161,26 @@ def adopt_reference_models(source: str | Path, run_dir: Path, config: dict, data
             target = Path(run_dir) / JOBS / key
             if not target.exists():
                 target.parent.mkdir(parents=True, exist_ok=True)
-                _link_tree(earlier / JOBS / key, target)
+                source_job = files.require_inside(earlier, earlier / JOBS / key, "--reuse")
+                files.copy_tree(source_job, target, hard_links=True)  # links never leave the job
+                _check_weights(target, job.name, source)
         adopted["models"].append(job.name)
         if len(keys) == 2:
             adopted["eval_logs"].append(job.name)
     return adopted
+
+
+def _check_weights(job_dir: Path, name: str, source) -> None:
+    """A checkpoint whose weights are not the ones its training recorded (replaced or edited since)
+    is refused: reusing it would report another model's numbers under this one's settings."""
+    output = job_dir / "output"
+    if not (output / files.WEIGHTS).is_file():
+        return  # saved before weights were recorded
+    recorded = files.read_json_object(output / files.WEIGHTS).get("sha256")
+    found = files.weights_hash(output)
+    if recorded != found:
+        shutil.rmtree(job_dir, ignore_errors=True)
+        raise UserError(
+            f"--reuse {source}: the weights of {name} ({output}) are not the ones its training saved "
+            f"(recorded {recorded}, found {found})"
+        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from clearbench import atomic
+from clearbench import atomic, files
 from clearbench.report.entries import ReportEntry, read_train_log
 from clearbench.report.html import render_html
 from clearbench.report.leaderboard import (
@@ -28,13 +28,22 @@ from clearbench.report.plots import (
 from clearbench.report.privacy import privacy_section
 from clearbench.report.requests import requests_table, split_requests
 from clearbench.report.robustness import robustness_figure, robustness_table
-from clearbench.report.seeds import aggregate, noise_floor_table, significance_table
+from clearbench.report.seeds import aggregate, gold_like_table, noise_floor_table, significance_table
 from clearbench.report.selection import Selection, select
 
 # The extra tables a report may write (removed when this report has none of them).
 # The privacy section's figures (removed when this report has none of them).
 PRIVACY_FIGURES = ("roc_images.png", "roc_text.png", "leakage.png")
-TABLE_NAMES = ("sweep", "requests", "significance", "noise_floor", "robustness", "privacy", "leakage")
+TABLE_NAMES = (
+    "sweep",
+    "requests",
+    "significance",
+    "noise_floor",
+    "gold_like",
+    "robustness",
+    "privacy",
+    "leakage",
+)
 
 __all__ = ["ReportEntry", "build_report", "read_train_log"]
 
@@ -56,6 +65,9 @@ def build_report(
     so the directory never mixes two runs.
     """
     out_dir = Path(out_dir)
+    # Never written through a link: `RUN/report` linked elsewhere would overwrite that folder's files.
+    files.require_real_folder(out_dir, out_dir.parent, "report folder")
+    files.require_real_folder(out_dir / "plots", out_dir, "report folder")
     seed_runs, selection = entries, selection or Selection()
     points, sequential = split_requests(aggregate(entries))
     entries, sweep_table = select(points, selection)
@@ -81,6 +93,7 @@ def build_report(
         requests_table(entries, sequential),
         significance_table([run for run in seed_runs if run.request is None]),
         noise_floor_table(seed_runs),
+        gold_like_table(entries, seed_runs),
         robustness_table(attacks) if attacks else None,
     ]
     privacy_tables, privacy_figures = privacy_section(entries)

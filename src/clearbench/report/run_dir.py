@@ -7,10 +7,9 @@ e.g. after changing the retain-failure line.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from clearbench import atomic
+from clearbench import atomic, files
 from clearbench.errors import UserError
 from clearbench.report.entries import ReportEntry
 
@@ -34,18 +33,27 @@ def read_entries(run_dir: Path) -> list[ReportEntry]:
     path = run_dir / RUNS
     if not path.is_file():
         raise UserError(f"{run_dir}: no {RUNS}; is this a finished `clearbench run` directory?")
+    records = files.read_json(files.require_inside(run_dir, path))
+    if not isinstance(records, list) or not all(isinstance(record, dict) for record in records):
+        raise UserError(f"{path}: expected a list of JSON objects (one per evaluated model)")
     entries = []
-    for record in json.loads(path.read_text(encoding="utf-8")):
-        entry = ReportEntry.from_dict(record)
+    for index, record in enumerate(records):
+        try:
+            entry = ReportEntry.from_dict(record)
+        except (KeyError, TypeError, ValueError) as error:
+            raise UserError(f"{path}: entry {index} is not a model record: {error!r}") from None
         metrics_file = run_dir / "metrics" / f"{entry.name}.json"
         entry.metrics = (
-            json.loads(metrics_file.read_text(encoding="utf-8")) if metrics_file.is_file() else None
+            files.read_json_object(files.require_inside(run_dir, metrics_file))
+            if metrics_file.is_file()
+            else None
         )
         if entry.status == "completed" and entry.metrics is None:
             entry.status, entry.error = "failed", "no evaluation"
         if entry.train_log is not None:
             log = run_dir / entry.train_log
-            entry.train_log = log if log.exists() else None
+            # a log outside the run (an absolute path, `..`, a link) is not read: the run's own only
+            entry.train_log = log if log.exists() and files.inside(run_dir, log) else None
         entries.append(entry)
     return entries
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from clearbench import files
 from clearbench.errors import UserError
 from clearbench.settings import AT_LEAST_ONE, NOT_NEGATIVE, POSITIVE, setting
 from clearbench.train import tracking
@@ -155,9 +156,10 @@ def run_loop(
     # Its state is saved as JSON beside ours, not registered with accelerate, which would pickle it
     # and unpickle it on resume with weights_only=False (a planted file would run code).
     scheduler = get_linear_schedule_with_warmup(optimizer, config.warmup_steps, max(total, 1))
+    _check_warmup(accelerator, config.warmup_steps, total, label)
 
     state_dir, log_path = out_dir / STATE_NAME, out_dir / LOG_NAME
-    step, last_loss = _resume(accelerator, state_dir, log_path, config.save_every, scheduler)
+    step, last_loss = _resume(accelerator, state_dir, log_path, config.save_every, scheduler, total)
     if step >= total:
         return LoopResult("completed", step, last_loss, model)
 
@@ -229,6 +231,26 @@ def run_loop(
     return LoopResult(status, step, last_loss, model)
 
 
+def _check_warmup(accelerator, warmup: int, total: int, label: str) -> None:
+    """Warmup that never ends does not train as asked: refused when no step has a learning rate
+    above 0 (the output would be the input), else a loud warning naming both values."""
+    if not warmup or warmup < total:
+        return
+    if total <= 1:
+        raise UserError(
+            f"{label}: warmup_steps {warmup} ≥ the {total} optimizer step(s) it runs: the learning rate "
+            "stays 0 and the model would not change; lower warmup_steps (--warmup-steps)"
+        )
+    if accelerator.is_main_process:
+        import sys
+
+        print(
+            f"clearbench: warning: {label}: warmup_steps {warmup} ≥ the {total} optimizer steps it runs: "
+            f"the learning rate never reaches its peak (at most {(total - 1) / warmup:.0%} of it)",
+            file=sys.stderr,
+        )
+
+
 def _fsdp2(accelerator) -> bool:
     plugin = getattr(accelerator.state, "fsdp_plugin", None)
     return accelerator.distributed_type.name == "FSDP" and getattr(plugin, "fsdp_version", 1) == 2
@@ -280,6 +302,7 @@ def _save_state(
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         progress = {"step": step, "loss": loss, "done": done, "scheduler": scheduler.state_dict()}
+        progress["seal"] = files.state_seal(tmp, step)  # resume checks the step against the weights
         (tmp / "progress.json").write_text(json.dumps(progress))
         shutil.rmtree(old, ignore_errors=True)
         if state_dir.exists():
@@ -290,7 +313,7 @@ def _save_state(
 
 
 def _resume(
-    accelerator, state_dir: Path, log_path: Path, save_every: int, scheduler
+    accelerator, state_dir: Path, log_path: Path, save_every: int, scheduler, total: int
 ) -> tuple[int, float | None]:
     """(optimizer steps already done, last loss); restores model/optimizer/scheduler/RNG state.
 
@@ -303,16 +326,16 @@ def _resume(
             log_path.unlink(missing_ok=True)
         accelerator.wait_for_everyone()
         return 0, None
+    progress = files.read_json(progress_file)
+    step = files.check_state(state_dir, progress, total)  # its step, sealed with its weights
     try:
         accelerator.load_state(str(state_dir))
-        progress = json.loads(progress_file.read_text())
         scheduler.load_state_dict(progress["scheduler"])
     except (pickle.UnpicklingError, RuntimeError, ValueError, KeyError, TypeError) as error:
         raise UserError(
             f"{state_dir} cannot be resumed from: {type(error).__name__}: {str(error).splitlines()[0][:200]}; "
             f"saved state must be plain data (safetensors, tensors, JSON). Delete {state_dir} to train from the start"
         ) from None
-    step = int(progress["step"])
     if accelerator.is_main_process and log_path.is_file():
         # Lines past the checkpoint were written by the killed run; they will be redone.
         kept = [

@@ -11,7 +11,9 @@
 `claim(out, request)` comes first: run.json records the request (model, data, method, settings,
 seed) that made the output, and a directory holding another request's output is refused, so one
 run's result is never reported as another's. A finished output of the same request is not trained
-again; an interrupted one resumes.
+again; an interrupted one resumes. An output that is (or holds, or lies in) the model or the data is
+refused, and so is a non-empty folder clearbench did not create (`files.claim_folder`'s marker): a
+checkpoint's own `config.json` or weights are never overwritten.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from clearbench import atomic, settings
+from clearbench import atomic, files, settings
 from clearbench.errors import UserError
 from clearbench.train.loop import STATE_NAME, make_accelerator
 from clearbench.train.options import TrainOptions
@@ -37,10 +39,10 @@ TINY_PRESET = "tiny-llava"
 
 def finished(out: Path) -> dict | None:
     """The result of a stage that already ran to its end in `out`, or None."""
-    try:
-        return json.loads((Path(out) / RESULT).read_text())
-    except (OSError, ValueError):
+    if not (Path(out) / RESULT).is_file():
         return None
+    result = files.read_json(Path(out) / RESULT)  # a malformed record is named, not taken as "not done"
+    return result if isinstance(result, dict) else None
 
 
 def claim(out: Path, request: dict) -> dict | None:
@@ -51,17 +53,15 @@ def claim(out: Path, request: dict) -> dict | None:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} exists and is not a directory")
+    files.refuse_input(out, [request.get("model"), request.get("data")], "--out")
+    if (out / RESULT).is_file() and not (out / RUN).is_file():
+        raise UserError(f"{out} holds a result with no record of what made it; choose another --out")
+    files.claim_folder(out, "--out", legacy=lambda folder: (folder / RUN).is_file())
     request = json.loads(json.dumps(request, default=str))
-    try:
-        earlier = json.loads((out / RUN).read_text()).get("request")
-    except FileNotFoundError:
-        if (out / RESULT).is_file():
-            raise UserError(
-                f"{out} holds a result with no record of what made it; choose another --out"
-            ) from None
+    if not (out / RUN).is_file():
         return None
-    except (OSError, ValueError) as error:
-        raise UserError(f"{out / RUN}: cannot read the earlier run's record: {error}") from None
+    record = files.read_json(out / RUN)
+    earlier = record.get("request") if isinstance(record, dict) else None
     if earlier != request:
         changes = _differences(earlier if isinstance(earlier, dict) else {}, request)
         shown = "; ".join(changes[:5]) + (f"; and {len(changes) - 5} more" if len(changes) > 5 else "")
@@ -247,6 +247,7 @@ def save_trained(
             if name in dtypes:
                 tensor.data = tensor.data.to(dtypes[name])
         save_merged(plain, processor, out, state_dict=state_dict)
+        files.record_weights(out)  # what evaluation, reuse and resume compare the weights with
         shutil.rmtree(Path(out) / STATE_NAME, ignore_errors=True)
     accelerator.wait_for_everyone()
 
