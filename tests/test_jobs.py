@@ -118,3 +118,32 @@ def test_an_unreachable_ray_address_is_refused_at_once(tmp_path, capsys):
     assert not (tmp_path / "run").exists()  # refused before anything was written
     assert main(["run", "--out", str(tmp_path / "run2"), "--ray-address", "nowhere"]) == 2
     assert "is not HOST:PORT" in capsys.readouterr().err
+
+
+def test_a_job_computes_with_the_threads_its_spec_names_and_records_them(tmp_path, monkeypatch):
+    import torch
+
+    seen = []
+    monkeypatch.setitem(work.KINDS, "count", lambda spec, root, out: seen.append(torch.get_num_threads()))
+    before = torch.get_num_threads()
+    three = Job("count", "three", {"threads": 3})
+    assert three.key != Job("count", "three", {"threads": 2}).key  # another count, another job
+    states = InProcess(log=lambda line: None).run([three], tmp_path)
+    assert seen == [3] and torch.get_num_threads() == before
+    assert states[three.key]["threads"] == 3 and states[three.key]["wall_s"] >= 0
+    assert read_state(tmp_path, three.key)["threads"] == 3
+
+
+def test_the_thread_setting_defaults_to_two_whatever_the_machine(monkeypatch):
+    from clearbench.config import load_config
+
+    monkeypatch.delenv("CLEARBENCH_THREADS", raising=False)
+    assert load_config(None, []).jobs.threads == 2
+    monkeypatch.setenv("CLEARBENCH_THREADS", "1")
+    assert load_config(None, []).jobs.threads == 1
+    assert load_config(None, ["jobs.threads=4"]).jobs.threads == 4
+    with pytest.raises(UserError, match="'jobs.threads' must be between 1 and 1024, got 0"):
+        load_config(None, ["jobs.threads=0"])
+    monkeypatch.setenv("CLEARBENCH_THREADS", "many")
+    with pytest.raises(UserError, match="CLEARBENCH_THREADS must be between 1 and 1024, got 'many'"):
+        load_config(None, [])

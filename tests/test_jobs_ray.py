@@ -37,15 +37,15 @@ def _metrics(run_dir: Path) -> dict:
 
 
 @pytest.mark.slow
-def test_a_ray_sweep_with_a_killed_worker_equals_the_in_process_run(tmp_path):
+def test_a_ray_sweep_with_a_killed_worker_equals_the_in_process_run(tmp_path, monkeypatch):
     import torch
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as each Ray job (1 CPU): the same arithmetic, bit for bit
-    try:
-        Pipeline(load_config(None, SWEEP), tmp_path / "here", log=lambda line: None).run()
-    finally:
-        torch.set_num_threads(threads)
+    # Default settings (jobs.threads 2, not the suite's 1), while this process computes on 1 thread
+    # outside jobs: each job, here and on the Ray workers, sets its own count.
+    monkeypatch.delenv("CLEARBENCH_THREADS")
+    assert load_config(None, SWEEP).jobs.threads == 2 and torch.get_num_threads() == 1
+    Pipeline(load_config(None, SWEEP), tmp_path / "here", log=lambda line: None).run()
+    assert torch.get_num_threads() == 1  # restored after each job
 
     out = tmp_path / "ray"
     command = [sys.executable, "-m", "clearbench.cli", "run", "--out", str(out), "--workers", "2"]
@@ -71,3 +71,5 @@ def test_a_ray_sweep_with_a_killed_worker_equals_the_in_process_run(tmp_path):
     here, there = _metrics(tmp_path / "here"), _metrics(out)
     assert set(here) == {"base", "target", "gold", "ga~u0", "ga~u1", "npo~u0", "npo~u1"}
     assert there == here
+    assert {job["threads"] for job in states.values()} == {2}
+    assert json.loads((out / "run.json").read_text())["threads"] == 2

@@ -138,6 +138,23 @@ class SeedsSection:
     unlearn: list[int] = setting(help="seeds of each unlearning run", default_factory=lambda: [0])
 
 
+DEFAULT_THREADS = 2
+THREADS = settings.Rule(lambda v: 1 <= v <= 1024, "must be between 1 and 1024")
+
+
+def default_threads() -> int:
+    """`jobs.threads` unless set: 2, or CLEARBENCH_THREADS (the test suite's 1). Either way the
+    count is written into config.yaml and every job's spec."""
+    import os
+
+    text = os.environ.get("CLEARBENCH_THREADS", "").strip()
+    if not text:
+        return DEFAULT_THREADS
+    if not text.isdigit() or not THREADS.holds(int(text)):
+        raise UserError(f"environment variable CLEARBENCH_THREADS {THREADS.says}, got {text!r}")
+    return int(text)
+
+
 @dataclass
 class JobsSection:
     """Where the run's jobs run: here, one after another (workers 0), on a local Ray runtime with that
@@ -146,6 +163,14 @@ class JobsSection:
     workers: int = setting(0, "local Ray workers; 0 runs every job in this process", NOT_NEGATIVE)
     ray_address: str | None = setting(
         None, "address of an existing Ray cluster (ray://host:10001 or host:6379)"
+    )
+    # Results depend on the torch thread count (how sums are split), so every job computes with this
+    # many threads wherever it runs, and the count is part of its identity. Not "all cores": the same
+    # default gives the same numbers on a laptop and a 64-core node.
+    threads: int = setting(
+        help="torch threads each job computes with, in this process and on every Ray worker",
+        rule=THREADS,
+        default_factory=lambda: default_threads(),
     )
     cpus: float = setting(1.0, "CPUs each job asks of a Ray worker", POSITIVE)
     gpus: float = setting(0.0, "GPUs each job asks of a Ray worker", NOT_NEGATIVE)

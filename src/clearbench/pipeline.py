@@ -30,7 +30,8 @@ from clearbench.versions import versions
 
 
 def _results_part(config: dict) -> dict:
-    """The config without `jobs`: where jobs run never changes what they compute."""
+    """The config without `jobs`: where jobs run never changes what they compute (`jobs.threads`
+    does, and is in every job's spec instead, so another count makes other jobs, not a refusal)."""
     return {key: value for key, value in config.items() if key != "jobs"}
 
 
@@ -594,6 +595,7 @@ class Pipeline:
         return {
             "versions": versions(),
             "seeds": asdict(self.config.seeds),
+            "threads": self.config.jobs.threads,
             "data_source": self.data,
             "data_revision": self.data_revision,
             "holdout": self.holdout.record(),
@@ -606,6 +608,7 @@ class Pipeline:
             "data_revision": self.data_revision,
             "revision": self.config.data.revision,
             "trust_remote_code": self.config.model.trust_remote_code,
+            "threads": self.config.jobs.threads,  # the numbers depend on it
         }
         # Where the TOFU half is read from and which attention kernel runs: only when set, so the
         # jobs of a run without them keep their keys.

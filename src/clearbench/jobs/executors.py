@@ -11,6 +11,7 @@ A write that fails because the output cannot be written (disk full, read-only) s
 
 from __future__ import annotations
 
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -28,22 +29,33 @@ def run_job(job: Job, root: Path, write_state: bool = True) -> dict:
 
     state = read_state(root, job.key)
     if state["state"] == "done":
-        return state
+        return {**state, "cached": True}
     if write_state:
         job.record(root)
         mark(root, job.key, "running")
+    started = time.perf_counter()
     try:
         result = execute(job, root)
     except Exception as error:
         if atomic.output_failure(error) is not None:
             raise
         reason = str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
+        record = {"reason": reason, **_cost(job, started)}
         if write_state:
-            mark(root, job.key, "failed", reason=reason, traceback=traceback.format_exc(limit=8))
-        return {"state": "failed", "reason": reason}
+            mark(root, job.key, "failed", traceback=traceback.format_exc(limit=8), **record)
+        return {"state": "failed", **record}
+    record = {"result": result, **_cost(job, started)}
     if write_state:
-        mark(root, job.key, "done", result=result)
-    return {"state": "done", "result": result}
+        mark(root, job.key, "done", **record)
+    return {"state": "done", **record}
+
+
+def _cost(job: Job, started: float) -> dict:
+    """What running it took: wall seconds, and the torch threads it computed with."""
+    import torch
+
+    threads = job.spec.get("threads") or torch.get_num_threads()
+    return {"wall_s": round(time.perf_counter() - started, 3), "threads": threads}
 
 
 def _blocked(job: Job, jobs: dict[str, Job], states: dict[str, dict]) -> str | None:
@@ -196,8 +208,5 @@ def _is_running(key: str, running: dict) -> bool:
 
 
 def _run_on_worker(job: Job, root: str) -> str:
-    """A job on a Ray worker: as many torch threads as CPUs asked (Ray sets the worker's count)."""
-    import torch
-
-    torch.set_num_threads(max(1, int(job.cpus)))
+    """A job on a Ray worker (its spec's thread count is set by `work.execute`, as in-process)."""
     return run_job(job, Path(root))["state"]

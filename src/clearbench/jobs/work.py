@@ -7,6 +7,7 @@ here skip work already done in the output folder, so a retried job resumes rathe
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -134,14 +135,31 @@ KINDS = {
 }
 
 
+@contextmanager
+def compute_threads(count: int | None):
+    """Torch computes with `count` threads inside (None: as it was); the earlier count is restored."""
+    import torch
+
+    if count is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def execute(job: Job, root: Path) -> dict:
-    """The job's work, with the TOFU source and attention kernel its spec names, its training curves
-    reported under its name (when the run reports to a tracker in this process)."""
+    """The job's work, with the thread count, TOFU source and attention kernel its spec names, its
+    training curves reported under its name (when the run reports to a tracker in this process)."""
     from clearbench.data.load import tofu_source
     from clearbench.models.base import attention
     from clearbench.train import tracking
 
     with (
+        compute_threads(job.spec.get("threads")),
         tofu_source(job.spec.get("tofu_source")),
         attention(job.spec.get("attn_implementation")),
         tracking.stage(job.name),
