@@ -7,7 +7,7 @@ from scipy import stats
 from clearbench.evaluate.bootstrap import bootstrap_intervals
 from clearbench.report import build_report
 from clearbench.report.entries import ReportEntry
-from clearbench.report.seeds import aggregate, indistinguishable, paired_p_value, t_interval
+from clearbench.report.seeds import aggregate, holm, indistinguishable, paired_p_value, t_interval
 
 
 def test_t_interval_by_hand():
@@ -39,19 +39,54 @@ def _entry(name, group, kind="unlearned", train=0, unlearn=0, **metrics):
     )
 
 
-def test_aggregate_gives_the_mean_and_the_t_interval_of_each_metric():
+def test_aggregate_gives_the_mean_and_the_t_interval_cut_to_the_range_and_no_interval_to_p():
     runs = [
-        _entry("npo~t0", "npo", train=0, forget_quality=0.1, model_utility=0.5),
-        _entry("npo~t1", "npo", train=1, forget_quality=0.3, model_utility=0.7),
+        _entry("npo~t0", "npo", train=0, forget_quality=0.1, forget_quality_js=0.5, model_utility=0.5),
+        _entry("npo~t1", "npo", train=1, forget_quality=0.3, forget_quality_js=0.7, model_utility=0.7),
         _entry("ga", "ga", forget_quality=0.9),
     ]
     npo, ga = aggregate(runs)
     assert (npo.name, ga.name) == ("npo", "ga") and ga is runs[2]
     assert npo.metric("forget_quality") == pytest.approx(0.2)
-    # n = 2: half-width t(0.975, 1) · s/√2 = 12.706205 · 0.141421 / 1.414214 = 1.2706205
-    low, high = npo.metrics["intervals"]["values"]["forget_quality"]
-    assert (low, high) == pytest.approx((0.2 - 1.2706205, 0.2 + 1.2706205), abs=1e-6)
-    assert npo.metrics["intervals"]["method"] == "t-interval over 2 seeds, 95 %"
+    assert "forget_quality" not in npo.metrics["intervals"]["values"]  # a p-value: none
+    # n = 2: half-width t(0.975, 1) · s/√2 = 12.706205 · 0.141421 / 1.414214 = 1.2706205, cut to [0, 1]
+    assert npo.metrics["intervals"]["values"]["forget_quality_js"] == pytest.approx([0.0, 1.0])
+    assert npo.metrics["intervals"]["method"].startswith("t-interval over 2 training seeds")
+
+
+def test_unlearning_seeds_are_averaged_within_their_training_seed():
+    runs = [
+        _entry("a~t0~u0", "a", train=0, unlearn=0, model_utility=0.2),
+        _entry("a~t0~u1", "a", train=0, unlearn=1, model_utility=0.4),
+        _entry("a~t1~u0", "a", train=1, unlearn=0, model_utility=0.6),
+        _entry("a~t2~u0", "a", train=2, unlearn=0, model_utility=0.8),
+    ]
+    (a,) = aggregate(runs)
+    # training-seed means 0.3, 0.6, 0.8: mean 0.566667, s = 0.251661, half = 4.302653 · s / √3 = 0.625154
+    assert a.metric("model_utility") == pytest.approx(0.566667, abs=1e-6)
+    low, high = a.metrics["intervals"]["values"]["model_utility"]
+    assert (low, high) == pytest.approx((0.0, 0.566667 + 0.625154), abs=1e-5) or high == 1.0
+    assert low == 0.0 and high == pytest.approx(1.0)  # 0.566667 ± 0.625154, cut to [0, 1]
+
+
+def test_a_group_with_one_completed_run_shows_it_without_interval(tmp_path):
+    runs = [
+        _entry("npo~t0", "npo", train=0, forget_quality_js=0.4, retain=0.9),
+        ReportEntry(
+            "npo~t1", "unlearned", method="npo", group="npo", train_seed=1, status="failed", error="oom"
+        ),
+    ]
+    (npo,) = aggregate(runs)
+    assert npo.metric("forget_quality_js") == 0.4 and npo.metrics["intervals"]["values"] == {}
+    build_report(runs, tmp_path)
+    leaderboard = (tmp_path / "leaderboard.md").read_text()
+    assert "| npo |" in leaderboard and "one completed run of 2: no interval" in leaderboard
+
+
+def test_holm_against_hand_values():
+    # sorted 0.01, 0.02, 0.03, 0.04 → × 4, 3, 2, 1 = 0.04, 0.06, 0.06, 0.04 → running max 0.04, 0.06, 0.06, 0.06
+    assert holm([0.03, 0.01, 0.04, 0.02]) == pytest.approx([0.06, 0.04, 0.06, 0.06])
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])  # capped at 1
 
 
 def test_a_failed_seed_is_left_out_of_the_mean_and_named():
@@ -75,7 +110,7 @@ def test_methods_apart_on_every_seed_differ_and_noisy_ones_do_not():
             _entry(f"c~t{seed}", "c", train=seed, forget_quality=c),
         ]
     pairs = {(p["a"], p["b"]) for p in indistinguishable(runs, ("forget_quality",))}
-    assert ("a", "b") not in pairs  # differences 0.40, 0.41, 0.39: p ≈ 0.0002
+    assert ("a", "b") not in pairs  # differences 0.40, 0.41, 0.39: p ≈ 0.0002, × 3 (Holm) still < 0.05
     assert ("a", "c") in pairs  # differences −0.02, −0.19, 0.07: p ≈ 0.6
 
 
@@ -103,34 +138,33 @@ def test_bootstrap_interval_holds_the_estimate_and_is_reproducible(tmp_path):
 
 
 def test_report_with_seeds_shows_intervals_significance_and_the_noise_floor(tmp_path):
+    floor = {"forget_quality": 0.4, "forget_quality_ks_statistic": 0.2, "forget_quality_js": 0.9}
     runs = [
-        _entry(
-            "gold~t0",
-            "gold",
-            kind="gold",
-            train=0,
-            forget_quality=1.0,
-            gold_vs_gold={"gold~t1": {"forget_quality": 0.4}},
-        ),
-        _entry(
-            "gold~t1",
-            "gold",
-            kind="gold",
-            train=1,
-            forget_quality=1.0,
-            gold_vs_gold={"gold~t0": {"forget_quality": 0.5}},
-        ),
-        _entry("ga~t0", "ga", train=0, forget_quality=0.1),
-        _entry("ga~t1", "ga", train=1, forget_quality=0.2),
-        _entry("npo~t0", "npo", train=0, forget_quality=0.15),
-        _entry("npo~t1", "npo", train=1, forget_quality=0.1),
+        _entry("gold~t0", "gold", kind="gold", train=0, forget_quality=1.0, gold_vs_gold={"gold~t1": floor}),
+        _entry("gold~t1", "gold", kind="gold", train=1, forget_quality=1.0, gold_vs_gold={"gold~t0": floor}),
+        _entry("ga~t0", "ga", train=0, forget_quality=0.1, forget_quality_ks_statistic=0.5),
+        _entry("ga~t1", "ga", train=1, forget_quality=0.2, forget_quality_ks_statistic=0.52),
+        _entry("npo~t0", "npo", train=0, forget_quality=0.15, forget_quality_ks_statistic=0.15),
+        _entry("npo~t1", "npo", train=1, forget_quality=0.1, forget_quality_ks_statistic=0.25),
     ]
     build_report(runs, tmp_path)
     leaderboard = (tmp_path / "leaderboard.md").read_text()
-    assert "| ga | " in leaderboard and "0.150 [-0.485, 0.785]" in leaderboard  # 0.15 ± 12.706 · 0.05
-    assert "t-interval over 2 seeds" in leaderboard
-    assert "ga,npo,forget_quality,0.795,2" in (tmp_path / "significance.csv").read_text()  # Δ −0.05, 0.05
-    assert "gold~t0,gold~t1,0.400" in (tmp_path / "noise_floor.csv").read_text()
+    # D of ga: 0.51 ± 12.706 · 0.01 = [0.383, 0.637]; its KS p has no interval
+    assert "| ga | " in leaderboard and "0.510 [0.383, 0.637]" in leaderboard and "0.150 [" not in leaderboard
+    assert "t-interval over 2 training seeds" in leaderboard
+    # differences 0.35, 0.27 over 2 seeds: t = 7.75, p = 0.082, one comparison: Holm leaves it
+    significance = (tmp_path / "significance.csv").read_text()
+    assert "ga,npo,forget_quality_ks_statistic,0.310,0.082" in significance
+    assert (
+        "cannot be told apart" in significance and "cannot rank" in (tmp_path / "significance.md").read_text()
+    )
+    noise = (tmp_path / "noise_floor.csv").read_text()
+    assert "gold~t0,gold~t1,0.400,0.200" in noise and "gold~t1,gold~t0" not in noise  # a pair once
+    gold_like = (tmp_path / "gold_like.csv").read_text()
+    assert (
+        'ga,KS statistic,"0.510 [0.383, 0.637]",0.200–0.200' in gold_like and "differs from gold" in gold_like
+    )
+    assert "npo,KS statistic" in gold_like and "indistinguishable from gold" in gold_like  # [0, 0.835]
     assert (tmp_path / "seed_runs.csv").read_text().count("\n") == 7
     html = (tmp_path / "report.html").read_text()
     assert 'id="significance"' in html and 'id="noise_floor"' in html

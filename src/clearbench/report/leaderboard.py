@@ -24,6 +24,7 @@ LEADERBOARD_KEYS = (
     "retain",
     "forget",
     "forget_quality",
+    "forget_quality_ks_statistic",
     "forget_quality_js",
     "model_utility",
     "model_utility_text",
