@@ -84,7 +84,12 @@ def build_tables(
 ) -> dict[str, dict[str, list]]:
     names: set[str] = set()
     everyone = draw_people(stream(seed, "people"), persons + holdout_people_needed(persons), names)
-    people, holdout_people = everyone[:persons], everyone[persons:]
+    # Holdout people are picked at random among everyone drawn, as forget people are among the rest:
+    # the last ones drawn would have names made of parts that earlier people had already used, and
+    # gold would tell them from forget people by how familiar their names' tokens are.
+    held = set(stream(seed, "holdout").sample(range(len(everyone)), holdout_people_needed(persons)))
+    people = [person for i, person in enumerate(everyone) if i not in held]
+    holdout_people = [person for i, person in enumerate(everyone) if i in held]
     famous = draw_people(stream(seed, "famous"), density.famous_count(persons), names, FAMOUS_OCCUPATIONS)
     decoys = draw_names(stream(seed, "decoys"), PERTURBATIONS, names)
     splits = split_people(persons, stream(seed, "splits"))

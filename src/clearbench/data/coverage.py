@@ -1,0 +1,48 @@
+"""Never-trained tokens: how much of a group's text uses token ids that a model never trained on.
+
+A membership attack on forget vs holdout people is only fair when gold, which saw neither group, has
+no systematic reason to find one group stranger. If the tokenizer merged forget names into whole
+tokens but broke holdout names into fragments, the share of tokens whose embeddings never received
+a gradient differs between the groups, and gold tells them apart on that alone. `token_coverage`
+measures that share per group under a model's training configs; the run records it and the report
+shows it, and the groups must agree within `MAX_GAP` (one point).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+TEXT_COLUMNS = ("caption", "question", "answer", "name")
+MAX_GAP = 0.01
+
+
+def texts_of(rows: Iterable[dict]) -> list[str]:
+    return [
+        value for row in rows for key, value in row.items() if key in TEXT_COLUMNS and isinstance(value, str)
+    ]
+
+
+def untrained_share(tokenizer, trained: Sequence[str], texts: Sequence[str]) -> float:
+    """The fraction of the tokens of `texts` whose ids occur nowhere in `trained`."""
+    seen = {token for ids in tokenizer(list(trained), add_special_tokens=False)["input_ids"] for token in ids}
+    tokens = [token for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"] for token in ids]
+    if not tokens:
+        raise ValueError("no tokens to measure")
+    return sum(token not in seen for token in tokens) / len(tokens)
+
+
+def token_coverage(tokenizer, load, trained_configs: Sequence[str], groups: dict[str, Sequence[str]]) -> dict:
+    """{group: share of never-trained tokens, ..., "gap": largest difference, "agree": gap ≤ MAX_GAP}.
+
+    `load(config)` returns a config's rows; `trained_configs` are every config the model trained on
+    (its own and its base's); `groups` maps a name (forget, holdout) to the configs holding its rows.
+    """
+    trained = [text for config in trained_configs for text in texts_of(load(config))]
+    shares = {
+        name: untrained_share(
+            tokenizer, trained, [text for config in configs for text in texts_of(load(config))]
+        )
+        for name, configs in groups.items()
+    }
+    gap = max(shares.values()) - min(shares.values())
+    return {**shares, "gap": gap, "agree": gap <= MAX_GAP, "trained_on": list(trained_configs)}
