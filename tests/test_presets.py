@@ -48,3 +48,12 @@ def test_real_presets_use_the_papers_hyperparameters(name):
 def test_new_presets_say_they_are_untested_at_full_size(name):
     text = resources.files("clearbench.presets").joinpath(f"{name}.yaml").read_text()
     assert "Untested at full size" in text
+
+
+@pytest.mark.parametrize("name, people", [("tiny", 10), ("paper-scale", 20)])
+def test_the_synthetic_presets_forget_and_hold_out_enough_people(name, people):
+    from clearbench.data.synth.splits import forget_count, holdout_people_needed
+
+    config = load_config(name)
+    persons, percent = config.data.persons, config.forget_split.removeprefix("forget")
+    assert forget_count(persons, percent) == people and holdout_people_needed(persons) == people
