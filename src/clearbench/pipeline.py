@@ -498,6 +498,7 @@ class Pipeline:
                     golds[key].name: _forget_quality(compute_metrics(gold_logs[key], logs, compat=compat))
                     for key in golds
                     if key != (run.train_seed, forget) and golds[key].request is None
+        self._token_coverage(golds)
                 }
             atomic.write_json(self.out / "metrics" / f"{run.name}.json", metrics)
 
@@ -521,6 +522,22 @@ class Pipeline:
         jobs = [
             self._job(
                 "attack",
+    def _token_coverage(self, golds: dict) -> None:
+        """Never-trained tokens of forget vs holdout rows under the first gold (data/coverage.py): a
+        fair membership attack needs them equal; the report shows them."""
+        from clearbench.data.coverage import gold_token_coverage
+
+        key = (self.config.seeds.train[0], self.config.forget_split)
+        if key not in golds or (self.out / "token_coverage.json").exists():
+            return
+        trained = [f"{self.config.retain_split}+tofu", *self.config.finetune.replay]
+        trained += ["pretraining"] if self.config.model.pretrain else []
+        checkpoint = str(golds[key].job.output(self.out))
+        coverage = gold_token_coverage(
+            checkpoint, self.data, self.config.data.revision, self.config.forget_split, trained
+        )
+        atomic.write_json(self.out / "token_coverage.json", coverage)
+
                 f"attack {run.name}",
                 model={"job": run.job.key},
                 model_name=run.name,
@@ -591,6 +608,7 @@ class Pipeline:
 
     # ---- helpers --------------------------------------------------------------------------
     def _environment(self) -> dict:
+        from clearbench.report.provenance import read_provenance
         """What a reader needs to reproduce the run: versions, seeds, the exact data."""
         return {
             "versions": versions(),
@@ -624,6 +642,7 @@ class Pipeline:
         """`~t1` / `~t1u0` when the run has several seeds of that kind, so one-seed names stay plain."""
         seeds = self.config.seeds
         suffix = f"t{train_seed}" if len(seeds.train) > 1 else ""
+                provenance=read_provenance(self.out),
         if unlearn_seed is not None and len(seeds.unlearn) > 1:
             suffix += f"u{unlearn_seed}"
         return f"~{suffix}" if suffix else ""

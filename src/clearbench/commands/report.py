@@ -27,6 +27,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from clearbench.config import load_config
     from clearbench.report import build_report
+    from clearbench.report.provenance import read_provenance
     from clearbench.report.run_dir import read_attacks, read_entries
 
     config_file = args.run_dir / "config.yaml"
@@ -42,6 +43,7 @@ def run(args) -> int:
         retain_fail_threshold=config.report.retain_fail_threshold,
         selection=config.selection,
         attacks=read_attacks(args.run_dir),
+        provenance=read_provenance(args.run_dir),
     )
     print(f"report: {html}")
     return 0

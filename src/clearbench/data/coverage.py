@@ -46,3 +46,26 @@ def token_coverage(tokenizer, load, trained_configs: Sequence[str], groups: dict
     }
     gap = max(shares.values()) - min(shares.values())
     return {**shares, "gap": gap, "agree": gap <= MAX_GAP, "trained_on": list(trained_configs)}
+
+
+def gold_token_coverage(
+    tokenizer_dir: str, data: str, revision: str | None, forget_split: str, trained_configs: Sequence[str]
+) -> dict:
+    """`token_coverage` of the forget and holdout people's rows under gold's training configs, or
+    {"skipped": why} when the source has no holdout configs of its own."""
+    from transformers import AutoTokenizer
+
+    from clearbench.data.load import list_configs, load_split
+
+    percent = forget_split.removeprefix("forget")
+    groups = {
+        "forget": [forget_split, f"tofu_{forget_split}"],
+        "holdout": [f"holdout{percent}", f"tofu_holdout{percent}"],
+    }
+    available = set(list_configs(data))
+    missing = [config for configs in groups.values() for config in configs if config not in available]
+    if missing:
+        return {"skipped": f"the source has no {', '.join(missing)} config"}
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    trained = [config for config in trained_configs if config in available]
+    return token_coverage(tokenizer, lambda config: load_split(data, config, revision), trained, groups)

@@ -57,6 +57,7 @@ def build_report(
     retain_fail_threshold: float | None = 0.4,
     selection: Selection | None = None,
     attacks: list[dict] | None = None,
+    provenance: dict | None = None,
 ) -> Path:
     """Write the report into `out_dir` and return the path of `report.html`.
 
@@ -142,5 +143,5 @@ def build_report(
         atomic.write_bytes(out_dir / "plots" / name, png)
         figures.append((name, caption, png))
 
-    atomic.write_text(html_path, render_html(title, rows, modality, figures, config, tables))
+    atomic.write_text(html_path, render_html(title, rows, modality, figures, config, tables, provenance))
     return html_path

@@ -20,6 +20,7 @@ from clearbench.report.leaderboard import (
     set_apart,
 )
 from clearbench.report.plots import TASK_SCORES, task_names
+from clearbench.report.provenance import provenance_html
 from clearbench.report.tables import Table
 
 CSS = """
@@ -55,6 +56,7 @@ def render_html(
     figures: list[tuple[str, str, bytes]],
     config: dict | None,
     tables: list[Table] = (),
+    provenance: dict | None = None,
 ) -> str:
     """The page. `figures` are (file name, caption, PNG bytes); `tables` come after the modality table."""
     parts = [
@@ -82,6 +84,7 @@ def render_html(
     if not figures:
         parts.append('<p class="note">No figures: the entries carry no metrics or training logs.</p>')
     parts += tasks_section([row.entry for row in rows])
+    parts += provenance_html(provenance)
     if config is not None:
         text = json.dumps(config, indent=2, sort_keys=True, default=str, ensure_ascii=False)
         parts += [

@@ -1,0 +1,33 @@
+"""The report says how its numbers were made (report/provenance.py)."""
+
+from __future__ import annotations
+
+import json
+
+from clearbench.report.provenance import coverage_sentence, provenance_html, read_provenance
+
+
+def test_provenance_reads_run_json_and_token_coverage(tmp_path):
+    run = {"versions": {"torch": "2.13.0", "numpy": None}, "seeds": {"train": [0]}, "threads": 2}
+    run |= {
+        "data_source": "runs/x/data",
+        "data_revision": "abc123",
+        "holdout": {"count": 10, "how": "configs"},
+    }
+    (tmp_path / "run.json").write_text(json.dumps(run))
+    coverage = {"forget": 0.02, "holdout": 0.025, "gap": 0.005, "agree": True}
+    (tmp_path / "token_coverage.json").write_text(json.dumps(coverage))
+    html = "\n".join(provenance_html(read_provenance(tmp_path)))
+    for text in ("torch 2.13.0", "threads per job: 2", "revision abc123", "holdout (non-member) people: 10"):
+        assert text in html
+    assert "numpy" not in html  # not installed: not listed
+    assert "2.0% of the forget" in html and "2.5% of the holdout" in html and "they agree" in html
+
+
+def test_a_gap_over_one_point_is_called_a_confound():
+    assert "confounded" in coverage_sentence({"forget": 0.01, "holdout": 0.05, "gap": 0.04, "agree": False})
+    assert "not measured" in coverage_sentence({"skipped": "no holdout10 config"})
+
+
+def test_a_folder_without_run_json_has_no_provenance(tmp_path):
+    assert read_provenance(tmp_path) is None and provenance_html(None) == []
