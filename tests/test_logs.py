@@ -72,7 +72,7 @@ def test_unknown_task_needs_its_header(tmp_path):
         (lambda log: log["avg_gt_loss"].update({"0": math.nan}), "'avg_gt_loss' must hold one finite number"),
         (
             lambda log: log["average_perturb_loss"].update({"0": []}),
-            "non-empty list of finite numbers per sample; row 0 holds \\[\\]",
+            "non-empty list of finite numbers ≥ 0 \\(losses\\) per sample; row 0 holds \\[\\]",
         ),
         (lambda log: log.update(prob_kind="both"), "'prob_kind' must be one of"),
         (lambda log: log.update(task="retain_captions"), "says 'retain_captions'"),

@@ -84,8 +84,9 @@ def test_empty_rouge_means_recompute_from_the_generations(tmp_path):
 
 def test_official_logs_through_the_cli_under_clear_official(tmp_path, capsys):
     gold = write_official(tmp_path / "gold")
-    # The candidate's forget captions: paraphrase loss 1 and alternatives spread by row.
-    candidate = write_official(tmp_path / "candidate", paraphrased=1.0, spread=1.0)
+    # The candidate's forget captions: paraphrase loss 1 and alternatives spread by row (by 0.5: a
+    # loss below 0 is refused as impossible).
+    candidate = write_official(tmp_path / "candidate", paraphrased=1.0, spread=0.5)
     args = [
         "metrics",
         "--candidate",
@@ -98,11 +99,11 @@ def test_official_logs_through_the_cli_under_clear_official(tmp_path, capsys):
     ]
     assert main(args) == 0
     result = json.loads(capsys.readouterr().out)
-    # Official truth ratio: global perturbed mean ln 2 (rows ln 2 − 1, ln 2, ln 2 + 1) for every row.
+    # Official truth ratio: global perturbed mean ln 2 (rows ln 2 − ½, ln 2, ln 2 + ½) for every row.
     # Candidate log R = ln 2 − 1 on all 3 rows, gold ln 2: aligned vectors proportional -> 1 − JS = 1,
-    # although per-row ratios (ln 2 − 2, ln 2 − 1, ln 2) would not be.
+    # although per-row ratios (ln 2 − 1.5, ln 2 − 1, ln 2 − ½) would not be.
     assert result["forget_quality_js"] == pytest.approx(1.0)
-    assert one_minus_js_aligned([LN2 - 2, LN2 - 1, LN2], [LN2] * 3) < 0.9
+    assert one_minus_js_aligned([LN2 - 1.5, LN2 - 1, LN2 - 0.5], [LN2] * 3) < 0.9
     assert result["forget_quality"] == pytest.approx(2 / math.comb(6, 3))  # separated 3 vs 3
     # The paper's aggregates from the recomputed logs: real = H(Prob, TR) of the two real tasks.
     # Choice Prob = 1 / (1 + 2 · e^{0.5 − ln 2}) = 1 / (1 + e^{0.5}); TR = 1 − 1/R, R = e^{ln 2 − 0} = 2.

@@ -124,7 +124,7 @@ def refuse_input(out: str | os.PathLike, inputs: Iterable[str | os.PathLike | No
     overwrite it). Inputs that are not local paths (Hub ids, presets) are skipped."""
     out_real = os.path.realpath(out)
     for given in inputs:
-        if given is None or not os.path.exists(given):
+        if not isinstance(given, (str, os.PathLike)) or not os.path.exists(given):
             continue
         real = os.path.realpath(given)
         if real == out_real or inside(out_real, real) or inside(real, out_real):
@@ -276,9 +276,8 @@ def check_safetensors(path: str | os.PathLike) -> None:
 
 def check_checkpoint(folder: str | os.PathLike) -> None:
     """Every safetensors file of a local checkpoint folder readable (a Hub id is left alone)."""
-    folder = Path(folder)
-    if folder.is_dir():
-        for path in sorted(folder.glob("*.safetensors")):
+    if isinstance(folder, (str, os.PathLike)) and Path(folder).is_dir():
+        for path in sorted(Path(folder).glob("*.safetensors")):
             check_safetensors(path)
 
 
@@ -326,15 +325,15 @@ def record_weights(folder: str | os.PathLike) -> str:
 def weights_hash(folder: str | os.PathLike) -> str | None:
     """The SHA-256 of a local checkpoint's weight files (None: not a local folder). Files whose size
     and modification time match the record of `record_weights` are not read again."""
-    folder = Path(folder)
-    if not folder.is_dir():
+    if not isinstance(folder, (str, os.PathLike)) or not Path(folder).is_dir():
         return None
-    recorded: dict = {}
+    folder, recorded = Path(folder), {}
     if (folder / WEIGHTS).is_file():
         try:
             recorded = read_json_object(folder / WEIGHTS, limit=1 << 20).get("files") or {}
         except UserError:
             recorded = {}
+    recorded = recorded if isinstance(recorded, dict) else {}
     hashes = {}
     for path in weight_files(folder):
         known = recorded.get(path.name)

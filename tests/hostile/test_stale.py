@@ -86,3 +86,89 @@ def test_weights_hash_sees_a_replaced_file_at_the_same_path(tmp_path):
     assert files.weights_hash(tmp_path) == before
     save_file({"w": np.zeros(2, dtype=np.float32)}, str(tmp_path / "model.safetensors"))
     assert files.weights_hash(tmp_path) != before
+
+
+# ---- evaluation resume keyed on content --------------------------------------------------------
+FAST = dict(max_rows=1, max_new_tokens=2, progress=False, batch_size=1)
+
+
+@pytest.fixture
+def model_copy(world, tmp_path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(world[1], tmp_path / "model"))
+
+
+def replace_weights(model: Path) -> None:
+    """Other weights at the same path (as a retrained or downloaded model would be)."""
+    from safetensors.numpy import load_file
+
+    weights = load_file(str(model / "model.safetensors"))
+    save_file({name: value + 0.01 for name, value in weights.items()}, str(model / "model.safetensors"))
+
+
+def test_eval_resume_refuses_weights_replaced_at_the_same_path(world, model_copy, tmp_path):
+    from clearbench.evaluate.runner import evaluate_model
+
+    out = tmp_path / "eval"
+    evaluate_model(model_copy, world[0], "forget10", out, tasks=["tofu_forget"], **FAST)
+    replace_weights(model_copy)
+    with pytest.raises(UserError, match=r"other settings \(model_weights 'sha256:"):
+        evaluate_model(model_copy, world[0], "forget10", out, tasks=["tofu_forget", "tofu_retain"], **FAST)
+    assert not (out / "tofu_retain.json").exists()
+
+
+def test_eval_resume_refuses_data_regenerated_at_the_same_path(world, model_copy, tmp_path):
+    import shutil
+
+    from clearbench.evaluate.runner import evaluate_model
+    from hostile.helpers import read_table, set_value
+
+    data = Path(shutil.copytree(world[0], tmp_path / "data"))
+    out = tmp_path / "eval"
+    evaluate_model(model_copy, data, "forget10", out, tasks=["tofu_forget"], **FAST)
+    answer = read_table(data, "tofu_world_facts_perturbed")["answer"][0]
+    set_value(data, "tofu_world_facts_perturbed", "answer", 0, answer + " indeed")
+    with pytest.raises(UserError, match=r"other settings \(data_revision 'sha256:"):
+        evaluate_model(model_copy, data, "forget10", out, tasks=["tofu_forget", "tofu_retain"], **FAST)
+
+
+def test_eval_of_a_moved_model_and_run_resumes(world, model_copy, tmp_path):
+    from clearbench.evaluate.runner import evaluate_model
+
+    out = tmp_path / "eval"
+    evaluate_model(model_copy, world[0], "forget10", out, tasks=["tofu_forget"], **FAST)
+    moved_model, moved_out = model_copy.rename(tmp_path / "moved_model"), out.rename(tmp_path / "moved")
+    evaluate_model(moved_model, world[0], "forget10", moved_out, tasks=["tofu_forget", "tofu_retain"], **FAST)
+    assert (moved_out / "tofu_retain.json").is_file()
+
+
+def test_deleting_summary_does_not_skip_the_data_revision_check(world, model_copy, tmp_path):
+    from clearbench.evaluate import logs
+    from clearbench.evaluate.runner import evaluate_model
+
+    out = evaluate_model(model_copy, world[0], "forget10", tmp_path / "eval", tasks=["tofu_forget"], **FAST)
+    revision = logs.data_revision(out)
+    assert revision.startswith("sha256:")
+    (out / "summary.json").unlink()
+    assert logs.data_revision(out) == revision
+    (out / ".settings.json").unlink()
+    assert logs.data_revision(out) == revision  # from the task log itself
+
+
+def test_eval_out_that_is_the_model_is_refused(world, model_copy):
+    from clearbench.evaluate.runner import evaluate_model
+
+    before = sorted(p.name for p in model_copy.iterdir())
+    with pytest.raises(UserError, match="would overwrite the input"):
+        evaluate_model(model_copy, world[0], "forget10", model_copy, tasks=["tofu_forget"], **FAST)
+    assert sorted(p.name for p in model_copy.iterdir()) == before
+
+
+def test_eval_of_a_corrupt_safetensors_header_names_the_file(world, model_copy, tmp_path):
+    from clearbench.evaluate.runner import evaluate_model
+
+    weights = model_copy / "model.safetensors"
+    weights.write_bytes(b"\xff" * 8 + weights.read_bytes()[8:])
+    with pytest.raises(UserError, match=r"model.safetensors: not a readable safetensors file"):
+        evaluate_model(model_copy, world[0], "forget10", tmp_path / "eval", tasks=["tofu_forget"], **FAST)

@@ -32,11 +32,10 @@ generation.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
-from clearbench import atomic
+from clearbench import atomic, files
 from clearbench.errors import UserError
 from clearbench.evaluate import official
 from clearbench.evaluate.tasks import PROB_KINDS, TASKS
@@ -128,14 +127,19 @@ def normalise(task: str, log: dict, source: str | None = None) -> dict:
 
 
 def data_revision(path) -> str | None:
-    """The data revision a clearbench evaluation recorded in its summary, or None (official logs)."""
-    summary = Path(path) / SUMMARY
-    if not summary.is_file():
+    """The data revision a clearbench evaluation recorded: in its summary, else in its settings
+    (`.settings.json`) or a task log, so deleting summary.json does not skip the check; None for
+    official logs."""
+    path = Path(path)
+    if not path.is_dir():
         return None
-    try:
-        return json.loads(summary.read_text(encoding="utf-8")).get("data_revision")
-    except (OSError, ValueError, AttributeError):
-        return None
+    task_logs = sorted(p for p in path.glob("*.json") if p.name != SUMMARY and not p.name.startswith("."))
+    for record in [path / SUMMARY, path / ".settings.json", *task_logs]:
+        if record.is_file():
+            found = files.read_json(record)
+            if isinstance(found, dict) and found.get("data_revision") is not None:
+                return str(found["data_revision"])
+    return None
 
 
 def samples(log: dict, key: str) -> list:
@@ -177,12 +181,19 @@ def validate(log: dict) -> None:
             raise UserError(
                 f"{where}: keys {first!r} and {key!r} cover different samples, e.g. index {differing}"
             )
-        shape_ok, expected = _SHAPES.get(key, (_is_number, "one finite number"))
-        bad = next((i for i, value in log[key].items() if not shape_ok(value)), None)
-        if bad is not None:
-            raise UserError(
-                f"{where}: key {key!r} must hold {expected} per sample; row {bad} holds {log[key][bad]!r}"
-            )
+        _check_values(log, key, where)
+    for key in _SHAPES.keys() - set(keys):  # optional keys, when present, hold possible values too
+        if isinstance(log.get(key), dict) and log[key]:
+            _check_values(log, key, where)
+
+
+def _check_values(log: dict, key: str, where: str) -> None:
+    shape_ok, expected = _SHAPES.get(key, (_is_number, "one finite number"))
+    bad = next((i for i, value in log[key].items() if not shape_ok(value)), None)
+    if bad is not None:
+        raise UserError(
+            f"{where}: key {key!r} must hold {expected} per sample; row {bad} holds {log[key][bad]!r}"
+        )
 
 
 def _is_number(value) -> bool:
@@ -190,11 +201,31 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _is_loss(value) -> bool:
+    """A negative log-likelihood: finite and not below 0 (a negative one would be a probability
+    above 1); -1e-6 allows the rounding of a log-softmax at probability 1."""
+    return _is_number(value) and value >= -1e-6
+
+
+def _is_fraction(value) -> bool:
+    return _is_number(value) and 0 <= value <= 1
+
+
+_LOSS = (_is_loss, "one finite number ≥ 0 (a loss: a negative log-likelihood)")
+_LOSSES = (
+    lambda v: isinstance(v, list) and v and all(map(_is_loss, v)),
+    "a non-empty list of finite numbers ≥ 0 (losses)",
+)
+_FRACTION = (_is_fraction, "one number in [0, 1]")
 _SHAPES = {
-    "average_perturb_loss": (
-        lambda v: isinstance(v, list) and v and all(map(_is_number, v)),
-        "a non-empty list of finite numbers",
-    ),
+    "avg_gt_loss": _LOSS,
+    "gt_loss": _LOSS,
+    "avg_paraphrased_loss": _LOSS,
+    "paraphrased_loss": _LOSS,
+    "average_perturb_loss": _LOSSES,
+    "perturb_loss": _LOSSES,
+    "rougeL_recall": _FRACTION,
+    "rouge1_recall": _FRACTION,
     "generated_text": (
         lambda v: isinstance(v, list) and len(v) == 3 and all(isinstance(x, str) for x in v),
         "[prompt, generation, reference]",
@@ -235,13 +266,9 @@ def _read_official(aggregated, source: str, fmt: str | None) -> dict[str, dict]:
 
 
 def _load(path: Path):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except (OSError, UnicodeDecodeError) as error:
-        raise UserError(f"{path}: cannot read: {error}") from None
-    except json.JSONDecodeError as error:
-        raise UserError(f"{path}: not valid JSON: {error}") from None
+    """A log a user or another program wrote: a regular file (not /dev/zero or a FIFO), bounded in
+    size and nesting (`files.read_json`)."""
+    return files.read_json(path)
 
 
 def _where(log: dict) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from clearbench import atomic
+from clearbench import atomic, files
 from clearbench.errors import UserError
 from clearbench.evaluate import logs, membership
 from clearbench.evaluate import people as people_log
@@ -30,9 +30,14 @@ RUN_KEYS = (
     "max_new_tokens",
     "membership_k",
     "holdout_people",
+    "model_weights",
+    "data_revision",
 )
 # Keys an evaluation written before they existed does not record: absent means "not compared".
-LATER_RUN_KEYS = ("membership_k", "holdout_people")
+LATER_RUN_KEYS = ("membership_k", "holdout_people", "model_weights", "data_revision")
+# Keyed on content: when both evaluations record the weights' hash, the paths may differ (a moved
+# or copied run resumes), and a model replaced at the same path is found out.
+PATH_KEYS = ("model", "data")
 
 
 def evaluate_model(
@@ -75,6 +80,8 @@ def evaluate_model(
         check_people(holdout, [], [], "holdout people")
         holdout = HoldoutPlan(tuple(sorted(set(holdout))), forget_split)
     out_dir = Path(out_dir)
+    files.refuse_input(out_dir, [model_path, data], "--out")
+    files.check_checkpoint(model_path)  # a corrupt safetensors header is named, not a traceback
     adapter = registry.adapter_for(model_path, trust_remote_code=trust_remote_code)
     chosen = select_tasks(tasks, has_vision=adapter.has_vision)
     derived = holdout is not None and holdout.derived
@@ -92,8 +99,10 @@ def evaluate_model(
         "max_new_tokens": max_new_tokens,
         "membership_k": membership_k,
         "holdout_people": list(holdout.people) if derived else None,
+        "model_weights": files.weights_hash(model_path),
     }
     data_revision = dataset_revision(str(data), revision)  # also checks the source exists
+    run["data_revision"] = data_revision
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out {out_dir} exists and is not a directory")
     todo = [task for task in chosen if task.name not in logs.completed_tasks(out_dir)]
@@ -104,7 +113,8 @@ def evaluate_model(
         else load_split(str(data), configs[task.name], revision)
         for task in todo
     }
-    summary = {**_start_summary(out_dir, run), "data_revision": data_revision}
+    files.claim_folder(out_dir, "--out", legacy=lambda folder: (folder / SETTINGS).is_file())
+    summary = _start_summary(out_dir, run)
     # Whose row each is (the bootstrap's unit): image rows say; questions are matched to these names.
     people = people_log.known_people(splits.values(), holdout.people if holdout is not None else ())
 
@@ -132,7 +142,7 @@ def evaluate_model(
                 )
             except UserError as error:
                 raise UserError(f"data source '{data}', config '{configs[task.name]}': {error}") from None
-            logs.write_task_log(out_dir, task.name, log)
+            logs.write_task_log(out_dir, task.name, log | {"data_revision": data_revision})
 
     written = logs.read_eval(out_dir)
     summary["tasks"] = {task.name: task_summary(written[task.name]) for task in chosen}
@@ -310,20 +320,18 @@ def _start_summary(out_dir: Path, run: dict) -> dict:
 
     A directory holding another run's logs is refused, not mixed into.
     """
-    import json
-
     settings = out_dir / SETTINGS
     for path in (settings, out_dir / logs.SUMMARY):
         if not path.is_file():
             continue
-        try:
-            earlier = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as error:
-            raise UserError(f"{path}: cannot read the earlier run's settings: {error}") from None
+        earlier = files.read_json_object(path, "the earlier evaluation's settings")
+        by_content = earlier.get("model_weights") is not None and run["model_weights"] is not None
         changed = [
             key
             for key in RUN_KEYS
-            if earlier.get(key) != run[key] and not (key in LATER_RUN_KEYS and key not in earlier)
+            if earlier.get(key) != run[key]
+            and not (key in LATER_RUN_KEYS and key not in earlier)
+            and not (by_content and key in PATH_KEYS)
         ]
         if changed:
             details = ", ".join(f"{key} {earlier.get(key)!r} → {run[key]!r}" for key in changed)
