@@ -51,6 +51,12 @@ def test_images_are_resized_square_and_a_broken_one_is_named():
     pixels = decode_images([png((255, 0, 0)), {"bytes": png((0, 0, 255))}], 4, "config 'full'")
     assert pixels.shape == (2, 3, 4, 4)
     assert pixels[0, :, 0, 0].tolist() == [1.0, -1.0, -1.0]  # normalised to [-1, 1]
+    half = Image.new("RGB", (8, 6), (255, 0, 0))
+    half.paste((0, 0, 255), (4, 0, 8, 6))
+    buffer = io.BytesIO()
+    half.save(buffer, format="PNG")
+    right = decode_images([buffer.getvalue()], 4, "config 'full'", box=[0.5, 0.0, 1.0, 1.0])
+    assert right[0, :, :, :].mean(dim=(1, 2)).tolist() == [-1.0, -1.0, 1.0]  # the face box's pixels only
     with pytest.raises(UserError, match="config 'full', row 1: the image does not decode"):
         decode_images([png((0, 0, 0)), b"not a png"], 4, "config 'full'")
 

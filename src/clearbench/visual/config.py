@@ -34,6 +34,9 @@ class DataSection:
     # The people H: this config's names (the synthetic world's holdoutNN); none: drawn from the rest.
     holdout_config: str | None = "holdout10"
     resolution: int = 32  # images are resized to this square size
+    # Crop (left, top, right, bottom; fractions) before resizing: where the face is, as a detector
+    # would find it. None: the whole image.
+    face_box: list[float] | None = None
     enroll: int = 5  # enrolment images per identity (the official num_enroll)
     short_identities: str = "error"  # identities with too few images: error, or skip (named in the log)
     pretrain_source: str | None = None  # none: the data source
@@ -199,6 +202,11 @@ def validate(config: VisualConfig) -> None:
 
         check_options(
             data.persons, data.image_size, names=("config key 'data.persons'", "config key 'data.image_size'")
+        )
+    box = data.face_box
+    if box is not None and not (len(box) == 4 and 0 <= box[0] < box[2] <= 1 and 0 <= box[1] < box[3] <= 1):
+        raise UserError(
+            f"config key 'data.face_box': (left, top, right, bottom) fractions, left < right, top < bottom; got {box}"
         )
     if config.model.width < 1:
         raise UserError(f"config key 'model.width' must be at least 1, got {config.model.width}")

@@ -58,9 +58,11 @@ class Identities:
         return mask
 
 
-def decode_images(blobs: list, resolution: int, where: str) -> torch.Tensor:
+def decode_images(blobs: list, resolution: int, where: str, box: list[float] | None = None) -> torch.Tensor:
     """PNG/JPEG bytes (or {"bytes": ...} records) → [N, 3, R, R], resized square, normalised.
 
+    `box` (left, top, right, bottom, as fractions of the width and height) crops every image first:
+    the face, as a face-identification pipeline's detector and alignment would hand it over.
     `where` names the config in the error for an image that does not decode (row numbers from 0)."""
     from PIL import Image, UnidentifiedImageError
 
@@ -69,7 +71,13 @@ def decode_images(blobs: list, resolution: int, where: str) -> torch.Tensor:
         data = blob.get("bytes") if isinstance(blob, dict) else blob
         try:
             with Image.open(io.BytesIO(data)) as image:
-                image = image.convert("RGB").resize((resolution, resolution), Image.Resampling.BILINEAR)
+                image = image.convert("RGB")
+                if box is not None:
+                    w, h = image.size
+                    image = image.crop(
+                        (round(box[0] * w), round(box[1] * h), round(box[2] * w), round(box[3] * h))
+                    )
+                image = image.resize((resolution, resolution), Image.Resampling.BILINEAR)
                 pixels[row] = np.asarray(image)
         except (UnidentifiedImageError, OSError, TypeError, ValueError) as error:
             raise UserError(
@@ -95,6 +103,7 @@ def read_config(
     revision: str | None = None,
     keep=None,
     validate: bool = True,
+    box: list[float] | None = None,
 ) -> Identities:
     """The images of one config with their identities; `keep(row) -> bool` filters rows first."""
     from datasets import Image
@@ -111,7 +120,7 @@ def read_config(
     dataset = dataset.cast_column("image", Image(decode=False))
     rows = [row for row in dataset if keep is None or keep(row)]
     where = f"data source '{source}', config '{config}'"
-    images = decode_images([row["image"] for row in rows], resolution, where)
+    images = decode_images([row["image"] for row in rows], resolution, where, box)
     labels, names = by_first_appearance([str(row[name_column]) for row in rows])
     return Identities(images, labels, names)
 
@@ -133,7 +142,12 @@ def concatenate(parts: list[Identities]) -> Identities:
 
 
 def pretraining_identities(
-    source: str, config: str, resolution: int, name_column: str, revision: str | None = None
+    source: str,
+    config: str,
+    resolution: int,
+    name_column: str,
+    revision: str | None = None,
+    box: list[float] | None = None,
 ) -> Identities:
     """Identities for pretraining: the synthetic world's famous faces (rows asking for the name on
     the image), or every row of another config with an image and a name column."""
@@ -147,8 +161,11 @@ def pretraining_identities(
             name_column="answer",
             revision=revision,
             keep=lambda row: row.get("question") == FACE_QUESTION and row.get("image") is not None,
+            box=box,
         )
-    return read_config(source, config, resolution, name_column=name_column, revision=revision, validate=False)
+    return read_config(
+        source, config, resolution, name_column=name_column, revision=revision, validate=False, box=box
+    )
 
 
 def check_enough_images(identities: Identities, needed: int, skip: bool, log=print) -> Identities:

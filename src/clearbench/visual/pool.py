@@ -38,19 +38,22 @@ class Pool:
 
 def build_pool(config, source: str, log=print) -> Pool:
     """Read and check the data the config asks for (UserError naming what is wrong)."""
-    from clearbench.data.load import list_configs
+    from clearbench.data.load import list_configs, load_split
 
     data = config.data
     needed = data.enroll + 1
     configs = list_configs(source)
-    parts = [read_config(source, "full", data.resolution, revision=data.revision)]
+    box = data.face_box
+    parts = [read_config(source, "full", data.resolution, revision=data.revision, box=box)]
     holdout_from_config = data.holdout_config is not None and data.holdout_config in configs
     if holdout_from_config:
-        parts.append(read_config(source, data.holdout_config, data.resolution, revision=data.revision))
+        parts.append(
+            read_config(source, data.holdout_config, data.resolution, revision=data.revision, box=box)
+        )
     identities = check_enough_images(concatenate(parts), needed, data.short_identities == "skip", log)
     present = set(identities.names)
-    forget_rows = read_config(source, data.forget_split, data.resolution, revision=data.revision)
-    forget = [name for name in forget_rows.names if name in present]
+    forget_names = load_split(source, data.forget_split, data.revision)["name"]
+    forget = [name for name in dict.fromkeys(forget_names) if name in present]
     if holdout_from_config:
         holdout = [name for name in parts[1].names if name in present]
     else:  # a source without holdout people (therem/CLEAR): as many drawn from the rest
@@ -63,7 +66,7 @@ def build_pool(config, source: str, log=print) -> Pool:
     others = [name for name in identities.names if name not in set(forget) | set(holdout)]
     pretrain_source = data.pretrain_source or source
     pretraining = pretraining_identities(
-        pretrain_source, data.pretrain_config, data.resolution, data.pretrain_name_column
+        pretrain_source, data.pretrain_config, data.resolution, data.pretrain_name_column, box=box
     )
     shared = sorted(set(pretraining.names) & present)
     if shared:

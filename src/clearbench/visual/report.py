@@ -72,8 +72,8 @@ def agreement(rows: dict[str, dict]) -> dict:
         if len(shared) >= 3:
             ours = [rows[m][column]["mean"] for m in shared]
             theirs = [PAPER[m][index] for m in shared]
-            rho = spearmanr(ours, theirs).statistic
-            ranks[column] = None if rho != rho else round(float(rho), 3)
+            if len(set(ours)) > 1:  # a constant column has no rank correlation
+                ranks[column] = round(float(spearmanr(ours, theirs).statistic), 3)
     checks = {}
     gold, original = rows.get("gold"), rows.get("original")
     for column in ("u_lira", "u_mia"):
