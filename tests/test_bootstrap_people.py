@@ -102,6 +102,9 @@ def test_intervals_hold_the_estimate_stay_in_range_and_skip_p_values():
     assert "maximum" in found["no_interval"]["mia_auc_best"]
     low, high = found["values"]["mia_auc"]
     assert 0 <= low <= point["mia_auc"] <= high <= 1
+    assert point["mia_auc_gap"] == pytest.approx(abs(point["mia_auc"] - compute_metrics(gold)["mia_auc"]))
+    low, high = found["values"]["mia_auc_gap"]
+    assert 0 <= low <= point["mia_auc_gap"] <= high <= 1
     gold_auc = found["membership"]["images"]["min_k_plus_plus"]["gold_auc"]
     assert 0 <= gold_auc[0] <= gold_auc[1] <= 1
     assert found["gold_floor"]["forget_quality_ks_statistic"][1] > 0  # gold vs gold: D > 0 by chance

@@ -198,13 +198,14 @@ def test_table_columns_are_metrics_of_the_metric_table():
     assert [c.header() for c in leaderboard_columns()][:3] == ["Real ↑", "Retain ↑", "Forget ↓"]
     assert METRICS["forget"].latex_header() == r"Forget $\downarrow$"
     # The paper's columns are on the image tasks; the text and both-halves ones say so.
-    scopes = ["images"] * 6 + ["text"] * 3 + ["both"] * 2 + ["images"] * 2 + ["text"] * 2  # then membership
+    scopes = ["images"] * 7 + ["text"] * 3 + ["both"] * 2 + ["images"] * 3 + ["text"] * 3  # then membership
     assert [METRICS[key].scope for key in LEADERBOARD_KEYS] == scopes
     assert METRICS["forget_quality_both"].header() == "forget quality, both forget sets pooled (KS p) ↑"
 
 
 def test_a_scopes_columns_appear_when_some_row_has_a_value_in_it():
-    paper = ["real", "retain", "forget", "forget_quality", "forget_quality_js", "model_utility"]
+    paper = ["real", "retain", "forget", "forget_quality", "forget_quality_ks_statistic", "forget_quality_js"]
+    paper += ["model_utility"]
     text = ["model_utility_text", "forget_quality_text", "forget_quality_text_js"]
     paper_only = [ReportEntry("gold", "gold", metrics=metrics(0.5, 0.5, 0.2, 1.0, 1.0, 0.5))]
     assert leaderboard_csv(leaderboard_rows(paper_only)).splitlines()[0].split(",")[3:-3] == paper
@@ -300,6 +301,7 @@ def test_csv_keeps_full_precision_and_failure_reasons(tmp_path):
         "retain",
         "forget",
         "forget_quality",
+        "forget_quality_ks_statistic",
         "forget_quality_js",
         "model_utility",
         "status",
@@ -330,10 +332,12 @@ def test_markdown_table_is_well_formed_and_marks_rows_set_apart(tmp_path):
     text = leaderboard_markdown(leaderboard_rows(sample_entries(tmp_path)))
     lines = [line for line in text.splitlines() if line.startswith("|")]
     assert len(lines) == 2 + 6
-    assert lines[0].startswith("| method | Real ↑ | Retain ↑ | Forget ↓ | forget quality (KS p) ↑ | 1 − JS ↑")
-    assert {unescaped(line, "|") for line in lines} == {9}
+    assert lines[0].startswith(
+        "| method | Real ↑ | Retain ↑ | Forget ↓ | forget quality (KS p) ↑ | KS statistic ↓ | 1 − JS ↑"
+    )
+    assert {unescaped(line, "|") for line in lines} == {10}
     gold, ga = lines[2], lines[4]
-    assert gold == "| gold | 0.500 | 0.510 | 0.190 | 1.000 | 1.000 | 0.470 | completed |"
+    assert gold == "| gold | 0.500 | 0.510 | 0.190 | 1.000 | n/a | 1.000 | 0.470 | completed |"
     assert ga.startswith("| *ga@both* | *0.270* | *0.050* | *0.000* | *1.20e-09* |")
     assert "&lt;script&gt;" in text and "<script>" not in text
     assert "Retain < 0.4" in text
@@ -343,12 +347,12 @@ def test_latex_table_has_aligned_columns_escapes_and_grey_rows(tmp_path):
     text = leaderboard_latex(leaderboard_rows(sample_entries(tmp_path)))
     body = text.split("\\midrule\n")[1].split("\\bottomrule")[0].strip().splitlines()
     assert len(body) == 6
-    assert {unescaped(line, "&") for line in body} == {7}
-    assert body[0] == r"gold & 0.500 & 0.510 & 0.190 & 1.000 & 1.000 & 0.470 & completed \\"
+    assert {unescaped(line, "&") for line in body} == {8}
+    assert body[0] == r"gold & 0.500 & 0.510 & 0.190 & 1.000 & n/a & 1.000 & 0.470 & completed \\"
     assert body[1].split(" & ")[4] == r"$3.00\times10^{-5}$"
     assert body[2].startswith(r"\textcolor{gray}{ga@both}")
     assert r"out of memory \& 100\% used\_" in body[5]
-    assert text.count(r"\begin{tabular}{lrrrrrrl}") == 1 and text.rstrip().endswith(r"\end{tabular}")
+    assert text.count(r"\begin{tabular}{lrrrrrrrl}") == 1 and text.rstrip().endswith(r"\end{tabular}")
 
 
 # --- modality table ---------------------------------------------------------------------------

@@ -181,3 +181,19 @@ def test_an_interval_with_a_tiny_p_value_is_typeset_in_latex(tmp_path):
     ]
     build_report(runs, tmp_path)
     assert r"0.200 [$1.20\times10^{-6}$, 0.300]" in (tmp_path / "leaderboard.tex").read_text()
+
+
+def test_membership_columns_are_marked_unreliable_when_gold_s_auc_interval_excludes_half(tmp_path):
+    gold_intervals = {"method": "bootstrap over people", "values": {"mia_auc": [0.61, 0.83]}}
+    runs = [
+        _entry("gold", "gold", kind="gold", mia_auc=0.72, intervals=gold_intervals),
+        _entry("ga", "ga", mia_auc=0.9, privleak=-0.6, mia_auc_gap=0.18),
+    ]
+    build_report(runs, tmp_path)
+    leaderboard = (tmp_path / "leaderboard.md").read_text()
+    assert "0.900 †" in leaderboard and "0.180 †" in leaderboard and "0.720 [0.610, 0.830] †" in leaderboard
+    assert "Unreliable on images: gold's AUC interval [0.610, 0.830] excludes 0.5" in leaderboard
+    assert "one attack for every row (Min-K %++)" in leaderboard
+    runs[0].metrics["intervals"]["values"]["mia_auc"] = [0.4, 0.6]  # covers 0.5: sound
+    build_report(runs, tmp_path)
+    assert "†" not in (tmp_path / "leaderboard.md").read_text()

@@ -308,7 +308,7 @@ def bootstrap_intervals(
             if metric.scope not in privacy:
                 privacy[metric.scope] = _membership(candidate, gold, used, units, weights)
             found = privacy[metric.scope].get(metric.attack, {})
-            value = found.get("auc" if metric.membership == "auc" else "privleak")
+            value = found.get(metric.membership)
             if value is None:
                 no_interval[key] = "PrivLeak divides by 1 − gold's AUC, 0 in some resamples"
                 continue

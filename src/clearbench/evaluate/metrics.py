@@ -25,10 +25,13 @@ Across tasks, per scope (images = CLEAR's image tasks, text = TOFU's QA, both = 
 
 Membership inference (per scope, forget vs holdout rows; evaluate/membership.py)
 - mia_auc           ROC-AUC of each attack's per-sample scores, forget rows positive, higher score =
-                    member (gold ≈ 0.5); the unsuffixed key is Min-K %++'s (HEADLINE_ATTACK), `_best`
-                    the attack with this model's highest AUC.
+                    member (gold ≈ 0.5); the unsuffixed key is Min-K %++'s (HEADLINE_ATTACK) for every
+                    model; `_best` the attack with this model's highest AUC (a per-model maximum,
+                    biased upward: labelled so, no interval).
 - privleak          MUSE's (AUC'_model − AUC'_gold) / AUC'_gold with AUC' = 1 − AUC: 0 ideal, negative
                     = the forget people still stand out as members.
+- mia_auc_gap       |AUC − AUC_gold|: 0 ideal; unlike PrivLeak it does not explode when gold's AUC is
+                    far from 0.5.
 Holdout tasks enter no other metric; a log without the scores an attack needs leaves the membership
 metrics None (the reason in `unavailable`) and every other metric as it was.
 
@@ -412,6 +415,7 @@ def _membership(candidate: dict, gold: dict | None, used: list[str]) -> dict:
                 "auc": auc,
                 "gold_auc": gold_auc,
                 "privleak": None if gold_auc is None else membership.privleak(auc, gold_auc),
+                "auc_gap": None if gold_auc is None else abs(auc - gold_auc),
                 "roc": {"fpr": fpr, "tpr": tpr},
             }
             found["rows"] = [len(members), len(strangers)]

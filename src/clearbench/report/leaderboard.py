@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from clearbench.errors import UserError
 from clearbench.evaluate.metric_table import METRICS, Metric
@@ -34,8 +34,10 @@ LEADERBOARD_KEYS = (
     "forget_quality_both",
     "mia_auc",
     "privleak",
+    "mia_auc_gap",
     "mia_auc_text",
     "privleak_text",
+    "mia_auc_gap_text",
 )
 # The paper's Table 3 (Real / Retain / Forget / 1 − JS on the image tasks, per modality of the forget
 # set), plus the text half's 1 − JS when evaluated: what forgetting one modality does to the other.
@@ -98,6 +100,8 @@ class Row:
     values: dict[str, float | None]
     fails_on_retain: bool
     threshold: float | None
+    # Scope -> gold's MIA AUC interval where it excludes 0.5: that scope's membership cells get "†".
+    unreliable: tuple = ()
 
     @property
     def status(self) -> str:
@@ -120,7 +124,24 @@ def leaderboard_rows(entries: list[ReportEntry], retain_fail_threshold: float | 
         rows.append(
             Row(entry, values, fails_retain(values["retain"], retain_fail_threshold), retain_fail_threshold)
         )
-    return rows
+    unreliable = tuple(unreliable_membership(entries).items())
+    return [replace(row, unreliable=unreliable) for row in rows]
+
+
+def unreliable_membership(entries: list[ReportEntry]) -> dict[str, tuple[float, float]]:
+    """Scope -> gold's MIA AUC interval (the headline attack, bootstrap over people) where it
+    excludes 0.5: gold never saw either set, so its forget and holdout people differ beyond training
+    and every membership column of that scope is unreliable."""
+    from clearbench.evaluate.bootstrap import headline_attack_gold
+
+    found: dict[str, tuple[float, float]] = {}
+    for entry in entries:
+        for scope, key in (("images", "mia_auc"), ("text", "mia_auc_text")):
+            span = interval(entry, key) if entry.kind == "gold" else None
+            span = span or headline_attack_gold((entry.metrics or {}).get("intervals") or {}, scope)
+            if span and not span[0] <= 0.5 <= span[1]:
+                found.setdefault(scope, (float(span[0]), float(span[1])))
+    return found
 
 
 def fails_retain(retain: float | None, threshold: float | None) -> bool:
@@ -255,6 +276,8 @@ def leaderboard_cells(row: Row, columns: tuple[Metric, ...]) -> list[str]:
         found = interval(row.entry, c.key) if row.values[c.key] is not None else None
         if found:
             text += f" [{format_number(found[0], p_value=c.p_value)}, {format_number(found[1], p_value=c.p_value)}]"
+        if c.membership and c.scope in dict(row.unreliable) and row.values[c.key] is not None:
+            text += " †"
         cells.append(text)
     return cells
 
@@ -287,12 +310,36 @@ def leaderboard_latex(rows: list[Row]) -> str:
 
 
 def legend(rows: list[Row]) -> str:
-    return " ".join(note for note in (scope_note(rows), set_apart_note(rows), interval_note(rows)) if note)
+    notes = (scope_note(rows), set_apart_note(rows), interval_note(rows), membership_note(rows))
+    return " ".join(note for note in notes if note)
+
+
+def membership_note(rows: list[Row]) -> str:
+    """Which attack the membership columns use, and where gold shows them unreliable."""
+    if not any(row.values[key] is not None for row in rows for key in ("mia_auc", "mia_auc_text")):
+        return ""
+    from clearbench.evaluate.metric_table import ATTACK_LABELS, HEADLINE_ATTACK
+
+    note = (
+        f"MIA AUC, PrivLeak and AUC distance to gold (|AUC − AUC_gold|) use one attack for every row "
+        f"({ATTACK_LABELS[HEADLINE_ATTACK]})."
+    )
+    for scope, (low, high) in rows[0].unreliable if rows else ():
+        note += (
+            f" † Unreliable on {scope}: gold's AUC interval [{low:.3f}, {high:.3f}] excludes 0.5, so its "
+            "forget and holdout people differ beyond training and the columns measure that difference too."
+        )
+    return note
 
 
 def interval_note(rows: list[Row]) -> str:
     methods = interval_methods(row.entry for row in rows)
-    return f"In brackets: 95 % intervals ({'; '.join(methods)})." if methods else ""
+    if not methods:
+        return ""
+    return (
+        f"In brackets: 95 % intervals ({'; '.join(methods)}); KS p-values have none (their effect size, "
+        "KS D, has one)."
+    )
 
 
 def scope_note(rows: list[Row]) -> str:
