@@ -108,7 +108,9 @@ def test_failed_and_diverged_methods_are_reported_and_the_others_kept(tmp_path, 
     assert [(r.name, r.status) for r in runs] == [("ga", "diverged"), ("npo", "failed"), ("idk", "completed")]
     assert "CUDA out of memory" in runs[1].error and "inf" in runs[0].error
 
-    report = Pipeline(config, tmp_path, log=lambda line: None).report(runs)
+    reporter = Pipeline(config, tmp_path, log=lambda line: None)
+    report = reporter.report(runs)
+    assert reporter.failed == ["npo"]  # `clearbench run` exits 1 naming it (tests/hostile/test_failures.py)
     leaderboard = (report / "leaderboard.md").read_text()
     assert "CUDA out of memory" in leaderboard and "loss became inf" in leaderboard
 

@@ -25,8 +25,8 @@ from clearbench import atomic, settings, sweep
 from clearbench.config import RunConfig, forget_config, retain_split, synth_density
 from clearbench.errors import UserError
 from clearbench.jobs import Job
-from clearbench.methods import method_name
-from clearbench.versions import versions
+from clearbench.methods import method_name, resolve_method
+from clearbench.versions import computing_software, source_digest, versions
 
 
 def _results_part(config: dict) -> dict:
@@ -44,6 +44,19 @@ def final_point(point: dict, options) -> dict | None:
 
 def _request_label(request: str | None) -> str:
     return f"[request={request}]" if request else ""
+
+
+def _attacked(run: ModelRun) -> bool:
+    """Attacks take target, gold and each one-shot unlearned model (not the base, requests, epochs)."""
+    return run.kind != "base" and run.request is None and not run.snapshot
+
+
+def _counted(reasons) -> str:
+    """`torch 2.12.0 → 2.13.0 (7 jobs); my.py edited (1 job)`."""
+    counts: dict[str, int] = {}
+    for reason in reasons:
+        counts[reason] = counts.get(reason, 0) + 1
+    return "; ".join(f"{why} ({n} job{'s' if n > 1 else ''})" for why, n in counts.items())
 
 
 def _forget_quality(metrics: dict) -> dict:
@@ -82,6 +95,7 @@ class Pipeline:
         out: Path,
         log: Callable[[str], None] = print,
         reuse: str | Path | None = None,
+        rerun_changed: bool = False,
     ):
         from accelerate import PartialState
 
@@ -94,6 +108,8 @@ class Pipeline:
         self.eval_tasks: list = []  # set by run() once the model is known
         self.holdout = None  # the holdout people (data.holdout.HoldoutPlan), set by check_data()
         self.reuse = reuse  # a run (folder, export or Hub repo) whose target, gold and their logs to adopt
+        self.rerun_changed = rerun_changed  # redo jobs made by other code or settings (else refuse)
+        self.failed: list[str] = []  # the names of the jobs that failed, once run() returns
 
     # ---- the whole run ---------------------------------------------------------------------
     def run(self) -> Path:
@@ -249,8 +265,8 @@ class Pipeline:
                     persons=self.config.data.persons,
                     seed=self.config.data.seed,
                     image_size=self.config.data.image_size,
-                )
                     density=synth_density(self.config.data),
+                )
             self.state.wait_for_everyone()
             self.data = str(target)
         self.check_data()
@@ -377,6 +393,7 @@ class Pipeline:
                             forget=forget_config(forget, modality),
                             retain=f"{retain_split(forget)}+tofu",
                             method=method,
+                            method_code=source_digest(resolve_method(method)),
                             options=asdict(settings.narrow(options, UnlearnOptions)),
                             hparams=hparams,
                             seed=unlearn_seed,
@@ -395,7 +412,7 @@ class Pipeline:
 
     def train_all(self, executor) -> list[ModelRun]:
         runs = self.plan_training()
-        states = executor.run([run.job for run in runs], self.out)
+        states = self._run_jobs(executor, [run.job for run in runs])
         runs += self._snapshots(runs, states)
         for run in runs:
             state = states[run.job.key]
@@ -436,29 +453,32 @@ class Pipeline:
         return found
 
     def evaluate_all(self, executor, runs: list[ModelRun]) -> None:
-        section = self.config.eval
         ready = [run for run in runs if run.status == "completed"]
         for run in ready:
-            run.evaluation = self._job(
-                "evaluate",
-                f"eval {run.name}",
-                model={"job": run.job.key, **({"path": run.snapshot} if run.snapshot else {})},
-                forget_split=run.forget_split or self.config.forget_split,
-                tasks=section.tasks,
-                max_rows=section.max_rows,
-                batch_size=section.batch_size,
-                max_new_tokens=section.max_new_tokens,
-                seed=section.seed,
-                membership_k=section.membership_k,
-                holdout=self._withhold().get("withhold"),
-            )
-        states = executor.run([run.evaluation for run in ready], self.out)
+            run.evaluation = self._evaluation(run)
+        states = self._run_jobs(executor, [run.evaluation for run in ready])
         for run in ready:
             state = states[run.evaluation.key]
             if state["state"] == "failed":
                 if run.kind != "unlearned":
                     raise UserError(f"{run.name} could not be evaluated: {state.get('reason')}")
                 run.status, run.error = "failed", f"evaluation: {state.get('reason')}"
+
+    def _evaluation(self, run: ModelRun) -> Job:
+        section = self.config.eval
+        return self._job(
+            "evaluate",
+            f"eval {run.name}",
+            model={"job": run.job.key, **({"path": run.snapshot} if run.snapshot else {})},
+            forget_split=run.forget_split or self.config.forget_split,
+            tasks=section.tasks,
+            max_rows=section.max_rows,
+            batch_size=section.batch_size,
+            max_new_tokens=section.max_new_tokens,
+            seed=section.seed,
+            membership_k=section.membership_k,
+            holdout=self._withhold().get("withhold"),
+        )
 
     def metrics_all(self, runs: list[ModelRun]) -> None:
         """Each model's metrics against the gold of its training seed. A model that is the only seed
@@ -478,6 +498,7 @@ class Pipeline:
             if run.kind == "gold" and self._evaluated(run)
         }
         gold_logs = {key: read_eval(self._eval_dir(run)) for key, run in golds.items()}
+        self._token_coverage(golds)
         sizes = {}
         for run in runs:
             sizes[run.group] = sizes.get(run.group, 0) + 1
@@ -498,30 +519,9 @@ class Pipeline:
                     golds[key].name: _forget_quality(compute_metrics(gold_logs[key], logs, compat=compat))
                     for key in golds
                     if key != (run.train_seed, forget) and golds[key].request is None
-        self._token_coverage(golds)
                 }
             atomic.write_json(self.out / "metrics" / f"{run.name}.json", metrics)
 
-    def attack_all(self, executor, runs: list[ModelRun]) -> None:
-        """Every configured attack on target, gold and each one-shot unlearned model: one job per
-        model (its attacked models and logs under `attacks/`), then the scores (`attacks/records.json`)."""
-        from clearbench.attacks.base import Source
-        from clearbench.attacks.options import AttackOptions
-        from clearbench.attacks.stage import score
-
-        if self.state.num_processes > 1:  # relearning starts an accelerator of its own
-            self.log("[attacks] skipped under a multi-process launch; run `clearbench attack` on the models")
-            return
-        section, evaluation = self.config.attack, self.config.eval
-        options = settings.narrow(section, AttackOptions)
-        chosen = [
-            run
-            for run in runs
-            if run.status == "completed" and run.kind != "base" and run.request is None and not run.snapshot
-        ]
-        jobs = [
-            self._job(
-                "attack",
     def _token_coverage(self, golds: dict) -> None:
         """Never-trained tokens of forget vs holdout rows under the first gold (data/coverage.py): a
         fair membership attack needs them equal; the report shows them."""
@@ -538,29 +538,25 @@ class Pipeline:
         )
         atomic.write_json(self.out / "token_coverage.json", coverage)
 
-                f"attack {run.name}",
-                model={"job": run.job.key},
-                model_name=run.name,
-                model_kind=run.kind,
-                method=run.method,
-                group=run.train_seed,
-                attacks=section.attacks,
-                options=asdict(options),
-                eval={
-                    "tasks": evaluation.tasks,
-                    "batch_size": evaluation.batch_size,
-                    "max_new_tokens": evaluation.max_new_tokens,
-                    "seed": evaluation.seed,
-                },
-                seed=self.config.seeds.unlearn[0],
-                forget_split=self.config.forget_split,
-            )
-            for run in chosen
-        ]
-        states = executor.run(jobs, self.out)
+    def attack_all(self, executor, runs: list[ModelRun]) -> None:
+        """Every configured attack on target, gold and each one-shot unlearned model: one job per
+        model (its attacked models and logs under `attacks/`), then the scores (`attacks/records.json`)."""
+        from clearbench.attacks.base import Source
+        from clearbench.attacks.options import AttackOptions
+        from clearbench.attacks.stage import score
+
+        if self.state.num_processes > 1:  # relearning starts an accelerator of its own
+            self.log("[attacks] skipped under a multi-process launch; run `clearbench attack` on the models")
+            return
+        section = self.config.attack
+        options = settings.narrow(section, AttackOptions)
+        chosen = [run for run in runs if run.status == "completed" and _attacked(run)]
+        jobs = [self._attack(run) for run in chosen]
+        states = self._run_jobs(executor, jobs)
         for job in jobs:
             if states[job.key]["state"] == "failed":
                 self.log(f"[attacks] {job.name}: failed ({states[job.key].get('reason')})")
+                self.failed.append(job.name)
         sources = [
             Source(run.name, run.kind, run.job.output(self.out), run.method, group=run.train_seed)
             for run in chosen
@@ -568,11 +564,55 @@ class Pipeline:
         if sources:
             score(self.out, sources, section.attacks, options)
 
+    def _attack(self, run: ModelRun) -> Job:
+        from clearbench.attacks.options import AttackOptions
+
+        section, evaluation = self.config.attack, self.config.eval
+        return self._job(
+            "attack",
+            f"attack {run.name}",
+            model={"job": run.job.key},
+            model_name=run.name,
+            model_kind=run.kind,
+            method=run.method,
+            group=run.train_seed,
+            attacks=section.attacks,
+            options=asdict(settings.narrow(section, AttackOptions)),
+            eval={
+                "tasks": evaluation.tasks,
+                "batch_size": evaluation.batch_size,
+                "max_new_tokens": evaluation.max_new_tokens,
+                "seed": evaluation.seed,
+            },
+            seed=self.config.seeds.unlearn[0],
+            forget_split=self.config.forget_split,
+        )
+
+    def plan_all(self) -> list[Job]:
+        """Every job a run of this config in --out makes, as if each succeeds: what `clearbench jobs`
+        counts for a run that stopped before planning all of them. Needs the run's data and run.json."""
+        import json
+
+        from clearbench.jobs.job import read_state
+
+        if self.config.data.source == "synthetic":
+            self.data = str(self.out / "data")
+        self.data_revision = json.loads((self.out / "run.json").read_text(encoding="utf-8"))["data_revision"]
+        self.holdout = self._plan_holdout()
+        runs = self.plan_training()
+        runs += self._snapshots(runs, {run.job.key: read_state(self.out, run.job.key) for run in runs})
+        jobs = [run.job for run in runs] + [self._evaluation(run) for run in runs]
+        if self.config.attack.attacks:
+            jobs += [self._attack(run) for run in runs if _attacked(run)]
+        return list({job.key: job for job in jobs}.values())
+
     def report(self, runs: list[ModelRun]) -> Path:
         from clearbench.report import ReportEntry, build_report
+        from clearbench.report.provenance import read_provenance
         from clearbench.report.run_dir import read_attacks, read_entries, write_runs
 
         report_dir = self.out / "report"
+        self.failed[:0] = [run.name for run in runs if run.status == "failed"]
         if self.state.is_main_process:
             entries = [
                 ReportEntry(
@@ -602,13 +642,13 @@ class Pipeline:
                 retain_fail_threshold=self.config.report.retain_fail_threshold,
                 selection=self.config.selection,
                 attacks=read_attacks(self.out),
+                provenance=read_provenance(self.out),
             )
         self.state.wait_for_everyone()
         return report_dir
 
     # ---- helpers --------------------------------------------------------------------------
     def _environment(self) -> dict:
-        from clearbench.report.provenance import read_provenance
         """What a reader needs to reproduce the run: versions, seeds, the exact data."""
         return {
             "versions": versions(),
@@ -626,7 +666,8 @@ class Pipeline:
             "data_revision": self.data_revision,
             "revision": self.config.data.revision,
             "trust_remote_code": self.config.model.trust_remote_code,
-            "threads": self.config.jobs.threads,  # the numbers depend on it
+            "threads": self.config.jobs.threads,  # the numbers depend on it, and on these versions
+            "software": computing_software(),
         }
         # Where the TOFU half is read from and which attention kernel runs: only when set, so the
         # jobs of a run without them keep their keys.
@@ -638,11 +679,28 @@ class Pipeline:
                 shared[key] = value
         return Job(kind, name, shared | spec, cpus=self.config.jobs.cpus, gpus=self.config.jobs.gpus)
 
+    def _run_jobs(self, executor, jobs: list[Job]) -> dict[str, dict]:
+        """Run `jobs`, after refusing (unless --rerun-changed) to silently redo those whose earlier
+        result in this folder was made by other code or settings."""
+        from clearbench.jobs.job import changed
+
+        redo = changed(jobs, self.out)
+        if redo:
+            names = {job.key: job.name for job in jobs}
+            why = _counted(redo.values())
+            if not self.rerun_changed:
+                shown = ", ".join(names[key] for key in list(redo)[:5]) + (", …" if len(redo) > 5 else "")
+                raise UserError(
+                    f"{self.out} holds {len(redo)} finished jobs made by other code or settings ({why}): "
+                    f"{shown}; re-run with --rerun-changed to redo them, or use another --out"
+                )
+            self.log(f"[jobs] redoing {len(redo)} jobs made by other code or settings ({why})")
+        return executor.run(jobs, self.out)
+
     def _seed_suffix(self, train_seed: int, unlearn_seed: int | None = None) -> str:
         """`~t1` / `~t1u0` when the run has several seeds of that kind, so one-seed names stay plain."""
         seeds = self.config.seeds
         suffix = f"t{train_seed}" if len(seeds.train) > 1 else ""
-                provenance=read_provenance(self.out),
         if unlearn_seed is not None and len(seeds.unlearn) > 1:
             suffix += f"u{unlearn_seed}"
         return f"~{suffix}" if suffix else ""

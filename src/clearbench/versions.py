@@ -1,9 +1,13 @@
-"""The software an artefact was made with, recorded next to every model, eval and run."""
+"""The software an artefact was made with, recorded next to every model, eval and run; and the part
+of it that changes a job's numbers, which is in the job's identity (`computing_software`)."""
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import platform
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 PACKAGES = (
     "clearbench",
@@ -27,3 +31,32 @@ def versions() -> dict[str, str | None]:
         except PackageNotFoundError:
             found[package] = None
     return found
+
+
+# The packages whose version can change a number a job computes (a kernel, a tokenizer, a sampler, a
+# metric); python and the rest are recorded (`versions`) but do not make a job another one.
+NUMERIC = (
+    "clearbench",
+    "torch",
+    "transformers",
+    "peft",
+    "accelerate",
+    "datasets",
+    "tokenizers",
+    "numpy",
+    "scipy",
+    "rouge-score",
+)
+
+
+def computing_software() -> dict[str, str | None]:
+    """The installed versions of the packages that compute a job's numbers."""
+    found = versions()
+    return {package: found[package] for package in NUMERIC}
+
+
+def source_digest(cls: type) -> dict[str, str]:
+    """The file a class is defined in and a hash of its text: a method's code in its jobs' identity,
+    so an edited loss makes new jobs rather than reusing the old results."""
+    path = Path(inspect.getfile(cls))
+    return {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()[:16]}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 
@@ -42,6 +43,12 @@ def register(subparsers) -> None:
         metavar="TRACKERS",
         help="comma-separated trackers for training curves and metrics: tensorboard, wandb, mlflow",
     )
+    parser.add_argument(
+        "--rerun-changed",
+        action="store_true",
+        help="redo the finished jobs of --out that were made by other code or settings (a library "
+        "upgraded, a method's file edited, another jobs.threads); without it such a run is refused",
+    )
     parser.set_defaults(func=_run)
 
 
@@ -60,6 +67,14 @@ def _run(args) -> int:
     if args.ray_address is not None:
         overrides.append(f"jobs.ray_address={args.ray_address}")
     config = load_config(args.preset, overrides)
-    report = Pipeline(config, args.out, reuse=args.reuse).run()
+    pipeline = Pipeline(config, args.out, reuse=args.reuse, rerun_changed=args.rerun_changed)
+    report = pipeline.run()
     print(f"report: {report / 'report.html'}")
+    if pipeline.failed:  # the report is written, with them listed; a script or CI must still see it
+        print(
+            f"clearbench: {len(pipeline.failed)} job(s) failed: {', '.join(pipeline.failed)}; "
+            f"see `clearbench jobs {args.out} --state failed`, fix and re-run to retry them",
+            file=sys.stderr,
+        )
+        return 1
     return 0

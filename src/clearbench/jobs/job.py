@@ -131,3 +131,49 @@ def job_states(root: Path) -> list[dict[str, Any]]:
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+# ---- changed code or settings -----------------------------------------------------------------
+def changed(planned: list[Job], root: Path) -> dict[str, str]:
+    """Planned jobs not done whose namesake in the folder is done under another key: made by other
+    code or settings (a library upgraded, a method's file edited, another thread count). Key → why."""
+    earlier: dict[tuple, dict] = {}
+    for record in job_states(root):
+        if record["state"] == "done":
+            earlier[(record["kind"], record["name"])] = record
+    reasons = {}
+    for job in planned:
+        before = earlier.get((job.kind, job.name))
+        if before is None or before["key"] == job.key or read_state(root, job.key)["state"] == "done":
+            continue
+        spec = _spec(root, before["key"])
+        reasons[job.key] = "; ".join(dict.fromkeys(differences(spec, job.spec))) or "another job spec"
+    return reasons
+
+
+def _spec(root: Path, key: str) -> dict:
+    try:
+        return json.loads((Path(root) / JOBS / key / "job.json").read_text(encoding="utf-8"))["spec"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def differences(before: Any, now: Any, path: str = "") -> list[str]:
+    """What changed between two specs, in words: `torch 2.12.0 → 2.13.0`, `my.py edited`."""
+    if before == now:
+        return []
+    if isinstance(before, dict) and isinstance(now, dict):
+        if _is_ref(before) and _is_ref(now):
+            return ["an input job is redone"]
+        if path == "method_code" and before.get("file") is not None:
+            return [f"{now.get('file')} edited"]
+        found: list[str] = []
+        for key in sorted(set(before) | set(now), key=str):
+            found += differences(before.get(key), now.get(key), f"{path}.{key}" if path else key)
+        return found
+    name = path.removeprefix("software.")
+    return [f"{name} {_shown(before)} → {_shown(now)}"]
+
+
+def _shown(value: Any) -> str:
+    return "none" if value is None else str(value)
