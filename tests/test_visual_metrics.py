@@ -84,3 +84,31 @@ def test_people_bootstrap_resamples_people_not_images():
     # rows of several models for the same images count once per model
     two_models = people_bootstrap(np.array([[1, 0], [1, 1]]), np.array(["a", "b"]), resamples=0)
     assert two_models == {"mean": 0.75, "low": 0.75, "high": 0.75}
+
+
+def test_a_method_row_takes_roles_from_each_split():
+    from clearbench.visual.results import method_row
+    from clearbench.visual.splits import plan_splits
+
+    splits = plan_splits(["f"], ["h"], ["a", "b", "c"], 8, 2, seed=0)
+    people = {"forget": ["f", "f"], "holdout": ["h", "h"]}
+    results = {}
+    for s in splits:  # the member group's images: right and logit ≈ 5; the other group's: wrong, ≈ 0
+        noise = 0.01 * s.index
+        member = {"correct": [1, 1], "logit": [5 + noise, 5 - noise]}
+        unseen = {"correct": [0, 0], "logit": [noise, -noise]}
+        results[s.index] = {
+            "forget": member if s.member_group == "forget" else unseen,
+            "holdout": unseen if s.member_group == "forget" else member,
+            "retain": {"correct": [1, 0], "logit": [0.0, 0.0]},
+        }
+    retain_people = {s.index: s.retain for s in splits}
+    row = method_row(splits, results, people, retain_people, resamples=0)
+    assert row["forget_acc"]["mean"] == 1.0 and row["holdout_acc"]["mean"] == 0.0
+    assert row["retain_acc"]["mean"] == 0.5
+    assert row["u_lira"]["mean"] == 1.0 and row["u_mia"]["mean"] == 1.0
+    # a model whose logits do not depend on membership: the attacks are at chance or below
+    for r in results.values():
+        r["forget"]["logit"], r["holdout"]["logit"] = [1.0, 1.0], [1.0, 1.0]
+    flat = method_row(splits, results, people, retain_people, resamples=0)
+    assert flat["u_mia"]["mean"] == 0.5
