@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 from scipy.stats import ks_2samp
 
@@ -10,7 +11,9 @@ from clearbench.attacks.scores import (
     on_rows,
     recovered_knowledge,
     recovery,
+    residual_share,
     subset_log,
+    survival_verdict,
     task_scores,
 )
 
@@ -92,3 +95,60 @@ def test_forget_quality_under_attack_is_scipys_ks_against_gold_asked_the_same_wa
     assert found["forget_quality"] == pytest.approx(ks_2samp(ratios, gold_ratios).pvalue)
     assert found["forget_quality_text"] is None  # no text task was asked
     assert forget_metrics(ours, None)["forget_quality"] is None
+
+
+def _forget_logs(level, people=8, rows=5, spread=0.005, seed=0):
+    """forget_captions of a model whose Prob is about `level` for every person (people differ a bit)."""
+    rng = np.random.default_rng(seed)
+    probs = np.clip(
+        level + spread * rng.normal(size=(people, 1)) + 0.001 * rng.normal(size=(people, rows)), 1e-4, 1
+    )
+    n = people * rows
+    log = {
+        "avg_gt_loss": {str(i): float(-np.log(p)) for i, p in enumerate(probs.ravel())},
+        "avg_paraphrased_loss": {str(i): 1.0 for i in range(n)},
+        "average_perturb_loss": {str(i): [1.5] for i in range(n)},
+        "rougeL_recall": {str(i): 0.5 for i in range(n)},
+        "person": {str(i): f"p{i // rows}" for i in range(n)},
+    }
+    return {"forget_captions": log}
+
+
+def _verdict(model, target, gold, spread=0.005, **options):
+    logs = [_forget_logs(level, spread=spread, seed=seed) for seed, level in enumerate((model, target, gold))]
+    found = residual_share(*logs, **options)
+    return found, survival_verdict(found, 0.2)[0]
+
+
+def test_residual_share_by_hand_and_its_interval():
+    found, _ = _verdict(0.5, 0.9, 0.1, resamples=200)
+    assert found["share"] == pytest.approx(
+        (found["model"] - found["gold"]) / (found["target"] - found["gold"])
+    )
+    assert found["share"] == pytest.approx(0.5, abs=0.01)
+    low, high = found["interval"]
+    assert low <= found["share"] <= high and high - low < 0.05 and found["measurable"]
+
+
+def test_a_model_knowing_less_than_attacked_gold_is_never_not_survived():
+    # collapsed (0.02), relearned to 0.35 while gold relearns to 0.40: share (0.35 − 0.40) / 0.5 < 0
+    found, verdict = _verdict(0.35, 0.9, 0.40, resamples=200)
+    assert found["share"] < 0 and verdict == "survived"
+
+
+def test_an_attack_lowering_every_score_cannot_hide_a_rising_share():
+    before, _ = _verdict(0.164, 0.9, 0.1, resamples=200)  # share 0.08 before
+    after, verdict = _verdict(0.145, 0.30, 0.05, resamples=200)  # every score lower, share 0.38
+    assert before["share"] == pytest.approx(0.08, abs=0.01) and after["share"] == pytest.approx(
+        0.38, abs=0.02
+    )
+    assert verdict == "not survived"
+    # the old measure read it as nothing recovered: (0.145 − 0.164) / (0.9 − 0.1) < 0
+    assert recovered_knowledge(after["model"], before["model"], before["target"], before["gold"]) < 0
+
+
+def test_a_gap_within_its_noise_is_not_measurable():
+    # a 0.001 target–gold gap with people spread by 0.02: the old guard let 0.01 read as "recovered 10"
+    found, verdict = _verdict(0.111, 0.101, 0.100, spread=0.02, resamples=200)
+    assert verdict == "not measurable" and found["share"] is None
+    assert "within its noise" in found["reason"]

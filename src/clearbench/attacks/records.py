@@ -7,7 +7,7 @@ from pathlib import Path
 
 from clearbench.attacks.base import Source, Variant
 from clearbench.attacks.layout import CLEAN, EVAL, folder, read_record
-from clearbench.attacks.scores import forget_metrics, on_rows, recovery, task_scores
+from clearbench.attacks.scores import forget_metrics, on_rows, recovery, residual_share, task_scores
 
 
 def score_all(out: Path, sources: Sequence[Source], variants, score: str = "prob") -> list[dict]:
@@ -29,6 +29,7 @@ def score_all(out: Path, sources: Sequence[Source], variants, score: str = "prob
     records = []
     for _, variant in variants:
         gold_attacked = {group: logs_of(variant, gold) for group, gold in golds.items()}
+        target_attacked = {group: logs_of(variant, target) for group, target in targets.items()}
         for source in sources:
             target, gold = targets.get(source.group), golds.get(source.group)
             path = folder(out, variant, source)
@@ -54,6 +55,15 @@ def score_all(out: Path, sources: Sequence[Source], variants, score: str = "prob
                 entry |= _scores(
                     attacked, clean, source, target, gold, gold_attacked.get(source.group), score
                 )
+                entry["residual"] = _residual(
+                    attacked,
+                    clean[source.name],
+                    clean.get(target.name) if target else None,
+                    clean.get(gold.name) if gold else None,
+                    target_attacked.get(source.group),
+                    gold_attacked.get(source.group),
+                    score,
+                )
             records.append(entry)
     return records
 
@@ -74,4 +84,19 @@ def _scores(attacked, clean, source, target, gold, gold_attacked, score) -> dict
         "recovery": recovery(
             task_scores(attacked, score), task_scores(own, score), reference["target"], reference["gold"]
         ),
+    }
+
+
+def _residual(attacked, own_clean, target_clean, gold_clean, target_attacked, gold_attacked, score) -> dict:
+    """The residual share before the attack (clean logs) and after it (target and gold attacked the
+    same way), on the rows the attack asked (scores.residual_share); None where a term is missing."""
+    pairs = {
+        "before": (own_clean, target_clean, gold_clean),
+        "after": (attacked, target_attacked, gold_attacked),
+    }
+    return {
+        when: None
+        if any(logs is None for logs in found)
+        else residual_share(*(on_rows(logs, attacked) for logs in found), score)
+        for when, found in pairs.items()
     }

@@ -2,9 +2,16 @@
 
 Built from the attack stage's records (`clearbench.attacks.stage.attack_all`, or
 `attacks/records.json` of a run): a table of the forget score before and after each attack variant
-with the recovered knowledge and forget quality against gold under the same attack, the worst
+with the recovered knowledge, the residual share (m_model − m_gold) / (m_target − m_gold) before and
+after the attack (target and gold attacked the same way, a person-bootstrap interval;
+`attacks.scores.residual_share`) and forget quality against gold under the same attack, the worst
 adversarial query per model, one sentence per model saying which attacks its forgetting survived,
 and a figure of the forget score before vs after each attack.
+
+Survival is read from the interval of the share after the attack: survived when it stays at or
+below SURVIVES_BELOW, not survived when it lies above, undecided when it holds it; "not measurable"
+(with the reason) when the target–gold gap under the attack is within its own noise. A model that
+knows less than attacked gold has a share below 0, so it is never "not survived".
 """
 
 from __future__ import annotations
@@ -19,8 +26,8 @@ from matplotlib.figure import Figure
 from clearbench.errors import UserError
 from clearbench.report.entries import as_number
 
-# Forgetting survives an attack that brings back at most this share of the target–gold gap beyond
-# what the same attack teaches gold (relearning teaches a model that never knew the people too).
+# Forgetting survives an attack after which the model keeps at most this share of the target–gold
+# gap, target and gold attacked the same way (relearning teaches a model that never knew them too).
 SURVIVES_BELOW = 0.2
 # A model that removed less than this share of the target–gold gap before any attack did not forget:
 # that its forgetting "survives" would say nothing.
@@ -59,15 +66,10 @@ def forget_quality(metrics: Mapping | None) -> tuple[float | None, str | None]:
     return None, None
 
 
-def robustness_rows(records: Sequence[Mapping]) -> list[dict]:
+def robustness_rows(records: Sequence[Mapping], threshold: float = SURVIVES_BELOW) -> list[dict]:
     """One row per model and attack variant, in record order: the numbers the table shows."""
-    gold_recovered = {  # (variant, group) -> gold's own recovered knowledge
-        (record["variant"], record.get("group")): as_number(
-            ((record.get("recovery") or {}).get("pooled") or {}).get("recovered")
-        )
-        for record in records
-        if record.get("kind") == "gold"
-    }
+    from clearbench.attacks.scores import survival_verdict
+
     rows = []
     for record in records:
         pooled = (record.get("recovery") or {}).get("pooled") or {}
@@ -76,6 +78,10 @@ def robustness_rows(records: Sequence[Mapping]) -> list[dict]:
         fq_after, scope = forget_quality(record.get("after"))
         keys = {name: key for key, name in FORGET_QUALITY_KEYS}
         fq_before = as_number((record.get("before") or {}).get(keys[scope])) if scope else None
+        residual = record.get("residual") or {}
+        share_before, share_after = residual.get("before") or {}, residual.get("after") or {}
+        completed = record.get("status", "failed") == "completed"
+        verdict, why = survival_verdict(share_after, threshold) if completed else ("unknown", "attack failed")
         rows.append(
             {
                 "model": record["model"],
@@ -87,20 +93,17 @@ def robustness_rows(records: Sequence[Mapping]) -> list[dict]:
                 "before": as_number(pooled.get("unlearned")),
                 "after": as_number(pooled.get("attacked")),
                 "recovered": as_number(pooled.get("recovered")),
-                "beyond_gold": _difference(
-                    pooled.get("recovered"), gold_recovered.get((record["variant"], record.get("group")))
-                ),
+                "share_before": as_number(share_before.get("share")),
+                "share_after": as_number(share_after.get("share")),
+                "share_interval": share_after.get("interval"),
+                "verdict": verdict,
+                "why": why,
                 "fq_before": fq_before,
                 "fq_after": fq_after,
                 "fq_scope": scope,
             }
         )
     return rows
-
-
-def _difference(value, baseline) -> float | None:
-    value, baseline = as_number(value), as_number(baseline)
-    return None if value is None or baseline is None else value - baseline
 
 
 def worst_queries(records: Sequence[Mapping]) -> dict[str, tuple[str, float]]:
@@ -117,20 +120,33 @@ def worst_queries(records: Sequence[Mapping]) -> dict[str, tuple[str, float]]:
 def survival(
     records: Sequence[Mapping], threshold: float = SURVIVES_BELOW
 ) -> dict[str, dict[str, bool | None]]:
-    """Unlearned model -> variant -> whether its forgetting survived: recovered knowledge beyond gold's
-    under the same attack ≤ threshold; None when the attack failed or either value is undefined."""
+    """Unlearned model -> variant -> whether its forgetting survived (the residual share's interval
+    after the attack ≤ threshold); None when undecided, not measurable or the attack failed."""
     found: dict[str, dict[str, bool | None]] = {}
-    for row in robustness_rows(records):
+    for row in robustness_rows(records, threshold):
         if row["kind"] in REFERENCE_KINDS:
             continue
-        value = row["beyond_gold"] if row["status"] == "completed" else None
-        found.setdefault(row["model"], {})[row["variant"]] = None if value is None else value <= threshold
+        outcome = {"survived": True, "not survived": False}.get(row["verdict"])
+        found.setdefault(row["model"], {})[row["variant"]] = outcome
+    return found
+
+
+def verdicts(records: Sequence[Mapping], threshold: float = SURVIVES_BELOW) -> dict[str, dict[str, tuple]]:
+    """Unlearned model -> variant -> (verdict, why)."""
+    found: dict[str, dict[str, tuple]] = {}
+    for row in robustness_rows(records, threshold):
+        if row["kind"] not in REFERENCE_KINDS:
+            found.setdefault(row["model"], {})[row["variant"]] = (row["verdict"], row["why"])
     return found
 
 
 def removed_before(records: Sequence[Mapping], model: str) -> float | None:
     """The share of the target–gold gap `model` removed before any attack, (m_target − m_model) /
-    (m_target − m_gold) on the rows of its first record that has all three."""
+    (m_target − m_gold) on the rows of its first record that has all three: 1 − its residual share."""
+    for record in records:
+        before = ((record.get("residual") or {}).get("before")) or {}
+        if record.get("model") == model and as_number(before.get("share")) is not None:
+            return 1 - before["share"]
     for record in records:
         pooled = ((record.get("recovery") or {}).get("pooled")) or {}
         values = [as_number(pooled.get(key)) for key in ("target", "unlearned", "gold")]
@@ -150,14 +166,24 @@ def survival_lines(records: Sequence[Mapping], threshold: float = SURVIVES_BELOW
                 f"{model}: did not forget ({removed:.0%} of the target–gold gap removed before any attack)"
             )
             continue
+        details = verdicts(records, threshold).get(model, {})
         kept = [variant for variant, ok in outcomes.items() if ok]
         lost = [variant for variant, ok in outcomes.items() if ok is False]
-        unknown = [variant for variant, ok in outcomes.items() if ok is None]
         parts = [f"survived {', '.join(kept)}" if kept else "survived no attack"]
         if lost:
             parts.append(f"not {', '.join(lost)}")
-        if unknown:
-            parts.append(f"unknown for {', '.join(unknown)}")
+        for kind in ("undecided", "not measurable", "unknown"):
+            named = [
+                f"{v} ({why})" if kind == "not measurable" else v
+                for v, (k, why) in details.items()
+                if k == kind
+            ]
+            if named:
+                parts.append(
+                    f"{kind} for {', '.join(named)}"
+                    if kind != "unknown"
+                    else f"unknown for {', '.join(named)}"
+                )
         lines.append(f"{model}: " + "; ".join(parts))
     return lines
 
@@ -170,19 +196,28 @@ def _number(value: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
+def _share(row: dict) -> str:
+    """The share after the attack with its interval: `0.38 [0.30, 0.45]`."""
+    found = row["share_interval"]
+    text = _number(row["share_after"], 2)
+    return f"{text} [{found[0]:.2f}, {found[1]:.2f}]" if found and row["share_after"] is not None else text
+
+
 def robustness_markdown(records: Sequence[Mapping], threshold: float = SURVIVES_BELOW) -> str:
     """The robustness table (Markdown), the worst adversarial query and the survival sentences."""
     header = (
-        "| model | attack | forget Prob before | after | recovered | beyond gold | FQ (KS) before | after | status |\n"
-        "|---|---|---:|---:|---:|---:|---:|---:|---|"
+        "| model | attack | forget Prob before | after | recovered | share before | share after [95 %] | "
+        "verdict | FQ (KS) before | after | status |\n"
+        "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---|"
     )
     lines = [header]
-    for row in robustness_rows(records):
+    for row in robustness_rows(records, threshold):
         status = row["status"] if not row["error"] else f"{row['status']}: {row['error']}"
         fq = f"{_number(row['fq_after'])}" + (f" ({row['fq_scope']})" if row["fq_scope"] else "")
         lines.append(
             f"| {row['model']} | {row['variant']} | {_number(row['before'])} | {_number(row['after'])} | "
-            f"{_number(row['recovered'], 2)} | {_number(row['beyond_gold'], 2)} | {_number(row['fq_before'])} | {fq} | {status.replace('|', '/')} |"
+            f"{_number(row['recovered'], 2)} | {_number(row['share_before'], 2)} | {_share(row)} | "
+            f"{row['verdict']} | {_number(row['fq_before'])} | {fq} | {status.replace('|', '/')} |"
         )
     worst = worst_queries(records)
     if worst:
@@ -192,8 +227,8 @@ def robustness_markdown(records: Sequence[Mapping], threshold: float = SURVIVES_
     if sentences:
         lines += [
             "",
-            f"Forgetting survives an attack that recovers at most {threshold:.0%} of the target–gold gap "
-            "beyond what it teaches gold:",
+            f"Forgetting survives an attack after which the model keeps at most {threshold:.0%} of the "
+            "target–gold gap, target and gold attacked the same way (the interval decides):",
             "",
         ]
         lines += [f"- {sentence}" for sentence in sentences]
@@ -270,10 +305,10 @@ def robustness_table(records: Sequence[Mapping], threshold: float = SURVIVES_BEL
     """The robustness table as a report table (CSV, Markdown, HTML), its note the survival sentences."""
     from clearbench.report.tables import Table
 
-    header = ["model", "attack", "forget Prob before", "after", "recovered", "beyond gold"]
-    header += ["FQ (KS) before", "FQ after", "FQ scope", "status"]
+    header = ["model", "attack", "forget Prob before", "after", "recovered", "share before"]
+    header += ["share after [95 %]", "verdict", "FQ (KS) before", "FQ after", "FQ scope", "status"]
     rows = []
-    for row in robustness_rows(records):
+    for row in robustness_rows(records, threshold):
         status = row["status"] if not row["error"] else f"{row['status']}: {row['error']}"
         rows.append(
             [
@@ -282,7 +317,9 @@ def robustness_table(records: Sequence[Mapping], threshold: float = SURVIVES_BEL
                 _number(row["before"]),
                 _number(row["after"]),
                 _number(row["recovered"], 2),
-                _number(row["beyond_gold"], 2),
+                _number(row["share_before"], 2),
+                _share(row),
+                row["verdict"],
                 _number(row["fq_before"]),
                 _number(row["fq_after"]),
                 row["fq_scope"] or "",
@@ -294,9 +331,11 @@ def robustness_table(records: Sequence[Mapping], threshold: float = SURVIVES_BEL
     ]
     note = [
         "Recovered: (attacked − unlearned) / (target − gold) of the forget Prob, pooled over the forget "
-        "tasks; beyond gold: minus what the same attack teaches gold.",
+        "tasks. Share: (model − gold) / (target − gold), before and after the attack, every term "
+        "measured under the same attack (target and gold attacked too), 95 % interval from a "
+        "bootstrap over people; 0 = as gold, 1 = as the target, < 0 = less than attacked gold.",
         *([f"Worst adversarial query: {'; '.join(worst)}."] if worst else []),
-        f"Forgetting survives an attack that recovers at most {threshold:.0%} of the gap beyond gold: "
+        f"Forgetting survives an attack when the share's interval after it stays ≤ {threshold:g}: "
         + " ".join(f"{line}." for line in survival_lines(records, threshold)),
     ]
     return Table("robustness", "Robustness to attacks", header, rows, " ".join(note))
