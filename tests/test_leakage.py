@@ -83,3 +83,20 @@ def test_bad_input_is_a_user_error():
         leakage_matrices({}, GOLD, [])
     with pytest.raises(UserError, match="model 'ga': forget modality 'audio' is not one of"):
         leakage_matrices(TARGET, GOLD, [("ga", "audio", TARGET)])
+
+
+def test_a_collapsed_model_shows_its_collateral_beside_the_removed_fractions():
+    def with_retain(record_, captions, faces, text):
+        tasks = {"retain_captions": {"prob": captions}, "retain_facerec": {"prob": faces}}
+        tasks["tofu_retain"] = {"prob": text}
+        return {"tasks": {**record_["tasks"], **tasks}}
+
+    target = with_retain(TARGET, 0.8, 0.5, 0.6)
+    collapsed = with_retain(record(0.1, 0.3, 0.69), 0.08, 0.1, 0.3)  # forgot everyone
+    careful = with_retain(record(0.1, 0.3, 0.69), 0.8, 0.45, 0.6)
+    wrecked, kept = leakage_matrices(target, GOLD, [("ga", "text", collapsed), ("npo", "text", careful)])
+    assert wrecked.cells["text"]["captions"] == pytest.approx(1.0) == kept.cells["text"]["captions"]
+    # the removed fractions are alike; the retain probes tell them apart (m_model / m_target)
+    assert wrecked.retain["text"] == pytest.approx({"captions": 0.1, "face naming": 0.2, "text QA": 0.5})
+    assert kept.retain["text"] == pytest.approx({"captions": 1.0, "face naming": 0.9, "text QA": 1.0})
+    assert leakage_matrices(TARGET, GOLD, [("ga", "text", collapsed)])[0].retain["text"] == {}  # no probes

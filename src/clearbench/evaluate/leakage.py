@@ -15,6 +15,11 @@ gold (|m_target − m_gold| < `min_gap`) there is nothing to remove and no scale
 cell is None, with the reason, never ±inf. The normalisation follows the removed-fraction scale of
 the robustness literature (recovered = (m_attacked − m_unlearned) / (m_target − m_gold)).
 
+Beside each removed fraction, the same model's retain probes (retain captions, retain face naming,
+TOFU retain QA) as the share of the target's knowledge it kept, m_model / m_target: a model wrecked
+through one modality scores ≈ 1 "removed" on every forget probe, which alone reads as "no leakage";
+its retain probes near 0 show it forgot everyone, not the forget people.
+
 The score is a key of the per-task metrics (`tasks` of `compute_metrics`): `prob` by default (the
 mean true-answer probability; the share of the true name among the options for face naming),
 `truth_preference` or `rouge` on request. Pure arithmetic on metric records: no model, no logs.
@@ -30,6 +35,8 @@ from clearbench.errors import UserError
 
 # probe label -> the forget task that asks it
 PROBES = {"captions": "forget_captions", "face naming": "forget_facerec", "text QA": "tofu_forget"}
+# the same probes on the retain people: what the model kept of what it should keep (collateral)
+RETAIN_PROBES = {"captions": "retain_captions", "face naming": "retain_facerec", "text QA": "tofu_retain"}
 FORGET_MODALITIES = ("images", "text", "both")
 SCORES = ("prob", "truth_preference", "rouge")
 DEFAULT_MIN_GAP = 0.02
@@ -58,6 +65,8 @@ class LeakageMatrix:
     score: str
     cells: dict[str, dict[str, float | None]] = field(default_factory=dict)  # modality -> probe -> value
     reasons: dict[str, dict[str, str]] = field(default_factory=dict)  # where a cell is None: why
+    # modality -> probe -> m_model / m_target on the retain people (None where not computable)
+    retain: dict[str, dict[str, float | None]] = field(default_factory=dict)
 
     @property
     def modalities(self) -> list[str]:
@@ -109,7 +118,19 @@ def leakage_matrices(
             row[probe] = value
             if reason is not None:
                 why[probe] = reason
+        kept = matrix.retain.setdefault(modality, {})
+        for probe, task in RETAIN_PROBES.items():
+            if task in _tasks(target, "target"):
+                kept[probe] = retain_kept(_score(target, task, score), _score(metrics, task, score))
     return list(matrices.values())
+
+
+def retain_kept(target: float | None, model: float | None) -> float | None:
+    """m_model / m_target on a retain probe: 1 = kept all the target knew, 0 = lost it; None when a
+    value is missing or the target scores 0."""
+    if not _finite(target) or not _finite(model) or target <= 0:
+        return None
+    return model / target
 
 
 def _tasks(metrics: Mapping, who: str) -> Mapping:

@@ -150,7 +150,9 @@ def leakage_table(matrices: list[LeakageMatrix]) -> Table | None:
     if not matrices:
         return None
     probes = list(dict.fromkeys(probe for matrix in matrices for probe in matrix.probes))
+    kept = list(dict.fromkeys(probe for m in matrices for row in m.retain.values() for probe in row))
     header = ["method", "forgot through", *[f"removed: {probe}" for probe in probes]]
+    header += [f"retain kept: {probe}" for probe in kept]
     rows, reasons = [], set()
     for matrix in matrices:
         for modality in matrix.modalities:
@@ -160,10 +162,13 @@ def leakage_table(matrices: list[LeakageMatrix]) -> Table | None:
                 cells.append(format_number(value, digits=2))
                 if probe in matrix.reasons[modality]:
                     reasons.add(f"{probe}: {matrix.reasons[modality][probe]}")
+            cells += [format_number(matrix.retain.get(modality, {}).get(probe), digits=2) for probe in kept]
             rows.append(cells)
     note = (
         f"Fraction of the forget people's knowledge removed, (m_target − m_model) / (m_target − m_gold) on "
-        f"{matrices[0].score} of each forget task: 1 = as gone as in gold, 0 = as known as in the target."
+        f"{matrices[0].score} of each forget task: 1 = as gone as in gold, 0 = as known as in the target. "
+        "Retain kept: the same model's m_model / m_target on the retain people's probes (1 = kept all, "
+        "0 = lost all): a model that forgot everyone removes ≈ 1 everywhere, and only these say so."
     )
     if reasons:
         note += " n/a: " + "; ".join(sorted(reasons)) + "."
