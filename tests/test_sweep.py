@@ -75,7 +75,7 @@ def test_the_pipeline_plans_one_unlearning_job_per_point_and_seed(tmp_path):
 
 def _point(name, fq, utility, kind="unlearned", method="npo", point=None):
     return ReportEntry(name, kind, method=method if kind == "unlearned" else None, point=point,
-                       metrics={"forget_quality": fq, "model_utility": utility, "tasks": {}})  # fmt: skip
+                       metrics={"forget_quality_js": fq, "model_utility": utility, "tasks": {}})  # fmt: skip
 
 
 def test_fq_at_utility_takes_the_best_forgetting_that_keeps_95_percent_of_the_utility():

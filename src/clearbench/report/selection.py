@@ -1,10 +1,14 @@
 """Which point of a sweep the leaderboard reports: a named rule, stated in the report.
 
-- `fq_at_utility` (default): the highest forget quality among the points whose model utility is at
+- `fq_at_utility` (default): the best forget quality among the points whose model utility is at
   least `utility_fraction` (0.95) of the target's; when no point keeps that much utility, the point
   with the highest utility, marked as such. Forgetting counts only where the model stays useful.
 - `mean_fq_utility`: the highest mean of forget quality and model utility (OpenUnlearning's way of
   ranking on both at once).
+
+Forget quality is an effect size with a fixed scale by default, the calibrated 1 − JS (higher is
+better); the KS statistic D (lower is better) is read as 1 − D, and a KS p-value as ln p, so a rule
+never averages or ranks raw p-values.
 
 Rules compare rows already aggregated over seeds (their means). Points are the rows of one method
 and modality that differ only by their grid point.
@@ -23,12 +27,12 @@ from clearbench.report.tables import Table
 class Selection:
     rule: str = "fq_at_utility"
     utility_fraction: float = 0.95
-    forget_quality: str = "forget_quality"  # metric keys (metric_table.py)
+    forget_quality: str = "forget_quality_js"  # metric keys (metric_table.py)
     utility: str = "model_utility"
 
 
 RULES = {
-    "fq_at_utility": "highest {fq} among points with {utility} ≥ {fraction:g} × the target's",
+    "fq_at_utility": "best {fq} among points with {utility} ≥ {fraction:g} × the target's",
     "mean_fq_utility": "highest mean of {fq} and {utility}",
 }
 
@@ -54,6 +58,20 @@ def describe(selection: Selection) -> str:
     )
 
 
+def goodness(entry: ReportEntry, key: str) -> float | None:
+    """The forget quality `key` of `entry` as "higher is better" on a fixed scale (1 − D, ln p)."""
+    import math
+
+    from clearbench.evaluate.metric_table import METRICS
+
+    value, metric = entry.metric(key), METRICS[key]
+    if value is None:
+        return None
+    if metric.statistic == "ks_p":
+        return math.log(value) if value > 0 else -math.inf
+    return value if metric.higher_is_better else 1.0 - value
+
+
 def family(entry: ReportEntry) -> tuple:
     return (entry.kind, entry.method or entry.group, entry.modality)
 
@@ -63,24 +81,24 @@ def choose(
 ) -> tuple[ReportEntry, str]:
     """The chosen point and why."""
     fq, utility = selection.forget_quality, selection.utility
-    scored = [p for p in points if p.metric(fq) is not None and p.metric(utility) is not None]
+    scored = [p for p in points if goodness(p, fq) is not None and p.metric(utility) is not None]
     if not scored:
         return points[0], f"no point has {fq} and {utility}; the first is shown"
     if selection.rule == "mean_fq_utility":
-        return max(scored, key=lambda p: (p.metric(fq) + p.metric(utility)) / 2), describe(selection)
+        return max(scored, key=lambda p: (goodness(p, fq) + p.metric(utility)) / 2), describe(selection)
     floor = (
         None
         if target is None or target.metric(utility) is None
         else selection.utility_fraction * target.metric(utility)
     )
     if floor is None:
-        return max(scored, key=lambda p: p.metric(fq)), f"highest {fq} (no target {utility} to compare with)"
+        return max(scored, key=lambda p: goodness(p, fq)), f"best {fq} (no target {utility} to compare with)"
     kept = [p for p in scored if p.metric(utility) >= floor]
     if not kept:
         return max(
             scored, key=lambda p: p.metric(utility)
         ), f"no point keeps {utility} ≥ {floor:.3f}: highest {utility}"
-    return max(kept, key=lambda p: p.metric(fq)), describe(selection)
+    return max(kept, key=lambda p: goodness(p, fq)), describe(selection)
 
 
 def select(entries: list[ReportEntry], selection: Selection) -> tuple[list[ReportEntry], Table | None]:
