@@ -63,7 +63,26 @@ def run_visual(config: VisualConfig, out: Path, log=print) -> tuple[Path, list[s
         f"{config.data.resolution} px; this invocation took {minutes:.1f} min."
     )
     report = write_report(rows, out / "visual", header)
+    _record(config, source, out, minutes, failed)
     return report, failed
+
+
+def _record(config: VisualConfig, source: str, out: Path, minutes: float, failed: list[str]) -> None:
+    """What made the numbers: the resolved config, the software, the data's revision, the seed."""
+    from clearbench.data.load import dataset_revision
+    from clearbench.versions import versions
+
+    atomic.write_json(
+        out / "visual" / "run.json",
+        {
+            "config": config.to_dict(),
+            "versions": versions(),
+            "data_revision": dataset_revision(source, config.data.revision),
+            "seed": config.seed,
+            "minutes_this_invocation": round(minutes, 2),
+            "failed_jobs": failed,
+        },
+    )
 
 
 def _prepare_data(config: VisualConfig, out: Path) -> str:
@@ -80,7 +99,8 @@ def _prepare_data(config: VisualConfig, out: Path) -> str:
 
 
 def plan_jobs(config: VisualConfig, splits: list[Split], digest: str) -> tuple[list[Job], dict]:
-    """Every job, and {model name: {split index: job}} for the rows of the table."""
+    """Every job (the originals, then each method on every split), and {model name: {split index:
+    job}} for the rows of the table."""
     shared = {
         "pool": digest,
         "width": config.model.width,
@@ -128,8 +148,9 @@ def plan_jobs(config: VisualConfig, splits: list[Split], digest: str) -> tuple[l
                     hparams=config.hparams.get(method, {}),
                     weight_decay=config.finetune.weight_decay,
                 )
-            jobs.append(unit)
             by_method[method][split.index] = unit
+    # Method by method, so that a run cut short has whole rows (every split of the first methods).
+    jobs += [by_method[method][split.index] for method in config.methods for split in splits]
     return jobs, by_method
 
 
