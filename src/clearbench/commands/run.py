@@ -16,7 +16,7 @@ def register(subparsers) -> None:
         "preset",
         nargs="?",
         default=None,
-        help="preset name (tiny, modality, llava-1.5-7b, qwen2-vl-2b) or a YAML file; default: tiny",
+        help="preset name (tiny, modality, visual, llava-1.5-7b, qwen2-vl-2b) or a YAML file; default: tiny",
     )
     parser.add_argument("--out", required=True, type=Path, help="run directory (created or resumed)")
     parser.add_argument(
