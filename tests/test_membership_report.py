@@ -50,14 +50,21 @@ def entries() -> list[ReportEntry]:
 def test_privacy_table_per_model_and_attack():
     table = privacy_table(entries())
     assert table.name == "privacy"
-    assert table.header == ["model", "attack", "AUC images (→ gold)", "PrivLeak images (→ 0)"]
+    assert table.header == [
+        "model",
+        "attack",
+        "AUC images (→ gold)",
+        "gold AUC images (→ 0.5)",
+        "PrivLeak images (→ 0)",
+        "AUC distance to gold images (→ 0)",
+    ]
     rows = {(row[0], row[1]): row[2:] for row in table.rows}
     assert [row[0] for row in table.rows[::4]] == ["target", "gold", "npo"]  # references first
-    assert rows["target", "LOSS"] == ["1.000 *", "-1.000"]  # (0 − 0.5) / 0.5
-    assert rows["target", "zlib"] == ["0.375", "0.250"]  # AUC' 0.625: (0.625 − 0.5) / 0.5
-    assert rows["gold", "LOSS"] == ["0.500 *", "0.000"]  # all tied: the first attack counts as best
-    assert rows["gold", "Min-K %"] == ["0.500", "0.000"]
-    assert rows["npo", "Min-K %"] == ["1.000 *", "-1.000"]
+    assert rows["target", "LOSS"] == ["1.000 *", "0.500", "-1.000", "0.500"]  # (0 − 0.5) / 0.5
+    assert rows["target", "zlib"] == ["0.375", "0.500", "0.250", "0.125"]  # AUC' 0.625: (0.625 − 0.5) / 0.5
+    assert rows["gold", "LOSS"] == ["0.500 *", "0.500", "0.000", "0.000"]  # all tied: the first attack
+    assert rows["gold", "Min-K %"] == ["0.500", "0.500", "0.000", "0.000"]
+    assert rows["npo", "Min-K %"] == ["1.000 *", "0.500", "-1.000", "0.500"]
     assert "negative = the forget people still stand out" in table.note
     assert privacy_table([ReportEntry("gold", "gold", metrics={"real": 0.5})]) is None
 
@@ -86,7 +93,7 @@ def test_entries_without_membership_results_are_left_out(missing):
     assert [row[0] for row in privacy_table(broken).rows[::4]] == ["target", "gold"] + (
         ["npo"] if missing == "membership" else []
     )
-    assert all(row[2:] == ["n/a", "n/a"] for row in privacy_table(broken).rows if row[0] == "npo")
+    assert all(row[2:] == ["n/a"] * 4 for row in privacy_table(broken).rows if row[0] == "npo")
 
 
 def test_the_whole_section_in_one_call():
@@ -97,3 +104,16 @@ def test_the_whole_section_in_one_call():
     assert [(name, caption.split(" (")[1]) for name, caption, _ in figures] == [
         ("roc_images.png", "LOSS: the largest AUC gap between target and gold).")
     ]
+
+
+def test_privacy_table_shows_person_intervals_and_flags_a_gold_that_separates_the_sets():
+    found = entries()
+    spans = {"auc": [0.9, 1.0], "gold_auc": [0.6, 0.8], "privleak": [-1.0, -0.5], "auc_gap": [0.2, 0.4]}
+    found[0].metrics["intervals"] = {"membership": {"images": {"loss": spans}}}
+    table = privacy_table(found)
+    rows = {(row[0], row[1]): row[2:] for row in table.rows}
+    assert rows["npo", "LOSS"][1] == "0.500 [0.600, 0.800] †" and rows["npo", "LOSS"][3].endswith(
+        "[0.200, 0.400]"
+    )
+    assert "Gold's AUC interval excludes 0.5 (LOSS on images)" in table.note
+    assert "†" not in "".join(rows["npo", "zlib"])

@@ -48,29 +48,70 @@ def ordered(entries: list[ReportEntry]) -> list[ReportEntry]:
     return references + [e for e in done if e.kind not in REFERENCE_ORDER]
 
 
+def membership_interval(entry: ReportEntry, scope: str, attack: str, name: str) -> list | None:
+    """The bootstrap-over-people interval of one membership value (auc, gold_auc, privleak, auc_gap)."""
+    found = ((entry.metrics or {}).get("intervals") or {}).get("membership") or {}
+    span = ((found.get(scope) or {}).get(attack) or {}).get(name)
+    return span if isinstance(span, list) and len(span) == 2 else None
+
+
+def _with_interval(value, span) -> str:
+    text = format_number(as_number(value))
+    return (
+        f"{text} [{format_number(span[0])}, {format_number(span[1])}]" if span and value is not None else text
+    )
+
+
 def privacy_table(entries: list[ReportEntry]) -> Table | None:
-    """Per model and attack: AUC and PrivLeak on each half that has membership results."""
+    """Per model and attack: AUC, gold's AUC, PrivLeak and |AUC − AUC_gold| on each half that has
+    membership results, with bootstrap-over-people intervals where the model has them; "†" where
+    gold's own AUC interval excludes 0.5 (that attack's columns are unreliable)."""
     models = ordered(entries)
     scopes = [scope for scope in SCOPES if any(membership_of(e, scope) for e in models)]
     if not scopes:
         return None
     header = ["model", "attack"]
     for scope in scopes:
-        header += [f"AUC {scope} (→ gold)", f"PrivLeak {scope} (→ 0)"]
-    rows = []
+        header += [f"AUC {scope} (→ gold)", f"gold AUC {scope} (→ 0.5)", f"PrivLeak {scope} (→ 0)"]
+        header += [f"AUC distance to gold {scope} (→ 0)"]
+    rows, flagged = [], set()
     for entry in models:
         for attack in ATTACKS:
             cells = [entry.name, ATTACK_LABELS[attack]]
             for scope in scopes:
                 found = (membership_of(entry, scope) or {}).get("attacks", {}).get(attack, {})
                 best = (membership_of(entry, scope) or {}).get("best_attack") == attack
-                auc = format_number(as_number(found.get("auc")))
-                cells += [auc + (" *" if best else ""), format_number(as_number(found.get("privleak")))]
+                auc = _with_interval(found.get("auc"), membership_interval(entry, scope, attack, "auc"))
+                gold_span = membership_interval(entry, scope, attack, "gold_auc")
+                if entry.kind == "gold":
+                    gold_span = gold_span or membership_interval(entry, scope, attack, "auc")
+                gold = _with_interval(found.get("gold_auc"), gold_span)
+                if gold_span and not gold_span[0] <= 0.5 <= gold_span[1]:
+                    gold += " †"
+                    flagged.add(f"{ATTACK_LABELS[attack]} on {scope}")
+                cells += [
+                    auc + (" *" if best else ""),
+                    gold,
+                    _with_interval(
+                        found.get("privleak"), membership_interval(entry, scope, attack, "privleak")
+                    ),
+                    _with_interval(
+                        found.get("auc_gap"), membership_interval(entry, scope, attack, "auc_gap")
+                    ),
+                ]
             rows.append(cells)
     note = (
         f"{ORIENTATION} The leaderboard's MIA AUC and PrivLeak are {ATTACK_LABELS[HEADLINE_ATTACK]}'s "
-        "(one attack for every model); * = the model's highest-AUC attack."
+        "(one attack for every model); * = the model's highest-AUC attack (a per-model maximum, biased "
+        "upward: not a column of its own). In brackets: 95 % intervals, bootstrap over people (forget and "
+        "holdout people drawn, candidate and gold the same)."
     )
+    if flagged:
+        note += (
+            f" † Gold's AUC interval excludes 0.5 ({', '.join(sorted(flagged))}): gold never saw either set, "
+            "so those forget and holdout people differ beyond training, and that attack's columns are "
+            "unreliable."
+        )
     return Table("privacy", "Membership inference: forget vs holdout people", header, rows, note)
 
 
