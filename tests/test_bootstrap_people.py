@@ -178,3 +178,18 @@ def test_person_bootstrap_covers_the_truth_and_the_row_bootstrap_does_not():
     print(f"coverage at nominal 95 %: people {person:.3f}, rows {row:.3f}")
     assert 0.90 <= person <= 0.98
     assert row < 0.75
+
+
+def test_rows_are_matched_to_their_person_by_name_or_by_the_name_in_the_question():
+    from clearbench.evaluate.people import known_people, rows_people
+
+    people = ("Ann Lee", "Ann Leeds", "Bo Kim")
+    rows = [
+        {"name": "Bo Kim", "caption": "Bo Kim, smiling"},
+        {"question": "Where was Ann Leeds born?", "answer": "In Oslo."},  # the longest name wins
+        {"question": "What did the author write?", "answer": "Ann Lee wrote poems."},
+        {"question": "Which author was born in 1950?", "answer": "Nobody we know."},
+    ]
+    assert rows_people(rows, people) == ["Bo Kim", "Ann Leeds", "Ann Lee", None]
+    assert rows_people(rows[1:], ()) == [None, None, None]  # no names known: no person
+    assert known_people([], extra=["Cy"]) == ("Cy",)

@@ -63,6 +63,7 @@ def test_logs_hold_every_row_and_match_an_independent_rescoring(world, tmp_path)
     log = evaluated["forget_captions"]
     assert len(log["avg_gt_loss"]) == len(rows)  # every row, no silent cap
     assert log["config"] == "forget10_perturbed" and log["forget"] is True
+    assert log["person"] == {str(i): name for i, name in enumerate(rows["name"])}  # the bootstrap's unit
 
     # Row 1 re-scored naively, one candidate at a time, with the question the log recorded.
     model, processor, adapter = registry.load(models["llava"])
