@@ -197,3 +197,15 @@ def test_membership_columns_are_marked_unreliable_when_gold_s_auc_interval_exclu
     runs[0].metrics["intervals"]["values"]["mia_auc"] = [0.4, 0.6]  # covers 0.5: sound
     build_report(runs, tmp_path)
     assert "†" not in (tmp_path / "leaderboard.md").read_text()
+
+
+def test_unlearning_seeds_of_one_training_seed_are_not_compared_and_the_table_says_so():
+    from clearbench.report.seeds import significance_table
+
+    runs = [
+        _entry(f"{m}~u{u}", m, unlearn=u, forget_quality_js=v)
+        for m, values in (("a", (0.1, 0.2)), ("b", (0.8, 0.9)))
+        for u, v in enumerate(values)
+    ]
+    table = significance_table(runs)
+    assert table.rows == [] and "cannot rank the methods" in table.note

@@ -284,6 +284,11 @@ def significance_table(entries: list[ReportEntry]) -> Table | None:
         f"each), on effect sizes and model utility, {CORRECTION}-corrected over the {len(found)} "
         f"comparisons (family-wise error ≤ {ALPHA:g}). " + " ".join(ranking_sentences(found))
     )
+    if not found:
+        note = (
+            "No two methods share two training seeds: the seeds cannot rank the methods (runs of one "
+            "training seed share target and gold, so unlearning seeds alone are not compared)."
+        )
     header = ["method", "method", "metric", "difference", "p", f"p ({CORRECTION})", "seeds", "verdict"]
     return Table("significance", "Which methods the seeds can tell apart", header, rows, note)
 
