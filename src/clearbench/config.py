@@ -26,7 +26,7 @@ from clearbench.errors import UserError
 from clearbench.methods import PAPER_METHODS, get_method, resolve_method
 from clearbench.models.base import check_attention
 from clearbench.report.selection import Selection
-from clearbench.settings import AT_LEAST_ONE, FRACTION, NOT_NEGATIVE, POSITIVE, setting
+from clearbench.settings import AT_LEAST_ONE, FRACTION, NOT_NEGATIVE, POSITIVE, UNIT, setting
 from clearbench.train import tracking
 from clearbench.train.options import FINETUNE_DEFAULTS, UNLEARN_DEFAULTS, TrainOptions, UnlearnOptions
 
@@ -117,7 +117,9 @@ class EvalSection:
 
 @dataclass
 class ReportSection:
-    retain_fail_threshold: float = 0.4
+    retain_fail_threshold: float = setting(
+        0.4, "Retain below which a method is set apart on the leaderboard", UNIT
+    )
 
 
 @dataclass
@@ -338,7 +340,7 @@ def _validate(config: RunConfig) -> None:
     from clearbench.evaluate.tasks import select_tasks
     from clearbench.report import selection
 
-    for section in ("data", "pretrain", "finetune", "unlearn", "eval", "jobs", "attack"):
+    for section in ("data", "pretrain", "finetune", "unlearn", "eval", "jobs", "attack", "report"):
         settings.check(getattr(config, section), lambda key, section=section: f"config key '{section}.{key}'")
     if config.eval.tasks is not None:
         try:

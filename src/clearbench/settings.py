@@ -33,6 +33,8 @@ AT_LEAST_ONE = Rule(lambda v: v >= 1, "must be at least 1")
 NOT_NEGATIVE = Rule(lambda v: v >= 0 and not math.isinf(v), "must not be negative")
 FRACTION = Rule(lambda v: 0 < v <= 1, "must be in (0, 1]")
 DROPOUT = Rule(lambda v: 0 <= v < 1, "must be in [0, 1)")
+UNIT = Rule(lambda v: 0 <= v <= 1, "must be in [0, 1]")
+FINITE = Rule(lambda v: math.isfinite(v), "must be a finite number")
 
 
 def setting(
@@ -67,6 +69,25 @@ def check(settings: Any, name: Callable[[str], str], prefix: str = "") -> None:
         rule = field.metadata.get("rule")
         if rule is not None and value is not None and not rule.holds(value):
             raise UserError(f"{name(key)} {rule.says}, got {value!r}")
+        refuse_nan(value, name(key))  # settings without a rule too
+
+
+def refuse_nan(value: Any, name: str) -> None:
+    """NaN is no setting: every comparison with it is false, so it would silently switch a check off
+    (a NaN threshold sets no model apart). Lists and mappings are looked through."""
+    if isinstance(value, float) and math.isnan(value):
+        raise UserError(f"{name} must be a number, got NaN")
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            refuse_nan(item, _inner(name, f"[{index}]"))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            refuse_nan(item, _inner(name, f".{key}"))
+
+
+def _inner(name: str, suffix: str) -> str:
+    """`config key 'a.b'` + `.c` → `config key 'a.b.c'`; a flag gets the suffix appended."""
+    return name[:-1] + suffix + "'" if name.endswith("'") else name + suffix
 
 
 def flag(key: str) -> str:

@@ -24,6 +24,7 @@ Limits on what a row may hold, so that one bad row cannot exhaust memory:
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import warnings
@@ -364,6 +365,7 @@ def check_relations(tables: dict[str, dict[str, list]]) -> list[Problem]:
     )
     for base in bases:
         problems += _tofu_variant_size(tables, base)
+    problems += check_forget_kept_out(tables)
     problems += _drawn_from(tables, "retain_perturbed", "retain90", "caption")
     problems += _drawn_from(tables, f"{TOFU_PREFIX}retain_perturbed", f"{TOFU_PREFIX}retain90", "question")
     trained_questions = set(tables.get(f"{TOFU_PREFIX}full", {}).get("question", []))
@@ -384,6 +386,70 @@ def check_relations(tables: dict[str, dict[str, list]]) -> list[Problem]:
                     column="name",
                 )
             )
+    return problems
+
+
+# Configs that must hold nothing of a forget set: what the gold model trains on, the retain,
+# holdout (never-trained) and real-world evaluation sets. `{retain}` is the forget set's retain.
+KEPT_APART = (
+    "retain{retain}",
+    "retain{retain}+tofu",
+    TOFU_PREFIX + "retain{retain}",
+    "retain_perturbed",
+    TOFU_PREFIX + "retain_perturbed",
+    *(f"holdout{percent}" for percent in FORGET_PERCENTS),
+    *(f"{TOFU_PREFIX}holdout{percent}" for percent in FORGET_PERCENTS),
+    "real_faces",
+    "real_world",
+    TOFU_PREFIX + "real_authors_perturbed",
+    TOFU_PREFIX + "world_facts_perturbed",
+)
+# Where a forget set's content is, by column: its people, captions, questions and photos.
+FORGET_HOLDERS = (
+    "forget{percent}",
+    "forget{percent}+tofu",
+    "forget{percent}_perturbed",
+    TOFU_PREFIX + "forget{percent}",
+)
+
+
+def _image_key(value) -> str | None:
+    """The photo's content hash (the same image stored twice is found, whatever its file name)."""
+    data = value.get("bytes") if isinstance(value, dict) else None
+    return hashlib.sha256(data).hexdigest() if data else None
+
+
+def _forget_content(tables, percent: str) -> dict[str, set]:
+    content: dict[str, set] = {"name": set(), "caption": set(), "question": set(), "image": set()}
+    for pattern in FORGET_HOLDERS:
+        table = tables.get(pattern.format(percent=percent), {})
+        for column, found in content.items():
+            values = table.get(column, [])
+            found.update(filter(None, map(_image_key, values) if column == "image" else values))
+    return content
+
+
+def check_forget_kept_out(tables: dict[str, dict[str, list]]) -> list[Problem]:
+    """No forget person's name, caption, question or photo in a retain, holdout or real set: a gold
+    model trained on them, or utility scored on them, would not measure forgetting."""
+    problems = []
+    for percent in FORGET_PERCENTS:
+        forget = f"forget{percent}"
+        content = _forget_content(tables, percent)
+        for pattern in KEPT_APART:
+            config = pattern.format(retain=RETAIN_OF[percent])
+            table = tables.get(config)
+            if not table:
+                continue
+            found = _RowProblems(config)
+            for column, known in content.items():
+                values = table.get(column, [])
+                for row, value in enumerate(values):
+                    key = _image_key(value) if column == "image" else value
+                    if key and key in known:
+                        what = "photo" if column == "image" else column
+                        found.add(row, column, f"holds a {what} of '{forget}' (forget content outside it)")
+            problems += found.problems()
     return problems
 
 

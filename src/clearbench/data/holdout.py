@@ -141,16 +141,27 @@ def plan_holdout(
     if people is None:
         chosen = choose_people(names, forget, retain_eval, len(forget) if count is None else count, seed)
     else:
-        chosen = tuple(sorted(set(people)))
-        unknown = sorted(set(chosen) - names)
-        if unknown:
-            raise UserError(
-                f"holdout people not in data source '{source}', config 'full': {', '.join(unknown)}"
-            )
-        check_people(chosen, forget, retain_eval, "holdout people")
+        chosen = check_named(source, forget_split, people, revision)
     full = load_split(source, "full", revision)
     captions = frozenset(c for c, n in zip(full["caption"], full["name"]) if n in set(chosen))
     return HoldoutPlan(chosen, forget_split, seed if people is None else None, True, captions)
+
+
+def check_named(source: str, forget_split: str, people: Iterable[str], revision: str | None = None) -> tuple:
+    """Holdout people named by the user (`--holdout-people`): people of `full`, never forget people
+    and never retain-evaluation people (else the "non-members" would be members)."""
+    from clearbench.data.load import load_split
+
+    chosen = tuple(sorted(set(people)))
+    check_people(chosen, [], [], "holdout people")  # not empty
+    names = _names(load_split(source, "full", revision), source, "full")
+    unknown = sorted(set(chosen) - names)
+    if unknown:
+        raise UserError(f"holdout people not in data source '{source}', config 'full': {', '.join(unknown)}")
+    forget = _names(load_split(source, forget_split, revision), source, forget_split)
+    retain_eval = _names(load_split(source, RETAIN_EVAL_CONFIG, revision), source, RETAIN_EVAL_CONFIG)
+    check_people(chosen, forget, retain_eval, "holdout people")
+    return chosen
 
 
 def _names(dataset, source: str, config: str) -> set[str]:

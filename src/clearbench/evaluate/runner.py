@@ -75,10 +75,9 @@ def evaluate_model(
         raise UserError(f"--batch-size must be at least 1, got {batch_size}")
     membership_k = membership.check_k(membership_k)
     if holdout is not None and not hasattr(holdout, "derived"):  # names: withheld people
-        from clearbench.data.holdout import HoldoutPlan, check_people
+        from clearbench.data.holdout import HoldoutPlan, check_named
 
-        check_people(holdout, [], [], "holdout people")
-        holdout = HoldoutPlan(tuple(sorted(set(holdout))), forget_split)
+        holdout = HoldoutPlan(check_named(str(data), forget_split, holdout, revision), forget_split)
     out_dir = Path(out_dir)
     files.refuse_input(out_dir, [model_path, data], "--out")
     files.check_checkpoint(model_path)  # a corrupt safetensors header is named, not a traceback

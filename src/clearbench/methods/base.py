@@ -114,8 +114,15 @@ class Method:
         }
 
 
+def hparam(default: Any, rule) -> Any:
+    """A hyperparameter with its range rule (`clearbench.settings`: POSITIVE, NOT_NEGATIVE, …),
+    checked whenever the method is built: `beta: float = hparam(0.1, POSITIVE)`."""
+    return dataclasses.field(default=default, metadata={"rule": rule})
+
+
 def parse_hparams(method: str, cls: type, overrides: dict[str, Any]):
-    """Build the hyperparameter dataclass; `--set` strings are converted to the field's type."""
+    """Build the hyperparameter dataclass; `--set` strings are converted to the field's type, and
+    every value (defaults too) checked: NaN nowhere, each declared rule held."""
     fields = {field.name: field for field in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
     values = {}
@@ -124,7 +131,22 @@ def parse_hparams(method: str, cls: type, overrides: dict[str, Any]):
             valid = ", ".join(fields) or "none"
             raise UserError(f"method {method!r} has no hyperparameter {key!r}; valid: {valid}")
         values[key] = _convert(method, key, value, hints[key])
-    return cls(**values)
+    built = cls(**values)
+    from clearbench.settings import refuse_nan
+
+    for field in dataclasses.fields(built):
+        value, rule = getattr(built, field.name), field.metadata.get("rule")
+        if rule is not None and value is not None and not _holds(rule, value):
+            raise UserError(f"method {method!r}: hyperparameter {field.name} {rule.says}, got {value!r}")
+        refuse_nan(value, f"method {method!r}: hyperparameter {field.name}")
+    return built
+
+
+def _holds(rule, value: Any) -> bool:
+    try:
+        return bool(rule.holds(value))
+    except TypeError:  # a value of another type (a list where a number belongs) breaks the rule
+        return False
 
 
 def _convert(method: str, key: str, value: Any, kind: Any) -> Any:

@@ -27,11 +27,13 @@ from clearbench.methods.base import (
     LossOutput,
     Method,
     forward_logits,
+    hparam,
     nll,
     optional_retain_nll,
     register,
     sequence_logprob,
 )
+from clearbench.settings import NOT_NEGATIVE, POSITIVE
 
 if TYPE_CHECKING:
     from clearbench.train.reference import Reference
@@ -39,10 +41,10 @@ if TYPE_CHECKING:
 
 @dataclass
 class DPOHparams:
-    beta: float = 0.1
-    dpo_weight: float = 1.0
-    task_weight: float = 1.0
-    retain_weight: float = 0.0
+    beta: float = hparam(0.1, POSITIVE)
+    dpo_weight: float = hparam(1.0, NOT_NEGATIVE)
+    task_weight: float = hparam(1.0, NOT_NEGATIVE)
+    retain_weight: float = hparam(0.0, NOT_NEGATIVE)
 
 
 def dpo_loss(chosen, rejected, ref_chosen, ref_rejected, beta):

@@ -38,9 +38,11 @@ from clearbench.methods.base import (
     answer_kl,
     check_choice,
     forward_logits,
+    hparam,
     nll,
     register,
 )
+from clearbench.settings import NOT_NEGATIVE
 
 if TYPE_CHECKING:
     from clearbench.train.reference import Reference
@@ -63,7 +65,7 @@ def term(kind: str, model: nn.Module, enc: Encoding, ref: Reference | None) -> t
 class GDHparams:
     forget_term: str = "nll"
     retain_term: str = "nll"
-    forget_weight: float = 1.0  # β
+    forget_weight: float = hparam(1.0, NOT_NEGATIVE)  # β
 
 
 @register

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 
 from torch import nn
 
-from clearbench.methods.base import Batch, LossOutput, Method, model_kl, model_nll, register
+from clearbench.methods.base import Batch, LossOutput, Method, hparam, model_kl, model_nll, register
+from clearbench.settings import NOT_NEGATIVE
 
 if TYPE_CHECKING:
     from clearbench.train.reference import Reference
@@ -28,9 +29,9 @@ if TYPE_CHECKING:
 
 @dataclass
 class LLMUHparams:
-    forget_weight: float = 1.0
-    idk_weight: float = 1.0
-    retain_weight: float = 1.0
+    forget_weight: float = hparam(1.0, NOT_NEGATIVE)
+    idk_weight: float = hparam(1.0, NOT_NEGATIVE)
+    retain_weight: float = hparam(1.0, NOT_NEGATIVE)
 
 
 @register

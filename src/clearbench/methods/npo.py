@@ -27,10 +27,12 @@ from clearbench.methods.base import (
     LossOutput,
     Method,
     forward_logits,
+    hparam,
     optional_retain_nll,
     register,
     sequence_logprob,
 )
+from clearbench.settings import NOT_NEGATIVE, POSITIVE
 
 if TYPE_CHECKING:
     from clearbench.train.reference import Reference
@@ -38,8 +40,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class NPOHparams:
-    beta: float = 0.1
-    retain_weight: float = 0.0
+    beta: float = hparam(0.1, POSITIVE)
+    retain_weight: float = hparam(0.0, NOT_NEGATIVE)
 
 
 def npo_loss(logprob, ref_logprob, beta):

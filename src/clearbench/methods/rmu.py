@@ -54,9 +54,11 @@ from clearbench.methods.base import (
     capture_output,
     check_choice,
     forward_logits,
+    hparam,
     mean_or_zero,
     register,
 )
+from clearbench.settings import NOT_NEGATIVE, POSITIVE
 
 if TYPE_CHECKING:
     from clearbench.models.base import Adapter
@@ -73,11 +75,14 @@ VARIANTS = {
 class RMUHparams:
     variant: str = "adaptive"
     layer: int = -1
-    steering: float | None = None  # c; None: the variant's (adaptive: measured, scale × activation norm)
-    scale: float | None = None  # adaptive only: c as a multiple of the forget activations' mean norm
-    alpha: float | None = None  # retain weight; None: the variant's
+    # c; None: the variant's (adaptive: measured, scale × activation norm)
+    steering: float | None = hparam(None, POSITIVE)
+    # adaptive only: c as a multiple of the forget activations' mean norm
+    scale: float | None = hparam(None, POSITIVE)
+    alpha: float | None = hparam(None, NOT_NEGATIVE)  # retain weight; None: the variant's
     params: str | None = None  # trainable parameter names (regex); None: the variant's
-    window: int | None = None  # trainable layers ℓ−window+1 … ℓ (0: all); None: the variant's
+    # trainable layers ℓ−window+1 … ℓ (0: all); None: the variant's
+    window: int | None = hparam(None, NOT_NEGATIVE)
     seed: int = 0  # for the control vector u; the same on every process
 
 

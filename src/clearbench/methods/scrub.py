@@ -41,10 +41,12 @@ from clearbench.methods.base import (
     Method,
     answer_kl,
     forward_logits,
+    hparam,
     model_kl,
     nll,
     register,
 )
+from clearbench.settings import NOT_NEGATIVE
 
 if TYPE_CHECKING:
     from clearbench.train.reference import Reference
@@ -55,9 +57,9 @@ MIN_PASS = frozenset({"retain"})
 
 @dataclass
 class SCRUBHparams:
-    alpha: float = 1.0
-    gamma: float = 1.0
-    msteps: int = 3  # epochs that begin with a max pass
+    alpha: float = hparam(1.0, NOT_NEGATIVE)
+    gamma: float = hparam(1.0, NOT_NEGATIVE)
+    msteps: int = hparam(3, NOT_NEGATIVE)  # epochs that begin with a max pass
 
 
 @register

@@ -25,10 +25,12 @@ from clearbench.methods.base import (
     LossOutput,
     Method,
     forward_logits,
+    hparam,
     optional_retain_nll,
     register,
     sequence_nll,
 )
+from clearbench.settings import FINITE, NOT_NEGATIVE, POSITIVE
 
 if TYPE_CHECKING:
     from clearbench.train.reference import Reference
@@ -36,10 +38,10 @@ if TYPE_CHECKING:
 
 @dataclass
 class SimNPOHparams:
-    beta: float = 4.5
-    gamma: float = 0.0
-    forget_weight: float = 0.125  # λ_F
-    retain_weight: float = 1.0
+    beta: float = hparam(4.5, POSITIVE)
+    gamma: float = hparam(0.0, FINITE)
+    forget_weight: float = hparam(0.125, NOT_NEGATIVE)  # λ_F
+    retain_weight: float = hparam(1.0, NOT_NEGATIVE)
 
 
 def simnpo_loss(mean_nll, beta, gamma):

@@ -34,12 +34,14 @@ from clearbench.methods.base import (
     Method,
     answer_mask,
     forward_logits,
+    hparam,
     model_kl,
     model_nll,
     register,
     token_nll,
 )
 from clearbench.models.base import unwrap
+from clearbench.settings import AT_LEAST_ONE, NOT_NEGATIVE
 
 if TYPE_CHECKING:
     from clearbench.train.reference import Reference
@@ -47,11 +49,11 @@ if TYPE_CHECKING:
 
 @dataclass
 class SKUHparams:
-    distortion_weight: float = 2.5  # ε₁
-    random_weight: float = 1.0  # ε₂
-    preservation_weight: float = 0.5  # ε₃
-    mismatches: int = 3  # K
-    negation: float = 1.0  # λ
+    distortion_weight: float = hparam(2.5, NOT_NEGATIVE)  # ε₁
+    random_weight: float = hparam(1.0, NOT_NEGATIVE)  # ε₂
+    preservation_weight: float = hparam(0.5, NOT_NEGATIVE)  # ε₃
+    mismatches: int = hparam(3, AT_LEAST_ONE)  # K
+    negation: float = hparam(1.0, NOT_NEGATIVE)  # λ
 
 
 def summed_group_nll(model: nn.Module, enc: Encoding, groups: int) -> torch.Tensor:

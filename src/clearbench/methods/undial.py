@@ -28,10 +28,12 @@ from clearbench.methods.base import (
     answer_logits,
     answer_targets,
     forward_logits,
+    hparam,
     mean_or_zero,
     optional_retain_nll,
     register,
 )
+from clearbench.settings import NOT_NEGATIVE
 
 if TYPE_CHECKING:
     from clearbench.train.reference import Reference
@@ -39,8 +41,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class UNDIALHparams:
-    gamma: float = 10.0
-    retain_weight: float = 0.0
+    gamma: float = hparam(10.0, NOT_NEGATIVE)
+    retain_weight: float = hparam(0.0, NOT_NEGATIVE)
 
 
 def undial_loss(ref_logits, logits, labels, gamma):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from clearbench import atomic, files
+from clearbench.errors import UserError
 from clearbench.report.entries import ReportEntry, read_train_log
 from clearbench.report.html import render_html
 from clearbench.report.leaderboard import (
@@ -66,6 +67,10 @@ def build_report(
     so the directory never mixes two runs.
     """
     out_dir = Path(out_dir)
+    if retain_fail_threshold is not None and not 0 <= retain_fail_threshold <= 1:  # NaN fails too
+        raise UserError(
+            f"the retain-fail threshold must be a number in [0, 1], got {retain_fail_threshold!r}"
+        )
     # Never written through a link: `RUN/report` linked elsewhere would overwrite that folder's files.
     files.require_real_folder(out_dir, out_dir.parent, "report folder")
     files.require_real_folder(out_dir / "plots", out_dir, "report folder")

@@ -1,0 +1,62 @@
+"""Settings that cannot silently do nothing: method hyperparameters hold their declared ranges, NaN is
+refused wherever a number is read, duplicates and grids over non-settings are refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from clearbench.errors import UserError
+from clearbench.methods import get_method
+
+
+@pytest.mark.parametrize(
+    "method, key, value, says",
+    [
+        ("npo", "beta", "-1", "beta must be a positive number, got -1.0"),
+        ("dpo", "beta", "0", "beta must be a positive number, got 0.0"),
+        ("simnpo", "beta", "-4.5", "beta must be a positive number"),
+        ("npo", "retain_weight", "-0.5", "retain_weight must not be negative, got -0.5"),
+        ("gd", "forget_weight", "-1", "forget_weight must not be negative"),
+        ("llmu", "idk_weight", "-1", "idk_weight must not be negative"),
+        ("scrub", "alpha", "-1", "alpha must not be negative"),
+        ("sku", "mismatches", "0", "mismatches must be at least 1, got 0"),
+        ("undial", "gamma", "-10", "gamma must not be negative"),
+        ("rmu", "steering", "-6.5", "steering must be a positive number"),
+        ("rmu", "alpha", "-1", "alpha must not be negative"),
+        ("npo", "beta", "nan", "beta must be a positive number, got nan"),
+        ("simnpo", "gamma", "nan", "gamma must be a finite number, got nan"),
+        ("npo", "beta", "inf", "beta must be a positive number, got inf"),
+    ],
+)
+def test_hyperparameters_out_of_range_are_refused(method, key, value, says):
+    with pytest.raises(UserError, match=f"method '{method}': hyperparameter {says}"):
+        get_method(method, **{key: value})
+
+
+def test_every_built_in_default_keeps_its_rule():
+    from clearbench.methods import METHODS
+
+    for name in METHODS:
+        get_method(name)
+
+
+def test_a_nan_in_a_setting_without_a_rule_is_refused():
+    from clearbench.config import load_config
+
+    with pytest.raises(UserError, match=r"'unlearn.hparams.npo.beta' must be a number, got NaN"):
+        load_config("tiny", ["unlearn.hparams={npo: {beta: .nan}}"])
+
+
+@pytest.mark.parametrize("threshold", [".nan", "-0.1", "1.5"])
+def test_retain_fail_threshold_must_be_a_number_in_0_1(threshold):
+    from clearbench.config import load_config
+
+    with pytest.raises(UserError, match="report.retain_fail_threshold"):
+        load_config("tiny", [f"report.retain_fail_threshold={threshold}"])
+
+
+def test_report_refuses_a_nan_threshold(tmp_path):
+    from clearbench.report import build_report
+
+    with pytest.raises(UserError, match="retain-fail threshold must be a number in \\[0, 1\\], got nan"):
+        build_report([], tmp_path / "report", retain_fail_threshold=float("nan"))
