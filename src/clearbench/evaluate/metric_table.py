@@ -225,6 +225,15 @@ METRICS: dict[str, Metric] = {
             statistic="ks_log",
         ),
         Metric(
+            "forget_quality_text_ks_statistic",
+            "KS statistic text",
+            r"KS $D$ text",
+            False,
+            scope="text",
+            headline=False,
+            statistic="ks_statistic",
+        ),
+        Metric(
             "forget_quality_text_js",
             "1 − JS text",
             r"$1-\mathrm{JS}$ text",

@@ -29,6 +29,7 @@ LEADERBOARD_KEYS = (
     "model_utility",
     "model_utility_text",
     "forget_quality_text",
+    "forget_quality_text_ks_statistic",
     "forget_quality_text_js",
     "model_utility_both",
     "forget_quality_both",
