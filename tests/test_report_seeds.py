@@ -151,7 +151,7 @@ def test_report_with_seeds_shows_intervals_significance_and_the_noise_floor(tmp_
     leaderboard = (tmp_path / "leaderboard.md").read_text()
     # D of ga: 0.51 ± 12.706 · 0.01 = [0.383, 0.637]; its KS p has no interval
     assert "| ga | " in leaderboard and "0.510 [0.383, 0.637]" in leaderboard and "0.150 [" not in leaderboard
-    assert "t-interval over 2 training seeds" in leaderboard
+    assert "t-interval over 2 training seeds" in leaderboard and "Holm-corrected" in leaderboard
     # differences 0.35, 0.27 over 2 seeds: t = 7.75, p = 0.082, one comparison: Holm leaves it
     significance = (tmp_path / "significance.csv").read_text()
     assert "ga,npo,forget_quality_ks_statistic,0.310,0.082" in significance

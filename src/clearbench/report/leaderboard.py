@@ -337,10 +337,18 @@ def interval_note(rows: list[Row]) -> str:
     methods = interval_methods(row.entry for row in rows)
     if not methods:
         return ""
-    return (
+    note = (
         f"In brackets: 95 % intervals ({'; '.join(methods)}); KS p-values have none (their effect size, "
         "KS D, has one)."
     )
+    if any(method.startswith("t-interval over") for method in methods):
+        from clearbench.report.seeds import CORRECTION
+
+        note += (
+            f" Which methods differ: significance table (paired t-tests over training seeds, {CORRECTION}-"
+            "corrected); which cannot be told from gold: gold_like table."
+        )
+    return note
 
 
 def scope_note(rows: list[Row]) -> str:
