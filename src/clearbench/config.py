@@ -36,6 +36,13 @@ MODALITIES = ("both", "images", "text")
 @dataclass
 class DataSection:
     source: str = "synthetic"  # "synthetic" (generated into the run dir), a local dir, or a Hub id
+    # Statistics are over people (rows of one person are not independent): a run refuses, before any
+    # training, a forget split whose forget, holdout or retain people are fewer.
+    min_people: int = setting(
+        help="people each of forget, holdout and retain must hold (CLEARBENCH_MIN_PEOPLE sets the default)",
+        rule=AT_LEAST_ONE,
+        default_factory=lambda: _from_environment("CLEARBENCH_MIN_PEOPLE", 2, AT_LEAST_ONE),
+    )
     revision: str | None = None
     persons: int = 20  # synthetic only (range: clearbench.data.synth.check_options)
     image_size: int = 64  # synthetic only
@@ -147,13 +154,19 @@ THREADS = settings.Rule(lambda v: 1 <= v <= 1024, "must be between 1 and 1024")
 def default_threads() -> int:
     """`jobs.threads` unless set: 2, or CLEARBENCH_THREADS (the test suite's 1). Either way the
     count is written into config.yaml and every job's spec."""
+    return _from_environment("CLEARBENCH_THREADS", DEFAULT_THREADS, THREADS)
+
+
+def _from_environment(name: str, default: int, rule: settings.Rule) -> int:
+    """A setting's default: `default`, or the environment variable `name` (the test suite's tiny
+    worlds); the value used is recorded in config.yaml like any other."""
     import os
 
-    text = os.environ.get("CLEARBENCH_THREADS", "").strip()
+    text = os.environ.get(name, "").strip()
     if not text:
-        return DEFAULT_THREADS
-    if not text.isdigit() or not THREADS.holds(int(text)):
-        raise UserError(f"environment variable CLEARBENCH_THREADS {THREADS.says}, got {text!r}")
+        return default
+    if not text.isdigit() or not rule.holds(int(text)):
+        raise UserError(f"environment variable {name} {rule.says}, got {text!r}")
     return int(text)
 
 
@@ -356,6 +369,7 @@ def _validate(config: RunConfig) -> None:
 
         names = ("config key 'data.persons'", "config key 'data.image_size'")
         check_options(config.data.persons, config.data.image_size, names=names)
+        synth_density(config.data)
     for kind, seeds in (("train", config.seeds.train), ("unlearn", config.seeds.unlearn)):
         if not seeds:
             raise UserError(f"config key 'seeds.{kind}' is empty; give at least one seed")
@@ -381,7 +395,8 @@ def _validate(config: RunConfig) -> None:
             raise UserError(
                 f"requests {config.requests}: give at least two requests (one is one-shot unlearning)"
             )
-        synth_density(config.data)
+    if config.data.source == "synthetic":
+        check_world_size(config)
     for modality in config.unlearn.modalities:
         if modality not in MODALITIES:
             raise UserError(f"unlearn.modalities: unknown modality {modality!r}; choose from {MODALITIES}")
@@ -406,6 +421,44 @@ def _validate(config: RunConfig) -> None:
             raise UserError(f"config key 'attack.attacks': {error}") from None
     sweep.check(config.unlearn)
     selection.check(config.selection)
+
+
+def check_world_size(config: RunConfig) -> None:
+    """A synthetic world large enough for the forget split and each request: at least
+    `data.min_people` forget, holdout and retain people, and each request forgetting new people.
+    (Any source's people are counted again once its data is there: Pipeline.check_people.)"""
+    from clearbench.data.synth.splits import forget_count
+
+    least, persons = config.data.min_people, config.data.persons
+    splits = config.requests or [config.forget_split]  # requests end with the forget split
+
+    def counts(split: str, people: int) -> tuple[int, int, int]:
+        forget = forget_count(people, split.removeprefix("forget"))
+        return forget, forget, people - forget  # forget, holdout (as many, drawn apart), retain
+
+    def enough(people: int) -> bool:
+        sizes = [counts(split, people) for split in splits]
+        grows = all(a[0] < b[0] for a, b in zip(sizes, sizes[1:]))
+        return grows and all(min(size) >= least for size in sizes)
+
+    if enough(persons):
+        return
+    needed = next((n for n in range(persons + 1, 100_001) if enough(n)), None)
+    fix = f"set data.persons to at least {needed}" if needed else "use a larger forget split"
+    for split in splits:
+        forget, holdout, retain = counts(split, persons)
+        if min(forget, holdout, retain) < least:
+            raise UserError(
+                f"forget split {split}: the {persons}-person world puts {forget} in {split}, {holdout} in "
+                f"its holdout and {retain} in {retain_split(split)}; each needs at least {least} "
+                f"people (data.min_people): {fix}"
+            )
+    sizes = {split: counts(split, persons)[0] for split in config.requests}
+    raise UserError(
+        f"requests {config.requests}: in the {persons}-person world they hold "
+        + ", ".join(f"{n} in {split}" for split, n in sizes.items())
+        + f" (nested sets, so a request of the same size forgets nobody new): {fix}"
+    )
 
 
 def retain_split(forget_split: str) -> str:

@@ -46,6 +46,10 @@ def _request_label(request: str | None) -> str:
     return f"[request={request}]" if request else ""
 
 
+def _people(rows) -> set[str] | None:
+    return set(rows["name"]) if "name" in rows.column_names else None
+
+
 def _attacked(run: ModelRun) -> bool:
     """Attacks take target, gold and each one-shot unlearned model (not the base, requests, epochs)."""
     return run.kind != "base" and run.request is None and not run.snapshot
@@ -287,6 +291,7 @@ class Pipeline:
             needed += [forget_config(forget, modality) for modality in config.unlearn.modalities]
         with quiet():
             self.holdout = self._plan_holdout()
+            self.check_people()
             derived = self.holdout.derived
             needed += [
                 ("tofu_full" if task.text_only else "full")
@@ -296,6 +301,39 @@ class Pipeline:
             ]
             for name in dict.fromkeys(needed):
                 load_split(self.data, name, config.data.revision)
+
+    def check_people(self) -> None:
+        """Each split the run forgets holds at least `data.min_people` forget, holdout and retain
+        people, and each request forgets someone the one before did not: refused before training."""
+        from clearbench.data.load import load_split
+
+        config, least = self.config, self.config.data.min_people
+        where = f"data source '{self.data}'"
+        earlier: set[str] = set()
+        for split in config.requests or [config.forget_split]:
+            forget, retain = (
+                _people(load_split(self.data, name, config.data.revision))
+                for name in (split, retain_split(split))
+            )
+            if forget is None:
+                return  # a source without names: its people cannot be counted
+            counts = {
+                split: len(forget),
+                "holdout": len(self.holdout.people),
+                retain_split(split): len(retain or ()),
+            }
+            if min(counts.values()) < least:
+                shown = ", ".join(f"{n} in {name}" for name, n in counts.items())
+                raise UserError(
+                    f"forget split {split} of {where}: {shown}; each needs at least {least} people "
+                    "(data.min_people; statistics are over people): use a larger world or forget split"
+                )
+            if config.requests and not forget - earlier:
+                raise UserError(
+                    f"requests {config.requests} of {where}: {split} holds no one the request before it "
+                    f"does not ({len(forget)} people in both); each request must forget new people"
+                )
+            earlier = forget
 
     def _plan_holdout(self):
         """The run's holdout people: the source's own, or people withheld from training (recorded)."""
