@@ -147,3 +147,30 @@ def test_the_thread_setting_defaults_to_two_whatever_the_machine(monkeypatch):
     monkeypatch.setenv("CLEARBENCH_THREADS", "many")
     with pytest.raises(UserError, match="CLEARBENCH_THREADS must be between 1 and 1024, got 'many'"):
         load_config(None, [])
+
+
+def test_each_job_says_when_it_starts_and_ends_and_whether_it_ran(tmp_path, fake_work):
+    import re
+
+    lines = []
+    ok = Job("note", "ok", {"text": "fine", "seed": 0, "threads": 1})
+    bad = Job("note", "bad", {"text": "boom"})
+    after = Job("note", "after bad", {"text": "x", "model": {"job": bad.key}})
+    InProcess(log=lines.append).run([ok, bad, after], tmp_path)
+    assert lines[0] == "[job] note ok [seed 0]: started here (1 thread)"
+    assert re.fullmatch(r"\[job\] note ok \[seed 0\]: ran here in \d+\.\ds", lines[1])
+    assert lines[2] == "[job] note bad: started here"
+    assert re.fullmatch(r"\[job\] note bad: failed here in \d+\.\ds: RuntimeError: it broke", lines[3])
+    assert lines[4:] == ["[job] note after bad: not run (needs bad, which failed)"]
+
+    lines.clear()
+    InProcess(log=lines.append).run([ok], tmp_path)
+    assert lines == ["[job] note ok [seed 0]: cached (done earlier)"]
+
+
+def test_progress_bars_name_the_model_of_the_job():
+    from clearbench.train import tracking
+
+    assert tracking.named("forget_captions") == "forget_captions"
+    with tracking.stage("eval target"):
+        assert tracking.named("forget_captions") == "eval target: forget_captions"

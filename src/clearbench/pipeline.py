@@ -128,6 +128,10 @@ class Pipeline:
             attention(config.model.attn_implementation, "config key 'model.attn_implementation'"),
             tracking.reporting(config.report_to, self.out / "tracking", where="config key 'report_to'"),
         ):
+            if config.report_to:
+                self.log(
+                    f"[tracking] {', '.join(config.report_to)}: curves and metrics under {self.out / 'tracking'}"
+                )
             return self._run()
 
     def _run(self) -> Path:

@@ -181,7 +181,9 @@ def evaluate_task(
     missing = sorted(task.columns() - set(columns)) if columns is not None else []
     if missing:
         raise UserError(f"task {task.name}: no column(s) {', '.join(missing)} (it has: {', '.join(columns)})")
-    with tqdm(total=len(rows), desc=task.name, unit="row", disable=not progress) as bar:
+    from clearbench.train.tracking import named
+
+    with tqdm(total=len(rows), desc=named(task.name), unit="row", disable=not progress) as bar:
         for start in range(0, len(rows), batch_size):
             chunk = [
                 task.item(rows[index], index, seed)

@@ -98,22 +98,48 @@ class InProcess:
                     if state.is_main_process:
                         job.record(root)
                         mark(root, job.key, "failed", reason=blocked)
+                    self.log(f"[job] {title(job)}: not run ({blocked})")
                     continue
+                if read_state(root, job.key)["state"] == "done":
+                    self.log(ended(job, {"state": "done", "cached": True}))
+                    continue
+                self.log(started(job, "here"))
                 if job.kind in SHARED_KINDS:
                     if index % state.num_processes == state.process_index:
-                        run_job(job, root)
+                        self.log(ended(job, run_job(job, root), "here"))
                 else:  # every process trains it; the main one records it
-                    run_job(job, root, write_state=state.is_main_process)
+                    self.log(ended(job, run_job(job, root, write_state=state.is_main_process), "here"))
                     state.wait_for_everyone()
             state.wait_for_everyone()
             for job in wave:
                 states[job.key] = read_state(root, job.key)
-                self._report(job, states[job.key])
         return states
 
-    def _report(self, job: Job, state: dict) -> None:
-        if state["state"] == "failed":
-            self.log(f"[jobs] {job.name}: failed ({state.get('reason')})")
+
+# ---- what the user sees: one line as a job starts, one as it ends -----------------------------
+def title(job: Job) -> str:
+    """`unlearn npo [seed 0]`, `evaluate target [seed 0]`: the kind, the model, the seed."""
+    name = job.name.removeprefix("eval ").removeprefix("attack ")
+    seed = job.spec.get("seed")
+    return f"{job.kind} {name}" + (f" [seed {seed}]" if seed is not None else "")
+
+
+def started(job: Job, where: str, verb: str = "started") -> str:
+    threads = job.spec.get("threads")
+    count = f" ({threads} thread{'s' if threads != 1 else ''})" if threads else ""
+    return f"[job] {title(job)}: {verb} {where}{count}"
+
+
+def ended(job: Job, state: dict, where: str | None = None) -> str:
+    """`ran here in 12.3s`, `cached (done earlier)`, `failed on HOST after 2.0s: reason`."""
+    if state.get("cached"):
+        return f"[job] {title(job)}: cached (done earlier)"
+    if where is None:  # on a Ray worker: its host and process, from its state record
+        where = f"on {state.get('host')} (process {state.get('pid')})"
+    took = f" in {state['wall_s']:.1f}s" if "wall_s" in state else ""
+    if state["state"] == "done":
+        return f"[job] {title(job)}: ran {where}{took}"
+    return f"[job] {title(job)}: {state['state']} {where}{took}: {state.get('reason')}"
 
 
 class RayExecutor:
@@ -128,13 +154,18 @@ class RayExecutor:
             raise UserError("Ray is not installed: pip install 'clearbench[ray]'") from None
         self.ray, self.log, self.retries = ray, log, retries
         self.started = not ray.is_initialized()
+        if not self.started:
+            log("[ray] the Ray runtime already started in this process")
         if self.started and address:
             check_reachable(address)
         if self.started:
             try:
                 if address:
-                    ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+                    context = ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+                    url = getattr(context, "dashboard_url", None)
+                    log(f"[ray] the cluster at {address}; dashboard " + (f"http://{url}" if url else "off"))
                 else:
+                    log(f"[ray] a local runtime with {workers or 'all'} CPU workers; dashboard off")
                     ray.init(
                         num_cpus=workers,
                         num_gpus=0,
@@ -152,6 +183,9 @@ class RayExecutor:
         everything = {job.key: job for job in jobs}
         states = {job.key: read_state(root, job.key) for job in jobs}
         todo = {job.key: job for job in jobs if states[job.key]["state"] != "done"}
+        for job in jobs:
+            if job.key not in todo:
+                self.log(ended(job, {"state": "done", "cached": True}))
         remote = ray.remote(_run_on_worker)
         running: dict = {}  # ray reference -> job
         while todo or running:
@@ -164,9 +198,11 @@ class RayExecutor:
                     job.record(root)
                     mark(root, job.key, "failed", reason=blocked)
                     states[job.key] = read_state(root, job.key)
+                    self.log(f"[job] {title(job)}: not run ({blocked})")
                     continue
                 options = remote.options(num_cpus=job.cpus, num_gpus=job.gpus, max_retries=self.retries)
                 running[options.remote(job, str(root))] = job
+                self.log(started(job, "to Ray", "submitted"))
             if not running:
                 continue
             done, _ = ray.wait(list(running), num_returns=1)
@@ -178,8 +214,16 @@ class RayExecutor:
             except ray.exceptions.RayError as error:  # the worker died more often than retried
                 mark(root, job.key, "failed", reason=f"worker lost: {str(error).splitlines()[0]}")
             states[job.key] = read_state(root, job.key)
-            if states[job.key]["state"] == "failed":
-                self.log(f"[jobs] {job.name}: failed ({states[job.key].get('reason')})")
+            self.log(ended(job, states[job.key]))
+            finished = [
+                states[key]["state"]
+                for key in everything
+                if key not in todo and not _is_running(key, running)
+            ]
+            self.log(
+                f"[ray] {len(running)} running, {finished.count('done')} done, "
+                f"{finished.count('failed')} failed, {len(todo)} waiting"
+            )
         return states
 
     def close(self) -> None:

@@ -168,7 +168,7 @@ def run_loop(
     bar = tqdm(
         total=total,
         initial=step,
-        desc=label,
+        desc=tracking.named(label),
         dynamic_ncols=True,
         disable=not accelerator.is_local_main_process,
     )

@@ -103,6 +103,13 @@ def stage(name: str) -> Iterator[None]:
         _STAGE.reset(token)
 
 
+def named(label: str) -> str:
+    """A progress bar's name: the model being made or evaluated (the current stage: target, gold,
+    eval npo) before `label`, so bars of a run say whose they are."""
+    stage_name = _STAGE.get()
+    return f"{stage_name}: {label}" if stage_name else label
+
+
 def active() -> Reporting | None:
     return _ACTIVE.get()
 
