@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import typing
 from typing import Any
 
@@ -41,10 +42,22 @@ def apply(section, method: str, point: dict[str, Any]) -> tuple[Any, dict[str, A
     return dataclasses.replace(section, **overrides), hparams
 
 
-def check(section) -> None:
-    """Every grid names a method of the run, lists values, and each point is a valid run."""
-    from clearbench.methods import get_method
+# More points than this (summed over the methods' grids) start only with `clearbench run --yes`.
+GRID_LIMIT = 100
 
+
+def check(section) -> None:
+    """The methods are listed once; every grid names a method of the run and lists distinct values of
+    training settings or the method's hyperparameters (nothing else), and each point is a valid run.
+    A repeated method or point would train twice and clash in the report."""
+    from clearbench.methods import get_method
+    from clearbench.train.options import UnlearnOptions
+
+    repeated = sorted({method for method in section.methods if section.methods.count(method) > 1})
+    if repeated:
+        raise UserError(f"config key 'unlearn.methods' lists {', '.join(repeated)} more than once")
+    training = {field.name for field in dataclasses.fields(UnlearnOptions)}
+    run_keys = {field.name for field in dataclasses.fields(section)} - training
     for method, grid in section.grid.items():
         where = _key(method)
         if method not in section.methods:
@@ -54,8 +67,19 @@ def check(section) -> None:
                 f"{where} must map settings to lists of values, e.g. {{learning_rate: [1e-5, 3e-5]}}"
             )
         for key, values in grid.items():
+            if key in run_keys:
+                raise UserError(
+                    f"{_key(method, key)}: a grid sweeps training settings and {method}'s hyperparameters, "
+                    f"not {key!r} (set it in the unlearn section)"
+                )
             if not isinstance(values, list) or not values:
                 raise UserError(f"{_key(method, key)} must be a non-empty list of values, got {values!r}")
+            seen = [repr(value) for value in values]
+            twice = next((value for value, shown in zip(values, seen) if seen.count(shown) > 1), None)
+            if twice is not None:
+                raise UserError(
+                    f"{_key(method, key)} repeats the value {twice!r}: its points would train twice"
+                )
         for point in points(grid):
             try:
                 options, hparams = apply(section, method, point)
@@ -63,6 +87,22 @@ def check(section) -> None:
                 get_method(method, **hparams)
             except UserError as error:
                 raise UserError(f"{where}, point {label(point)}: {error}") from None
+
+
+def size(section) -> int:
+    """How many points the grids hold, over all methods (each one more unlearning run per seed)."""
+    return sum(math.prod(len(values) for values in grid.values()) for grid in section.grid.values())
+
+
+def check_size(section, confirmed: bool) -> None:
+    """A grid larger than `GRID_LIMIT` points is refused unless confirmed (`clearbench run --yes`):
+    a typo (a list of 100 values) should not start days of training."""
+    points_count = size(section)
+    if points_count > GRID_LIMIT and not confirmed:
+        raise UserError(
+            f"config key 'unlearn.grid' holds {points_count} points (more than {GRID_LIMIT}), each one "
+            "unlearning run per seed; pass --yes to run them all"
+        )
 
 
 def _key(method: str, key: str | None = None) -> str:

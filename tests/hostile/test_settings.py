@@ -60,3 +60,42 @@ def test_report_refuses_a_nan_threshold(tmp_path):
 
     with pytest.raises(UserError, match="retain-fail threshold must be a number in \\[0, 1\\], got nan"):
         build_report([], tmp_path / "report", retain_fail_threshold=float("nan"))
+
+
+# ---- sweeps: duplicates, grids over non-settings, size ---------------------------------------------
+def test_a_method_listed_twice_is_refused_before_training():
+    from clearbench.config import load_config
+
+    with pytest.raises(UserError, match="'unlearn.methods' lists ga more than once"):
+        load_config("tiny", ["unlearn.methods=[ga, npo, ga]"])
+
+
+def test_a_grid_point_repeated_is_refused():
+    from clearbench.config import load_config
+
+    with pytest.raises(UserError, match=r"'unlearn.grid.npo.beta' repeats the value 0.1"):
+        load_config("tiny", ["unlearn.methods=[npo]", "unlearn.grid={npo: {beta: [0.1, 0.5, 0.1]}}"])
+
+
+def test_a_grid_over_methods_is_refused():
+    from clearbench.config import load_config
+
+    with pytest.raises(UserError, match="sweeps training settings and npo's hyperparameters, not 'methods'"):
+        load_config("tiny", ["unlearn.methods=[npo]", "unlearn.grid={npo: {methods: [[ga], [npo]]}}"])
+
+
+def test_a_huge_grid_asks_for_yes(tmp_path, refused, fake_stages):
+    values = "[" + ", ".join(f"{i + 1}.0e-5" for i in range(11)) + "]"
+    grid = f"unlearn.grid={{npo: {{learning_rate: {values}, beta: {values}}}}}"
+    argv = ["run", "--out", tmp_path / "run", "--set", "unlearn.methods=[npo]", "--set", grid]
+    refused(argv, "holds 121 points (more than 100)", "pass --yes")
+    assert not (tmp_path / "run").exists() and fake_stages.calls == []
+
+
+def test_a_grid_within_the_limit_is_accepted():
+    from clearbench import sweep
+    from clearbench.config import load_config
+
+    config = load_config("tiny", ["unlearn.methods=[npo]", "unlearn.grid={npo: {beta: [0.1, 0.5]}}"])
+    sweep.check_size(config.unlearn, confirmed=False)
+    assert sweep.size(config.unlearn) == 2

@@ -49,10 +49,14 @@ def register(subparsers) -> None:
         help="redo the finished jobs of --out that were made by other code or settings (a library "
         "upgraded, a method's file edited, another jobs.threads); without it such a run is refused",
     )
+    parser.add_argument(
+        "--yes", action="store_true", help="run a sweep grid larger than 100 points (refused without it)"
+    )
     parser.set_defaults(func=_run)
 
 
 def _run(args) -> int:
+    from clearbench import sweep
     from clearbench.config import load_config
     from clearbench.pipeline import Pipeline
     from clearbench.visual import declares_visual_track, run_visual_command
@@ -67,6 +71,7 @@ def _run(args) -> int:
     if args.ray_address is not None:
         overrides.append(f"jobs.ray_address={args.ray_address}")
     config = load_config(args.preset, overrides)
+    sweep.check_size(config.unlearn, confirmed=args.yes)
     pipeline = Pipeline(config, args.out, reuse=args.reuse, rerun_changed=args.rerun_changed)
     report = pipeline.run()
     print(f"report: {report / 'report.html'}")
