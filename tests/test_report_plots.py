@@ -97,3 +97,13 @@ def test_figures_render_to_non_blank_pngs(tmp_path):
     gold = np.array(to_rgba("#d4a017")[:3]) * 255
     image = np.asarray(Image.open(io.BytesIO(png_bytes(tasks_figure(entries)))).convert("RGB")).astype(float)
     assert (np.abs(image - gold).sum(axis=2) < 10).sum() > 100  # the gold model's bars are drawn
+
+
+def test_no_two_series_of_a_figure_look_alike_past_the_palette():
+    from clearbench.report.plots import REFERENCE_STYLE, RUN_COLOURS, Style, style
+
+    looks = [style(i) for i in range(64)]
+    assert len({(look.colour, look.marker, look.hatch, look.line) for look in looks}) == 64
+    assert len({look.colour for look in looks[:8]}) == 8  # first, colours alone
+    assert looks[8] == Style(RUN_COLOURS[0], "^", "//", "--")  # then the same colours, marked apart
+    assert not {colour for colour, _ in REFERENCE_STYLE.values()} & set(RUN_COLOURS)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import math
+from dataclasses import dataclass
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -23,17 +24,30 @@ REFERENCE_STYLE = {  # kind -> (colour, marker)
     "target": ("#222222", "s"),
     "base": ("#888888", "D"),
 }
-RUN_COLOURS = (
-    "#1f77b4",
-    "#ff7f0e",
-    "#2ca02c",
-    "#d62728",
-    "#9467bd",
-    "#8c564b",
-    "#e377c2",
-    "#17becf",
-    "#bcbd22",
-)
+# Paul Tol's "muted" scheme (sron.nl/~pault): told apart under every common colour-vision deficiency.
+# Its sand is left out (close to gold's colour) and its grey (for missing data). Past these 8 colours
+# a series also gets its own marker, hatching and line style, so no two series of a figure look alike.
+RUN_COLOURS = ("#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#CC6677", "#882255", "#AA4499")
+MARKERS = ("o", "^", "v", "P", "h", "<", ">", "p")
+HATCHES = ("", "//", "..", "xx", "\\\\", "++", "oo", "--")
+LINE_STYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3)), (0, (8, 2)), (0, (3, 1, 1, 1)))
+
+
+@dataclass(frozen=True)
+class Style:
+    colour: str
+    marker: str = "o"
+    hatch: str = ""
+    line: str | tuple = "-"
+
+
+def style(index: int) -> Style:
+    """The look of a figure's index-th series: a colour, then past the palette another marker,
+    hatching and line style with each colour (distinct for the first 64 series)."""
+    turn = index // len(RUN_COLOURS) % len(MARKERS)
+    return Style(RUN_COLOURS[index % len(RUN_COLOURS)], MARKERS[turn], HATCHES[turn], LINE_STYLES[turn])
+
+
 TASK_SCORES = (("prob", "Prob."), ("truth_ratio", "Truth ratio score"), ("rouge", "ROUGE-L recall"))
 
 
@@ -44,12 +58,18 @@ def png_bytes(figure: Figure, dpi: int = 110) -> bytes:
     return buffer.getvalue()
 
 
-def colours(entries: list[ReportEntry]) -> dict[str, str]:
-    """One colour per entry, the same in every figure."""
+def styles(entries: list[ReportEntry]) -> dict[str, Style]:
+    """One look per entry, the same in every figure: gold, target and base their own, each other
+    entry the next `style`."""
     runs = [e for e in entries if e.kind not in REFERENCE_STYLE]
-    palette = {e.name: RUN_COLOURS[i % len(RUN_COLOURS)] for i, e in enumerate(runs)}
-    palette.update({e.name: REFERENCE_STYLE[e.kind][0] for e in entries if e.kind in REFERENCE_STYLE})
-    return palette
+    looks = {e.name: style(i) for i, e in enumerate(runs)}
+    looks.update({e.name: Style(*REFERENCE_STYLE[e.kind]) for e in entries if e.kind in REFERENCE_STYLE})
+    return looks
+
+
+def colours(entries: list[ReportEntry]) -> dict[str, str]:
+    """One colour per entry (see `styles`: past 8 entries colours repeat, with other markers)."""
+    return {name: look.colour for name, look in styles(entries).items()}
 
 
 def fq_vs_utility_figure(rows: list[Row]) -> Figure:
@@ -60,7 +80,7 @@ def fq_vs_utility_figure(rows: list[Row]) -> Figure:
     markers fail on retain; × did not complete.
     """
     figure = Figure(figsize=(11, 4.6))
-    palette = colours([row.entry for row in rows])
+    looks = styles([row.entry for row in rows])
     utility = METRICS["model_utility"]
     panels = (METRICS["forget_quality"], METRICS["forget_quality_js"])
     for axes, metric in zip(figure.subplots(1, 2), panels):
@@ -71,8 +91,7 @@ def fq_vs_utility_figure(rows: list[Row]) -> Figure:
             if points:
                 axes.set_yscale("log")
         for row, x, y in points:
-            colour = palette[row.entry.name]
-            marker = REFERENCE_STYLE.get(row.entry.kind, (None, "o"))[1]
+            colour, marker = looks[row.entry.name].colour, looks[row.entry.name].marker
             if row.entry.status != "completed":
                 marker = "X"
             face = "none" if row.fails_on_retain else colour
@@ -159,7 +178,7 @@ def tasks_figure(entries: list[ReportEntry]) -> Figure | None:
     tasks = task_names(entries)
     if not tasks:
         return None
-    palette = colours(entries)
+    looks = styles(entries)
     figure = Figure(figsize=(max(8.0, 1.1 * len(tasks) + 2), 9.5), layout="constrained")
     width = 0.8 / len(entries)
     for axes, (score, title) in zip(figure.subplots(len(TASK_SCORES), 1, sharex=True), TASK_SCORES):
@@ -167,8 +186,15 @@ def tasks_figure(entries: list[ReportEntry]) -> Figure | None:
             heights = [entry.task_metric(task, score) for task in tasks]
             xs = [t + (i - (len(entries) - 1) / 2) * width for t in range(len(tasks))]
             kept = [(x, h) for x, h in zip(xs, heights) if h is not None and math.isfinite(h)]
+            look = looks[entry.name]
             axes.bar(
-                [x for x, _ in kept], [h for _, h in kept], width, label=entry.name, color=palette[entry.name]
+                [x for x, _ in kept],
+                [h for _, h in kept],
+                width,
+                label=entry.name,
+                color=look.colour,
+                hatch=look.hatch,
+                edgecolor="white" if look.hatch else None,
             )
         axes.set_ylabel(title)
         axes.grid(axis="y", alpha=0.3)
@@ -188,7 +214,7 @@ def training_figure(entries: list[ReportEntry]) -> Figure | None:
     curves = [(e, points) for e, points in curves if points]
     if not curves:
         return None
-    palette = colours([e for e, _ in curves])
+    looks = styles([e for e, _ in curves])
     figure = Figure(figsize=(9, 4.6))
     axes = figure.subplots()
     finite_losses = []
@@ -196,9 +222,14 @@ def training_figure(entries: list[ReportEntry]) -> Figure | None:
         finite = [(s, loss) for s, loss in points if math.isfinite(loss)]
         broken = len(finite) < len(points)
         label = entry.name + (" (diverged)" if broken or entry.status == "diverged" else "")
-        colour = palette[entry.name]
+        colour = looks[entry.name].colour
         axes.plot(
-            [s for s, _ in finite], [loss for _, loss in finite], color=colour, label=label, linewidth=1.4
+            [s for s, _ in finite],
+            [loss for _, loss in finite],
+            color=colour,
+            linestyle=looks[entry.name].line,
+            label=label,
+            linewidth=1.4,
         )
         if broken and finite:  # where the loss stopped being a number
             axes.plot([finite[-1][0]], [finite[-1][1]], marker="x", markersize=10, color=colour, mew=2.5)
@@ -227,11 +258,11 @@ def sweep_figure(points: list[ReportEntry], shown: list[ReportEntry], fq: str, u
             families.setdefault((entry.method, entry.modality), []).append(entry)
     chosen = {id(entry) for entry in shown}
     for index, ((method, modality), members) in enumerate(families.items()):
-        colour = RUN_COLOURS[index % len(RUN_COLOURS)]
+        look = style(index)
         members.sort(key=lambda e: e.metric(utility))
         xs, ys = [e.metric(utility) for e in members], [e.metric(fq) for e in members]
         label = method if modality in (None, "both") else f"{method}@{modality}"
-        axes.plot(xs, ys, "o-", color=colour, alpha=0.8, label=label)
+        axes.plot(xs, ys, marker=look.marker, linestyle=look.line, color=look.colour, alpha=0.8, label=label)
         for entry, x, y in zip(members, xs, ys, strict=True):
             if id(entry) in chosen:
                 axes.scatter([x], [y], s=160, facecolors="none", edgecolors="black", linewidths=1.5, zorder=4)
