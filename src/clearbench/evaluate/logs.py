@@ -95,7 +95,7 @@ def read_eval(path, fmt: str | None = None) -> dict[str, dict]:
     `fmt` ("tofu" / "clear") forces the official format when the file names cannot tell.
     """
     path = Path(path)
-    if path.is_file():
+    if path.exists() and not path.is_dir():  # a file; a device or FIFO is refused by the guarded read
         return _read_official(_load(path), str(path), fmt)
     if not path.is_dir():
         raise UserError(f"{path}: no such eval directory or log file")
