@@ -172,3 +172,33 @@ def test_eval_of_a_corrupt_safetensors_header_names_the_file(world, model_copy, 
     weights.write_bytes(b"\xff" * 8 + weights.read_bytes()[8:])
     with pytest.raises(UserError, match=r"model.safetensors: not a readable safetensors file"):
         evaluate_model(model_copy, world[0], "forget10", tmp_path / "eval", tasks=["tofu_forget"], **FAST)
+
+
+# ---- a moved or copied run folder resumes ------------------------------------------------------------
+def test_a_training_output_in_a_moved_run_is_still_its_requests(tmp_path):
+    from types import SimpleNamespace
+
+    from clearbench.train import steps
+
+    accelerator = SimpleNamespace(
+        is_main_process=True, num_processes=1, distributed_type=SimpleNamespace(name="NO")
+    )
+
+    def request(root: Path) -> dict:
+        return {
+            "kind": "finetune",
+            "model": str(root / "jobs" / "base" / "output"),
+            "data": str(root / "data"),
+        }
+
+    run = tmp_path / "R"
+    for folder in ("data", "jobs/base/output"):
+        (run / folder).mkdir(parents=True)
+    out = run / "jobs" / "target" / "output"
+    assert steps.claim(out, request(run)) is None
+    steps.record_run(out, accelerator, request(run))
+    moved = run.rename(tmp_path / "R2")
+    out = moved / "jobs" / "target" / "output"
+    assert steps.claim(out, request(moved)) is None  # resumed, not "another finetune (data: R → R2)"
+    with pytest.raises(UserError, match="holds the output of another finetune"):
+        steps.claim(out, request(moved) | {"data": str(tmp_path / "elsewhere")})

@@ -19,6 +19,7 @@ checkpoint's own `config.json` or weights are never overwritten.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from dataclasses import asdict
@@ -62,6 +63,10 @@ def claim(out: Path, request: dict) -> dict | None:
         return None
     record = files.read_json(out / RUN)
     earlier = record.get("request") if isinstance(record, dict) else None
+    earlier_out = record.get("out") if isinstance(record, dict) else None
+    if isinstance(earlier, dict):  # paths compared relative to the output: a moved run resumes
+        earlier = portable(earlier, earlier_out if isinstance(earlier_out, str) else out)
+    request = portable(request, out)
     if earlier != request:
         changes = _differences(earlier if isinstance(earlier, dict) else {}, request)
         shown = "; ".join(changes[:5]) + (f"; and {len(changes) - 5} more" if len(changes) > 5 else "")
@@ -70,6 +75,22 @@ def claim(out: Path, request: dict) -> dict | None:
             "choose another --out or delete it"
         )
     return finished(out)
+
+
+# Request keys that may hold a local path (else a Hub id or a preset name).
+PATH_KEYS = ("model", "data")
+
+
+def portable(request: dict, out: Path | str) -> dict:
+    """`request` with its local paths relative to the output folder `out`, so that a run folder moved
+    or copied as a whole (its data and models inside it) still holds the same request."""
+    request = dict(request)
+    base = os.path.abspath(out)
+    for key in PATH_KEYS:
+        value = request.get(key)
+        if isinstance(value, str) and (os.path.isabs(value) or os.path.exists(value)):
+            request[key] = os.path.relpath(os.path.abspath(value), base)
+    return request
 
 
 def _differences(earlier: dict, now: dict, prefix: str = "") -> list[str]:
@@ -219,6 +240,7 @@ def record_run(out: Path, accelerator, request: dict, **fields) -> None:
     if accelerator.is_main_process:
         record = {
             "request": json.loads(json.dumps(request, default=str)),
+            "out": os.path.abspath(out),  # where the request's paths were (see `portable`)
             **fields,
             "processes": accelerator.num_processes,
             "distributed": accelerator.distributed_type.name,
