@@ -202,3 +202,18 @@ def test_a_training_output_in_a_moved_run_is_still_its_requests(tmp_path):
     assert steps.claim(out, request(moved)) is None  # resumed, not "another finetune (data: R → R2)"
     with pytest.raises(UserError, match="holds the output of another finetune"):
         steps.claim(out, request(moved) | {"data": str(tmp_path / "elsewhere")})
+
+
+def test_metrics_still_compare_data_revisions_after_summary_json_is_deleted(tmp_path, refused):
+    """Candidate and gold evaluated on other data: found from the task logs when no summary is left."""
+    from test_logs import make_log
+
+    for name, revision in (("candidate", "sha256:aaa"), ("gold", "sha256:bbb")):
+        folder = tmp_path / name
+        folder.mkdir()
+        log = {"task": "forget_captions", **make_log(), "data_revision": revision}
+        (folder / "forget_captions.json").write_text(json.dumps(log))
+    refused(
+        ["metrics", "--candidate", tmp_path / "candidate", "--gold", tmp_path / "gold"],
+        "was evaluated on data revision sha256:aaa but gold",
+    )
