@@ -31,6 +31,8 @@ from clearbench.train import tracking
 from clearbench.train.options import FINETUNE_DEFAULTS, UNLEARN_DEFAULTS, TrainOptions, UnlearnOptions
 
 MODALITIES = ("both", "images", "text")
+# Seeds reach numpy, whose seeds are 32-bit: a larger one would stop a run mid-way.
+SEED = settings.Rule(lambda v: 0 <= v < 2**32, f"must be between 0 and {2**32 - 1}")
 
 
 @dataclass
@@ -46,7 +48,7 @@ class DataSection:
     revision: str | None = None
     persons: int = 20  # synthetic only (range: clearbench.data.synth.check_options)
     image_size: int = 64  # synthetic only
-    seed: int = 0  # synthetic only
+    seed: int = setting(0, "seed of the synthetic world", SEED)  # synthetic only
     # Synthetic only: rows per person (fewest, most) and the pretrained world's size; see
     # clearbench.data.synth.density (defaults: CLEAR's proportions).
     photos: list[int] = dataclasses.field(default_factory=lambda: [8, 20])
@@ -110,7 +112,7 @@ class EvalSection:
     max_rows: int | None = setting(None, "rows per task; none = every row (no silent cap)", AT_LEAST_ONE)
     batch_size: int = setting(8, "sequences per forward pass", AT_LEAST_ONE)
     max_new_tokens: int = setting(64, "greedy generation length", AT_LEAST_ONE)
-    seed: int = 0
+    seed: int = setting(0, "seed of the per-row caption questions", SEED)
     compat: str = "clearbench"
     membership_k: float = setting(
         0.2, "k of the Min-K % and Min-K %++ membership scores (a fraction)", FRACTION
@@ -375,6 +377,9 @@ def _validate(config: RunConfig) -> None:
             raise UserError(f"config key 'seeds.{kind}' is empty; give at least one seed")
         if len(set(seeds)) != len(seeds):
             raise UserError(f"config key 'seeds.{kind}' repeats a seed: {seeds}")
+        for seed in seeds:
+            if not SEED.holds(seed):
+                raise UserError(f"config key 'seeds.{kind}': each seed {SEED.says}, got {seed}")
     if config.forget_split not in ("forget01", "forget05", "forget10"):
         raise UserError(f"forget_split {config.forget_split!r} must be forget01, forget05 or forget10")
     if config.requests:

@@ -166,6 +166,7 @@ def unlearn(
 
     def loss_fn(live_model, batch, step):
         loss, extras = chosen.loss(live_model, batch, ref, step)
+        check_loss(loss, chosen.name)
         if l1_term is not None:
             distance = l1_term()
             loss = loss + options.l1 * distance
@@ -275,3 +276,21 @@ def _saliency(network, adapter, processor, forget_rows, options, seed, accelerat
     return apply_gradient_mask(
         network, top_fraction_mask(saliency_scores(network, batches), options.saliency)
     )
+
+
+def check_loss(loss, name: str) -> None:
+    """A method's loss must be a scalar tensor that gradients flow from (a plugin's may not be)."""
+    import torch
+
+    if not isinstance(loss, torch.Tensor):
+        got = type(loss).__name__
+        raise UserError(f"method {name}: loss() returned a {got}, not a tensor; return a scalar torch tensor")
+    if loss.numel() != 1:
+        raise UserError(
+            f"method {name}: loss() returned a tensor of shape {tuple(loss.shape)}; reduce it to a scalar (e.g. .mean())"
+        )
+    if not loss.requires_grad:
+        raise UserError(
+            f"method {name}: loss() returned a tensor without gradients (computed under torch.no_grad(), "
+            "detached, or from .item()); nothing could be unlearned"
+        )
