@@ -71,3 +71,22 @@ def test_bad_input_is_refused_before_training(tiny, capsys, override, says):
     assert main(["run", str(config), "--out", str(out), "--set", override]) == 2
     assert says in capsys.readouterr().err
     assert not (out / "jobs").exists()
+
+
+def test_jobs_are_planned_method_by_method():
+    from clearbench.visual.run import plan_jobs
+    from clearbench.visual.splits import plan_splits
+
+    config = load_visual_config("visual", ["splits.count=4"])
+    splits = plan_splits(["f"], ["h"], [f"o{i}" for i in range(30)], 4, 20, seed=0)
+    jobs, by_method = plan_jobs(config, splits, "digest")
+    names = [job.name for job in jobs]
+    assert len(jobs) == 1 + 4 * (1 + len(config.methods))
+    assert names[:6] == [
+        "visual pretrain",
+        *[f"visual original [split {i}]" for i in range(4)],
+        "visual gold [split 0]",
+    ]
+    assert by_method["scrub"][2].needs == [by_method["original"][2].key]  # unlearns its split's original
+    assert by_method["gold"][2].needs == [jobs[0].key]  # retrained from the pretrained embedder
+    assert len({job.key for job in jobs}) == len(jobs)
