@@ -114,6 +114,7 @@ class Pipeline:
         self.reuse = reuse  # a run (folder, export or Hub repo) whose target, gold and their logs to adopt
         self.rerun_changed = rerun_changed  # redo jobs made by other code or settings (else refuse)
         self.failed: list[str] = []  # the names of the jobs that failed, once run() returns
+        self.ran: set[str] = set()  # the keys of this run's jobs (the folder may hold others')
 
     # ---- the whole run ---------------------------------------------------------------------
     def run(self) -> Path:
@@ -677,6 +678,7 @@ class Pipeline:
                 for run in runs
             ]
             write_runs(self.out, entries)
+            self._record_jobs()
             build_report(
                 read_entries(self.out),
                 report_dir,
@@ -690,6 +692,21 @@ class Pipeline:
         return report_dir
 
     # ---- helpers --------------------------------------------------------------------------
+    def _record_jobs(self) -> None:
+        """run.json gains each job's state, wall time and threads (as `clearbench jobs` shows them)."""
+        import json
+
+        from clearbench.jobs import job_states
+
+        path = self.out / "run.json"
+        info = json.loads(path.read_text(encoding="utf-8"))
+        info["jobs"] = [
+            {field: job.get(field) for field in ("name", "kind", "key", "state", "wall_s", "threads", "host")}
+            for job in job_states(self.out)
+            if job["key"] in self.ran
+        ]
+        atomic.write_json(path, info)
+
     def _environment(self) -> dict:
         """What a reader needs to reproduce the run: versions, seeds, the exact data."""
         return {
@@ -737,6 +754,7 @@ class Pipeline:
                     f"{shown}; re-run with --rerun-changed to redo them, or use another --out"
                 )
             self.log(f"[jobs] redoing {len(redo)} jobs made by other code or settings ({why})")
+        self.ran.update(job.key for job in jobs)
         return executor.run(jobs, self.out)
 
     def _seed_suffix(self, train_seed: int, unlearn_seed: int | None = None) -> str:

@@ -3,6 +3,8 @@ named), and a re-run that retries it successfully exits 0."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from clearbench.config import load_config
@@ -19,6 +21,10 @@ def test_a_failed_job_makes_run_exit_non_zero_with_the_report_written(
     assert outcome.code == 1, outcome.err[-3000:]
     assert (out / "report" / "report.html").read_text() == "<html>complete</html>"
     assert f"clearbench: 1 job(s) failed: npo; see `clearbench jobs {out} --state failed`" in outcome.err
+
+    jobs = {job["name"]: job for job in json.loads((out / "run.json").read_text())["jobs"]}
+    assert jobs["npo"]["state"] == "failed" and jobs["ga"]["state"] == "done"
+    assert jobs["ga"]["threads"] == 1 and jobs["ga"]["wall_s"] >= 0  # the suite's thread count
 
     fake_stages.fail.clear()
     assert cli(*run_args(out)).code == 0  # retried, and nothing failed
