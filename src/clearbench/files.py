@@ -12,7 +12,8 @@ Guarantees, each a `UserError` (one line naming the path, exit 2) when it cannot
   `require_real_folder` refuses to write through a link (`RUN/report` linked to another folder).
 - **Guarded reads.** `read_json` reads only regular files (not `/dev/zero`, not a FIFO), at most
   `MAX_JSON_BYTES`, nested at most `MAX_DEPTH` deep; `number` reads one finite number;
-  `check_safetensors` and `check_parquet` read a file's header with the format's own library.
+  `check_safetensors` reads a weights file's header with safetensors itself (a data file's parquet
+  is checked where it is loaded, `clearbench.data.load`).
 - **Content, not paths.** `weights_hash` is the SHA-256 of a checkpoint's weight files, recorded
   once at save (`WEIGHTS`) so later checks cost a stat per file.
 """
@@ -241,11 +242,12 @@ def read_json_object(path: str | os.PathLike, what: str = "", **options) -> dict
     return value
 
 
-def number(value: Any, where: str) -> float:
-    """`value` as a finite float; a string, bool, NaN or infinity is refused naming `where`."""
+def number(value: Any, where: str, *, finite: bool = True) -> float:
+    """`value` as a float; a string, a bool, and (when `finite`) NaN or infinity are refused naming
+    `where`."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise UserError(f"{where}: expected a number, found {value!r}")
-    if not math.isfinite(value):
+    if finite and not math.isfinite(value):
         raise UserError(f"{where}: expected a finite number, found {value!r}")
     return float(value)
 
@@ -279,18 +281,6 @@ def check_checkpoint(folder: str | os.PathLike) -> None:
     if isinstance(folder, (str, os.PathLike)) and Path(folder).is_dir():
         for path in sorted(Path(folder).glob("*.safetensors")):
             check_safetensors(path)
-
-
-def check_parquet(path: str | os.PathLike) -> None:
-    """Refuse a parquet file whose footer pyarrow cannot read."""
-    import pyarrow.parquet as pq
-
-    _regular_file(path)
-    try:
-        pq.ParquetFile(str(path)).metadata  # noqa: B018 (reading the footer is the check)
-    except Exception as error:  # ArrowInvalid, OSError: the file, not our code
-        first = (str(error).splitlines() or [type(error).__name__])[0][:200]
-        raise UserError(f"{path}: not a readable parquet file: {first}") from None
 
 
 # ---- content hashes ------------------------------------------------------------------------
@@ -368,6 +358,8 @@ def check_state(state_dir: str | os.PathLike, progress: Any, total: int) -> int:
         raise UserError(f"{path}: 'step' must be a whole number of steps, found {step!r}; {fix}")
     if step > total:
         raise UserError(f"{path}: step {step} is past the {total} steps this training runs; {fix}")
+    if progress.get("loss") is not None:
+        number(progress["loss"], f"{path}, key 'loss'")
     if "seal" in progress and progress["seal"] != state_seal(state_dir, step):
         raise UserError(
             f"{path}: says step {step}, but the weights saved beside it are not the ones saved at that "

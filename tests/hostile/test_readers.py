@@ -121,13 +121,6 @@ def test_a_readable_safetensors_file_passes(tmp_path):
     files.check_checkpoint(tmp_path)
 
 
-def test_a_file_that_is_not_parquet_is_named(tmp_path):
-    path = tmp_path / "train.parquet"
-    path.write_bytes(b"PAR1 not really")
-    with pytest.raises(UserError, match="train.parquet: not a readable parquet file"):
-        files.check_parquet(path)
-
-
 @pytest.mark.parametrize("value", ["0.5", True, float("nan"), float("inf"), None])
 def test_number_refuses_what_is_not_a_finite_number(value):
     with pytest.raises(UserError, match="run.json, key 'loss'"):

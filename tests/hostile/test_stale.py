@@ -217,3 +217,26 @@ def test_metrics_still_compare_data_revisions_after_summary_json_is_deleted(tmp_
         ["metrics", "--candidate", tmp_path / "candidate", "--gold", tmp_path / "gold"],
         "was evaluated on data revision sha256:aaa but gold",
     )
+
+
+@pytest.mark.parametrize(
+    "record, says",
+    [
+        ('{"status": "completed", "final_loss": "low"}', "key 'final_loss': expected a number, found 'low'"),
+        ('{"status": "completed", "steps": "6"}', "key 'steps': expected a whole number"),
+        ('{"status": ', "result.json: not valid JSON"),
+    ],
+)
+def test_a_malformed_result_is_named_not_taken_as_done(tmp_path, record, says):
+    from clearbench.train import steps
+
+    (tmp_path / "result.json").write_text(record)
+    with pytest.raises(UserError, match=says):
+        steps.finished(tmp_path)
+
+
+def test_a_non_numeric_loss_in_saved_progress_is_named(tmp_path):
+    killed_run(tmp_path)
+    edit_progress(tmp_path, loss="low")
+    with pytest.raises(UserError, match="progress.json, key 'loss': expected a number, found 'low'"):
+        killed_run(tmp_path, kill_at=None)

@@ -42,8 +42,13 @@ def finished(out: Path) -> dict | None:
     """The result of a stage that already ran to its end in `out`, or None."""
     if not (Path(out) / RESULT).is_file():
         return None
-    result = files.read_json(Path(out) / RESULT)  # a malformed record is named, not taken as "not done"
-    return result if isinstance(result, dict) else None
+    path = Path(out) / RESULT
+    result = files.read_json_object(path)  # a malformed record is named, not taken as "not done"
+    if result.get("final_loss") is not None:
+        files.number(result["final_loss"], f"{path}, key 'final_loss'", finite=False)  # NaN: diverged
+    if not isinstance(result.get("steps", 0), int):
+        raise UserError(f"{path}, key 'steps': expected a whole number, found {result['steps']!r}")
+    return result
 
 
 def claim(out: Path, request: dict) -> dict | None:
