@@ -125,3 +125,15 @@ def test_a_readable_safetensors_file_passes(tmp_path):
 def test_number_refuses_what_is_not_a_finite_number(value):
     with pytest.raises(UserError, match="run.json, key 'loss'"):
         files.number(value, "run.json, key 'loss'")
+
+
+@pytest.mark.parametrize("name", ["job.json", "run.json"])
+def test_malformed_state_of_an_earlier_run_is_named_on_reuse(tmp_path, name):
+    from clearbench.reuse import adopt_reference_models
+    from hostile.test_links import CONFIG, KEY, fake_run
+
+    earlier = fake_run(tmp_path / "earlier")
+    path = earlier / "jobs" / KEY / name if name == "job.json" else earlier / name
+    path.write_text('{"kind": ')
+    with pytest.raises(UserError, match=f"{name}: not valid JSON"):
+        adopt_reference_models(earlier, tmp_path / "new", CONFIG, "rev")
