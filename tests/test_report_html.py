@@ -202,10 +202,10 @@ def test_report_of_tofus_released_logs_shows_the_golden_numbers(tmp_path):
     # TOFU logs are the text half: its columns only (model utility, forget quality, 1 − JS).
     assert (
         table[0]
-        == "| method | model utility text ↑ | forget quality text (KS p) ↑ | 1 − JS text ↑ | status |"
+        == "| method | model utility text ↑ | forget quality text (KS p) ↑ | KS statistic text ↓ | 1 − JS text ↑ | status |"
     )
-    assert table[2] == "| retain90 | 0.614 | 1.000 | 1.000 | completed |"
-    assert table[3] == "| full | 0.623 | 1.83e-21 | 0.656 | completed |"
+    assert table[2] == "| retain90 | 0.614 | 1.000 | 0.000 | 1.000 | completed |"
+    assert table[3] == "| full | 0.623 | 1.83e-21 | 0.397 | 0.656 | completed |"
 
 
 def test_bad_entries_leave_the_previous_report_untouched(tmp_path):
