@@ -209,3 +209,18 @@ def test_unlearning_seeds_of_one_training_seed_are_not_compared_and_the_table_sa
     ]
     table = significance_table(runs)
     assert table.rows == [] and "cannot rank the methods" in table.note
+
+
+def test_the_legend_says_why_a_shown_column_has_no_interval(tmp_path):
+    intervals = {
+        "method": "bootstrap over people, 10 resamples",
+        "values": {"forget_quality_js": [0.2, 0.4]},
+        "no_interval": {
+            "forget_quality": "a p-value",
+            "privleak": "PrivLeak divides by 1 − gold's AUC, 0 in some resamples",
+        },
+    }
+    build_report([_entry("ga", "ga", forget_quality_js=0.3, privleak=0.1, intervals=intervals)], tmp_path)
+    legend = (tmp_path / "leaderboard.md").read_text()
+    assert "No interval for PrivLeak (Min-K %++): PrivLeak divides by 1 − gold's AUC" in legend
+    assert "FQ (KS p): a p-value" not in legend  # p-values: said once, generally

@@ -348,7 +348,18 @@ def interval_note(rows: list[Row]) -> str:
             f" Which methods differ: significance table (paired t-tests over training seeds, {CORRECTION}-"
             "corrected); which cannot be told from gold: gold_like table."
         )
-    return note
+    return note + no_interval_note(rows)
+
+
+def no_interval_note(rows: list[Row]) -> str:
+    """Why a shown column has no interval (beyond p-values), from the bootstrap's `no_interval`."""
+    shown, reasons = {c.key: c for c in leaderboard_columns(rows)}, {}
+    for row in rows:
+        found = ((row.entry.metrics or {}).get("intervals") or {}).get("no_interval") or {}
+        for key, why in found.items():
+            if key in shown and not shown[key].p_value and shown[key].statistic != "ks_log":
+                reasons.setdefault(f"{shown[key].label}: {why}", None)
+    return f" No interval for {'; '.join(reasons)}." if reasons else ""
 
 
 def scope_note(rows: list[Row]) -> str:
