@@ -18,7 +18,7 @@ from clearbench.data.synth.density import CLEAR_DENSITY, Density
 from clearbench.data.synth.faces import draw_look
 from clearbench.data.synth.people import FAMOUS_OCCUPATIONS, Person, draw_names, draw_people
 from clearbench.data.synth.scenes import LIGHTS, SCENES, render_photo
-from clearbench.data.synth.splits import PersonSplits, holdout_people_needed, split_people
+from clearbench.data.synth.splits import PersonSplits, holdout_people_needed, matched_pairs, split_people
 from clearbench.data.synth.text import (
     PERTURBATIONS,
     QA,
@@ -84,15 +84,22 @@ def build_tables(
 ) -> dict[str, dict[str, list]]:
     names: set[str] = set()
     everyone = draw_people(stream(seed, "people"), persons + holdout_people_needed(persons), names)
-    # Holdout people are picked at random among everyone drawn, as forget people are among the rest:
-    # the last ones drawn would have names made of parts that earlier people had already used, and
-    # gold would tell them from forget people by how familiar their names' tokens are.
-    held = set(stream(seed, "holdout").sample(range(len(everyone)), holdout_people_needed(persons)))
+    # forget10 and holdout people are drawn as matched pairs (same culture and gender) from everyone:
+    # held-out people drawn last had names of leftover parts, and unmatched groups differ by chance in
+    # how familiar their names are (one group with three Korean names was easier for gold than one
+    # with none), so gold told forget from holdout apart.
+    pairs = matched_pairs(
+        [(p.culture.demonym, p.gender) for p in everyone],
+        holdout_people_needed(persons),
+        stream(seed, "holdout"),
+    )
+    held = {holdout for _, holdout in pairs}
+    position = {i: k for k, i in enumerate(i for i in range(len(everyone)) if i not in held)}
     people = [person for i, person in enumerate(everyone) if i not in held]
-    holdout_people = [person for i, person in enumerate(everyone) if i in held]
+    holdout_people = [everyone[holdout] for _, holdout in pairs]  # k-th: the k-th forget person's match
     famous = draw_people(stream(seed, "famous"), density.famous_count(persons), names, FAMOUS_OCCUPATIONS)
     decoys = draw_names(stream(seed, "decoys"), PERTURBATIONS, names)
-    splits = split_people(persons, stream(seed, "splits"))
+    splits = split_people(persons, stream(seed, "splits"), [position[forget] for forget, _ in pairs])
 
     photo_rng = stream(seed, "photos")
     photos = [take_photos(p, photo_rng.randint(*density.photos), image_size, photo_rng) for p in people]
