@@ -574,7 +574,7 @@ class Pipeline:
         if key not in golds or (self.out / "token_coverage.json").exists():
             return
         trained = [f"{self.config.retain_split}+tofu", *self.config.finetune.replay]
-        trained += ["pretraining"] if self.config.model.pretrain else []
+        trained += ["pretraining"] if self.config.model.pretrain and "pretraining" not in trained else []
         checkpoint = str(golds[key].job.output(self.out))
         coverage = gold_token_coverage(
             checkpoint, self.data, self.config.data.revision, self.config.forget_split, trained
