@@ -32,3 +32,13 @@ def world(tmp_path_factory):
     model.save_pretrained(root / "llm")
     tokenizer.save_pretrained(root / "llm")
     return source, root / "llm"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """Under `pytest -n 2 --dist loadgroup` (the README's command) each file's tests stay on one worker,
+    so module fixtures (a trained tiny model) are built once; tests that start processes of their own
+    (accelerate launch on one port, a Ray runtime) form one group that runs one test at a time."""
+    for item in items:
+        if not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))

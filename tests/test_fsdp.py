@@ -27,6 +27,7 @@ FAST = ["--max-steps", "2", "--lr", "1e-3", "--batch-size", "2", "--grad-accum",
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("two_processes")  # processes of its own: one such test at a time
 def test_fsdp_on_two_cpu_processes_trains_and_saves_the_whole_model(world, tmp_path):
     """accelerate shards only on accelerator devices (on CPU it silently runs DDP); the loop turns an
     FSDP launch on CPU processes into torch's FSDP2 over gloo, with accelerate's FSDP settings."""

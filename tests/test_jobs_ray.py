@@ -37,6 +37,7 @@ def _metrics(run_dir: Path) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("two_processes")  # processes of its own: one such test at a time
 def test_a_ray_sweep_with_a_killed_worker_equals_the_in_process_run(tmp_path, monkeypatch):
     import torch
 

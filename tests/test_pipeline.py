@@ -146,6 +146,7 @@ def test_killed_run_resumes_to_the_same_results(small_run, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("two_processes")  # processes of its own: one such test at a time
 def test_two_cpu_processes_under_accelerate_launch(tmp_path):
     out = tmp_path / "ddp"
     config = Path(__file__).parents[1] / "configs" / "accelerate" / "cpu_ddp.yaml"

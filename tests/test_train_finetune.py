@@ -163,6 +163,7 @@ def test_bad_inputs_give_one_line_and_exit_2(base, source, tmp_path, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("two_processes")  # processes of its own: one such test at a time
 def test_two_cpu_processes_with_accelerate_launch(base, source, tmp_path):
     """DDP on CPU (gloo) with the shipped config: both processes train, the main one saves."""
     config = Path(__file__).resolve().parents[1] / "configs" / "accelerate" / "cpu_ddp.yaml"

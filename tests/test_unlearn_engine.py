@@ -304,6 +304,7 @@ def test_methods_command_lists_needs_and_reference(capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("two_processes")  # processes of its own: one such test at a time
 def test_two_cpu_processes_with_accelerate_launch(source, target, tmp_path):
     """DDP on CPU (gloo): a method with a reference model runs on two processes.
 

@@ -229,6 +229,7 @@ def test_at_the_start_the_all_kl_gradient_is_zero(source, target):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("two_processes")  # processes of its own: one such test at a time
 def test_scrub_passes_are_the_same_on_two_processes(source, target, tmp_path):
     """Under `accelerate launch` both processes are in the same pass at every step: a max step never
     averages with a min step, and the max passes still fill the first msteps epochs."""
