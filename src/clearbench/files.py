@@ -140,11 +140,16 @@ def owned(folder: str | os.PathLike) -> bool:
 
 
 def claim_folder(
-    folder: str | os.PathLike, flag: str, *, legacy: Callable[[Path], bool] | None = None
+    folder: str | os.PathLike,
+    flag: str,
+    *,
+    legacy: Callable[[Path], bool] | None = None,
+    mark_now: bool = True,
 ) -> Path:
     """Make `folder` clearbench's output: new or empty (then marked), or already marked. A non-empty
     folder without the marker is the user's and refused; `legacy(folder)` may accept the outputs of
-    clearbench versions from before the marker (then they are marked now)."""
+    clearbench versions from before the marker (then they are marked now). `mark_now=False` only
+    checks, for a command that validates more before it writes anything (it calls `mark` then)."""
     folder = Path(folder)
     if folder.is_symlink() and not folder.is_dir():
         raise UserError(f"{flag} {folder} is a broken link (to {os.readlink(folder)})")
@@ -156,9 +161,15 @@ def claim_folder(
                 f"{flag} {folder} is a non-empty folder clearbench did not create (no {MARKER}); "
                 "choose a new or empty folder"
             )
-    if not owned(folder):
-        atomic.write_text(folder / MARKER, "written by clearbench: this folder holds its output\n")
+    if mark_now:
+        mark(folder)
     return folder
+
+
+def mark(folder: str | os.PathLike) -> None:
+    """Write the marker that makes `folder` clearbench's own output (see `claim_folder`)."""
+    if not owned(folder):
+        atomic.write_text(Path(folder) / MARKER, "written by clearbench: this folder holds its output\n")
 
 
 def require_real_folder(folder: str | os.PathLike, root: str | os.PathLike, what: str) -> Path:

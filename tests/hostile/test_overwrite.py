@@ -67,7 +67,8 @@ def test_out_holding_the_users_own_config_is_refused(checkpoint, tmp_path, refus
 def test_an_output_clearbench_made_is_claimed_again(tmp_path):
     out = tmp_path / "out"
     request = {"kind": "finetune", "model": "tiny-llava", "data": str(tmp_path / "nowhere")}
-    assert steps.claim(out, request) is None and files.owned(out)
+    assert steps.claim(out, request) is None and not out.exists()  # nothing written yet
+    files.claim_folder(out, "--out")  # as record_run marks it
     (out / "train_log.jsonl").write_text("")  # an interrupted run's files
     assert steps.claim(out, request) is None  # resumed, not refused
 
@@ -77,6 +78,6 @@ def test_an_output_of_an_older_clearbench_without_the_marker_is_still_resumed(tm
     out.mkdir()
     request = {"kind": "finetune", "model": "tiny-llava", "data": "d"}
     (out / "run.json").write_text(json.dumps({"request": request}))
-    assert steps.claim(out, request) is None and files.owned(out)
+    assert steps.claim(out, request) is None
     with pytest.raises(UserError, match="holds the output of another finetune"):
         steps.claim(out, request | {"data": "other"})

@@ -62,7 +62,8 @@ def claim(out: Path, request: dict) -> dict | None:
     files.refuse_input(out, [request.get("model"), request.get("data")], "--out")
     if (out / RESULT).is_file() and not (out / RUN).is_file():
         raise UserError(f"{out} holds a result with no record of what made it; choose another --out")
-    files.claim_folder(out, "--out", legacy=lambda folder: (folder / RUN).is_file())
+    # checked now, marked when run.json is written: a refused request leaves nothing behind
+    files.claim_folder(out, "--out", legacy=lambda folder: (folder / RUN).is_file(), mark_now=False)
     request = json.loads(json.dumps(request, default=str))
     if not (out / RUN).is_file():
         return None
@@ -253,6 +254,7 @@ def record_run(out: Path, accelerator, request: dict, **fields) -> None:
             "command": sys.argv,
         }
         atomic.write_json(Path(out) / RUN, record)
+        files.mark(out)
 
 
 def save_trained(
