@@ -61,11 +61,13 @@ def test_preset_pretraining_writes_a_standard_checkpoint(base, source):
     model = AutoModelForImageTextToText.from_pretrained(base)
     processor = AutoProcessor.from_pretrained(base)
     assert model.config.model_type == "llava" and processor.tokenizer.eos_token == "</s>"
-    # the tokenizer was fitted to the source's text: a token per word or punctuation mark
-    caption = load_split(str(source), "full")[0]["caption"]
-    for text in (FACE_QUESTION, caption):
+    # the tokenizer was fitted to the source's text without people's names: a token per word or
+    # punctuation mark, and a name in fragments that other words share
+    row = load_split(str(source), "full")[0]
+    for text in (FACE_QUESTION, row["caption"].replace(row["name"], "")):
         pieces = re.findall(r"\w+|[^\w\s]", text)
         assert len(processor.tokenizer(text, add_special_tokens=False)["input_ids"]) <= len(pieces) + 1
+    assert len(processor.tokenizer(" " + row["name"], add_special_tokens=False)["input_ids"]) > 2
 
     log_before = (base / "train_log.jsonl").read_text()
     same = TrainOptions(max_steps=3, learning_rate=1e-3, batch_size=4, lora=LoraOptions(r=0))

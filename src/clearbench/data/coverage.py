@@ -66,6 +66,9 @@ def gold_token_coverage(
     missing = [config for configs in groups.values() for config in configs if config not in available]
     if missing:
         return {"skipped": f"the source has no {', '.join(missing)} config"}
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    except (OSError, ValueError) as error:  # a checkpoint saved without its tokenizer
+        return {"skipped": f"gold's checkpoint has no tokenizer to measure with ({type(error).__name__})"}
     trained = [config for config in trained_configs if config in available]
     return token_coverage(tokenizer, lambda config: load_split(data, config, revision), trained, groups)
