@@ -101,3 +101,15 @@ def test_forget_rows_are_oversampled_by_balance():
     assert int(f.sum()) == 5 and int((~f).sum()) == 3 and x[f].tolist() == [0.0] * 5
     x, _, f = training_rows(images, labels, is_forget, get_method("retain_ft"))  # no forget rows
     assert not f.any() and x.tolist() == [1.0, 2.0, 3.0]
+
+
+def test_a_last_batch_of_one_image_is_dropped_not_fatal():
+    from clearbench.visual.model import FaceEmbedder
+    from clearbench.visual.train import Recipe, fit_identities
+
+    embedder = FaceEmbedder(2)
+    images, labels = torch.randn(5, 3, 8, 8), torch.tensor([0, 1, 0, 1, 0])
+    _, status = fit_identities(
+        embedder, images, labels, 2, Recipe(epochs=2, learning_rate=0.1, batch_size=2), 0
+    )
+    assert status == {"status": "completed", "steps": 4}  # batches of 2, 2 (and the 1 dropped) per epoch

@@ -69,6 +69,8 @@ def train(
         order = torch.randperm(len(images), generator=generator)
         for start in range(0, len(order), recipe.batch_size):
             rows = order[start : start + recipe.batch_size]
+            if len(rows) < 2:  # batch norm cannot train on one image (a last batch of one is dropped)
+                continue
             value = loss(images[rows], labels[rows], forget[rows])
             if not torch.isfinite(value):
                 return {"status": "diverged", "steps": step}
