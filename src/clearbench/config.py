@@ -238,7 +238,7 @@ def load_config(preset_or_path: str | None = None, overrides: list[str] = ()) ->
         if not sep or not key:
             raise UserError(f"override {override!r} is not of the form key=value")
         _set_path(raw, key.strip().split("."), _parse_yaml(value, f"override {override!r}"))
-    config = _build(RunConfig(), raw, "")
+    config = build_section(RunConfig(), raw, "")
     _validate(config)
     return config
 
@@ -329,7 +329,7 @@ def _set_path(raw: dict, keys: list[str], value: Any) -> None:
     raw[keys[-1]] = value
 
 
-def _build(default, raw: dict, prefix: str):
+def build_section(default, raw: dict, prefix: str):
     """`default` (a dataclass instance) with the keys of `raw` replaced, each checked against its type."""
     fields = {f.name for f in dataclasses.fields(default)}
     hints = typing.get_type_hints(type(default))
@@ -342,7 +342,7 @@ def _build(default, raw: dict, prefix: str):
         if dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
                 raise UserError(f"config key {prefix + key!r} must be a section (mapping)")
-            values[key] = _build(current, value, f"{prefix}{key}.")
+            values[key] = build_section(current, value, f"{prefix}{key}.")
         else:
             values[key] = settings.coerce(value, hints[key], f"config key {prefix + key!r}")
     return dataclasses.replace(default, **values)

@@ -699,6 +699,8 @@ class Pipeline:
         from clearbench.jobs import job_states
 
         path = self.out / "run.json"
+        if not path.is_file():  # stages called one by one (tests, tools), not through run()
+            return
         info = json.loads(path.read_text(encoding="utf-8"))
         info["jobs"] = [
             {field: job.get(field) for field in ("name", "kind", "key", "state", "wall_s", "threads", "host")}

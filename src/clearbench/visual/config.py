@@ -9,7 +9,6 @@ report); unknown keys and ill-typed values are refused, naming the key.
 from __future__ import annotations
 
 import dataclasses
-import typing
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from clearbench import settings
+from clearbench.config import build_section
 from clearbench.errors import UserError
 
 TRACK = "visual"
@@ -163,26 +162,9 @@ def load_visual_config(preset: str, overrides: list[str] = ()) -> VisualConfig:
             if not isinstance(section, dict):
                 raise UserError(f"override key {key!r}: {part!r} is not a section")
         section[keys[-1]] = parsed
-    config = _build(VisualConfig(), raw, "")
+    config = build_section(VisualConfig(), raw, "")
     validate(config)
     return config
-
-
-def _build(default, raw: dict, prefix: str):
-    names = {f.name for f in dataclasses.fields(default)}
-    hints = typing.get_type_hints(type(default))
-    values = {}
-    for key, value in raw.items():
-        if key not in names:
-            raise UserError(f"unknown config key {prefix + key!r}; keys here: {', '.join(sorted(names))}")
-        current = getattr(default, key)
-        if dataclasses.is_dataclass(current):
-            if not isinstance(value, dict):
-                raise UserError(f"config key {prefix + key!r} must be a section (mapping)")
-            values[key] = _build(current, value, f"{prefix}{key}.")
-        else:
-            values[key] = settings.coerce(value, hints[key], f"config key {prefix + key!r}")
-    return dataclasses.replace(default, **values)
 
 
 def validate(config: VisualConfig) -> None:
