@@ -177,15 +177,20 @@ def test_hyperparameters_from_strings_and_bad_input():
 
 def test_variants_and_bad_settings_of_rmu_scrub_and_sku(world):
     model, adapter, batch = world
-    wmdp, clear = get_method("rmu").hparams, get_method("rmu", variant="clear", alpha="5").hparams
+    wmdp, clear = (
+        get_method("rmu", variant="wmdp").hparams,
+        get_method("rmu", variant="clear", alpha="5").hparams,
+    )
     assert (wmdp.steering, wmdp.alpha, wmdp.params, wmdp.window) == (6.5, 1200.0, r"mlp\.down_proj", 3)
+    adaptive = get_method("rmu").hparams  # the default: c measured, 5 × the forget activations' norm
+    assert (adaptive.steering, adaptive.scale, adaptive.alpha, adaptive.window) == (None, 5.0, 1200.0, 3)
     assert (clear.steering, clear.alpha, clear.params, clear.window) == (300.0, 5.0, ".*", 0)  # set wins
     errors = [
-        ("rmu", {"variant": "wmpd"}, r"method 'rmu': variant='wmpd' is not one of wmdp, clear"),
-        ("rmu", {"window": "-1"}, r"method 'rmu': window must not be negative \(0: every layer\)"),
+        ("rmu", {"variant": "wmpd"}, r"method 'rmu': variant='wmpd' is not one of adaptive, wmdp, clear"),
+        ("rmu", {"window": "-1"}, r"method 'rmu': hyperparameter window must not be negative, got -1"),
         ("rmu", {"params": "["}, r"method 'rmu': params='\[' is not a regex \(.+\)"),
-        ("scrub", {"msteps": "-1"}, r"method 'scrub': msteps must not be negative"),
-        ("sku", {"mismatches": "0"}, r"method 'sku': mismatches must be at least 1"),
+        ("scrub", {"msteps": "-1"}, r"method 'scrub': hyperparameter msteps must not be negative, got -1"),
+        ("sku", {"mismatches": "0"}, r"method 'sku': hyperparameter mismatches must be at least 1, got 0"),
         ("gd", {"retain_term": "sum"}, r"method 'gd': retain_term='sum' is not one of nll, kl"),
         ("gd", {"forget_term": "sum"}, r"method 'gd': forget_term='sum' is not one of nll, entropy, kl"),
     ]

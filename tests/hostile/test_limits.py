@@ -89,7 +89,18 @@ class Frozen(Method):
 """
 
 
-def test_a_plugin_method_whose_loss_has_no_gradient_is_one_line(world, refused, tmp_path):
+@pytest.fixture
+def registry_restored():
+    """The file method registers itself in this process; later tests see the built-ins only."""
+    from clearbench.methods.base import METHODS
+
+    saved = dict(METHODS)
+    yield
+    METHODS.clear()
+    METHODS.update(saved)
+
+
+def test_a_plugin_method_whose_loss_has_no_gradient_is_one_line(world, refused, tmp_path, registry_restored):
     source, model = world
     path = tmp_path / "mine.py"
     path.write_text(NO_GRAD_METHOD)
