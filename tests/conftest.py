@@ -9,6 +9,9 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["OMP_NUM_THREADS"] = "1"
+# Jobs with 2 threads (the Ray test's default settings) share the cores with the other test worker:
+# idle OpenMP threads then sleep instead of spinning, which changes timing, never a number.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("CLEARBENCH_THREADS", "1")  # jobs.threads' default here (the user's is 2)
 os.environ.setdefault("CLEARBENCH_MIN_PEOPLE", "1")  # the tiny worlds' one forget person (the user's: 2)
 

@@ -19,6 +19,9 @@ pytest.importorskip("ray")
 
 SWEEP = [
     "data.persons=5",
+    "data.famous=10",  # a small pretrained world: the test is about where jobs run, not what they learn
+    "data.famous_photos=2",
+    "data.scenes=5",
     "pretrain.max_steps=4",
     "finetune.max_steps=6",
     "unlearn.max_steps=3",
