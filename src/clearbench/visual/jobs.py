@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,22 +29,11 @@ from clearbench.visual.train import Recipe, embed, fit_identities, frozen_copy, 
 MODEL, RESULT = "model.safetensors", "result.json"
 
 
-@contextmanager
-def threads(count: int):
-    """Fix torch's thread count for the job: its numbers depend on it."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def visual_job(spec: dict[str, Any], root: Path, out: Path) -> dict:
-    with threads(spec["threads"]):
-        pool = load_pool(root, spec["pool"])
-        step = {"pretrain": _pretrain, "finetune": _finetune, "gold": _gold, "unlearn": _unlearn}
-        return step[spec["step"]](spec, pool, root, Path(out))
+    """One step of the track; `jobs.work.execute` runs it with the spec's thread count."""
+    pool = load_pool(root, spec["pool"])
+    step = {"pretrain": _pretrain, "finetune": _finetune, "gold": _gold, "unlearn": _unlearn}
+    return step[spec["step"]](spec, pool, root, Path(out))
 
 
 def evaluate(embedder, pool: Pool, retain: list[str], enroll: int) -> dict:
