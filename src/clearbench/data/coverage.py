@@ -22,13 +22,19 @@ def texts_of(rows: Iterable[dict]) -> list[str]:
     ]
 
 
-def untrained_share(tokenizer, trained: Sequence[str], texts: Sequence[str]) -> float:
-    """The fraction of the tokens of `texts` whose ids occur nowhere in `trained`."""
-    seen = {token for ids in tokenizer(list(trained), add_special_tokens=False)["input_ids"] for token in ids}
-    tokens = [token for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"] for token in ids]
+def token_ids(tokenizer, texts: Sequence[str]) -> list[int]:
+    return [token for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"] for token in ids]
+
+
+def share_outside(seen: set[int], tokens: list[int]) -> float:
     if not tokens:
         raise ValueError("no tokens to measure")
     return sum(token not in seen for token in tokens) / len(tokens)
+
+
+def untrained_share(tokenizer, trained: Sequence[str], texts: Sequence[str]) -> float:
+    """The fraction of the tokens of `texts` whose ids occur nowhere in `trained`."""
+    return share_outside(set(token_ids(tokenizer, trained)), token_ids(tokenizer, texts))
 
 
 def token_coverage(tokenizer, load, trained_configs: Sequence[str], groups: dict[str, Sequence[str]]) -> dict:
@@ -37,11 +43,10 @@ def token_coverage(tokenizer, load, trained_configs: Sequence[str], groups: dict
     `load(config)` returns a config's rows; `trained_configs` are every config the model trained on
     (its own and its base's); `groups` maps a name (forget, holdout) to the configs holding its rows.
     """
-    trained = [text for config in trained_configs for text in texts_of(load(config))]
+    # The trained texts are tokenized once, not once per group.
+    seen = set(token_ids(tokenizer, [text for config in trained_configs for text in texts_of(load(config))]))
     shares = {
-        name: untrained_share(
-            tokenizer, trained, [text for config in configs for text in texts_of(load(config))]
-        )
+        name: share_outside(seen, token_ids(tokenizer, [text for c in configs for text in texts_of(load(c))]))
         for name, configs in groups.items()
     }
     gap = max(shares.values()) - min(shares.values())

@@ -170,7 +170,6 @@ def build_tiny_llava(texts: Iterable[str], size: TinySize = TinySize(), seed: in
 # (data/coverage.py measures it in every run).
 TOKENIZER_CONFIGS = ("pretraining", "full+tofu", "holdout10", "tofu_holdout10")
 NAME_SOURCES = (("full", "name"), ("holdout10", "name"), ("real_faces", "answer"))
-TEXT_COLUMNS = ("caption", "question", "answer", "name")
 
 
 def people_names(data: str, revision: str | None, available: set[str]) -> list[str]:
@@ -187,6 +186,7 @@ def people_names(data: str, revision: str | None, available: set[str]) -> list[s
 def source_texts(data: str, revision: str | None = None) -> list[str]:
     """Every text of the source's people and pretraining configs, without people's names, plus the
     protocol's fixed prompts."""
+    from clearbench.data.coverage import TEXT_COLUMNS
     from clearbench.data.format import CAPTION_QUESTIONS, FACE_QUESTION
     from clearbench.data.load import list_configs, load_split
     from clearbench.errors import UserError
