@@ -145,6 +145,25 @@ def test_killed_run_resumes_to_the_same_results(small_run, tmp_path):
             assert resumed[name]["tasks"][task] == pytest.approx(values, rel=1e-5), (name, task)
 
 
+@pytest.mark.parametrize("written_already", [False, True])
+def test_every_process_meets_at_the_config_barrier(tmp_path, written_already):
+    """A process that finds config.yaml already written (the main one was quicker) still waits
+    for the others: a skipped barrier pairs each later one with the wrong step elsewhere (CI saw
+    rank 1 check data that rank 0 was still generating)."""
+    from types import SimpleNamespace
+
+    import yaml
+
+    pipeline = Pipeline(load_config(None, SMALL), tmp_path, log=lambda line: None)
+    if written_already:
+        (tmp_path / "config.yaml").write_text(yaml.safe_dump(pipeline.config.to_dict(), sort_keys=False))
+    barriers = []
+    pipeline.state = SimpleNamespace(is_main_process=False, wait_for_everyone=lambda: barriers.append(1))
+    pipeline._record_config()
+    assert barriers == [1]
+    assert (tmp_path / "config.yaml").exists() == written_already  # only the main process writes
+
+
 @pytest.mark.slow
 @pytest.mark.xdist_group("two_processes")  # processes of its own: one such test at a time
 def test_two_cpu_processes_under_accelerate_launch(tmp_path):

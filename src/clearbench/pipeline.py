@@ -257,9 +257,10 @@ class Pipeline:
                     f"{self.out} holds a run made with a different config (sections "
                     f"{', '.join(changed)} differ); use another --out to keep both"
                 )
-            return
-        if self.state.is_main_process:
+        elif self.state.is_main_process:
             atomic.write_text(path, yaml.safe_dump(resolved, sort_keys=False))
+        # Every process meets here, also one that finds the file the main process just wrote:
+        # a skipped barrier pairs each later one with the wrong step of the other processes.
         self.state.wait_for_everyone()
 
     # ---- stages ---------------------------------------------------------------------------
