@@ -162,7 +162,6 @@ def test_cli_eval_and_its_user_errors(world, tmp_path, capsys):
     assert capsys.readouterr().out.strip() == str(out / "summary.json")
     assert logs.completed_tasks(out) == {"tofu_world_facts"}
     for argv, message in [
-        (["--forget-split", "forget3"], "forget split 'forget3' must look like forget01"),
         (["--tasks", "real_faces"], "real_faces need images but the model is text-only"),
         (["--max-rows", "0"], "--max-rows must be at least 1"),
     ]:

@@ -22,6 +22,7 @@ import yaml
 from clearbench import settings, sweep
 from clearbench.attacks import DEFAULT_ATTACKS, get_attack
 from clearbench.attacks.options import AttackOptions
+from clearbench.data.split_names import FORGET_SPLITS, check_forget_split, retain_split, split_percent
 from clearbench.errors import UserError
 from clearbench.methods import PAPER_METHODS, get_method, resolve_method
 from clearbench.models.base import check_attention
@@ -380,17 +381,15 @@ def _validate(config: RunConfig) -> None:
         for seed in seeds:
             if not SEED.holds(seed):
                 raise UserError(f"config key 'seeds.{kind}': each seed {SEED.says}, got {seed}")
-    if config.forget_split not in ("forget01", "forget05", "forget10"):
-        raise UserError(f"forget_split {config.forget_split!r} must be forget01, forget05 or forget10")
+    check_forget_split(config.forget_split, "forget_split")
     if config.requests:
-        order = ("forget01", "forget05", "forget10")
         if (
-            any(r not in order for r in config.requests)
-            or sorted(config.requests, key=order.index) != config.requests
+            any(r not in FORGET_SPLITS for r in config.requests)
+            or sorted(config.requests, key=FORGET_SPLITS.index) != config.requests
             or len(set(config.requests)) != len(config.requests)
         ):
             raise UserError(
-                f"requests {config.requests}: each of forget01, forget05, forget10 at most once, smallest first"
+                f"requests {config.requests}: each of {', '.join(FORGET_SPLITS)} at most once, smallest first"
             )
         if config.requests[-1] != config.forget_split:
             raise UserError(
@@ -438,7 +437,7 @@ def check_world_size(config: RunConfig) -> None:
     splits = config.requests or [config.forget_split]  # requests end with the forget split
 
     def counts(split: str, people: int) -> tuple[int, int, int]:
-        forget = forget_count(people, split.removeprefix("forget"))
+        forget = forget_count(people, split_percent(split))
         return forget, forget, people - forget  # forget, holdout (as many, drawn apart), retain
 
     def enough(people: int) -> bool:
@@ -464,11 +463,6 @@ def check_world_size(config: RunConfig) -> None:
         + ", ".join(f"{n} in {split}" for split, n in sizes.items())
         + f" (nested sets, so a request of the same size forgets nobody new): {fix}"
     )
-
-
-def retain_split(forget_split: str) -> str:
-    """The people kept when `forget_split` is forgotten: forget05 → retain95."""
-    return "retain" + str(100 - int(forget_split.removeprefix("forget")))
 
 
 def forget_config(forget_split: str, modality: str) -> str:

@@ -18,6 +18,7 @@ import shutil
 from pathlib import Path
 
 from clearbench import files
+from clearbench.data.split_names import retain_split
 from clearbench.errors import UserError
 from clearbench.reuse import ReferenceJob, read_run, reference_jobs
 
@@ -102,7 +103,7 @@ def _card_data(config: dict, record: dict):
 
 def model_card(job: ReferenceJob, config: dict, record: dict, metrics: dict) -> str:
     """The card of one reference checkpoint: what it is, how it was trained, on which data, its metrics."""
-    retain = "retain" + str(100 - int(str(config.get("forget_split", "forget10")).removeprefix("forget")))
+    retain = retain_split(config.get("forget_split", "forget10"))
     section = config.get("pretrain" if job.kind == "base" else "finetune", {})
     numbers = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     lines = [

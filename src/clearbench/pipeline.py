@@ -22,7 +22,8 @@ from pathlib import Path
 import yaml
 
 from clearbench import atomic, settings, sweep
-from clearbench.config import RunConfig, forget_config, retain_split, synth_density
+from clearbench.config import RunConfig, forget_config, synth_density
+from clearbench.data.split_names import retain_split
 from clearbench.errors import UserError
 from clearbench.jobs import Job
 from clearbench.methods import method_name, resolve_method

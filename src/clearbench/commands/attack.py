@@ -8,6 +8,7 @@ def register(subparsers) -> None:
     from clearbench import settings
     from clearbench.attacks import ATTACKS
     from clearbench.attacks.options import AttackOptions
+    from clearbench.data.split_names import FORGET_SPLITS
 
     parser = subparsers.add_parser(
         "attack",
@@ -28,7 +29,10 @@ def register(subparsers) -> None:
     parser.add_argument("--target", default=None, help="the target checkpoint (ceiling of the scores)")
     parser.add_argument("--gold", default=None, help="the gold checkpoint (baseline of the scores)")
     parser.add_argument(
-        "--forget-split", default="forget10", help="forget01, forget05 or forget10 (default: forget10)"
+        "--forget-split",
+        default="forget10",
+        choices=FORGET_SPLITS,
+        help="the people forgotten (default: forget10)",
     )
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the relearning split and training (default: 0)"

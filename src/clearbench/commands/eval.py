@@ -4,6 +4,7 @@ from __future__ import annotations
 
 
 def register(subparsers) -> None:
+    from clearbench.data.split_names import FORGET_SPLITS
     from clearbench.evaluate.tasks import TASKS
 
     parser = subparsers.add_parser(
@@ -16,7 +17,10 @@ def register(subparsers) -> None:
     parser.add_argument("--model", required=True, help="checkpoint directory or Hub model id")
     parser.add_argument("--data", required=True, help="data source: Hub id (therem/CLEAR) or local directory")
     parser.add_argument(
-        "--forget-split", default="forget10", help="forget01, forget05 or forget10 (default: forget10)"
+        "--forget-split",
+        default="forget10",
+        choices=FORGET_SPLITS,
+        help="the people forgotten (default: forget10)",
     )
     parser.add_argument("--out", required=True, help="output directory for the logs")
     parser.add_argument(

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from clearbench.data.split_names import split_percent
+
 TEXT_COLUMNS = ("caption", "question", "answer", "name")
 MAX_GAP = 0.01
 
@@ -62,7 +64,7 @@ def gold_token_coverage(
 
     from clearbench.data.load import list_configs, load_split
 
-    percent = forget_split.removeprefix("forget")
+    percent = split_percent(forget_split)
     groups = {
         "forget": [forget_split, f"tofu_{forget_split}"],
         "holdout": [f"holdout{percent}", f"tofu_holdout{percent}"],

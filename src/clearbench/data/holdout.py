@@ -27,6 +27,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from clearbench.data.split_names import split_percent
 from clearbench.errors import UserError
 
 RETAIN_EVAL_CONFIG = "retain_perturbed"
@@ -45,7 +46,7 @@ class HoldoutPlan:
         how = (
             "withheld from target and gold training (source has no holdout configs)"
             if self.derived
-            else f"the source's holdout{self.forget_split[-2:]} configs"
+            else f"the source's holdout{split_percent(self.forget_split)} configs"
         )
         return {"people": list(self.people), "count": len(self.people), "seed": self.seed, "how": how}
 
@@ -130,7 +131,7 @@ def plan_holdout(
     """
     from clearbench.data.load import list_configs, load_split
 
-    percent = forget_split[-2:]
+    percent = split_percent(forget_split)
     names = _names(load_split(source, "full", revision), source, "full")
     forget = _names(load_split(source, forget_split, revision), source, forget_split)
     if f"holdout{percent}" in list_configs(source):

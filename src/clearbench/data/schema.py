@@ -17,12 +17,18 @@ from dataclasses import dataclass
 
 from datasets import Features, Image, Sequence, Value
 
+# The split vocabulary (forgetNN, retain(100-NN)), declared in split_names.py and named here.
+from clearbench.data.split_names import (  # noqa: F401 (re-exported)
+    FORGET_PERCENTS,
+    FORGET_SPLITS,
+    RETAIN_OF,
+    check_forget_split,
+    retain_split,
+    split_percent,
+)
+
 TEXT = Value("string")
 TEXTS = Sequence(Value("string"))
-
-FORGET_PERCENTS = ("01", "05", "10")
-# forgetNN pairs with retain(100-NN).
-RETAIN_OF = {"01": "99", "05": "95", "10": "90"}
 
 TOFU_PREFIX = "tofu_"
 HUB_CLEAR = "therem/CLEAR"
@@ -111,7 +117,11 @@ def _synthetic_world_schemas() -> list[ConfigSchema]:
     holdouts += [
         ConfigSchema(f"{TOFU_PREFIX}holdout{percent}", TOFU_QA, required=False) for percent in FORGET_PERCENTS
     ]
-    return holdouts + [ConfigSchema("pretraining", PRETRAINING, required=False)]
+    # Unseen photos (synth/unseen.py): new photos of forget, retain-evaluation and holdout people.
+    unseen = [ConfigSchema(f"forget{p}_unseen", CAPTIONS_PERTURBED, required=False) for p in FORGET_PERCENTS]
+    unseen += [ConfigSchema("retain_unseen", CAPTIONS_PERTURBED, required=False)]
+    unseen += [ConfigSchema(f"holdout{p}_unseen", CAPTIONS, required=False) for p in FORGET_PERCENTS]
+    return holdouts + [ConfigSchema("pretraining", PRETRAINING, required=False)] + unseen
 
 
 SCHEMAS: dict[str, ConfigSchema] = {

@@ -25,12 +25,12 @@ compares answers to the same question and reruns reproduce it.
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from clearbench.data.format import CAPTION_QUESTIONS, FACE_QUESTION, Sample
+from clearbench.data.split_names import split_percent
 from clearbench.errors import UserError
 
 # The halves of the benchmark, which are also the two official log formats, in report order.
@@ -43,7 +43,6 @@ HALF_MODALITY = {"clear": "images", "tofu": "text"}
 GROUPS = ("forget", "retain", "real", "holdout")
 QUESTION_STRATEGIES = ("caption", "face", "column")
 PROB_KINDS = ("answer", "choice")
-FORGET_SPLIT = re.compile(r"forget(\d\d)")
 
 
 @dataclass(frozen=True)
@@ -95,9 +94,7 @@ class Task:
 
     def config(self, forget_split: str) -> str:
         """The data config this task reads, e.g. forget_captions + forget10 → forget10_perturbed."""
-        if not FORGET_SPLIT.fullmatch(forget_split):
-            raise UserError(f"forget split {forget_split!r} must look like forget01, forget05 or forget10")
-        return self.config_template.format(forget=forget_split, percent=forget_split[-2:])
+        return self.config_template.format(forget=forget_split, percent=split_percent(forget_split))
 
     def columns(self) -> set[str]:
         """The columns this task reads from each row."""

@@ -169,11 +169,13 @@ def load_visual_config(preset: str, overrides: list[str] = ()) -> VisualConfig:
 
 def validate(config: VisualConfig) -> None:
     """Every value checked before anything is written or trained."""
+    from clearbench.data.split_names import check_forget_split
     from clearbench.visual.methods import GOLD, get_method
 
     if config.track != TRACK:
         raise UserError(f"config key 'track': must be {TRACK!r} here, got {config.track!r}")
     data = config.data
+    check_forget_split(data.forget_split, "config key 'data.forget_split':")
     if data.short_identities not in ("error", "skip"):
         raise UserError(f"config key 'data.short_identities': error or skip, got {data.short_identities!r}")
     for key in ("resolution", "enroll"):
