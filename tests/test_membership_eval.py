@@ -192,3 +192,32 @@ def test_holdout_people_by_name_as_a_job_spec_carries_them(world, tmp_path, monk
     assert len(logs.read_eval(out)["holdout_captions"]["avg_gt_loss"]) == len(rows) > 0
     with pytest.raises(UserError, match="the holdout set is empty"):
         evaluate_model(model_path, source, "forget10", tmp_path / "other", holdout=[], **FAST)
+
+
+def test_gradnorm_and_greedy_hits_match_an_independent_backward_and_argmax(world):
+    from clearbench.evaluate import memorization
+
+    source, model_path = world
+    model, processor, adapter = registry.load(model_path)
+    model.eval()
+    rows = load_split(source, "tofu_holdout10").select(range(2))
+    task = TASKS["tofu_holdout"]
+    log = evaluate_task(model, adapter, processor, task, rows, seed=0, config="tofu_holdout10", gradnorm=True)
+    # Independently: the model's own loss (mean over the answer tokens), .backward(), each tensor's
+    # gradient norm averaged; the greedy hits from the full forward's argmax.
+    item = task.items(rows, seed=0)[1]
+    batch = adapter.encode(processor, [item.prompt])
+    model.zero_grad()
+    output = model(**batch)
+    output.loss.backward()
+    norms = [p.grad.norm() for p in model.parameters() if p.grad is not None]
+    assert log[membership.GRADNORM_LOG_KEY]["1"] == pytest.approx(-float(torch.stack(norms).mean()), rel=1e-4)
+    model.zero_grad()
+    targets = batch["labels"][0, 1:]
+    keep = targets != -100
+    hits = (output.logits[0, :-1].argmax(-1) == targets)[keep].tolist()
+    assert log["exact_memorization"]["1"] == pytest.approx(memorization.exact_memorization(hits))
+    assert log["extraction_strength"]["1"] == pytest.approx(memorization.extraction_strength(hits))
+    # Off by default: no key, no backward pass.
+    plain = evaluate_task(model, adapter, processor, task, rows, seed=0, config="tofu_holdout10")
+    assert membership.GRADNORM_LOG_KEY not in plain and "exact_memorization" in plain

@@ -118,6 +118,9 @@ class EvalSection:
     membership_k: float = setting(
         0.2, "k of the Min-K % and Min-K %++ membership scores (a fraction)", FRACTION
     )
+    membership_gradnorm: bool = setting(
+        False, "also log each row's GradNorm membership score (a backward pass per row, so opt-in)"
+    )
     bootstrap: int = setting(
         1000,
         "resamples of the bootstrap over people giving a one-seed model its intervals; 0: none",

@@ -523,6 +523,8 @@ class Pipeline:
             seed=section.seed,
             membership_k=section.membership_k,
             holdout=self._withhold().get("withhold"),
+            # Only when on, so that turning it on is a new job and existing evaluations keep their key.
+            **({"membership_gradnorm": True} if section.membership_gradnorm else {}),
         )
 
     def metrics_all(self, runs: list[ModelRun]) -> None:
@@ -543,6 +545,9 @@ class Pipeline:
             if run.kind == "gold" and self._evaluated(run)
         }
         gold_logs = {key: read_eval(self._eval_dir(run)) for key, run in golds.items()}
+        # The base knows the world but not the people: the reference of the reference-model attack.
+        bases = [run for run in runs if run.kind == "base" and self._evaluated(run)]
+        reference = read_eval(self._eval_dir(bases[0])) if bases else None
         self._token_coverage(golds)
         sizes = {}
         for run in runs:
@@ -552,7 +557,7 @@ class Pipeline:
                 continue
             forget = run.forget_split or self.config.forget_split
             logs, gold = read_eval(self._eval_dir(run)), gold_logs.get((run.train_seed, forget))
-            metrics = compute_metrics(logs, gold, compat=compat)
+            metrics = compute_metrics(logs, gold, compat=compat, reference=reference)
             tracking.log_final_metrics(run.name, metrics)
             if resamples and sizes[run.group] == 1:
                 try:  # over people; too few people to draw from leaves the row without intervals

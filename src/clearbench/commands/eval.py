@@ -49,6 +49,11 @@ def register(subparsers) -> None:
         help="k of the Min-K %% and Min-K %%++ membership scores, a fraction (default: 0.2)",
     )
     parser.add_argument(
+        "--membership-gradnorm",
+        action="store_true",
+        help="also log each row's GradNorm membership score (one backward pass per row)",
+    )
+    parser.add_argument(
         "--holdout-people",
         type=_names,
         default=None,
@@ -84,6 +89,7 @@ def _run_eval(args) -> int:
         trust_remote_code=args.trust_remote_code,
         membership_k=args.membership_k,
         holdout=args.holdout_people,
+        membership_gradnorm=args.membership_gradnorm,
     )
     print(out / "summary.json")
     return 0

@@ -20,6 +20,19 @@ probability that a random forget row scores higher than a random holdout row, ti
 (the Mann–Whitney U statistic over n·m). A model that never saw either set gives ≈ 0.5; a model that
 still holds the forget people gives → 1; below 0.5 the forget people look *less* familiar than
 strangers (over-unlearning, itself a signal).
+
+Stronger attacks, beside the four (evaluate/stronger.py reads them where the logs allow):
+
+- gradnorm         −mean over parameter tensors of ‖∂L/∂θ_i‖_2 (Duan et al. 2024; evaluate/gradnorm.py),
+                   logged only when `eval.membership_gradnorm` is on (a backward pass per row).
+- reference        ℓ̄_model − ℓ̄_reference = avg_gt_loss(reference) − avg_gt_loss(model): the loss
+                   calibrated by a reference model that saw neither set (`reference_scores`; the
+                   reference-model ratio of Carlini et al. 2021, §5.2, in log form, and the
+                   "difficulty calibration" of Watson et al. 2022, ICLR, arXiv 2111.08440). The base
+                   model is the reference: it knows the language and the world, not the people, so
+                   what it finds easy (short, generic answers) no longer reads as membership.
+- exact_memorization, extraction_strength   the greedy-hit measures of evaluate/memorization.py,
+                   used as scores (a member's answer follows greedily more often).
 """
 
 from __future__ import annotations
@@ -35,6 +48,7 @@ from clearbench.errors import UserError
 from clearbench.evaluate.metric_table import ATTACKS
 
 LOG_KEYS = {attack: f"mia_{attack}" for attack in ATTACKS}  # per-sample score in a task log
+GRADNORM_LOG_KEY = "mia_gradnorm"  # logged only when asked for (evaluate/gradnorm.py)
 DEFAULT_K = 0.2
 
 
@@ -109,3 +123,18 @@ def privleak(auc_model: float, auc_gold: float) -> float | None:
     if abs(denominator) < 1e-12:
         return None
     return ((1.0 - auc_model) - denominator) / denominator
+
+
+def reference_scores(model_log: dict, reference_log: dict) -> list[float]:
+    """Per row (in index order) ℓ̄_model − ℓ̄_reference = avg_gt_loss(reference) − avg_gt_loss(model),
+    higher = member; both logs must hold the same rows of the same task."""
+    ours, theirs = model_log.get("avg_gt_loss"), reference_log.get("avg_gt_loss")
+    where = model_log.get("source") or f"task {model_log.get('task', '?')!r}"
+    if not isinstance(ours, dict) or not isinstance(theirs, dict):
+        raise UserError(f"{where}: the reference attack needs 'avg_gt_loss' in both logs")
+    if set(ours) != set(theirs):
+        raise UserError(
+            f"{where}: the reference model was asked other rows ({len(theirs)}) than the model ({len(ours)})"
+        )
+    rows = sorted(ours, key=int)
+    return [float(theirs[row]) - float(ours[row]) for row in rows]

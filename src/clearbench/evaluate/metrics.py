@@ -56,6 +56,7 @@ from clearbench.evaluate import membership
 from clearbench.evaluate.logs import has_rouge, normalise, samples
 from clearbench.evaluate.metric_table import ATTACKS, BEST_ATTACK, METRICS, Metric
 from clearbench.evaluate.official import COMPAT_MODES
+from clearbench.evaluate.stronger import stronger_membership
 from clearbench.evaluate.tasks import TASKS, Task
 
 # Calibrated 1 − JS: equal-probability bins of the pooled truth ratios (quartiles); with fewer than
@@ -285,14 +286,17 @@ def tasks_for(logs: dict, compat: str) -> dict[str, list[str]]:
     return {key: [t.name for t in known if reads(metric, t, compat)] for key, metric in METRICS.items()}
 
 
-def compute_metrics(candidate: dict, gold: dict | None = None, compat: str = "clearbench") -> dict:
+def compute_metrics(
+    candidate: dict, gold: dict | None = None, compat: str = "clearbench", reference: dict | None = None
+) -> dict:
     """All metrics of `candidate` ({task: log}, as `read_eval` returns), against `gold` when given.
 
     The metrics are those of METRICS (metric_table.py), in its order. A metric that needs what is
     missing (gold logs, its tasks, or for a "both" metric one of the halves) is None, with the reason
     in `unavailable`; nothing is invented. `tasks_used` says which tasks each metric holds (with the
     table's components, its terms); `calibration` gives the gold-like range beside each calibrated
-    1 − JS.
+    1 − JS. Each scope's membership result also holds the stronger attacks (evaluate/stronger.py)
+    under "stronger"; `reference`, the base model's logs, is the reference-model attack's reference.
     """
     if compat not in COMPAT_MODES:
         raise UserError(f"unknown compat mode {compat!r}; choose one of {COMPAT_MODES}")
@@ -312,7 +316,7 @@ def compute_metrics(candidate: dict, gold: dict | None = None, compat: str = "cl
         reason = _missing(metric, used, gold, compat)
         if reason is None and metric.membership:
             if metric.scope not in privacy:
-                privacy[metric.scope] = _membership(candidate, gold, used)
+                privacy[metric.scope] = _membership(candidate, gold, used, reference)
             values[key], reason = _membership_value(metric, privacy[metric.scope])
             if reason is not None:
                 values[key], unavailable[key] = None, reason
@@ -394,7 +398,7 @@ def membership_auc(forget_log: dict, holdout_log: dict, attack: str) -> float:
     return membership.roc_auc(attack_scores(forget_log, attack), attack_scores(holdout_log, attack))
 
 
-def _membership(candidate: dict, gold: dict | None, used: list[str]) -> dict:
+def _membership(candidate: dict, gold: dict | None, used: list[str], reference: dict | None = None) -> dict:
     """Per attack: AUC, ROC curve, gold's AUC and PrivLeak of forget vs holdout rows of `used`.
 
     {"forget_task", "holdout_task", "rows": [forget, holdout], "best_attack", "attacks": {attack:
@@ -422,6 +426,7 @@ def _membership(candidate: dict, gold: dict | None, used: list[str]) -> dict:
     except UserError as error:
         return {"reason": str(error)}
     found["best_attack"] = max(ATTACKS, key=lambda attack: found["attacks"][attack]["auc"])
+    found["stronger"] = stronger_membership(candidate, gold, forget, holdout, reference)
     return found
 
 

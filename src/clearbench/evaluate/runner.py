@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,7 +11,8 @@ import torch
 
 from clearbench import atomic, files
 from clearbench.errors import UserError
-from clearbench.evaluate import logs, membership
+from clearbench.evaluate import gradnorm as gradnorm_scores
+from clearbench.evaluate import logs, membership, memorization
 from clearbench.evaluate import people as people_log
 from clearbench.evaluate.generation import generate_answers, rouge_recall
 from clearbench.evaluate.scoring import score_candidates
@@ -32,9 +34,10 @@ RUN_KEYS = (
     "holdout_people",
     "model_weights",
     "data_revision",
+    "membership_gradnorm",
 )
 # Keys an evaluation written before they existed does not record: absent means "not compared".
-LATER_RUN_KEYS = ("membership_k", "holdout_people", "model_weights", "data_revision")
+LATER_RUN_KEYS = ("membership_k", "holdout_people", "model_weights", "data_revision", "membership_gradnorm")
 # Keyed on content: when both evaluations record the weights' hash, the paths may differ (a moved
 # or copied run resumes), and a model replaced at the same path is found out.
 PATH_KEYS = ("model", "data")
@@ -56,6 +59,7 @@ def evaluate_model(
     progress: bool = True,
     membership_k: float = membership.DEFAULT_K,
     holdout=None,
+    membership_gradnorm: bool = False,
 ) -> Path:
     """Write `<task>.json` for each task not yet done in `out_dir`, then `summary.json`.
 
@@ -64,7 +68,8 @@ def evaluate_model(
     the Min-K % and Min-K %++ scores logged for every row (a fraction, 0.2 = 20 %). `holdout`, the
     people withheld from training on a source without holdout configs (a `data.holdout.HoldoutPlan`
     or their names, as a job spec carries them), gives the holdout tasks their rows: the held-out
-    people's rows of `full` / `tofu_full`. Returns `out_dir`.
+    people's rows of `full` / `tofu_full`. `membership_gradnorm` also logs every row's GradNorm
+    score (evaluate/gradnorm.py: one backward pass per row, so off by default). Returns `out_dir`.
     """
     from clearbench.data.load import dataset_revision, load_split
     from clearbench.models import registry
@@ -97,6 +102,7 @@ def evaluate_model(
         "max_rows": max_rows,
         "max_new_tokens": max_new_tokens,
         "membership_k": membership_k,
+        "membership_gradnorm": bool(membership_gradnorm),
         "holdout_people": list(holdout.people) if derived else None,
         "model_weights": files.weights_hash(model_path),
     }
@@ -138,6 +144,7 @@ def evaluate_model(
                     progress=progress,
                     membership_k=membership_k,
                     people=people,
+                    gradnorm=membership_gradnorm,
                 )
             except UserError as error:
                 raise UserError(f"data source '{data}', config '{configs[task.name]}': {error}") from None
@@ -163,12 +170,15 @@ def evaluate_task(
     progress: bool = False,
     membership_k: float = membership.DEFAULT_K,
     people: Sequence[str] = (),
+    gradnorm: bool = False,
 ) -> dict:
     """Score and generate every row of one task; the task's log in the shared format.
 
     `rows` is a `datasets.Dataset` (or a list of row dicts); images are decoded a chunk at a time.
     Every row also gets its membership scores, from the true answer's token log-probs of the same
-    forward pass. A holdout task's rows are scored on their true answer only, without generation.
+    forward pass, and its exact memorization and extraction strength (evaluate/memorization.py);
+    with `gradnorm`, its GradNorm score too (a backward pass per row, evaluate/gradnorm.py). A
+    holdout task's rows are scored on their true answer only, without generation.
     """
     from tqdm.auto import tqdm
 
@@ -176,7 +186,8 @@ def evaluate_task(
     log |= {"holdout": True} if task.holdout else {}
     log["mia_k"] = membership_k
     keys = HOLDOUT_KEYS if task.holdout else PER_SAMPLE_KEYS
-    per_sample: dict[str, dict] = {key: {} for key in keys + MEMBERSHIP_KEYS}
+    extra = (gradnorm_scores.LOG_KEY,) if gradnorm else ()
+    per_sample: dict[str, dict] = {key: {} for key in keys + MEMBERSHIP_KEYS + extra}
     columns = getattr(rows, "column_names", None)
     missing = sorted(task.columns() - set(columns)) if columns is not None else []
     if missing:
@@ -208,8 +219,13 @@ def evaluate_task(
                     batch_size=batch_size,
                     max_new_tokens=max_new_tokens,
                 )
-            for item, row_scores, generation in zip(chunk, scores, generations):
+            if gradnorm:
+                answered = [dataclasses.replace(item.prompt, answer=item.answer) for item in chunk]
+                pulls = gradnorm_scores.gradnorm_scores(model, adapter, processor, answered)
+            for position, (item, row_scores, generation) in enumerate(zip(chunk, scores, generations)):
                 values = _membership_values(item, row_scores[0], membership_k)
+                if gradnorm:
+                    values[gradnorm_scores.LOG_KEY] = pulls[position]
                 if task.holdout:
                     values |= _answer_values(row_scores[0])
                 else:
@@ -242,7 +258,12 @@ PER_SAMPLE_KEYS = (
 
 
 HOLDOUT_KEYS = PER_SAMPLE_KEYS[:3]  # the true answer's loss: all a holdout row is scored on
-MEMBERSHIP_KEYS = (*membership.LOG_KEYS.values(), "gt_token_logprobs", "gt_token_z")
+MEMBERSHIP_KEYS = (
+    *membership.LOG_KEYS.values(),
+    *memorization.LOG_KEYS.values(),
+    "gt_token_logprobs",
+    "gt_token_z",
+)
 
 
 def _answer_values(gt) -> dict:
@@ -252,6 +273,7 @@ def _answer_values(gt) -> dict:
 def _membership_values(item: TaskItem, gt, k: float) -> dict:
     """The attack scores of the true answer, and the per-token values they are made of."""
     scores = membership.sample_scores(gt.mean, item.answer, gt.token_logprobs, gt.token_z, k)
+    scores |= memorization.sample_values(gt.token_hits)
     return scores | {"gt_token_logprobs": list(gt.token_logprobs), "gt_token_z": list(gt.token_z)}
 
 

@@ -36,13 +36,16 @@ class AnswerNLL(NamedTuple):
     Per token, from the same logits (for the membership scores, evaluate/membership.py):
     `token_logprobs` = log p(y_t | x, y_<t), and `token_z` = Min-K %++'s standardised log-prob
     (log p(y_t) − μ_t) / σ_t, with μ_t and σ_t² the mean and variance of log p(v) for v drawn from
-    the model's own next-token distribution at that position (Zhang et al. 2024).
+    the model's own next-token distribution at that position (Zhang et al. 2024); `token_hits`
+    = whether y_t is the model's most likely next token there (the greedy choice under teacher
+    forcing), for exact memorization and extraction strength (evaluate/memorization.py).
     """
 
     sum_nll: float
     n_tokens: int
     token_logprobs: tuple[float, ...] = ()
     token_z: tuple[float, ...] = ()
+    token_hits: tuple[bool, ...] = ()
 
     @property
     def mean(self) -> float:
@@ -321,23 +324,26 @@ def _sequence_nll(logits: torch.Tensor, labels: torch.Tensor) -> list[AnswerNLL]
     targets = labels[:, 1:]
     keep = targets != IGNORE_INDEX
     kept_logits, kept_targets = logits[:, :-1][keep], targets[keep]
-    pieces = []  # (log-probs, z) of TOKEN_CHUNK positions at a time: a few vocabulary-wide temporaries each
+    pieces = []  # (log-probs, z, hits) of TOKEN_CHUNK positions at a time: a few vocabulary-wide temporaries
     for start in range(0, len(kept_targets), TOKEN_CHUNK):
         log_probs = torch.log_softmax(kept_logits[start : start + TOKEN_CHUNK].float(), dim=-1)
-        chosen = log_probs.gather(1, kept_targets[start : start + TOKEN_CHUNK].unsqueeze(1)).squeeze(1)
-        pieces.append((chosen, token_z_scores(log_probs, chosen)))
+        wanted = kept_targets[start : start + TOKEN_CHUNK]
+        chosen = log_probs.gather(1, wanted.unsqueeze(1)).squeeze(1)
+        pieces.append((chosen, token_z_scores(log_probs, chosen), log_probs.argmax(dim=-1) == wanted))
     empty = logits.new_zeros(0, dtype=torch.float32)
     token_logprobs = torch.cat([p[0] for p in pieces]) if pieces else empty
     z = torch.cat([p[1] for p in pieces]) if pieces else empty
+    hits = torch.cat([p[2] for p in pieces]) if pieces else empty.bool()
     rows = keep.nonzero()[:, 0]
     sums = torch.zeros(labels.shape[0], dtype=torch.float64, device=logits.device)
     sums.index_add_(0, rows, -token_logprobs.double())
     counts = keep.sum(dim=1).tolist()
     per_row_logprobs = token_logprobs.double().split(counts)
     per_row_z = z.double().split(counts)
+    per_row_hits = hits.cpu().split(counts)
     return [
-        AnswerNLL(float(s), int(c), tuple(lp.tolist()), tuple(zs.tolist()))
-        for s, c, lp, zs in zip(sums.tolist(), counts, per_row_logprobs, per_row_z)
+        AnswerNLL(float(s), int(c), tuple(lp.tolist()), tuple(zs.tolist()), tuple(h.tolist()))
+        for s, c, lp, zs, h in zip(sums.tolist(), counts, per_row_logprobs, per_row_z, per_row_hits)
     ]
 
 

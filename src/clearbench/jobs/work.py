@@ -89,6 +89,7 @@ def evaluate_job(spec: dict[str, Any], root: Path, out: Path) -> dict:
         trust_remote_code=spec["trust_remote_code"],
         membership_k=spec["membership_k"],
         holdout=spec.get("holdout"),
+        membership_gradnorm=spec.get("membership_gradnorm", False),
     )
     return {"status": "completed"}
 
