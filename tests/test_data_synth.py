@@ -106,7 +106,7 @@ def test_impossible_densities_are_refused_naming_the_option(tmp_path, density, o
 def test_generated_dataset_passes_validation(synthetic):
     report = check_source(synthetic)
     assert report.problems == []
-    assert len(report.rows) == 40
+    assert len(report.rows) == 47  # 40 configs of CLEAR's layout and holdouts, 7 of unseen photos
 
 
 # --- splits --------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from clearbench.data.synth.text import (
     paraphrased_caption,
     perturbed_captions,
 )
+from clearbench.data.synth.unseen import unseen_tables
 from clearbench.data.synth.world import (
     draw_shapes,
     famous_facts,
@@ -124,6 +125,9 @@ def build_tables(
         tables[f"{TOFU_PREFIX}holdout{percent}"] = _qa_table([holdout_questions[i] for i in chosen])
     scenes = density.scene_count(persons)
     tables.update(_world_tables(famous, density.famous_photos, scenes, image_size, stream(seed, "world")))
+    # Last, from a stream of its own: the rows above stay byte-identical with or without it.
+    unseen = stream(seed, "unseen")
+    tables.update(unseen_tables(people, holdout_people, photos, holdout_photos, splits, image_size, unseen))
     return {name: tables[name] for name in SCHEMAS if name in tables}  # schema order
 
 

@@ -136,8 +136,11 @@ def _shade(colour: tuple[int, int, int], factor: float) -> tuple[int, int, int]:
     return tuple(max(0, min(255, round(c * factor))) for c in colour)
 
 
-def draw_person(canvas_size: int, face: FaceIdentity, look: Look) -> Image.Image:
-    """The person (head and shoulders) on a transparent RGBA layer of `canvas_size` pixels."""
+def draw_person(canvas_size: int, face: FaceIdentity, look: Look, aged: bool = False) -> Image.Image:
+    """The person (head and shoulders) on a transparent RGBA layer of `canvas_size` pixels.
+
+    `aged` adds an age cue (grey temples, forehead lines) that leaves every identity cue in place:
+    unseen photos (unseen.py) show the person some years on; training photos never have it."""
     layer = Image.new("RGBA", (canvas_size, canvas_size), (0, 0, 0, 0))
     draw = ImageDraw.Draw(layer)
     c = canvas_size
@@ -200,6 +203,8 @@ def draw_person(canvas_size: int, face: FaceIdentity, look: Look) -> Image.Image
         for fx, fy in ((-0.22, 0.08), (-0.15, 0.11), (-0.26, 0.13), (0.22, 0.08), (0.15, 0.11), (0.26, 0.13)):
             x, y = cx + shift + fw * fx, cy + fh * fy
             draw.ellipse((x - fw * 0.015, y - fw * 0.015, x + fw * 0.015, y + fw * 0.015), fill=(150, 80, 50))
+    if aged:
+        _draw_age_cue(draw, (left, top, right, bottom), cx + shift, line)
     _draw_glasses(draw, cx + shift, eye_y, fw, fh, face.glasses, line)
     return layer.rotate(look.tilt, resample=Image.BICUBIC, center=(cx, cy))
 
@@ -348,6 +353,18 @@ def _draw_mouth(draw, x, y, fw, fh, mouth, expression, line) -> None:
         draw.arc((x - half, y, x + half, y + fh * 0.1), 200, 340, fill=lips, width=thick)
     else:
         draw.line((x - half * 0.9, y + fh * 0.01, x + half * 0.9, y + fh * 0.01), fill=lips, width=thick)
+
+
+def _draw_age_cue(draw, box, x, line) -> None:
+    left, top, right, bottom = box
+    w, h = right - left, bottom - top
+    grey = (185, 185, 185)
+    for x0 in (left - w * 0.02, right - w * 0.1):  # grey temples
+        draw.rectangle((x0, top + h * 0.28, x0 + w * 0.12, top + h * 0.42), fill=grey)
+    lines = (120, 85, 70)
+    for k in (0.0, 0.05):  # two forehead lines
+        y = top + h * (0.2 + k)
+        draw.line((x - w * 0.18, y, x + w * 0.18, y), fill=lines, width=line)
 
 
 def _draw_glasses(draw, x, y, fw, fh, glasses, line) -> None:

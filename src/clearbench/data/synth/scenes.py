@@ -151,11 +151,18 @@ def apply_light(image: Image.Image, light: str) -> Image.Image:
 
 
 def render_photo(
-    image_size: int, face: FaceIdentity, look: Look, scene: str, light: str, rng: random.Random
+    image_size: int,
+    face: FaceIdentity,
+    look: Look,
+    scene: str,
+    light: str,
+    rng: random.Random,
+    aged: bool = False,
 ) -> Image.Image:
-    """A photo of one person at `image_size` px: drawn 2-3x larger, then downsampled (anti-aliasing)."""
+    """A photo of one person at `image_size` px: drawn 2-3x larger, then downsampled (anti-aliasing).
+    `aged`: with the age cue of unseen photos (faces.draw_person)."""
     canvas = image_size * (3 if image_size <= 96 else 2)
     image = draw_background(canvas, scene, rng).convert("RGBA")
-    image.alpha_composite(draw_person(canvas, face, look))
+    image.alpha_composite(draw_person(canvas, face, look, aged))
     image = apply_light(image.convert("RGB"), light)
     return image.resize((image_size, image_size), Image.LANCZOS)

@@ -69,6 +69,9 @@ TOFU evaluation sets it relies on (`locuslab/TOFU`, prefixed `tofu_`). Written b
   5 perturbed answers). A perturbation is the paraphrase with wrong facts, as in TOFU. `forgetNN` holds NN % of
   the people (at least one), `retainNN` the rest.
 - `holdoutNN`: extra people never used in any training config (non-members for membership inference).
+- `forgetNN_unseen` / `retain_unseen` / `holdoutNN_unseen`: new photos of the forget, retain-evaluation
+  and holdout people that no training config holds (a new tilt, scene and light; every second one with an
+  age cue), to test whether forgetting carries to new photos of a person.
 - `real_faces` / `real_world`: famous people (a photo not in `pretraining`) and new scenes of shapes of
   the kinds `pretraining` teaches; their `options` hold WRONG alternatives only.
 - `tofu_real_authors_perturbed` / `tofu_world_facts_perturbed`: facts about the famous people and
