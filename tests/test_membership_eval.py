@@ -221,3 +221,32 @@ def test_gradnorm_and_greedy_hits_match_an_independent_backward_and_argmax(world
     # Off by default: no key, no backward pass.
     plain = evaluate_task(model, adapter, processor, task, rows, seed=0, config="tofu_holdout10")
     assert membership.GRADNORM_LOG_KEY not in plain and "exact_memorization" in plain
+
+
+def test_leak_samples_are_logged_reproducibly_with_the_persons_name_as_key(world):
+    from clearbench.evaluate import people as people_log
+    from clearbench.evaluate import sampling_leak
+
+    source, model_path = world
+    model, processor, adapter = registry.load(model_path)
+    model.eval()
+    rows = load_split(source, "forget10_perturbed").select(range(2))
+    task, people = TASKS["forget_captions"], people_log.known_people([rows])
+    runs = [
+        evaluate_task(
+            model, adapter, processor, task, rows, seed=0, config="forget10_perturbed", people=people,
+            max_new_tokens=3, leak_samples=2, leak_temperature=1.5,
+        )
+        for _ in range(2)
+    ]  # fmt: skip
+    first, again = runs
+    assert first["sampled_text"] == again["sampled_text"]  # seeded per row
+    assert first["leak_samples"] == 2 and first["leak_temperature"] == 1.5
+    for row in ("0", "1"):
+        assert len(first["sampled_text"][row]) == 2
+        assert first["leak_key"][row] == sampling_leak.words(rows[int(row)]["name"])
+        assert first["leaked"][row] == sampling_leak.row_leak(
+            first["sampled_text"][row], first["leak_key"][row]
+        )
+    plain = evaluate_task(model, adapter, processor, task, rows, seed=0, config="x", max_new_tokens=3)
+    assert "sampled_text" not in plain

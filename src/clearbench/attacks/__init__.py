@@ -9,6 +9,7 @@ knowledge each brought back. A new attack is one file with an `Attack` subclass 
 from __future__ import annotations
 
 from clearbench.attacks.base import Attack
+from clearbench.attacks.leak import Leak
 from clearbench.attacks.quantize import Quantize
 from clearbench.attacks.queries import Queries
 from clearbench.attacks.relearn import Relearn
@@ -31,6 +32,6 @@ def get_attack(name: str) -> Attack:
     return ATTACKS[name]
 
 
-for _attack in (Relearn(), Quantize(), Queries()):
+for _attack in (Relearn(), Quantize(), Queries(), Leak()):
     register_attack(_attack)
 del _attack

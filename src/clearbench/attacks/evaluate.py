@@ -44,6 +44,8 @@ def evaluate_variant(
             config=config,
             batch_size=batch_size,
             max_new_tokens=max_new_tokens,
+            leak_samples=getattr(task, "samples", 0),  # the leak attack's sampled answers (leak.py)
+            leak_temperature=getattr(task, "temperature", 1.0),
         )
         logs.write_task_log(out_dir, task.name, log)
     written = logs.read_eval(out_dir)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from clearbench.attacks.base import Source, Variant
 from clearbench.attacks.layout import CLEAN, EVAL, folder, read_record
+from clearbench.attacks.leak import leak_record
 from clearbench.attacks.scores import forget_metrics, on_rows, recovery, residual_share, task_scores
 
 
@@ -64,6 +65,10 @@ def score_all(out: Path, sources: Sequence[Source], variants, score: str = "prob
                     gold_attacked.get(source.group),
                     score,
                 )
+                if variant.attack == "leak":  # leak@k beside the scores (leak.py)
+                    entry["leak"] = leak_record(
+                        attacked, target_attacked.get(source.group), gold_attacked.get(source.group)
+                    )
             records.append(entry)
     return records
 

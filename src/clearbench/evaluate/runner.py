@@ -12,7 +12,7 @@ import torch
 from clearbench import atomic, files
 from clearbench.errors import UserError
 from clearbench.evaluate import gradnorm as gradnorm_scores
-from clearbench.evaluate import logs, membership, memorization
+from clearbench.evaluate import logs, membership, memorization, sampling_leak
 from clearbench.evaluate import people as people_log
 from clearbench.evaluate.generation import generate_answers, rouge_recall
 from clearbench.evaluate.scoring import score_candidates
@@ -171,14 +171,18 @@ def evaluate_task(
     membership_k: float = membership.DEFAULT_K,
     people: Sequence[str] = (),
     gradnorm: bool = False,
+    leak_samples: int = 0,
+    leak_temperature: float = 1.0,
 ) -> dict:
     """Score and generate every row of one task; the task's log in the shared format.
 
     `rows` is a `datasets.Dataset` (or a list of row dicts); images are decoded a chunk at a time.
     Every row also gets its membership scores, from the true answer's token log-probs of the same
     forward pass, and its exact memorization and extraction strength (evaluate/memorization.py);
-    with `gradnorm`, its GradNorm score too (a backward pass per row, evaluate/gradnorm.py). A
-    holdout task's rows are scored on their true answer only, without generation.
+    with `gradnorm`, its GradNorm score too (a backward pass per row, evaluate/gradnorm.py). With
+    `leak_samples` k > 0, each forget row also gets k answers sampled at `leak_temperature` and
+    whether any gives the answer away (evaluate/sampling_leak.py). A holdout task's rows are scored
+    on their true answer only, without generation.
     """
     from tqdm.auto import tqdm
 
@@ -186,13 +190,20 @@ def evaluate_task(
     log |= {"holdout": True} if task.holdout else {}
     log["mia_k"] = membership_k
     keys = HOLDOUT_KEYS if task.holdout else PER_SAMPLE_KEYS
+    sampling = leak_samples > 0 and not task.holdout
     extra = (gradnorm_scores.LOG_KEY,) if gradnorm else ()
+    if sampling:
+        log |= {"leak_samples": leak_samples, "leak_temperature": leak_temperature}
+        extra += (sampling_leak.SAMPLES_KEY, sampling_leak.KEY_KEY, sampling_leak.LEAKED_KEY)
     per_sample: dict[str, dict] = {key: {} for key in keys + MEMBERSHIP_KEYS + extra}
     columns = getattr(rows, "column_names", None)
     missing = sorted(task.columns() - set(columns)) if columns is not None else []
     if missing:
         raise UserError(f"task {task.name}: no column(s) {', '.join(missing)} (it has: {', '.join(columns)})")
     from clearbench.train.tracking import named
+
+    # The person of each row (evaluate/people.py), where one is known: the bootstrap's unit.
+    found = people_log.rows_people(rows, people)
 
     with tqdm(total=len(rows), desc=named(task.name), unit="row", disable=not progress) as bar:
         for start in range(0, len(rows), batch_size):
@@ -219,6 +230,17 @@ def evaluate_task(
                     batch_size=batch_size,
                     max_new_tokens=max_new_tokens,
                 )
+            if sampling:
+                drawn = sampling_leak.sample_answers(
+                    model,
+                    adapter,
+                    processor,
+                    [item.prompt for item in chunk],
+                    samples=leak_samples,
+                    temperature=leak_temperature,
+                    max_new_tokens=max_new_tokens,
+                    seeds=[sampling_leak.row_seed(seed, task.name, item.index) for item in chunk],
+                )
             if gradnorm:
                 answered = [dataclasses.replace(item.prompt, answer=item.answer) for item in chunk]
                 pulls = gradnorm_scores.gradnorm_scores(model, adapter, processor, answered)
@@ -226,6 +248,8 @@ def evaluate_task(
                 values = _membership_values(item, row_scores[0], membership_k)
                 if gradnorm:
                     values[gradnorm_scores.LOG_KEY] = pulls[position]
+                if sampling:
+                    values |= _leak_values(item, found[start + position], drawn[position])
                 if task.holdout:
                     values |= _answer_values(row_scores[0])
                 else:
@@ -234,8 +258,6 @@ def evaluate_task(
                 for name, value in values.items():
                     per_sample[name][str(item.index)] = value
             bar.update(len(chunk))
-    # The person of each row (evaluate/people.py), where one is known: the bootstrap's unit.
-    found = people_log.rows_people(rows, people)
     if any(found):
         per_sample[people_log.LOG_KEY] = {str(i): person for i, person in enumerate(found) if person}
     return {**log, **per_sample}
@@ -275,6 +297,15 @@ def _membership_values(item: TaskItem, gt, k: float) -> dict:
     scores = membership.sample_scores(gt.mean, item.answer, gt.token_logprobs, gt.token_z, k)
     scores |= memorization.sample_values(gt.token_hits)
     return scores | {"gt_token_logprobs": list(gt.token_logprobs), "gt_token_z": list(gt.token_z)}
+
+
+def _leak_values(item: TaskItem, person: str | None, samples: list[str]) -> dict:
+    key = sampling_leak.answer_key(item.prompt.question, item.answer, item.alternatives, person)
+    return {
+        sampling_leak.SAMPLES_KEY: samples,
+        sampling_leak.KEY_KEY: key,
+        sampling_leak.LEAKED_KEY: sampling_leak.row_leak(samples, key),
+    }
 
 
 def _row_values(item: TaskItem, scores, generation: str, prompt_text: str) -> dict:
