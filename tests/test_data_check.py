@@ -7,7 +7,8 @@ import pytest
 from datasets import Dataset, Features, Value
 
 from clearbench.cli import main
-from clearbench.data.check import ROW_PROBLEMS_PER_COLUMN, check_source
+from clearbench.data.audit import check_source
+from clearbench.data.check import ROW_PROBLEMS_PER_COLUMN
 from clearbench.data.load import dataset_revision
 from clearbench.data.schema import SCHEMAS
 from clearbench.data.synth import generate

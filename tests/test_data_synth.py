@@ -7,7 +7,7 @@ from difflib import SequenceMatcher
 import numpy as np
 import pytest
 
-from clearbench.data.check import check_source
+from clearbench.data.audit import check_source
 from clearbench.data.format import FACE_QUESTION
 from clearbench.data.load import load_split
 from clearbench.data.synth import generate

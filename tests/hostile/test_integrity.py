@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from clearbench.data.check import check_source
+from clearbench.data.audit import check_source
 from clearbench.data.holdout import check_named
 from clearbench.errors import UserError
 from hostile.helpers import read_table, write_table

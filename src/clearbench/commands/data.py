@@ -67,7 +67,7 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from clearbench.data.check import check_source
+    from clearbench.data.audit import check_source
     from clearbench.data.load import dataset_revision
 
     revision = dataset_revision(args.source, args.revision)  # also rejects a revision for a local dir

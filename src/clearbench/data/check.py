@@ -4,8 +4,9 @@ Every finding is a `Problem` naming config, row and column, so a user can fix th
 reading code. Row-level problems are capped per (config, column) so a broken column does not
 print thousands of lines.
 
-`clearbench data check` runs every check on every config. The checks of one config's columns and
-rows (`check_split`) also run whenever a command loads a config (`clearbench.data.load.load_split`):
+`clearbench data check` runs every check on every config (data/audit.py loads them). The checks of
+one config's columns and rows (`check_split`) also run whenever a command loads a config
+(`clearbench.data.load.load_split`), so this module never imports the loading back:
 `finetune`, `unlearn`, `eval`, `data preview` and `run` refuse bad rows before any model is loaded.
 
 Limits on what a row may hold, so that one bad row cannot exhaust memory:
@@ -31,7 +32,6 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass
 
-from clearbench.data.load import list_configs, load_split, quiet
 from clearbench.data.schema import FORGET_PERCENTS, RETAIN_OF, SCHEMAS, TOFU_PREFIX, ConfigSchema
 from clearbench.errors import UserError
 
@@ -54,41 +54,6 @@ class Problem:
         if self.column is not None:
             where.append(f"column '{self.column}'")
         return f"{', '.join(where)}: {self.message}"
-
-
-@dataclass
-class Report:
-    problems: list[Problem]
-    rows: dict[str, int]  # config → row count, for every config that loaded
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
-def check_source(source: str, revision: str | None = None) -> Report:
-    """Check every known config of `source`; unknown extra configs are left alone."""
-    available = set(list_configs(source))
-    problems: list[Problem] = []
-    tables: dict[str, dict[str, list]] = {}
-    rows: dict[str, int] = {}
-    for name, schema in SCHEMAS.items():
-        if name not in available:
-            if schema.required:
-                problems.append(Problem(name, "config is missing"))
-            continue
-        try:
-            with quiet():
-                dataset = load_split(source, name, revision, validate=False)
-        except UserError as error:
-            problems.append(Problem(name, f"cannot load: {error}"))
-            continue
-        rows[name] = len(dataset)
-        table, split_problems = check_split(name, dataset, schema)
-        problems += split_problems
-        tables[name] = table
-    problems += check_relations(tables)
-    return Report(problems, rows)
 
 
 def check_split(config: str, dataset, schema: ConfigSchema | None = None) -> tuple[dict, list[Problem]]:

@@ -28,8 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
@@ -37,8 +36,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from clearbench.errors import UserError
+from clearbench.models.forward import capture_output, forward_logits  # noqa: F401 (methods' toolkit)
 
-if TYPE_CHECKING:  # reference.py imports this module
+if TYPE_CHECKING:
     from clearbench.models.base import Adapter
     from clearbench.train.reference import Reference
 
@@ -185,28 +185,6 @@ def get_method(name: str, **hparams: Any) -> Method:
     if name not in METHODS:
         raise UserError(f"unknown method {name!r}; available: {', '.join(sorted(METHODS))}")
     return METHODS[name](**hparams)
-
-
-# ---- forward passes ------------------------------------------------------------------------
-def forward_logits(model: nn.Module, enc: Encoding) -> torch.Tensor:
-    """Logits for a batch, without letting the model compute its own loss."""
-    inputs = {key: value for key, value in enc.items() if key != "labels"}
-    return model(**inputs, use_cache=False).logits
-
-
-@contextmanager
-def capture_output(module: nn.Module) -> Iterator[dict[str, torch.Tensor]]:
-    """Record the hidden states a module (a decoder layer) returns during the next forward."""
-    store: dict[str, torch.Tensor] = {}
-
-    def hook(_module, _args, output):
-        store["output"] = output[0] if isinstance(output, tuple) else output
-
-    handle = module.register_forward_hook(hook)
-    try:
-        yield store
-    finally:
-        handle.remove()
 
 
 # ---- answer positions ----------------------------------------------------------------------

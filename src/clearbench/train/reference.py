@@ -15,8 +15,8 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from clearbench.methods.base import capture_output, forward_logits
 from clearbench.models.base import unwrap
+from clearbench.models.forward import capture_output, forward_logits
 
 
 def _peft_model(model: nn.Module) -> nn.Module | None:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from clearbench.methods.base import forward_logits, nll
+from clearbench.methods.base import nll
+from clearbench.models.forward import forward_logits
 
 
 def saliency_scores(model: nn.Module, batches, max_batches: int | None = None) -> dict[str, torch.Tensor]:
