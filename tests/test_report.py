@@ -25,6 +25,7 @@ from clearbench.report.leaderboard import (
     leaderboard_latex,
     leaderboard_markdown,
     leaderboard_rows,
+    legend,
     modality_csv,
     modality_latex,
     modality_markdown,
@@ -286,8 +287,15 @@ def test_rows_put_references_first_and_flag_retain_below_threshold(tmp_path):
 
 def test_threshold_is_a_parameter_and_none_disables_it(tmp_path):
     entries = sample_entries(tmp_path)
-    strict = {r.entry.name for r in leaderboard_rows(entries, 0.52) if r.fails_on_retain}
-    assert strict == {"gold", "target", "ga@both", "npo@text"}
+    strict = leaderboard_rows(entries, 0.52)
+    # The line judges methods only: gold and target (Retain 0.51) are references, never failures.
+    assert {r.entry.name for r in strict if r.fails_on_retain} == {"ga@both", "npo@text"}
+    assert {r.entry.name: r.status for r in strict if r.reference} == {
+        "gold": "reference (gold)",
+        "target": "reference (target)",
+    }
+    assert "Gold itself is under the line (Retain 0.510 < 0.52)" in legend(strict)
+    assert "Gold itself" not in legend(leaderboard_rows(entries, 0.4))
     assert not any(r.fails_on_retain for r in leaderboard_rows(entries, None))
 
 
@@ -342,7 +350,7 @@ def test_markdown_table_is_well_formed_and_marks_rows_set_apart(tmp_path):
     )
     assert {unescaped(line, "|") for line in lines} == {10}
     gold, ga = lines[2], lines[4]
-    assert gold == "| gold | 0.500 | 0.510 | 0.190 | 1.000 | n/a | 1.000 | 0.470 | completed |"
+    assert gold == "| gold | 0.500 | 0.510 | 0.190 | 1.000 | n/a | 1.000 | 0.470 | reference (gold) |"
     assert ga.startswith("| *ga@both* | *0.270* | *0.050* | *0.000* | *1.20e-09* |")
     assert "&lt;script&gt;" in text and "<script>" not in text
     assert "Retain < 0.4" in text
@@ -353,7 +361,7 @@ def test_latex_table_has_aligned_columns_escapes_and_grey_rows(tmp_path):
     body = text.split("\\midrule\n")[1].split("\\bottomrule")[0].strip().splitlines()
     assert len(body) == 6
     assert {unescaped(line, "&") for line in body} == {8}
-    assert body[0] == r"gold & 0.500 & 0.510 & 0.190 & 1.000 & n/a & 1.000 & 0.470 & completed \\"
+    assert body[0] == r"gold & 0.500 & 0.510 & 0.190 & 1.000 & n/a & 1.000 & 0.470 & reference (gold) \\"
     assert body[1].split(" & ")[4] == r"$3.00\times10^{-5}$"
     assert body[2].startswith(r"\textcolor{gray}{ga@both}")
     assert r"out of memory \& 100\% used\_" in body[5]

@@ -78,6 +78,7 @@ def test_build_report_writes_every_file_and_a_self_contained_page(tmp_path):
         "dpo@both",
     ]
     assert "set-apart" in dict(leaderboard)["ga@both"] and "set-apart" not in dict(leaderboard)["npo@text"]
+    assert "reference" in dict(leaderboard)["gold"] and "set-apart" not in dict(leaderboard)["gold"]
     assert [name for table, name, _ in page.rows if table == "modality"] == [
         "gold",
         "target",
@@ -204,8 +205,8 @@ def test_report_of_tofus_released_logs_shows_the_golden_numbers(tmp_path):
         table[0]
         == "| method | model utility text ↑ | forget quality text (KS p) ↑ | KS statistic text ↓ | 1 − JS text ↑ | status |"
     )
-    assert table[2] == "| retain90 | 0.614 | 1.000 | 0.000 | 1.000 | completed |"
-    assert table[3] == "| full | 0.623 | 1.83e-21 | 0.397 | 0.656 | completed |"
+    assert table[2] == "| retain90 | 0.614 | 1.000 | 0.000 | 1.000 | reference (gold) |"
+    assert table[3] == "| full | 0.623 | 1.83e-21 | 0.397 | 0.656 | reference (target) |"
 
 
 def test_bad_entries_leave_the_previous_report_untouched(tmp_path):

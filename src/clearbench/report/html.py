@@ -103,7 +103,7 @@ def leaderboard_table(rows: list[Row]) -> str:
     for row in rows:
         entry = row.entry
         classes = [entry.status]
-        if entry.kind != "unlearned":
+        if row.reference:
             classes.append("reference")
         if row.fails_on_retain or entry.status != "completed":
             classes.append("set-apart")

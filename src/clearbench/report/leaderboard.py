@@ -11,9 +11,15 @@ from clearbench.errors import UserError
 from clearbench.evaluate.metric_table import METRICS, Metric
 from clearbench.report.entries import MODALITIES, ReportEntry
 from clearbench.report.seeds import interval, interval_methods
+from clearbench.report.tables import csv_number, format_number, markdown_cell, markdown_row, one_line
 
 # Reference rows first (gold, then the model being unlearned), as in the paper's tables.
 KIND_ORDER = {"gold": 0, "target": 1, "base": 2, "unlearned": 3}
+REFERENCE_ROLES = {
+    "gold": "gold: never trained on the forget people",
+    "target": "target: the model being unlearned",
+    "base": "base: before fine-tuning",
+}
 
 # Columns are metrics of the metric table, chosen by key; headers, ↑ / ↓ and number format are the
 # metric's. First the paper's columns, on CLEAR's image tasks; then the text half's and both halves'.
@@ -105,8 +111,15 @@ class Row:
     unreliable: tuple = ()
 
     @property
+    def reference(self) -> bool:
+        """Gold, target and base: what the methods are measured against, never a failure."""
+        return self.entry.kind != "unlearned"
+
+    @property
     def status(self) -> str:
         entry = self.entry
+        if self.reference and entry.status == "completed":
+            return f"reference ({entry.kind})"
         if entry.status != "completed":
             return f"{entry.status}: {one_line(entry.error) or 'no reason recorded'}"
         if self.fails_on_retain:
@@ -122,9 +135,9 @@ def leaderboard_rows(entries: list[ReportEntry], retain_fail_threshold: float | 
     rows = []
     for entry in sorted(entries, key=lambda e: KIND_ORDER[e.kind]):
         values = entry_values(entry)
-        rows.append(
-            Row(entry, values, fails_retain(values["retain"], retain_fail_threshold), retain_fail_threshold)
-        )
+        # The retain line judges methods; a reference under it says something about the line.
+        fails = entry.kind == "unlearned" and fails_retain(values["retain"], retain_fail_threshold)
+        rows.append(Row(entry, values, fails, retain_fail_threshold))
     unreliable = tuple(unreliable_membership(entries).items())
     return [replace(row, unreliable=unreliable) for row in rows]
 
@@ -159,35 +172,6 @@ def check_unique_names(entries: list[ReportEntry]) -> None:
 
 
 # --- numbers and cells ------------------------------------------------------------------------
-
-
-def format_number(value: float | None, *, p_value: bool = False, digits: int = 3) -> str:
-    """Table text of a number: fixed decimals; p-values below 10^-digits in scientific notation."""
-    if value is None:
-        return "n/a"
-    if value in (float("inf"), float("-inf")):
-        return "inf" if value > 0 else "-inf"
-    if p_value and value == 0:
-        return "0"  # underflow: "0.000" would read as rounding
-    if p_value and abs(value) < 10**-digits:
-        return f"{value:.2e}"
-    return f"{value:.{digits}f}"
-
-
-def one_line(text: str | None, limit: int = 160) -> str:
-    """A reason squeezed onto one table line; the HTML report shows it in full."""
-    text = re.sub(r"\s+", " ", text or "").strip()
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def csv_number(value: float | None) -> str:
-    return "" if value is None else repr(value)
-
-
-def markdown_cell(text: str) -> str:
-    # Markdown renderers pass raw HTML through, so < > & are entities too.
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("*", "\\*").replace("_", "\\_")
 
 
 LATEX_SPECIAL = {
@@ -400,8 +384,29 @@ def set_apart_note(rows: list[Row]) -> str:
     if threshold is None:
         return "Rows of runs that diverged or failed are set apart (italic / grey)."
     return (
-        f"Rows set apart (italic / grey) fail on retain (Retain < {threshold:g}; the paper greys rows "
-        "below 0.4) or did not complete; the status column says which and why."
+        f"Rows set apart (italic / grey) are methods that fail on retain (Retain < {threshold:g}; the "
+        "paper greys rows below 0.4) or did not complete; the status column says which and why. Gold, "
+        f"target and base are references, never judged by the line.{gold_under_line_note(rows)}"
+    )
+
+
+def gold_under_line(rows: list[Row]) -> float | None:
+    """Gold's Retain when it falls under the retain line (then the line, or the world, is wrong)."""
+    for row in rows:
+        retain = row.values.get("retain")
+        if row.entry.kind == "gold" and fails_retain(retain, row.threshold):
+            return retain
+    return None
+
+
+def gold_under_line_note(rows: list[Row]) -> str:
+    retain = gold_under_line(rows)
+    if retain is None:
+        return ""
+    return (
+        f" Gold itself is under the line (Retain {format_number(retain)} < {rows[0].threshold:g}): a "
+        "model that never saw the forget people cannot fail at retaining, so the line (or the world) "
+        "is wrong for this run and 'fails on retain' says little here."
     )
 
 
@@ -503,10 +508,6 @@ def modality_latex(modalities: list[str], rows: list[ModalityRow]) -> str:
 
 
 # --- shared text layouts ----------------------------------------------------------------------
-
-
-def markdown_row(cells: list[str]) -> str:
-    return "| " + " | ".join(cells) + " |"
 
 
 def latex_table(

@@ -20,8 +20,7 @@ from matplotlib.figure import Figure
 from clearbench.evaluate.leakage import DEFAULT_MIN_GAP, LeakageMatrix, leakage_matrices
 from clearbench.evaluate.metric_table import ATTACK_LABELS, ATTACKS, HEADLINE_ATTACK
 from clearbench.report.entries import ReportEntry, as_number
-from clearbench.report.leaderboard import format_number
-from clearbench.report.tables import Table
+from clearbench.report.tables import Table, format_number
 
 SCOPES = {"images": "images", "text": "text"}  # membership scope -> column suffix
 REFERENCE_ORDER = ("target", "gold", "base")

@@ -16,7 +16,7 @@ def split_requests(entries: list[ReportEntry]) -> tuple[list[ReportEntry], list[
 
 
 def requests_table(one_shot: list[ReportEntry], sequential: list[ReportEntry]) -> Table | None:
-    from clearbench.report.leaderboard import format_number
+    from clearbench.report.tables import format_number
 
     if not sequential:
         return None

@@ -29,7 +29,7 @@ from scipy import stats
 
 from clearbench.evaluate.metric_table import METRICS, Metric
 from clearbench.report.entries import ReportEntry, as_number
-from clearbench.report.tables import Table
+from clearbench.report.tables import Table, format_number
 
 LEVEL = 0.95
 ALPHA = 0.05
@@ -263,8 +263,6 @@ def significance_table(entries: list[ReportEntry]) -> Table | None:
     """Every compared pair of methods per metric, with its Holm-adjusted verdict; None with one seed."""
     if all(len(members) < 2 for members in groups(entries).values()):
         return None
-    from clearbench.report.leaderboard import format_number
-
     found = comparisons(entries)
     rows = [
         [
@@ -321,8 +319,6 @@ def gold_like(entry: ReportEntry, key: str, floor: dict) -> str | None:
 
 def gold_like_table(entries: list[ReportEntry], seed_runs: list[ReportEntry]) -> Table | None:
     """Each unlearned row: its effect-size interval, gold-vs-gold variation, and the verdict."""
-    from clearbench.report.leaderboard import format_number
-
     floor, rows = noise_floor(seed_runs), []
     for entry in entries:
         if entry.kind != "unlearned" or entry.status != "completed":
@@ -356,8 +352,6 @@ def gold_like_table(entries: list[ReportEntry], seed_runs: list[ReportEntry]) ->
 
 def noise_floor_table(entries: list[ReportEntry]) -> Table | None:
     """Forget quality of each gold model against the other golds, each pair once."""
-    from clearbench.report.leaderboard import format_number
-
     rows, seen = [], set()
     for entry in entries:
         for other, values in ((entry.metrics or {}).get("gold_vs_gold") or {}).items():

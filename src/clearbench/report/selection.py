@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from clearbench.errors import UserError
 from clearbench.report.entries import ReportEntry
-from clearbench.report.tables import Table
+from clearbench.report.tables import Table, format_number
 
 
 @dataclass
@@ -104,8 +104,6 @@ def choose(
 def select(entries: list[ReportEntry], selection: Selection) -> tuple[list[ReportEntry], Table | None]:
     """The rows the leaderboard shows (one point per method and modality) and the table of every
     swept point; no table when nothing was swept."""
-    from clearbench.report.leaderboard import format_number
-
     families: dict[tuple, list[ReportEntry]] = {}
     for entry in entries:
         if entry.point is not None:  # a swept point; other rows are shown as they are

@@ -1,12 +1,47 @@
 """A report table beyond the leaderboard (significance, privacy, robustness, …): one declaration,
-written as CSV and Markdown next to the leaderboard and shown as a section of report.html."""
+written as CSV and Markdown next to the leaderboard and shown as a section of report.html; and the
+cell formatting every table of the report shares (numbers, CSV, Markdown)."""
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from html import escape
+
+
+def format_number(value: float | None, *, p_value: bool = False, digits: int = 3) -> str:
+    """Table text of a number: fixed decimals; p-values below 10^-digits in scientific notation."""
+    if value is None:
+        return "n/a"
+    if value in (float("inf"), float("-inf")):
+        return "inf" if value > 0 else "-inf"
+    if p_value and value == 0:
+        return "0"  # underflow: "0.000" would read as rounding
+    if p_value and abs(value) < 10**-digits:
+        return f"{value:.2e}"
+    return f"{value:.{digits}f}"
+
+
+def one_line(text: str | None, limit: int = 160) -> str:
+    """A reason squeezed onto one table line; the HTML report shows it in full."""
+    text = re.sub(r"\s+", " ", text or "").strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def csv_number(value: float | None) -> str:
+    return "" if value is None else repr(value)
+
+
+def markdown_cell(text: str) -> str:
+    # Markdown renderers pass raw HTML through, so < > & are entities too.
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("*", "\\*").replace("_", "\\_")
+
+
+def markdown_row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
 
 
 @dataclass
@@ -24,8 +59,6 @@ class Table:
         return buffer.getvalue()
 
     def markdown(self) -> str:
-        from clearbench.report.leaderboard import markdown_cell, markdown_row
-
         lines = [f"## {self.title}", "", markdown_row([markdown_cell(h) for h in self.header])]
         lines.append(markdown_row(["---"] * len(self.header)))
         lines += [markdown_row([markdown_cell(c) for c in row]) for row in self.rows]
