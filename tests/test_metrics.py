@@ -350,7 +350,10 @@ def test_forget_quality_per_scope_and_pooled():
     }
     assert result["calibration"]["forget_quality_both_js"]["rows"] == [4, 4]
     assert result["gold"] == {"available": True}
-    assert [key for key in result["unavailable"] if not m.METRICS[key].membership] == []  # no holdout logs
+    # No holdout logs and no unseen photos: only those metrics are unavailable.
+    assert [
+        key for key in result["unavailable"] if not (m.METRICS[key].membership or m.METRICS[key].unseen)
+    ] == []
 
 
 def test_without_gold_forget_quality_is_unavailable_not_invented():
@@ -408,6 +411,7 @@ def test_compute_metrics_emits_exactly_the_metric_table():
     holdout = {"avg_gt_loss": {"0": 1.0, "1": 1.0}}
     every = {task: scored(log, 1.0) for task, log in BOTH.items()}
     every |= {"holdout_captions": scored(holdout, 0.0), "tofu_holdout": scored(holdout, 0.0)}
+    every |= {f"{task}_unseen": every[task] for task in ("forget_captions", "retain_captions")}
     for gold in (None, every):
         result = m.compute_metrics(every, gold)
         metric_keys = [key for key in result if key not in bookkeeping]

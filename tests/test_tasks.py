@@ -32,6 +32,10 @@ def test_configs_follow_the_forget_split():
         "tofu_world_facts": "tofu_world_facts_perturbed",
         "holdout_captions": "holdout05",
         "tofu_holdout": "tofu_holdout05",
+        "forget_captions_unseen": "forget05_unseen",
+        "retain_captions_unseen": "retain_unseen",
+        "forget_facerec_unseen": "forget05_unseen",
+        "retain_facerec_unseen": "retain_unseen",
     }
     assert {name: task.config("forget05") for name, task in TASKS.items()} == expected
     with pytest.raises(UserError, match="forget split 'forget5'"):
@@ -102,7 +106,7 @@ def test_bad_rows_name_the_task_row_and_column():
 
 
 def test_task_selection():
-    assert [t.name for t in select_tasks()] == list(TASKS)
+    assert [t.name for t in select_tasks()] == [name for name, task in TASKS.items() if not task.unseen]
     assert [t.name for t in select_tasks(has_vision=False)] == [
         "tofu_forget",
         "tofu_retain",

@@ -121,6 +121,11 @@ class EvalSection:
     membership_gradnorm: bool = setting(
         False, "also log each row's GradNorm membership score (a backward pass per row, so opt-in)"
     )
+    unseen_photos: bool = setting(
+        False,
+        "also ask the forget and retain image tasks about unseen photos of the same people "
+        "(forgetNN_unseen, retain_unseen; about a quarter more evaluation, so opt-in)",
+    )
     bootstrap: int = setting(
         1000,
         "resamples of the bootstrap over people giving a one-seed model its intervals; 0: none",

@@ -145,7 +145,9 @@ class Pipeline:
         self._check_jobs()
         adapter = self._check_model()
         has_vision = adapter is None or adapter.has_vision
-        self.eval_tasks = select_tasks(self.config.eval.tasks, has_vision=has_vision)
+        self.eval_tasks = select_tasks(
+            self.config.eval.tasks, has_vision=has_vision, unseen=self.config.eval.unseen_photos
+        )
         if self.config.data.source != "synthetic":
             from clearbench.data.load import check_source_exists
 
@@ -516,7 +518,8 @@ class Pipeline:
             f"eval {run.name}",
             model={"job": run.job.key, **({"path": run.snapshot} if run.snapshot else {})},
             forget_split=run.forget_split or self.config.forget_split,
-            tasks=section.tasks,
+            # Unseen photos name their tasks, so that existing evaluations keep their key.
+            tasks=[task.name for task in self.eval_tasks] if section.unseen_photos else section.tasks,
             max_rows=section.max_rows,
             batch_size=section.batch_size,
             max_new_tokens=section.max_new_tokens,

@@ -67,6 +67,8 @@ class Metric:
     attack: str = ""
     # Where neither direction is better: the ideal value, shown as "→ 0" instead of ↑ / ↓.
     ideal: float | None = None
+    # Reads the tasks of unseen photos (tasks.py), and only those.
+    unseen: bool = False
 
     def __post_init__(self) -> None:
         if self.scope not in SCOPES:
@@ -201,6 +203,27 @@ METRICS: dict[str, Metric] = {
         ),
         Metric("forget_quality_js", "1 − JS", r"$1-\mathrm{JS}$", True, statistic="js"),
         Metric("model_utility", "model utility", "MU", True, components=UTILITY_SCORES),
+        # --- images, unseen photos of the same people (evaluated on request: eval.unseen_photos) ---
+        _aggregate(
+            "forget_unseen",
+            "Forget, unseen photos",
+            "Forget unseen",
+            False,
+            "images",
+            "forget",
+            unseen=True,
+            headline=False,
+        ),
+        _aggregate(
+            "retain_unseen",
+            "Retain, unseen photos",
+            "Retain unseen",
+            True,
+            "images",
+            "retain",
+            unseen=True,
+            headline=False,
+        ),
         # --- text: TOFU's QA tasks ---------------------------------------------------------------
         _aggregate("real_text", "Real text", "Real text", True, "text", "real"),
         _aggregate("retain_text", "Retain text", "Retain text", True, "text", "retain"),

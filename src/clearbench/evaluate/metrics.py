@@ -268,6 +268,8 @@ def check_comparable(candidate: dict, gold: dict) -> None:
 
 def reads(metric: Metric, task: Task, compat: str = "clearbench") -> bool:
     """Whether `metric` reads `task` (when it was evaluated); see the module docstring."""
+    if task.unseen != metric.unseen:  # unseen photos feed their own metrics only
+        return False
     if metric.scope not in ("both", task.modality):
         return False
     if metric.membership or task.holdout:  # forget captions / QA against the holdout people
@@ -357,6 +359,8 @@ def _missing(metric: Metric, used: list[str], gold: dict | None, compat: str) ->
     """Why `metric` cannot be computed from these tasks (and gold logs), or None when it can."""
     if metric.needs_gold and gold is None:
         return "no gold model logs given"
+    if not used and metric.unseen:
+        return "unseen photos were not evaluated (they are opt-in: eval.unseen_photos)"
     if not used:
         eligible = [task.name for task in TASKS.values() if reads(metric, task, compat)]
         return f"none of its tasks was evaluated (it reads {', '.join(eligible)})"

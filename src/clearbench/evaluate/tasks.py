@@ -24,6 +24,7 @@ compares answers to the same question and reruns reproduce it.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -61,6 +62,9 @@ class Task:
     facerec: bool = False  # face recognition: left out of default utility and of forget quality
     official_file: str | None = None  # its file in the official logs of its half, without ".json"
     label: str = ""  # the report's name for it; default: the name with spaces
+    # New photos of the people (data/synth/unseen.py): evaluated on request (`select_tasks(unseen=
+    # True)`), read only by the metrics of unseen photos (metric_table.py's `unseen`).
+    unseen: bool = False
 
     def __post_init__(self) -> None:
         for field, value, allowed in (
@@ -334,6 +338,23 @@ for _task in (
     register_task(_task)
 del _task
 
+# The forget and retain image tasks asked about unseen photos of the same people: does forgetting
+# (and retained knowledge) carry to photos no model trained on? Their logs keep their own names.
+UNSEEN_CONFIGS = {"{forget}_perturbed": "{forget}_unseen", "retain_perturbed": "retain_unseen"}
+for _name in ("forget_captions", "retain_captions", "forget_facerec", "retain_facerec"):
+    _task = TASKS[_name]
+    register_task(
+        dataclasses.replace(
+            _task,
+            name=f"{_name}_unseen",
+            config_template=UNSEEN_CONFIGS[_task.config_template],
+            official_file=None,
+            label=f"{_task.label} (unseen photos)",
+            unseen=True,
+        )
+    )
+del _name, _task
+
 
 def report_order(names: Iterable[str]) -> list[str]:
     """`names` in the report's order: per half, forget then retain then real tasks; unknown names last.
@@ -351,10 +372,15 @@ def task_label(name: str) -> str:
     return TASKS[name].label if name in TASKS else name.replace("_", " ")
 
 
-def select_tasks(names: Sequence[str] | None = None, *, has_vision: bool = True) -> list[Task]:
-    """The tasks to run: all ten by default; a text-only model gets the TOFU tasks only."""
+def select_tasks(
+    names: Sequence[str] | None = None, *, has_vision: bool = True, unseen: bool = False
+) -> list[Task]:
+    """The tasks to run: by default every task but those of unseen photos (`unseen` adds them); a
+    text-only model gets the TOFU tasks only."""
     if names is None:
-        return [task for task in TASKS.values() if has_vision or task.text_only]
+        return [
+            task for task in TASKS.values() if (has_vision or task.text_only) and (unseen or not task.unseen)
+        ]
     unknown = [name for name in names if name not in TASKS]
     if unknown:
         raise UserError(f"unknown task(s) {', '.join(unknown)}; known: {', '.join(TASKS)}")
