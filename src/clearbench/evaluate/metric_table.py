@@ -23,6 +23,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from clearbench.errors import UserError
+from clearbench.registry import Registry
+
 SCOPES = ("images", "text", "both")
 # What a forget-quality metric reports about the candidate's and gold's truth ratios.
 STATISTICS = ("ks_p", "ks_log", "ks_statistic", "js")
@@ -175,7 +178,7 @@ def _membership_metrics(scope: str) -> list[Metric]:
     return metrics
 
 
-METRICS: dict[str, Metric] = {
+_DECLARED: dict[str, Metric] = {
     metric.key: metric
     for metric in (
         # --- images: CLEAR's image tasks, the paper's quantities ---------------------------------
@@ -307,3 +310,20 @@ METRICS: dict[str, Metric] = {
         *_membership_metrics("text"),
     )
 }
+
+
+def checked_metric(metric, where: str) -> Metric:
+    if not isinstance(metric, Metric):
+        raise UserError(f"{where}: {metric!r} is not a clearbench.evaluate.metric_table.Metric")
+    return metric
+
+
+# Installed packages add metric declarations through the `clearbench.metrics` entry-point group.
+METRICS: Registry[Metric] = Registry(
+    "metric",
+    "clearbench.metrics",
+    name_of=lambda metric: metric.key,
+    check=checked_metric,
+    built_in=_DECLARED.values(),
+)
+METRICS.load_entry_points()

@@ -33,6 +33,7 @@ from typing import Any
 from clearbench.data.format import CAPTION_QUESTIONS, FACE_QUESTION, Sample
 from clearbench.data.split_names import split_percent
 from clearbench.errors import UserError
+from clearbench.registry import DuplicateError, Registry
 
 # The halves of the benchmark, which are also the two official log formats, in report order.
 HALVES = ("clear", "tofu")  # image tasks (CLEAR), text QA (TOFU)
@@ -162,28 +163,35 @@ class TaskItem:
         return [self.answer, self.paraphrase, *self.alternatives]
 
 
-TASKS: dict[str, Task] = {}
-
-
-def register_task(task: Task) -> Task:
-    """Add `task` to TASKS: the one declaration a new task needs (see the module docstring).
-
-    Registered tasks come after the built-in ones, so the order of the others does not change.
-    `TASKS.pop(name)` takes one out again.
-    """
+def checked_task(task: Any, where: str) -> Task:
+    """`task` if it is a Task with a name and an official file of its own; else an error naming `where`."""
+    if not isinstance(task, Task):
+        raise UserError(f"{where}: {task!r} is not a clearbench.evaluate.tasks.Task")
     if task.name in TASKS:
-        raise ValueError(f"task {task.name!r} is already declared")
+        raise DuplicateError(f"task {task.name!r} is already declared ({TASKS.origins.get(task.name)})")
     clash = [
         other.name
         for other in TASKS.values()
         if task.official_file and (other.half, other.official_file) == (task.half, task.official_file)
     ]
     if clash:
-        raise ValueError(
-            f"task {task.name!r}: official {task.half} file {task.official_file!r} is already {clash[0]!r}'s"
+        raise DuplicateError(
+            f"{where}: official {task.half} file {task.official_file!r} is already {clash[0]!r}'s"
         )
-    TASKS[task.name] = task
     return task
+
+
+# Installed packages add tasks through the `clearbench.tasks` entry-point group (docs/extending.md).
+TASKS: Registry[Task] = Registry("task", "clearbench.tasks", check=checked_task)
+
+
+def register_task(task: Task) -> Task:
+    """Add `task` to TASKS: the one declaration a new task needs (see the module docstring).
+
+    Registered tasks come after the built-in ones, so the order of the others does not change.
+    `TASKS.remove(name)` takes one out again.
+    """
+    return TASKS.add(checked_task(task, f"task {task.name!r}"))
 
 
 # The declaration order is the evaluation order and the order of the terms of every metric.
@@ -420,3 +428,7 @@ def _column(row: Mapping[str, Any], column: str, task: Task, index: int):
             f"task {task.name}, row {index}: no column {column!r} (the row has: {', '.join(row)})"
         )
     return row[column]
+
+
+# After every built-in task, so a plugin cannot take a built-in name or change their order.
+TASKS.load_entry_points()

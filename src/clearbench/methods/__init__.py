@@ -17,7 +17,6 @@ import dataclasses
 import hashlib
 import importlib.util
 import sys
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +25,11 @@ from clearbench.methods import dpo, ga, gd, idk, kl, llmu, npo, retain_ft, rmu, 
 from clearbench.methods.base import DATA_KINDS, METHODS, Method
 
 PAPER_METHODS = ("retain_ft", "ga", "gd", "kl", "idk", "dpo", "npo", "scrub", "llmu", "rmu", "sku")
-ENTRY_POINT_GROUP = "clearbench.methods"
-BUILT_IN = "built-in"
+ENTRY_POINT_GROUP = METHODS.group
 
-ORIGINS: dict[str, str] = {name: BUILT_IN for name in METHODS}
+ORIGINS = METHODS.origins
 """Where each registered method comes from: "built-in", "entry point NAME (dist VERSION)" or "file PATH"."""
-BROKEN_ENTRY_POINTS: dict[str, str] = {}
+BROKEN_ENTRY_POINTS = METHODS.broken
 """Entry points of the group that do not give a valid method: name -> why (raised when it is asked for)."""
 
 
@@ -67,10 +65,7 @@ def check_method_class(cls: Any, where: str) -> type[Method]:
 
 
 # ---- entry points --------------------------------------------------------------------------
-def _entry_point_origin(entry: metadata.EntryPoint) -> str:
-    dist = getattr(entry, "dist", None)
-    shown = f"{dist.name} {dist.version}" if dist is not None else "unknown distribution"
-    return f"entry point {entry.name} ({shown})"
+METHODS.check = check_method_class
 
 
 def load_entry_points() -> None:
@@ -79,26 +74,7 @@ def load_entry_points() -> None:
     A broken entry point does not stop the others (nor any command that does not use it): its reason is
     kept in `BROKEN_ENTRY_POINTS` and raised when the method is asked for by name.
     """
-    for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if ORIGINS.get(entry.name) not in (None, BUILT_IN) and entry.name in METHODS:
-            continue  # loaded already
-        where = f"entry point {entry.name!r} = {entry.value!r} (group {ENTRY_POINT_GROUP})"
-        try:
-            if ORIGINS.get(entry.name) == BUILT_IN:
-                raise UserError(f"{where}: {entry.name!r} is a built-in method's name; choose another")
-            try:
-                cls = entry.load()
-            except Exception as error:
-                raise UserError(f"{where}: cannot import it: {type(error).__name__}: {error}") from None
-            check_method_class(cls, where)
-            if cls.name != entry.name:
-                raise UserError(f"{where}: the entry point's name differs from the class's name {cls.name!r}")
-        except UserError as error:
-            BROKEN_ENTRY_POINTS[entry.name] = str(error)
-            continue
-        BROKEN_ENTRY_POINTS.pop(entry.name, None)
-        METHODS[cls.name] = cls
-        ORIGINS[cls.name] = _entry_point_origin(entry)
+    METHODS.load_entry_points()
 
 
 # ---- files ---------------------------------------------------------------------------------
@@ -136,9 +112,7 @@ def _load_file_method(spec: str) -> type[Method]:
     known = METHODS.get(cls.name)
     if known is not None and known is not cls and ORIGINS.get(cls.name, "").split(" ")[0] != "file":
         raise UserError(f"{where}: its name {cls.name!r} is taken by the {ORIGINS.get(cls.name)} method")
-    METHODS[cls.name] = cls
-    ORIGINS[cls.name] = f"file {path}"
-    return cls
+    return METHODS.add(cls, f"file {path}", replace=True)
 
 
 # ---- the one lookup ------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from torch import nn
 
 from clearbench.errors import UserError
 from clearbench.models.forward import capture_output, forward_logits  # noqa: F401 (methods' toolkit)
+from clearbench.registry import Registry
 
 if TYPE_CHECKING:
     from clearbench.models.base import Adapter
@@ -173,18 +174,16 @@ def check_choice(method: str, key: str, value: str, choices: tuple[str, ...]) ->
 
 
 # ---- registry ------------------------------------------------------------------------------
-METHODS: dict[str, type[Method]] = {}
+METHODS: Registry[type[Method]] = Registry("method", "clearbench.methods")
 
 
 def register(cls: type[Method]) -> type[Method]:
-    METHODS[cls.name] = cls
-    return cls
+    """Class decorator: a built-in method (another method of the same name is a DuplicateError)."""
+    return METHODS.add(cls)
 
 
 def get_method(name: str, **hparams: Any) -> Method:
-    if name not in METHODS:
-        raise UserError(f"unknown method {name!r}; available: {', '.join(sorted(METHODS))}")
-    return METHODS[name](**hparams)
+    return METHODS.find(name)(**hparams)
 
 
 # ---- answer positions ----------------------------------------------------------------------

@@ -1,4 +1,8 @@
-"""Find the adapter for a model name, a local checkpoint or a loaded model."""
+"""The model families (one adapter each), and the adapter of a model name, checkpoint or loaded model.
+
+Installed packages add families through the `clearbench.models` entry-point group: an `Adapter`
+subclass (or instance) whose `family` is the entry point's name (docs/extending.md).
+"""
 
 from __future__ import annotations
 
@@ -15,23 +19,45 @@ from clearbench.models.llava import LlavaAdapter
 from clearbench.models.llava_onevision import LlavaOnevisionAdapter
 from clearbench.models.qwen2_vl import Qwen2VLAdapter
 from clearbench.models.qwen3_vl import Qwen3VLAdapter
+from clearbench.registry import Registry
 
-ADAPTERS: tuple[Adapter, ...] = (
-    LlavaAdapter(),
-    Qwen2VLAdapter(),
-    Qwen3VLAdapter(),
-    Idefics3Adapter(),
-    Gemma3Adapter(),
-    InternVLAdapter(),
-    LlavaOnevisionAdapter(),
-    CausalLMAdapter(),
+
+def checked_adapter(adapter, where: str) -> Adapter:
+    """A plugin's adapter (an instance, or a class built without arguments) with a family and model types."""
+    if isinstance(adapter, type) and issubclass(adapter, Adapter):
+        adapter = adapter()
+    if not isinstance(adapter, Adapter):
+        raise UserError(f"{where}: {adapter!r} is not a clearbench.models.base.Adapter")
+    if not adapter.family or not adapter.model_types:
+        raise UserError(f"{where}: {type(adapter).__name__} must set family and model_types")
+    return adapter
+
+
+# Looked up in this order: a model type served by two families goes to the first (built-ins first).
+FAMILIES: Registry[Adapter] = Registry(
+    "model family",
+    "clearbench.models",
+    name_of=lambda adapter: adapter.family,
+    check=checked_adapter,
+    built_in=(
+        LlavaAdapter(),
+        Qwen2VLAdapter(),
+        Qwen3VLAdapter(),
+        Idefics3Adapter(),
+        Gemma3Adapter(),
+        InternVLAdapter(),
+        LlavaOnevisionAdapter(),
+        CausalLMAdapter(),
+    ),
 )
+ADAPTERS: tuple[Adapter, ...] = tuple(FAMILIES.values())  # the built-in families
+FAMILIES.load_entry_points()
 
 
 def adapter_for_model_type(
     model_type: str, *, source: str = "", custom_code: bool = False, trust_remote_code: bool = False
 ) -> Adapter:
-    for adapter in ADAPTERS:
+    for adapter in FAMILIES.values():
         if model_type in adapter.model_types:
             return adapter
     where = f" of {source}" if source else ""
@@ -40,7 +66,7 @@ def adapter_for_model_type(
             f"model type {model_type!r}{where} needs its own code from the checkpoint; "
             "pass --trust-remote-code if you trust it"
         )
-    known = sorted(t for a in ADAPTERS for t in a.model_types)
+    known = sorted(t for a in FAMILIES.values() for t in a.model_types)
     raise UserError(f"unsupported model type {model_type!r}{where}; supported: {', '.join(known)}")
 
 
