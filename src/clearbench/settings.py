@@ -163,7 +163,8 @@ def add_arguments(parser, defaults: Any, prefix: str = "") -> None:
         if kind is bool:
             parser.add_argument(*flags, action=argparse.BooleanOptionalAction, **options)
         elif kind is list:
-            parser.add_argument(*flags, type=_names, metavar="A,B", **options)
+            item = (typing.get_args(hint_without_none(hints[field.name])) or (str,))[0]
+            parser.add_argument(*flags, type=_integers if item is int else _names, metavar="A,B", **options)
         else:
             parser.add_argument(*flags, type=kind, **options)
 
@@ -189,6 +190,13 @@ def narrow(settings: Any, cls: type) -> Any:
 
 def _names(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _integers(text: str) -> list[int]:
+    try:
+        return [int(name) for name in _names(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
 def from_dict(cls: type, data: dict[str, Any]) -> Any:

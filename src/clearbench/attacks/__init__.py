@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from clearbench.attacks.base import Attack
 from clearbench.attacks.leak import Leak
+from clearbench.attacks.probes import Probe
 from clearbench.attacks.quantize import Quantize
 from clearbench.attacks.queries import Queries
 from clearbench.attacks.relearn import Relearn
@@ -32,6 +33,6 @@ def get_attack(name: str) -> Attack:
     return ATTACKS[name]
 
 
-for _attack in (Relearn(), Quantize(), Queries(), Leak()):
+for _attack in (Relearn(), Quantize(), Queries(), Leak(), Probe()):
     register_attack(_attack)
 del _attack

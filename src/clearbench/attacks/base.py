@@ -54,6 +54,7 @@ class Variant:
 class Attack(ABC):
     name: ClassVar[str]
     derives_model: ClassVar[bool] = False  # True: the variant's model differs from the source
+    measures: ClassVar[bool] = False  # True: asks no task; `measure` gives its result (probes.py)
 
     @abstractmethod
     def variants(self, options: AttackOptions) -> list[Variant]:
@@ -62,6 +63,14 @@ class Attack(ABC):
     def check(self, context: Context) -> None:
         """Raise a UserError, before any training, when the data lacks what the attack needs."""
         return None
+
+    def check_models(self, sources: list[Source], context: Context) -> None:
+        """Raise a UserError, before any model is loaded, when a model cannot take the attack."""
+        return None
+
+    def measure(self, variant: Variant, source: Source, loaded, context: Context) -> dict:
+        """The result of an attack that `measures` (JSON-ready), from the loaded source model."""
+        raise NotImplementedError
 
     def tasks(self, variant: Variant, context: Context) -> list[AttackTask]:
         """The forget-task variants to ask: by default every forget task, as declared."""

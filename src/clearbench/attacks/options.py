@@ -24,6 +24,8 @@ BELOW_ONE = Rule(lambda v: 0 <= v < 1, "must be in [0, 1)")
 BLUR_RADIUS = Rule(lambda v: 0 <= v <= 50 and not math.isinf(v), "must be in [0, 50] pixels")
 BRIGHTNESS = Rule(lambda v: 0 < v <= 10, "must be in (0, 10]")
 
+LAYERS = Rule(lambda v: all(isinstance(x, int) and x >= 1 for x in v), "must list layer numbers from 1")
+
 QUANTIZE_TYPES = {"int8": 8, "int4": 4, "int2": 2}  # name -> bits per weight
 QUERY_KINDS = ("reworded", "jailbreak", "noise", "blur", "crop", "brightness", "occlusion")
 
@@ -65,3 +67,9 @@ class AttackOptions:
         8, "answers sampled per forget question by the leak attack (leak@k's k)", AT_LEAST_ONE
     )
     leak_temperature: float = setting(1.0, "sampling temperature of the leak attack", POSITIVE)
+    # Probes of residual knowledge (probes.py): the decoder layers probed, 1 = the first block.
+    probe_layers: list[int] = setting(
+        help="decoder layers the probe attack reads (1 = the first); empty: every layer",
+        rule=LAYERS,
+        default_factory=list,
+    )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
 from clearbench.attacks.base import Source, Variant
 from clearbench.attacks.layout import CLEAN, EVAL, folder, read_record
 from clearbench.attacks.leak import leak_record
+from clearbench.attacks.probes import probe_record
 from clearbench.attacks.scores import forget_metrics, on_rows, recovery, residual_share, task_scores
 
 
@@ -24,13 +26,21 @@ def score_all(out: Path, sources: Sequence[Source], variants, score: str = "prob
             return None
         return read_eval(folder(out, variant, source) / EVAL)
 
+    def measured(variant: Variant, source: Source | None) -> dict | None:
+        record = read_record(folder(out, variant, source)) if source is not None else None
+        if not record or record.get("status") != "completed":
+            return None
+        path = folder(out, variant, source) / EVAL / "summary.json"
+        return json.loads(path.read_text(encoding="utf-8")).get("measured")
+
     targets = {source.group: source for source in sources if source.kind == "target"}
     golds = {source.group: source for source in sources if source.kind == "gold"}
     clean = {source.name: logs_of(CLEAN, source) for source in sources}
     records = []
     for _, variant in variants:
-        gold_attacked = {group: logs_of(variant, gold) for group, gold in golds.items()}
-        target_attacked = {group: logs_of(variant, target) for group, target in targets.items()}
+        asked = variant.attack != "probe"  # a probe asks no task: no logs, only its measure
+        gold_attacked = {group: logs_of(variant, gold) for group, gold in golds.items() if asked}
+        target_attacked = {group: logs_of(variant, target) for group, target in targets.items() if asked}
         for source in sources:
             target, gold = targets.get(source.group), golds.get(source.group)
             path = folder(out, variant, source)
@@ -48,6 +58,10 @@ def score_all(out: Path, sources: Sequence[Source], variants, score: str = "prob
                 "seconds": stored.get("seconds"),
                 "folder": str(path),
             }
+            if variant.attack == "probe":  # measured, not asked: the three models' layers (probes.py)
+                entry["probe"] = probe_record(*(measured(variant, s) for s in (source, target, gold)))
+                records.append(entry)
+                continue
             attacked = logs_of(variant, source) if stored["status"] == "completed" else None
             if attacked is not None and clean[source.name] is None:
                 entry["status"], entry["error"] = "failed", "the model's clean evaluation failed"

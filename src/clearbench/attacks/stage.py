@@ -29,6 +29,7 @@ from clearbench.attacks.options import AttackOptions
 from clearbench.attacks.records import score_all
 from clearbench.attacks.variants import AttackTask
 from clearbench.errors import UserError
+from clearbench.evaluate.logs import write_summary
 
 
 def attack_all(
@@ -151,6 +152,7 @@ def prepare(
     context = Context(str(data), forget_split, options, tasks, splits, seed, revision, trust_remote_code)
     for attack in chosen:
         attack.check(context)
+        attack.check_models(list(sources), context)
     return context, variants
 
 
@@ -233,6 +235,13 @@ def _attack_model(out: Path, source: Source, variants, context: Context, evaluat
         started = time.perf_counter()
         _record(path, request, "running", None, 0.0)
         try:
+            if attack is not None and attack.measures:  # no task to ask: its result is the summary
+                found = attack.measure(variant, source, loaded, context)
+                record = {"attack": variant.attack, "variant": variant.name, "source": source.name}
+                write_summary(path / EVAL, record | {"measured": found})
+                _record(path, request, "completed", None, time.perf_counter() - started)
+                log(f"[attack] {variant.name} {source.name}: completed")
+                continue
             tasks = attack.tasks(variant, context) if attack else [AttackTask.of(t) for t in context.tasks]
             if not tasks:
                 _record(path, request, "skipped", "no task of this model takes the variant", 0.0)
