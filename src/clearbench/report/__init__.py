@@ -7,6 +7,7 @@ from pathlib import Path
 from clearbench import atomic, files
 from clearbench.errors import UserError
 from clearbench.report.entries import ReportEntry, read_train_log
+from clearbench.report.headline import build_headline
 from clearbench.report.html import render_html
 from clearbench.report.leaderboard import (
     leaderboard_csv,
@@ -19,6 +20,7 @@ from clearbench.report.leaderboard import (
     modality_markdown,
     modality_rows,
 )
+from clearbench.report.matrices import privacy_matrix, robustness_matrix
 from clearbench.report.plots import (
     fq_vs_utility_figure,
     png_bytes,
@@ -148,5 +150,9 @@ def build_report(
         atomic.write_bytes(out_dir / "plots" / name, png)
         figures.append((name, caption, png))
 
-    atomic.write_text(html_path, render_html(title, rows, modality, figures, config, tables, provenance))
+    headline = build_headline(rows, seed_runs, attacks)
+    matrices = robustness_matrix(attacks) if attacks else []
+    matrices += privacy_matrix(entries)
+    page = render_html(title, rows, modality, figures, config, tables, provenance, headline, matrices)
+    atomic.write_text(html_path, page)
     return html_path

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from html import escape
 
 from clearbench import __version__
 from clearbench.report.entries import ReportEntry
+from clearbench.report.glossary import glossary_html, glossary_title, term_of
+from clearbench.report.headline import Headline
 from clearbench.report.leaderboard import (
     ModalityRow,
     Row,
     format_number,
+    gold_under_line,
+    gold_under_line_note,
     leaderboard_cells,
     leaderboard_columns,
     legend,
@@ -21,7 +26,11 @@ from clearbench.report.leaderboard import (
 )
 from clearbench.report.plots import TASK_SCORES, task_names
 from clearbench.report.provenance import provenance_html
+from clearbench.report.seeds import interval_methods
 from clearbench.report.tables import Table
+
+# Per-area tables long enough to hide behind a click (their matrices are shown instead; CSV has all).
+COLLAPSED = ("robustness", "privacy", "significance", "gold_like", "noise_floor", "leakage")
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2rem auto;
@@ -42,6 +51,43 @@ pre { background: #f6f6f8; padding: .8rem; overflow-x: auto; font-size: .8rem; }
 figure { margin: 1rem 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { color: #555; font-size: .85rem; }
 details summary { cursor: pointer; font-weight: 600; }
+table.matrix th { white-space: normal; font-size: .8rem; vertical-align: bottom; min-width: 3.2rem; }
+table.matrix td { text-align: center; } table.matrix td:first-child { text-align: left; }
+div.wide { overflow-x: auto; }
+p.answer { font-size: 1rem; max-width: 60rem; margin: .3rem 0; } p.warning { color: #8a4b00; }
+table.sortable th { cursor: pointer; user-select: none; }
+table.sortable th[data-dir="asc"]::after { content: " ▲"; } table.sortable th[data-dir="desc"]::after { content: " ▼"; }
+th a.g { color: #888; text-decoration: none; font-weight: 400; font-size: .8em; }
+#headline td.status { white-space: nowrap; }
+tbody.references td:first-child::after { content: " ref"; font-size: .7em; color: #555; background: #e8e8ee;
+  border-radius: 3px; padding: 0 .25rem; margin-left: .3rem; font-weight: 400; }
+tbody.references tr:last-child td { border-bottom: 2px solid #bbb; }
+"""
+# Sorting by a click on a header: a few lines, no library, so the page stays one offline file. Only the
+# methods' body is sorted; the references stay on top. Cells sort by data-sort (numbers before text,
+# empty last).
+SORT_SCRIPT = """
+document.querySelectorAll("table.sortable").forEach(function (table) {
+  table.querySelectorAll("thead th").forEach(function (th, index) {
+    th.addEventListener("click", function (event) {
+      if (event.target.tagName === "A") return;
+      var up = th.dataset.dir !== "asc", body = table.tBodies[table.tBodies.length - 1];
+      table.querySelectorAll("thead th").forEach(function (other) { delete other.dataset.dir; });
+      th.dataset.dir = up ? "asc" : "desc";
+      var key = function (row) {
+        var cell = row.cells[index], text = cell.dataset.sort;
+        if (text === undefined) text = cell.textContent;
+        return text === "" ? null : isNaN(text) ? text : Number(text);
+      };
+      Array.from(body.rows).sort(function (a, b) {
+        var x = key(a), y = key(b);
+        if (x === null || y === null) return (x === null) - (y === null);
+        var order = typeof x === typeof y ? (x < y ? -1 : x > y ? 1 : 0) : typeof x === "number" ? -1 : 1;
+        return up ? order : -order;
+      }).forEach(function (row) { body.appendChild(row); });
+    });
+  });
+});
 """
 
 
@@ -57,22 +103,33 @@ def render_html(
     config: dict | None,
     tables: list[Table] = (),
     provenance: dict | None = None,
+    headline: Headline | None = None,
+    matrices: list[str] = (),
 ) -> str:
-    """The page. `figures` are (file name, caption, PNG bytes); `tables` come after the modality table."""
+    """The page: the answer first (sentences and the headline table), then the matrices, then every
+    column and table, figures, glossary and how the numbers were made. `figures` are (file name,
+    caption, PNG bytes); `matrices` are HTML sections (robustness, privacy)."""
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{escape(title)}</title><style>{CSS}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
-        f'<p class="meta">clearbench {escape(__version__)} · {len(rows)} models</p>',
-        "<h2>Leaderboard</h2>",
-        leaderboard_table(rows),
-        f'<p class="note">{escape(legend(rows))}</p>',
+        f'<p class="meta">{escape(meta_line(rows, provenance))}</p>',
+    ]
+    if headline is not None:
+        parts += ["<h2>Result</h2>", *headline_section(headline, headline_legend(rows))]
+    parts += list(matrices)
+    parts += [
+        '<h2 id="all-columns">Leaderboard, every column</h2>',
+        f'<details id="leaderboard-details"><summary>show {len(leaderboard_columns(rows))} columns '
+        "(also leaderboard.csv)</summary>",
+        f'<div class="wide">{leaderboard_table(rows)}</div>',
+        f'<p class="note">{escape(legend(rows))}</p></details>',
     ]
     if modality:
         parts += ["<h2>Modality of the forget set</h2>", modality_table(*modality)]
-    parts += [table.html() for table in tables]
+    parts += [table.html(collapsed=table.name in COLLAPSED) for table in tables]
     parts += problems_section(rows)
     parts += unavailable_section([row.entry for row in rows])
     parts += ["<h2>Figures</h2>"]
@@ -84,6 +141,7 @@ def render_html(
     if not figures:
         parts.append('<p class="note">No figures: the entries carry no metrics or training logs.</p>')
     parts += tasks_section([row.entry for row in rows])
+    parts += glossary_html()
     parts += provenance_html(provenance)
     if config is not None:
         text = json.dumps(config, indent=2, sort_keys=True, default=str, ensure_ascii=False)
@@ -91,13 +149,94 @@ def render_html(
             "<h2>Run configuration</h2>",
             f'<details id="config"><summary>show</summary><pre>{escape(text, quote=False)}</pre></details>',
         ]
-    parts.append("</body></html>")
+    parts.append(f"<script>{SORT_SCRIPT}</script></body></html>")
     return "\n".join(parts) + "\n"
+
+
+def meta_line(rows: list[Row], provenance: dict | None) -> str:
+    """Version, model count, and the run's seeds and data revision when known."""
+    parts = [f"clearbench {__version__}", f"{len(rows)} models"]
+    info = provenance or {}
+    seeds = info.get("seeds") or {}
+    if isinstance(seeds, dict) and seeds:
+        parts.append("seeds " + ", ".join(f"{k} {v}" for k, v in seeds.items()))
+    if info.get("data_revision"):
+        parts.append(f"data {str(info['data_revision'])[:19]}")
+    return " · ".join(parts)
+
+
+def headline_legend(rows: list[Row]) -> str:
+    """What the headline's marks mean, shortly (the full legend is under every column)."""
+    threshold = rows[0].threshold if rows else None
+    notes = ["ref: a reference (gold, target, base), what the methods are measured against, never judged."]
+    if threshold is not None:
+        notes.append(f"Under retain line: a method with Retain < {threshold:g}.")
+    methods = interval_methods(row.entry for row in rows)
+    if methods:
+        notes.append(f"In brackets: 95 % intervals ({'; '.join(methods)}).")
+    notes.append(
+        "≈ gold / ≠ gold: the KS D interval reaches / stays beyond what gold scores against another gold."
+    )
+    for scope, (low, high) in rows[0].unreliable if rows else ():
+        notes.append(
+            f"† MIA unreliable on {scope}: gold's AUC interval [{low:.3f}, {high:.3f}] excludes 0.5."
+        )
+    return " ".join(notes) + gold_under_line_note(rows)
+
+
+def headline_section(headline: Headline, legend_text: str) -> list[str]:
+    """The first screen: the sentences, then the sortable headline table (references on top)."""
+    parts = [f'<p class="answer">{escape(sentence)}</p>' for sentence in headline.sentences]
+    rows = [row for row, _ in headline.rows]
+    if gold_under_line(rows) is not None:
+        parts.append(f'<p class="answer warning">⚠ {escape(gold_under_line_note(rows).strip())}</p>')
+    head = "".join(
+        f'<th data-col="{escape(c.anchor)}"{" class=status" if c.anchor in ("method", "status") else ""} title="{escape(glossary_title(c.anchor, headline.scope))}">'
+        f'{escape(c.header)} <a class="g" href="#g-{escape(c.anchor)}">?</a></th>'
+        for c in headline.columns
+    )
+    bodies = {"references": [], "methods": []}
+    for row, cells in headline.rows:
+        classes = [row.entry.status] + (["set-apart"] if row.fails_on_retain else [])
+        classes += ["set-apart"] if row.entry.status != "completed" else []
+        tds = "".join(
+            f"<td{sort_attribute(cell.sort)}{title_attribute(cell.title)}"
+            f"{' class=status' if column.anchor == 'status' else ''}>{escape(cell.text)}</td>"
+            for column, cell in zip(headline.columns, cells)
+        )
+        body = "references" if row.reference else "methods"
+        bodies[body].append(
+            f'<tr class="{" ".join(classes)}" data-entry="{escape(row.entry.name)}">{tds}</tr>'
+        )
+    parts.append(f'<table id="headline" class="sortable"><thead><tr>{head}</tr></thead>')
+    parts += [
+        f'<tbody class="{name}">' + "".join(lines) + "</tbody>" for name, lines in bodies.items() if lines
+    ]
+    parts.append("</table>")
+    parts.append(f'<p class="note">{escape(legend_text)} Click a header to sort; ? opens its definition.</p>')
+    return parts
+
+
+def sort_attribute(value) -> str:
+    if value is None:
+        return ' data-sort=""'
+    if isinstance(value, float) and not math.isfinite(value):
+        return ' data-sort=""'
+    return f' data-sort="{escape(str(value))}"'
+
+
+def title_attribute(text: str) -> str:
+    return f' title="{escape(text)}"' if text else ""
 
 
 def leaderboard_table(rows: list[Row]) -> str:
     columns = leaderboard_columns(rows)
-    head = "".join(f"<th>{escape(t)}</th>" for t in ["method", *(c.header() for c in columns)])
+    head = "<th>method</th>" + "".join(
+        f'<th>{escape(c.header())} <a class="g" href="#g-{escape(term_of(c.key)[0])}">?</a></th>'
+        if term_of(c.key)[0]
+        else f"<th>{escape(c.header())}</th>"
+        for c in columns
+    )
     head += '<th class="status">status</th>'
     lines = [f'<table id="leaderboard"><thead><tr>{head}</tr></thead><tbody>']
     for row in rows:

@@ -64,13 +64,14 @@ class Table:
         lines += [markdown_row([markdown_cell(c) for c in row]) for row in self.rows]
         return "\n".join(lines + ([f"\n{self.note}"] if self.note else [])) + "\n"
 
-    def html(self) -> str:
+    def html(self, collapsed: bool = False) -> str:
+        """A section; `collapsed`: the table and its note behind a click (long tables; the CSV has it)."""
         head = "".join(f"<th>{escape(h)}</th>" for h in self.header)
         body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in self.rows)
-        parts = [
-            f'<h2 id="{escape(self.name)}">{escape(self.title)}</h2>',
-            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>",
-        ]
-        if self.note:
-            parts.append(f'<p class="note">{escape(self.note)}</p>')
-        return "\n".join(parts)
+        table = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        note = f'<p class="note">{escape(self.note)}</p>' if self.note else ""
+        title = f'<h2 id="{escape(self.name)}">{escape(self.title)}</h2>'
+        if collapsed:
+            summary = f"show {len(self.rows)} rows (also {escape(self.name)}.csv)"
+            return f'{title}\n<details id="{escape(self.name)}-table"><summary>{summary}</summary>{table}{note}</details>'
+        return "\n".join(part for part in (title, table, note) if part)
