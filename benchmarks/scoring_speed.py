@@ -16,16 +16,21 @@ from __future__ import annotations
 
 import argparse
 import random
+import sys
 import time
+from pathlib import Path
 
 import torch
 from PIL import Image
 
 from clearbench.data.format import CAPTION_QUESTIONS, Sample
 from clearbench.evaluate.scoring import prefix_cache_safe, score_candidates, score_naive, uses_mrope
-from clearbench.models import registry
 from clearbench.models.registry import adapter_for
 from clearbench.models.tiny import TinySize, build_tiny_llava
+
+# The other families' tiny random models are test helpers (tests/tiny_families/).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from tiny_families import build_tiny  # noqa: E402
 
 WORDS = (
     "a portrait of the author standing near an old stone bridge in warm evening light with "
@@ -61,8 +66,7 @@ def build(family: str, texts: list[str], hidden: int, layers: int):
         )
         return build_tiny_llava(texts, size, seed=0)
     name, geometry = FAMILIES[family]
-    adapter = next(a for a in registry.ADAPTERS if a.family == name)
-    return adapter.build_tiny(texts, seed=0, hidden=hidden, layers=layers, **geometry)
+    return build_tiny(name, texts, seed=0, hidden=hidden, layers=layers, **geometry)
 
 
 def caption(rng: random.Random, length: int) -> str:

@@ -24,14 +24,15 @@ torch.set_num_threads(1)
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """A synthetic source and a tiny causal LM fitted to its text half, saved as a checkpoint."""
+    from tiny_families import build_tiny
+
     from clearbench.data.load import load_split
     from clearbench.data.synth import generate
-    from clearbench.models.causal_lm import CausalLMAdapter
 
     root = tmp_path_factory.mktemp("world")
     source = str(generate(root / "data", persons=5, seed=0, image_size=16))
     rows = load_split(source, "tofu_full")
-    model, tokenizer = CausalLMAdapter().build_tiny(list(rows["question"]) + list(rows["answer"]), seed=0)
+    model, tokenizer = build_tiny("causal_lm", list(rows["question"]) + list(rows["answer"]), seed=0)
     model.save_pretrained(root / "llm")
     tokenizer.save_pretrained(root / "llm")
     return source, root / "llm"

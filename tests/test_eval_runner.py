@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from tiny_families import build_tiny
 
 from clearbench.cli import main
 from clearbench.data.format import Sample
@@ -39,7 +40,7 @@ def world(tmp_path_factory):
     models = {}
     for family in ("llava", "causal_lm"):
         adapter = next(a for a in registry.ADAPTERS if a.family == family)
-        model, processor = adapter.build_tiny(texts, seed=0)
+        model, processor = build_tiny(adapter.family, texts, seed=0)
         model.save_pretrained(root / family)
         processor.save_pretrained(root / family)
         models[family] = str(root / family)

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from tiny_families import build_tiny
 
 from clearbench.cli import main
 from clearbench.config import load_config
@@ -57,14 +58,13 @@ def test_the_documented_method_is_listed_configured_and_trained(toy_method, tmp_
 
     from clearbench.data.load import load_split
     from clearbench.data.synth import generate
-    from clearbench.models.causal_lm import CausalLMAdapter
     from clearbench.train.lora import LoraOptions
     from clearbench.train.options import UnlearnOptions
     from clearbench.train.unlearn import unlearn
 
     source = str(generate(tmp_path / "data", persons=5, seed=0, image_size=16))
     rows = load_split(source, "tofu_full")
-    model, tokenizer = CausalLMAdapter().build_tiny(list(rows["question"]) + list(rows["answer"]), seed=0)
+    model, tokenizer = build_tiny("causal_lm", list(rows["question"]) + list(rows["answer"]), seed=0)
     model.save_pretrained(tmp_path / "llm")
     tokenizer.save_pretrained(tmp_path / "llm")
     options = UnlearnOptions(max_steps=2, learning_rate=1e-3, batch_size=2, lora=LoraOptions(r=0))

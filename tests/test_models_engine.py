@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 import torch
 from safetensors.torch import load_file
+from tiny_families import build_tiny
 
 from clearbench.data.format import CAPTION_QUESTIONS, FACE_QUESTION
 from clearbench.models import registry
@@ -35,7 +36,7 @@ def _checkpoint(source, family, root):
     texts = list(CAPTION_QUESTIONS) + [FACE_QUESTION]
     texts += [t for c in ("caption", "question", "answer") for t in rows[c] if t]
     adapter = next(a for a in registry.ADAPTERS if a.family == family)
-    model, processor = adapter.build_tiny(texts, seed=0)
+    model, processor = build_tiny(adapter.family, texts, seed=0)
     out = root / family
     model.save_pretrained(out)
     processor.save_pretrained(out)

@@ -4,6 +4,7 @@ backward → generate with an image."""
 import pytest
 import torch
 from PIL import Image
+from tiny_families import build_tiny
 
 from clearbench.data.format import FACE_QUESTION, Sample
 from clearbench.models.base import IGNORE_INDEX
@@ -48,7 +49,7 @@ def build(family, model_type):
         pytest.importorskip("num2words")  # SmolVLMProcessor needs it
         pytest.importorskip("torchvision")  # and its video processor, which its chat template reads
     kwargs = {"model_type": model_type} if model_type else {}
-    model, processor = adapter.build_tiny(TEXTS, seed=0, **kwargs)
+    model, processor = build_tiny(adapter.family, TEXTS, seed=0, **kwargs)
     return adapter, model, processor
 
 

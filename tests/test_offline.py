@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tiny_families import build_tiny
 
 from clearbench.cli import main
 from clearbench.data import load
@@ -105,10 +106,8 @@ def test_the_hub_pair_loads_from_the_cache_and_records_its_commit(pair, hub_cach
 
 
 def test_an_offline_run_trains_from_the_cache(pair, hub_cache, tmp_path):
-    from clearbench.models.causal_lm import CausalLMAdapter
-
     texts = load_split(str(pair[0]), "tofu_full")
-    model, tokenizer = CausalLMAdapter().build_tiny(list(texts["question"]) + list(texts["answer"]), seed=0)
+    model, tokenizer = build_tiny("causal_lm", list(texts["question"]) + list(texts["answer"]), seed=0)
     model.save_pretrained(tmp_path / "llm")
     tokenizer.save_pretrained(tmp_path / "llm")
     out = tmp_path / "target"
@@ -159,11 +158,9 @@ def test_a_local_copy_of_clear_reads_tofu_from_the_tofu_source(pair):
 
 
 def test_the_tofu_source_flag_trains_on_a_local_pair(pair, tmp_path):
-    from clearbench.models.causal_lm import CausalLMAdapter
-
     source, clear, tofu, _ = (str(part) for part in pair)
     texts = load_split(source, "tofu_full")
-    model, tokenizer = CausalLMAdapter().build_tiny(list(texts["question"]) + list(texts["answer"]), seed=0)
+    model, tokenizer = build_tiny("causal_lm", list(texts["question"]) + list(texts["answer"]), seed=0)
     model.save_pretrained(tmp_path / "llm")
     tokenizer.save_pretrained(tmp_path / "llm")
     out = tmp_path / "ga"

@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 import torch
 from PIL import Image
+from tiny_families import build_tiny
 
 from clearbench.data.format import CAPTION_QUESTIONS, FACE_QUESTION, Sample
 from clearbench.evaluate.scoring import (
@@ -46,7 +47,7 @@ MROPE = [("qwen2_vl", "qwen2_vl"), ("qwen2_vl", "qwen2_5_vl"), ("qwen3_vl", "qwe
 def build(family, model_type=None):
     adapter = next(a for a in registry.ADAPTERS if a.family == family)
     kwargs = {"model_type": model_type} if model_type else {}
-    model, processor = adapter.build_tiny(TEXTS, seed=0, **kwargs)
+    model, processor = build_tiny(adapter.family, TEXTS, seed=0, **kwargs)
     return adapter, model.eval(), processor
 
 

@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 import torch
 from safetensors.torch import load_file
+from tiny_families import build_tiny
 
 from clearbench.cli import main
 from clearbench.data.format import CAPTION_QUESTIONS
@@ -84,10 +85,9 @@ def test_every_method_runs_through_the_engine(method, source, target, tmp_path):
 @pytest.mark.parametrize("method", ["rmu", "dpo"])
 def test_text_only_track_with_a_causal_lm(method, source, tmp_path):
     from clearbench.data.load import load_split
-    from clearbench.models.causal_lm import CausalLMAdapter
 
     rows = load_split(source, "tofu_full")
-    model, tokenizer = CausalLMAdapter().build_tiny(list(rows["question"]) + list(rows["answer"]), seed=0)
+    model, tokenizer = build_tiny("causal_lm", list(rows["question"]) + list(rows["answer"]), seed=0)
     model.save_pretrained(tmp_path / "llm")
     tokenizer.save_pretrained(tmp_path / "llm")
     result = unlearn(
