@@ -53,7 +53,8 @@ figcaption { color: #555; font-size: .85rem; }
 details summary { cursor: pointer; font-weight: 600; }
 table.matrix th { white-space: normal; font-size: .8rem; vertical-align: bottom; min-width: 3.2rem; }
 table.matrix td { text-align: center; } table.matrix td:first-child { text-align: left; }
-div.wide { overflow-x: auto; }
+div.wide { overflow-x: auto; } table.glossary td { white-space: normal; text-align: left; }
+table.glossary td:first-child { min-width: 9rem; } table.glossary td.status { max-width: 40rem; }
 p.answer { font-size: 1rem; max-width: 60rem; margin: .3rem 0; } p.warning { color: #8a4b00; }
 table.sortable th { cursor: pointer; user-select: none; }
 table.sortable th[data-dir="asc"]::after { content: " ▲"; } table.sortable th[data-dir="desc"]::after { content: " ▼"; }
@@ -128,7 +129,10 @@ def render_html(
         f'<p class="note">{escape(legend(rows))}</p></details>',
     ]
     if modality:
-        parts += ["<h2>Modality of the forget set</h2>", modality_table(*modality)]
+        parts += [
+            "<h2>Modality of the forget set</h2>",
+            f'<div class="wide">{modality_table(*modality)}</div>',
+        ]
     parts += [table.html(collapsed=table.name in COLLAPSED) for table in tables]
     parts += problems_section(rows)
     parts += unavailable_section([row.entry for row in rows])
@@ -324,7 +328,7 @@ def tasks_section(entries: list[ReportEntry]) -> list[str]:
     )
     lines = [
         "<h2>Per-task scores</h2>",
-        f'<details id="tasks"><summary>show</summary><table><thead><tr>{head}</tr></thead><tbody>',
+        f'<details id="tasks"><summary>show</summary><div class="wide"><table><thead><tr>{head}</tr></thead><tbody>',
     ]
     for entry in entries:
         for task in tasks:
@@ -338,5 +342,5 @@ def tasks_section(entries: list[ReportEntry]) -> list[str]:
                 f"<tr><td>{escape(entry.name)}</td><td>{escape(task)}</td>{scores}"
                 f"<td>{'n/a' if count is None else int(count)}</td></tr>"
             )
-    lines.append("</tbody></table></details>")
+    lines.append("</tbody></table></div></details>")
     return lines

@@ -68,7 +68,7 @@ class Table:
         """A section; `collapsed`: the table and its note behind a click (long tables; the CSV has it)."""
         head = "".join(f"<th>{escape(h)}</th>" for h in self.header)
         body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in self.rows)
-        table = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        table = f'<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
         note = f'<p class="note">{escape(self.note)}</p>' if self.note else ""
         title = f'<h2 id="{escape(self.name)}">{escape(self.title)}</h2>'
         if collapsed:
