@@ -9,6 +9,7 @@ knowledge each brought back. A new attack is one file with an `Attack` subclass 
 from __future__ import annotations
 
 from clearbench.attacks.base import Attack
+from clearbench.attacks.image import ImageAttack
 from clearbench.attacks.leak import Leak
 from clearbench.attacks.probes import Probe
 from clearbench.attacks.quantize import Quantize
@@ -33,6 +34,6 @@ def get_attack(name: str) -> Attack:
     return ATTACKS[name]
 
 
-for _attack in (Relearn(), Quantize(), Queries(), Leak(), Probe()):
+for _attack in (Relearn(), Quantize(), Queries(), Leak(), ImageAttack(), Probe()):
     register_attack(_attack)
 del _attack

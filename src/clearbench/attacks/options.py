@@ -24,6 +24,9 @@ BELOW_ONE = Rule(lambda v: 0 <= v < 1, "must be in [0, 1)")
 BLUR_RADIUS = Rule(lambda v: 0 <= v <= 50 and not math.isinf(v), "must be in [0, 50] pixels")
 BRIGHTNESS = Rule(lambda v: 0 < v <= 10, "must be in (0, 10]")
 
+EPSILON = Rule(lambda v: 0 < v <= 1, "must be in (0, 1]")
+IMAGE_KINDS = ("uap", "typographic", "unseen")  # the image attack's variants (image.py)
+TYPOGRAPHIC_TEXTS = ("name", "question")
 LAYERS = Rule(lambda v: all(isinstance(x, int) and x >= 1 for x in v), "must list layer numbers from 1")
 
 QUANTIZE_TYPES = {"int8": 8, "int4": 4, "int2": 2}  # name -> bits per weight
@@ -72,4 +75,22 @@ class AttackOptions:
         help="decoder layers the probe attack reads (1 = the first); empty: every layer",
         rule=LAYERS,
         default_factory=list,
+    )
+    # Attacks through the image (image.py): a universal adversarial perturbation (PGD, white-box on
+    # each model), the question or name written into the photo, unseen photos of the forget people.
+    image_variants: list[str] = setting(
+        help="variants of the image attack: " + ", ".join(IMAGE_KINDS),
+        default_factory=lambda: list(IMAGE_KINDS),
+    )
+    uap_epsilon: float = setting(
+        8 / 255, "L-infinity budget of the universal image perturbation, a share of the pixel range", EPSILON
+    )
+    uap_steps: int = setting(20, "PGD steps optimising the universal image perturbation", AT_LEAST_ONE)
+    uap_fraction: float = setting(
+        0.5, "share of each forget person's photos the universal perturbation is optimised on", OPEN_FRACTION
+    )
+    typographic_text: str = setting(
+        "name",
+        "what the typographic variant writes into the photo: name or question",
+        Rule(lambda v: v in TYPOGRAPHIC_TEXTS, "must be name or question"),
     )

@@ -204,6 +204,7 @@ def evaluate_task(
 
     # The person of each row (evaluate/people.py), where one is known: the bootstrap's unit.
     found = people_log.rows_people(rows, people)
+    people_of: dict[str, str] = {}
 
     with tqdm(total=len(rows), desc=named(task.name), unit="row", disable=not progress) as bar:
         for start in range(0, len(rows), batch_size):
@@ -257,9 +258,11 @@ def evaluate_task(
                     values |= _row_values(item, row_scores, generation, prompt_text)
                 for name, value in values.items():
                     per_sample[name][str(item.index)] = value
+                if found[start + position]:  # keyed like every value: a variant's rows keep their index
+                    people_of[str(item.index)] = found[start + position]
             bar.update(len(chunk))
-    if any(found):
-        per_sample[people_log.LOG_KEY] = {str(i): person for i, person in enumerate(found) if person}
+    if people_of:
+        per_sample[people_log.LOG_KEY] = people_of
     return {**log, **per_sample}
 
 
