@@ -31,3 +31,17 @@ def test_a_gap_over_one_point_is_called_a_confound():
 
 def test_a_folder_without_run_json_has_no_provenance(tmp_path):
     assert read_provenance(tmp_path) is None and provenance_html(None) == []
+
+
+def test_time_per_stage_and_machine_from_the_jobs(tmp_path):
+    jobs = [
+        {"kind": "finetune", "state": "done", "wall_s": 100.4, "host": "vm"},
+        {"kind": "unlearn", "state": "done", "wall_s": 20.0, "host": "vm"},
+        {"kind": "unlearn", "state": "reused", "wall_s": None, "host": "gpu-1"},
+    ]
+    info = {"versions": {"torch": "2.13.0+cpu"}, "jobs": jobs}
+    html = "\n".join(provenance_html(info))
+    assert "<tr><td>finetune</td><td>1</td><td>100</td><td>0</td></tr>" in html
+    assert "<tr><td>unlearn</td><td>2</td><td>20</td><td>1</td></tr>" in html
+    assert "(120 s in all;" in html
+    assert "machine: hosts gpu-1, vm; CPU build of torch" in html

@@ -116,7 +116,9 @@ def render_html(
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{escape(title)}</title><style>{CSS}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
-        f'<p class="meta">{escape(meta_line(rows, provenance))}</p>',
+        f'<p class="meta">{escape(meta_line(rows, provenance))} · <a href="#glossary">glossary</a>'
+        + (' · <a href="#run">how these numbers were made</a>' if provenance else "")
+        + "</p>",
     ]
     if headline is not None:
         parts += ["<h2>Result</h2>", *headline_section(headline, headline_legend(rows))]

@@ -54,9 +54,59 @@ def provenance_html(info: dict | None) -> list[str]:
         items.append(f"holdout (non-member) people: {holdout['count']}, {holdout.get('how', '')}")
     if info.get("token_coverage"):
         items.append(coverage_sentence(info["token_coverage"]))
+    machine = machine_line(info)
+    if machine:
+        items.append(machine)
     return [
-        "<h2>How these numbers were made</h2>",
+        '<h2 id="run">How these numbers were made</h2>',
         "<ul>",
         *(f"<li>{escape(item)}</li>" for item in items),
         "</ul>",
+        *stages_html(info.get("jobs")),
+    ]
+
+
+def stage_times(jobs) -> dict[str, dict]:
+    """Job kind (finetune, unlearn, evaluate, attack, …) -> jobs, seconds of work, and how many were
+    reused from an earlier run (state other than done), in the order the run met them."""
+    found: dict[str, dict] = {}
+    for job in jobs if isinstance(jobs, list) else []:
+        if not isinstance(job, dict):
+            continue
+        stage = found.setdefault(str(job.get("kind", "?")), {"jobs": 0, "seconds": 0.0, "not run here": 0})
+        stage["jobs"] += 1
+        seconds = job.get("wall_s")
+        stage["seconds"] += seconds if isinstance(seconds, int | float) else 0.0
+        stage["not run here"] += job.get("state") != "done"
+    return found
+
+
+def machine_line(info: dict) -> str:
+    """Where the jobs ran: hosts and threads per job; the device as torch's build names it."""
+    jobs = [job for job in info.get("jobs") or [] if isinstance(job, dict)]
+    hosts = sorted({str(job["host"]) for job in jobs if job.get("host")})
+    torch = (info.get("versions") or {}).get("torch") or ""
+    device = "CPU build of torch" if "+cpu" in str(torch) else f"torch {torch}" if torch else ""
+    parts = [f"host{'s' if len(hosts) > 1 else ''} {', '.join(hosts)}" if hosts else "", device]
+    if info.get("machine"):
+        parts.append(str(info["machine"]))
+    parts = [part for part in parts if part]
+    return "machine: " + "; ".join(parts) if parts else ""
+
+
+def stages_html(jobs) -> list[str]:
+    stages = stage_times(jobs)
+    if not stages:
+        return []
+    rows = "".join(
+        f"<tr><td>{escape(kind)}</td><td>{stage['jobs']}</td><td>{stage['seconds']:.0f}</td>"
+        f"<td>{stage['not run here']}</td></tr>"
+        for kind, stage in stages.items()
+    )
+    total = sum(stage["seconds"] for stage in stages.values())
+    return [
+        '<table id="stages"><thead><tr><th>stage</th><th>jobs</th><th>seconds of work</th>'
+        f"<th>reused</th></tr></thead><tbody>{rows}</tbody></table>",
+        f'<p class="note">Seconds of work summed over jobs ({total:.0f} s in all; jobs running side by '
+        "side overlap, so the wall clock was shorter). Reused: jobs whose output an earlier run left.</p>",
     ]
