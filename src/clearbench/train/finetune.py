@@ -14,8 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from clearbench.errors import UserError
-from clearbench.train import steps
-from clearbench.train.loop import run_loop
+from clearbench.train import recipe, steps
 from clearbench.train.options import FINETUNE_DEFAULTS, TrainOptions
 
 
@@ -49,27 +48,19 @@ def finetune(
     preset's `TinySize` (`tiny.PRESET_SIZE` when None). `withhold`: a `data.holdout.HoldoutPlan` whose
     people's rows are left out (the holdout people of a source without holdout configs).
     """
-    from clearbench.data.load import dataset_revision
     from clearbench.train.data import sample_loader
 
     out = Path(out)
     options = options or TrainOptions(**FINETUNE_DEFAULTS)
-    request = {
-        "kind": "finetune", "model": model, "data": data, "split": split, "options": asdict(options),
-        "seed": seed, "revision": revision, "model_revision": model_revision, "dtype": dtype,
-        "tiny_size": _tiny_size(tiny_size) if model == steps.TINY_PRESET else None,
-    }  # fmt: skip
-    if withhold is not None and withhold.derived:
-        request["withheld"] = list(withhold.people)
+    request = _request(
+        model, data, split, options, seed, revision, model_revision, dtype, tiny_size, withhold
+    )
     if steps.claim(out, request) is not None and is_complete(out):
         return out
     accelerator = steps.start(options)
     started = time.time()
     with accelerator.main_process_first():  # the first process fills the datasets cache
-        rows = _training_rows(data, split, revision)
-        if withhold is not None:
-            rows = withhold.withhold(rows)
-        data_revision = dataset_revision(data, revision)
+        rows, data_revision = _rows(data, split, revision, withhold)
         net, processor, adapter = steps.load_model(
             model,
             data=data,
@@ -80,50 +71,66 @@ def finetune(
             seed=seed,
             tiny_size=tiny_size,
         )
-    net, frozen = steps.make_trainable(net, adapter, options, model)
-    saved_dtypes = steps.full_precision(net, options)
+    trainee = recipe.make_trainee(net, processor, adapter, options, model)
+    _record_run(out, accelerator, request, trainee, data_revision, len(rows))
+    loader = sample_loader(rows, adapter, processor, batch_size=options.batch_size, seed=seed)
+    outcome = recipe.train(
+        accelerator, trainee, loader, recipe.answer_loss, options, out, seed, f"finetune {split}"
+    )
+    result = recipe.result_of(outcome, started)
+    if outcome.status != "completed":
+        steps.record_result(out, accelerator, result)
+        raise _diverged(model, split, outcome, out)
+    recipe.save(accelerator, trainee, outcome, out, options)
+    steps.record_result(out, accelerator, result)
+    return out
+
+
+def _diverged(model: str, split: str, outcome, out: Path) -> UserError:
+    return UserError(
+        f"fine-tuning {model} on {split} diverged at step {outcome.steps + 1} "
+        f"(loss {outcome.final_loss}); see {out / 'train_log.jsonl'}; try a lower --lr"
+    )
+
+
+def _request(model, data, split, options, seed, revision, model_revision, dtype, tiny_size, withhold) -> dict:
+    """What this fine-tuning is asked: run.json records it and a rerun compares it (`steps.claim`)."""
+    request = {
+        "kind": "finetune", "model": model, "data": data, "split": split, "options": asdict(options),
+        "seed": seed, "revision": revision, "model_revision": model_revision, "dtype": dtype,
+        "tiny_size": _tiny_size(tiny_size) if model == steps.TINY_PRESET else None,
+    }  # fmt: skip
+    if withhold is not None and withhold.derived:
+        request["withheld"] = list(withhold.people)
+    return request
+
+
+def _rows(data: str, split: str, revision: str | None, withhold):
+    """(the training rows, less any withheld people's; the dataset's revision)."""
+    from clearbench.data.load import dataset_revision
+
+    rows = _training_rows(data, split, revision)
+    if withhold is not None:
+        rows = withhold.withhold(rows)
+    return rows, dataset_revision(data, revision)
+
+
+def _record_run(
+    out: Path, accelerator, request: dict, trainee: recipe.Trainee, data_revision, rows: int
+) -> None:
+    net = trainee.model
     steps.record_run(
         out,
         accelerator,
         request,
-        family=adapter.family,
+        family=trainee.adapter.family,
         dataset_revision=data_revision,
-        rows=len(rows),
-        freeze_vision=frozen,
-        trainable_parameters=sum(p.numel() for p in net.parameters() if p.requires_grad),
+        rows=rows,
+        freeze_vision=trainee.frozen,
+        trainable_parameters=trainee.trainable_parameters,
         parameters=sum(p.numel() for p in net.parameters()),
-        **steps.dtype_record(net, saved_dtypes),
+        **steps.dtype_record(net, trainee.dtypes),
     )
-    loader = sample_loader(rows, adapter, processor, batch_size=options.batch_size, seed=seed)
-
-    def answer_loss(model, batch, step):
-        return model(**batch).loss, {}
-
-    outcome = run_loop(
-        model=net,
-        loader=loader,
-        loss_fn=answer_loss,
-        config=options,
-        out_dir=out,
-        seed=seed,
-        accelerator=accelerator,
-        label=f"finetune {split}",
-    )
-    result = {
-        "status": outcome.status,
-        "steps": outcome.steps,
-        "final_loss": outcome.final_loss,
-        "seconds": round(time.time() - started, 1),
-    }
-    if outcome.status != "completed":
-        steps.record_result(out, accelerator, result)
-        raise UserError(
-            f"fine-tuning {model} on {split} diverged at step {outcome.steps + 1} "
-            f"(loss {outcome.final_loss}); see {out / 'train_log.jsonl'}; try a lower --lr"
-        )
-    steps.save_trained(accelerator, outcome.model, processor, out, options, dtypes=saved_dtypes)
-    steps.record_result(out, accelerator, result)
-    return out
 
 
 def _training_rows(data: str, split: str, revision: str | None):

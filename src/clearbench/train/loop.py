@@ -124,13 +124,42 @@ def run_loop(
     """Train `model` on `loader` with `loss_fn`; see the module docstring. `on_epoch_end(epoch, model)`
     is called on every process at each epoch boundary before the last step (e.g. to save a snapshot)."""
     from accelerate.utils import set_seed
-    from tqdm.auto import tqdm
-    from transformers import get_linear_schedule_with_warmup
 
     out_dir = Path(out_dir)
     accelerator = accelerator or make_accelerator(config.grad_accum)
     accelerator.gradient_accumulation_steps = config.grad_accum
     set_seed(seed)
+    model, optimizer, loader, params = _prepare(accelerator, model, loader, params, config)
+    if len(loader) == 0:
+        raise ValueError(f"{label}: the data loader yields no batches")
+    run = _Run(accelerator, model, loader, optimizer, params, config, out_dir / LOG_NAME, label)
+    state_dir = out_dir / STATE_NAME
+    run.step, run.last_loss = _resume(
+        accelerator, state_dir, run.log_path, config.save_every, run.scheduler, run.total
+    )
+    if run.step >= run.total:
+        return LoopResult("completed", run.step, run.last_loss, model)
+    model.train()
+    run.start_reporting()
+    while run.step < run.total and run.status == "completed":
+        for batch in run.epoch_batches():
+            if not run.train_batch(batch, loss_fn):
+                continue  # gradients accumulate
+            if run.status == "diverged" or run.step >= run.total:
+                break
+            if on_epoch_end is not None and run.step % run.steps_per_epoch == 0:
+                on_epoch_end(run.step // run.steps_per_epoch, model)
+            if config.save_every and run.step % config.save_every == 0:
+                _save_state(accelerator, state_dir, run.step, run.last_loss, run.scheduler, done=False)
+    run.stop_reporting()
+    if run.status == "completed" and config.save_every:
+        _save_state(accelerator, state_dir, run.step, run.last_loss, run.scheduler, done=True)
+    accelerator.wait_for_everyone()
+    return LoopResult(run.status, run.step, run.last_loss, model)
+
+
+def _prepare(accelerator, model, loader, params, config: LoopConfig):
+    """(model, AdamW, loader, the trained parameters), prepared by accelerate in the order its kind needs."""
     if _fsdp2(accelerator):
         # FSDP2 takes model and optimizer together and swaps the optimizer's parameters for shards.
         params = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
@@ -138,97 +167,107 @@ def run_loop(
             raise ValueError("nothing to train: no parameter requires a gradient")
         optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
         model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
-        params = [p for group in optimizer.param_groups for p in group["params"]]
-    else:
-        # Model first, then the optimizer over the prepared parameters (FSDP1 replaces them).
-        model = accelerator.prepare(model)
-        params = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
-        if not params:
-            raise ValueError("nothing to train: no parameter requires a gradient")
-        optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
-        optimizer, loader = accelerator.prepare(optimizer, loader)
+        return model, optimizer, loader, [p for group in optimizer.param_groups for p in group["params"]]
+    # Model first, then the optimizer over the prepared parameters (FSDP1 replaces them).
+    model = accelerator.prepare(model)
+    params = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
+    if not params:
+        raise ValueError("nothing to train: no parameter requires a gradient")
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+    optimizer, loader = accelerator.prepare(optimizer, loader)
+    return model, optimizer, loader, params
 
-    if len(loader) == 0:
-        raise ValueError(f"{label}: the data loader yields no batches")
-    steps_per_epoch = math.ceil(len(loader) / config.grad_accum)
-    total = config.max_steps if config.max_steps is not None else math.ceil(config.epochs * steps_per_epoch)
-    # Not prepared: accelerate would step it once per process; we count optimizer steps ourselves.
-    # Its state is saved as JSON beside ours, not registered with accelerate, which would pickle it
-    # and unpickle it on resume with weights_only=False (a planted file would run code).
-    scheduler = get_linear_schedule_with_warmup(optimizer, config.warmup_steps, max(total, 1))
-    _check_warmup(accelerator, config.warmup_steps, total, label)
 
-    state_dir, log_path = out_dir / STATE_NAME, out_dir / LOG_NAME
-    step, last_loss = _resume(accelerator, state_dir, log_path, config.save_every, scheduler, total)
-    if step >= total:
-        return LoopResult("completed", step, last_loss, model)
+class _Run:
+    """The loop's moving parts: where it is (step, last loss, status), its schedule, log and bar."""
 
-    model.train()
-    reporting = tracking.open_runs(accelerator, label, {"stage": label, **dataclasses.asdict(config)})
-    bar = tqdm(
-        total=total,
-        initial=step,
-        desc=tracking.named(label),
-        dynamic_ncols=True,
-        disable=not accelerator.is_local_main_process,
-    )
-    window: list[tuple[torch.Tensor, dict[str, float]]] = []
-    status = "completed"
-    while step < total and status == "completed":
-        epoch, batch_offset = divmod(step, steps_per_epoch)
-        batch_offset *= config.grad_accum
-        _set_epoch(loader, epoch)
-        batches = accelerator.skip_first_batches(loader, batch_offset) if batch_offset else loader
-        for batch in batches:
-            with accelerator.accumulate(model):
-                loss, extras = loss_fn(model, batch, step)
-                window.append((loss.detach(), extras))
-                # Always backward, even on NaN: under DDP every process must join the all-reduce.
-                accelerator.backward(loss)
-                if not accelerator.sync_gradients:
-                    continue
-                last_loss, mean_extras = _reduce_window(accelerator, window)
-                window = []
-                record = {
-                    "step": step + 1,
-                    "epoch": round((step + 1) / steps_per_epoch, 4),
-                    "loss": last_loss,
-                    "lr": scheduler.get_last_lr()[0],
-                    **mean_extras,
-                }
-                if not math.isfinite(last_loss):  # every process sees the same reduced value
-                    status = "diverged"
-                    optimizer.zero_grad(set_to_none=True)
-                    if accelerator.is_main_process:
-                        _append_line(log_path, {**record, "diverged": True})
-                    if reporting:
-                        tracking.log_step(accelerator, record)
-                    break
-                if config.max_grad_norm:
-                    accelerator.clip_grad_norm_(params, config.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-            step += 1
-            if accelerator.is_main_process:
-                _append_line(log_path, record)
-            if reporting:
-                tracking.log_step(accelerator, record)
-            bar.set_postfix(loss=f"{last_loss:.4f}", refresh=False)
-            bar.update(1)
-            if step >= total:
-                break
-            if on_epoch_end is not None and step % steps_per_epoch == 0:
-                on_epoch_end(step // steps_per_epoch, model)
-            if config.save_every and step % config.save_every == 0:
-                _save_state(accelerator, state_dir, step, last_loss, scheduler, done=False)
-    bar.close()
-    if reporting:
-        tracking.close_runs(accelerator)
-    if status == "completed" and config.save_every:
-        _save_state(accelerator, state_dir, step, last_loss, scheduler, done=True)
-    accelerator.wait_for_everyone()
-    return LoopResult(status, step, last_loss, model)
+    def __init__(self, accelerator, model, loader, optimizer, params, config: LoopConfig, log_path, label):
+        from transformers import get_linear_schedule_with_warmup
+
+        self.accelerator, self.model, self.loader = accelerator, model, loader
+        self.optimizer, self.params, self.config = optimizer, params, config
+        self.log_path, self.label = log_path, label
+        self.steps_per_epoch = math.ceil(len(loader) / config.grad_accum)
+        self.total = (
+            config.max_steps
+            if config.max_steps is not None
+            else math.ceil(config.epochs * self.steps_per_epoch)
+        )
+        # Not prepared: accelerate would step it once per process; we count optimizer steps ourselves.
+        # Its state is saved as JSON beside ours, not registered with accelerate, which would pickle it
+        # and unpickle it on resume with weights_only=False (a planted file would run code).
+        self.scheduler = get_linear_schedule_with_warmup(optimizer, config.warmup_steps, max(self.total, 1))
+        _check_warmup(accelerator, config.warmup_steps, self.total, label)
+        self.step, self.last_loss, self.status = 0, None, "completed"
+        self.window: list[tuple[torch.Tensor, dict[str, float]]] = []
+
+    def start_reporting(self) -> None:
+        from tqdm.auto import tqdm
+
+        config = dataclasses.asdict(self.config)
+        self.reporting = tracking.open_runs(self.accelerator, self.label, {"stage": self.label, **config})
+        self.bar = tqdm(
+            total=self.total,
+            initial=self.step,
+            desc=tracking.named(self.label),
+            dynamic_ncols=True,
+            disable=not self.accelerator.is_local_main_process,
+        )
+
+    def stop_reporting(self) -> None:
+        self.bar.close()
+        if self.reporting:
+            tracking.close_runs(self.accelerator)
+
+    def epoch_batches(self):
+        """The batches of the current epoch from the current step on (a resumed run skips the rest)."""
+        epoch, batch_offset = divmod(self.step, self.steps_per_epoch)
+        batch_offset *= self.config.grad_accum
+        _set_epoch(self.loader, epoch)
+        return self.accelerator.skip_first_batches(self.loader, batch_offset) if batch_offset else self.loader
+
+    def train_batch(self, batch, loss_fn: LossFn) -> bool:
+        """Forward and backward one batch; at the end of an accumulation window, one optimizer step
+        (or a divergence, which stops the run). True when the window ended."""
+        accelerator = self.accelerator
+        with accelerator.accumulate(self.model):
+            loss, extras = loss_fn(self.model, batch, self.step)
+            self.window.append((loss.detach(), extras))
+            # Always backward, even on NaN: under DDP every process must join the all-reduce.
+            accelerator.backward(loss)
+            if not accelerator.sync_gradients:
+                return False
+            self.last_loss, mean_extras = _reduce_window(accelerator, self.window)
+            self.window = []
+            record = {
+                "step": self.step + 1,
+                "epoch": round((self.step + 1) / self.steps_per_epoch, 4),
+                "loss": self.last_loss,
+                "lr": self.scheduler.get_last_lr()[0],
+                **mean_extras,
+            }
+            if not math.isfinite(self.last_loss):  # every process sees the same reduced value
+                self.status = "diverged"
+                self.optimizer.zero_grad(set_to_none=True)
+                self.log({**record, "diverged": True}, record)
+                return True
+            if self.config.max_grad_norm:
+                accelerator.clip_grad_norm_(self.params, self.config.max_grad_norm)
+            self.optimizer.step()
+            self.scheduler.step()
+            self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        self.log(record, record)
+        self.bar.set_postfix(loss=f"{self.last_loss:.4f}", refresh=False)
+        self.bar.update(1)
+        return True
+
+    def log(self, line: dict, record: dict) -> None:
+        """One line of train_log.jsonl (main process) and the trackers' step."""
+        if self.accelerator.is_main_process:
+            _append_line(self.log_path, line)
+        if self.reporting:
+            tracking.log_step(self.accelerator, record)
 
 
 def _check_warmup(accelerator, warmup: int, total: int, label: str) -> None:

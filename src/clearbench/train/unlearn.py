@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,8 @@ import torch
 
 from clearbench.errors import UserError
 from clearbench.methods import get_method
-from clearbench.train import steps
-from clearbench.train.loop import LOG_NAME, run_loop
+from clearbench.train import recipe, steps
+from clearbench.train.loop import LOG_NAME
 from clearbench.train.options import UNLEARN_DEFAULTS, UnlearnOptions
 from clearbench.train.pairing import (
     PairedDataset,
@@ -72,43 +72,154 @@ def unlearn(
     and the engine's extras: `l1` (λ of the L1 distance from the starting model), `saliency` (the
     fraction of weights a SalUn mask keeps trainable), `idk_file`.
     """
-    out, model = Path(out), str(model)
-    options = options or UnlearnOptions(**UNLEARN_DEFAULTS)
-    chosen = get_method(method, **(hparams or {}))
-    request = {
-        "kind": "unlearn", "model": model, "data": data, "forget": forget, "retain": retain,
-        "method": method, "hparams": chosen.info()["hparams"], "options": asdict(options), "seed": seed,
-        "revision": revision, "model_revision": model_revision, "dtype": dtype,
-    }  # fmt: skip
-    if earlier is not None:
-        request["earlier"] = earlier
-    if trajectory:
-        request["trajectory"] = True
-    if withhold is not None and withhold.derived:
-        request["withheld"] = list(withhold.people)
-    done = steps.claim(out, request)
-    if done is not None:
-        return done
+    run = UnlearnRun(
+        str(model), data, forget, retain, method, Path(out), options or UnlearnOptions(**UNLEARN_DEFAULTS),
+        hparams or {}, seed, revision, model_revision, trust_remote_code, dtype, earlier, trajectory, withhold,
+    )  # fmt: skip
+    return run.run()
+
+
+@dataclass
+class UnlearnRun:
+    """One call of `unlearn`, run as the recipe's named steps (train/recipe.py)."""
+
+    model: str
+    data: str
+    forget: str
+    retain: str
+    method: str
+    out: Path
+    options: UnlearnOptions
+    hparams: dict[str, Any]
+    seed: int
+    revision: str | None
+    model_revision: str | None
+    trust_remote_code: bool
+    dtype: str | None
+    earlier: str | None
+    trajectory: bool
+    withhold: Any
+
+    def run(self) -> dict:
+        chosen = get_method(self.method, **self.hparams)
+        request = self.request(chosen)
+        done = steps.claim(self.out, request)
+        if done is not None:
+            return done
+        accelerator = _start(self.options, self.trajectory)
+        started = time.time()
+        with accelerator.main_process_first():  # the first process fills the datasets cache
+            forget_rows, retain_rows, data_revision = self.rows()
+        overlap_check = check_disjoint(forget_rows, retain_rows, self.forget, self.retain)
+        dataset, passes, loop_epochs = _paired_rows(chosen, forget_rows, retain_rows, self.options, self.seed)
+        trainee = self.load_trainee()
+        ref, l1_term = _prepare_method(chosen, trainee, self.options, accelerator)
+        loader = _loader(dataset, trainee, self.options.batch_size, self.seed)
+        masks = (
+            _saliency(trainee, forget_rows, self.options, self.seed, accelerator)
+            if self.options.saliency
+            else []
+        )
+        steps.record_run(
+            self.out,
+            accelerator,
+            request,
+            forget_modality=forget_modality(self.forget),
+            method=chosen.info(),
+            freeze_vision=trainee.frozen,
+            forget_rows=len(forget_rows),
+            retain_rows=len(retain_rows),
+            forget_retain_overlap_check=overlap_check,
+            passes=[sorted(kinds) for kinds in passes] if passes != [chosen.needs] * len(passes) else None,
+            trainable_parameters=trainee.trainable_parameters,
+            **steps.dtype_record(trainee.model, trainee.dtypes),
+            dataset_revision=data_revision,
+            reference=None if ref is None else ("adapters disabled" if ref.shares_weights else "frozen copy"),
+        )
+        outcome = recipe.train(
+            accelerator, trainee, loader, method_loss(chosen, ref, l1_term, self.options.l1),
+            replace(self.options, epochs=loop_epochs), self.out, self.seed, f"unlearn {self.method}",
+            on_epoch_end=self.snapshots(accelerator, trainee, chosen, ref) if self.trajectory else None,
+        )  # fmt: skip
+        for handle in masks:
+            handle.remove()
+        return self.finish(accelerator, trainee, outcome, chosen, ref, started)
+
+    def request(self, chosen) -> dict:
+        """What this unlearning is asked: run.json records it and a rerun compares it (`steps.claim`)."""
+        request = {
+            "kind": "unlearn", "model": self.model, "data": self.data, "forget": self.forget,
+            "retain": self.retain, "method": self.method, "hparams": chosen.info()["hparams"],
+            "options": asdict(self.options), "seed": self.seed, "revision": self.revision,
+            "model_revision": self.model_revision, "dtype": self.dtype,
+        }  # fmt: skip
+        # keys only some runs have: absent, not null, so that older runs still match
+        if self.earlier is not None:
+            request["earlier"] = self.earlier
+        if self.trajectory:
+            request["trajectory"] = True
+        if self.withhold is not None and self.withhold.derived:
+            request["withheld"] = list(self.withhold.people)
+        return request
+
+    def rows(self):
+        """(forget rows, less those an earlier request unlearned; retain rows, less withheld people's;
+        the dataset's revision)."""
+        from clearbench.data.increments import new_rows
+        from clearbench.data.load import dataset_revision, load_split
+
+        forget_rows = load_split(self.data, self.forget, self.revision)
+        if self.earlier is not None:
+            earlier_rows = load_split(self.data, self.earlier, self.revision)
+            forget_rows = new_rows(forget_rows, earlier_rows, config=self.forget, earlier_config=self.earlier)
+        retain_rows = load_split(self.data, self.retain, self.revision)
+        if self.withhold is not None:
+            retain_rows = self.withhold.withhold(retain_rows)
+        return forget_rows, retain_rows, dataset_revision(self.data, self.revision)
+
+    def load_trainee(self) -> recipe.Trainee:
+        network, processor, adapter = steps.load_model(
+            self.model,
+            data=self.data,
+            revision=self.revision,
+            model_revision=self.model_revision,
+            trust_remote_code=self.trust_remote_code,
+            dtype=self.dtype,
+            seed=self.seed,
+        )
+        return recipe.make_trainee(network, processor, adapter, self.options, self.model)
+
+    def snapshots(self, accelerator, trainee: recipe.Trainee, chosen, ref):
+        """The loop's end-of-epoch hook of a trajectory: the model as of each epoch, in out/epochs/N."""
+
+        def save_snapshot(epoch, live_model):
+            folder = self.out / SNAPSHOTS / str(epoch)
+            snapshot(accelerator, live_model, trainee.processor, folder, chosen, ref, trainee.dtypes)
+
+        return save_snapshot
+
+    def finish(self, accelerator, trainee: recipe.Trainee, outcome, chosen, ref, started: float) -> dict:
+        """result.json (with the reason of a divergence); on success the finalized model, saved."""
+        result = recipe.result_of(outcome, started, method=self.method, train_log=LOG_NAME)
+        if outcome.status == "diverged":
+            result["reason"] = f"loss became NaN or infinite at step {outcome.steps + 1}; see {LOG_NAME}"
+        else:
+            chosen.finalize(accelerator.unwrap_model(outcome.model), ref)
+            recipe.save(accelerator, trainee, outcome, self.out, self.options)
+        return steps.record_result(self.out, accelerator, result)
+
+
+def _start(options: UnlearnOptions, trajectory: bool):
     accelerator = steps.start(options)
     if trajectory and accelerator.distributed_type.name in ("FSDP", "DEEPSPEED"):
         raise UserError(
             "a trajectory (per-epoch snapshots) needs unsharded weights: not under FSDP or DeepSpeed"
         )
+    return accelerator
 
-    from clearbench.data.increments import new_rows
-    from clearbench.data.load import dataset_revision, load_split
 
-    started = time.time()
-    with accelerator.main_process_first():  # the first process fills the datasets cache
-        forget_rows = load_split(data, forget, revision)
-        if earlier is not None:
-            earlier_rows = load_split(data, earlier, revision)
-            forget_rows = new_rows(forget_rows, earlier_rows, config=forget, earlier_config=earlier)
-        retain_rows = load_split(data, retain, revision)
-        if withhold is not None:
-            retain_rows = withhold.withhold(retain_rows)
-        data_revision = dataset_revision(data, revision)
-    overlap_check = check_disjoint(forget_rows, retain_rows, forget, retain)
+def _paired_rows(chosen, forget_rows, retain_rows, options: UnlearnOptions, seed: int):
+    """(the forget rows paired with the data the method needs, its passes, the loop's epochs)."""
     idk_answers = load_idk_answers(options.idk_file) if "idk" in chosen.needs else []
     passes, loop_epochs = pass_schedule(chosen, options.epochs)
     dataset = PairedDataset(
@@ -120,89 +231,40 @@ def unlearn(
         passes=passes,
         mismatches=chosen.mismatch_count,
     )
-    network, processor, adapter = steps.load_model(
-        model,
-        data=data,
-        revision=revision,
-        model_revision=model_revision,
-        trust_remote_code=trust_remote_code,
-        dtype=dtype,
-        seed=seed,
-    )
-    network, frozen = steps.make_trainable(network, adapter, options, model)
-    saved_dtypes = steps.full_precision(network, options)
-    chosen.prepare(network, adapter)
-    _restrict_trainable(network, chosen.trainable_parameters(network, adapter))
-    ref = _reference(chosen, network, adapter, accelerator)
-    l1_term = _l1_term(network, ref) if options.l1 else None
-    loader = torch.utils.data.DataLoader(
+    return dataset, passes, loop_epochs
+
+
+def _prepare_method(chosen, trainee: recipe.Trainee, options: UnlearnOptions, accelerator):
+    """The method's own preparation and trainable weights; (its reference model, the L1 term)."""
+    chosen.prepare(trainee.model, trainee.adapter)
+    _restrict_trainable(trainee.model, chosen.trainable_parameters(trainee.model, trainee.adapter))
+    ref = _reference(chosen, trainee.model, trainee.adapter, accelerator)
+    return ref, _l1_term(trainee.model, ref) if options.l1 else None
+
+
+def _loader(dataset, trainee: recipe.Trainee, batch_size: int, seed: int):
+    return torch.utils.data.DataLoader(
         dataset,
-        batch_size=options.batch_size,
+        batch_size=batch_size,
         shuffle=True,
         generator=torch.Generator().manual_seed(seed),
-        collate_fn=collate_pairs(adapter, processor),
+        collate_fn=collate_pairs(trainee.adapter, trainee.processor),
     )
-    mask_handles = (
-        _saliency(network, adapter, processor, forget_rows, options, seed, accelerator)
-        if options.saliency
-        else []
-    )
-    steps.record_run(
-        out,
-        accelerator,
-        request,
-        forget_modality=forget_modality(forget),
-        method=chosen.info(),
-        freeze_vision=frozen,
-        forget_rows=len(forget_rows),
-        retain_rows=len(retain_rows),
-        forget_retain_overlap_check=overlap_check,
-        passes=[sorted(kinds) for kinds in passes] if passes != [chosen.needs] * len(passes) else None,
-        trainable_parameters=sum(p.numel() for p in network.parameters() if p.requires_grad),
-        **steps.dtype_record(network, saved_dtypes),
-        dataset_revision=data_revision,
-        reference=None if ref is None else ("adapters disabled" if ref.shares_weights else "frozen copy"),
-    )
+
+
+def method_loss(chosen, ref, l1_term, l1: float):
+    """The loop's loss: the method's, checked, plus λ·L1 from the start when asked."""
 
     def loss_fn(live_model, batch, step):
         loss, extras = chosen.loss(live_model, batch, ref, step)
         check_loss(loss, chosen.name)
         if l1_term is not None:
             distance = l1_term()
-            loss = loss + options.l1 * distance
+            loss = loss + l1 * distance
             extras = {**extras, "l1_distance": distance.item()}
         return loss, extras
 
-    def save_snapshot(epoch, live_model):
-        snapshot(accelerator, live_model, processor, out / SNAPSHOTS / str(epoch), chosen, ref, saved_dtypes)
-
-    outcome = run_loop(
-        model=network,
-        loader=loader,
-        loss_fn=loss_fn,
-        config=replace(options, epochs=loop_epochs),
-        out_dir=out,
-        seed=seed,
-        accelerator=accelerator,
-        label=f"unlearn {method}",
-        on_epoch_end=save_snapshot if trajectory else None,
-    )
-    for handle in mask_handles:
-        handle.remove()
-    result = {
-        "status": outcome.status,
-        "method": method,
-        "steps": outcome.steps,
-        "final_loss": outcome.final_loss,
-        "train_log": LOG_NAME,
-        "seconds": round(time.time() - started, 1),
-    }
-    if outcome.status == "diverged":
-        result["reason"] = f"loss became NaN or infinite at step {outcome.steps + 1}; see {LOG_NAME}"
-    else:
-        chosen.finalize(accelerator.unwrap_model(outcome.model), ref)
-        steps.save_trained(accelerator, outcome.model, processor, out, options, dtypes=saved_dtypes)
-    return steps.record_result(out, accelerator, result)
+    return loss_fn
 
 
 SNAPSHOTS = "epochs"
@@ -264,9 +326,11 @@ def _restrict_trainable(network, names: list[str] | None) -> None:
         param.requires_grad_(name in keep)
 
 
-def _saliency(network, adapter, processor, forget_rows, options, seed, accelerator):
+def _saliency(trainee: recipe.Trainee, forget_rows, options, seed, accelerator):
     from clearbench.train.data import sample_loader
     from clearbench.train.saliency import apply_gradient_mask, saliency_scores, top_fraction_mask
+
+    network, adapter, processor = trainee.model, trainee.adapter, trainee.processor
 
     network.to(accelerator.device)
     loader = sample_loader(
