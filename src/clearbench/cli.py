@@ -21,6 +21,7 @@ COMMANDS = (
     "metrics",
     "run",
     "report",
+    "compare",
     "jobs",
     "attack",
     "export",
