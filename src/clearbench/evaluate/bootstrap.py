@@ -28,6 +28,7 @@ resamples cost well under a second per model.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.special import softmax
@@ -269,52 +270,18 @@ def bootstrap_intervals(
     check_people(units, candidate)
     rng = np.random.default_rng(seed)
     weights = units.weights(resamples, rng)
-    row_weights = {task: weights[:, rows] for task, rows in units.rows.items()}
-    ours = {task: row_values(log, compat) for task, log in candidate.items()}
-    theirs = {task: row_values(log, compat) for task, log in gold.items()} if gold else {}
+    draws = _Draws(
+        candidate, gold, units, weights, compat, resamples, rng,
+        ours={task: row_values(log, compat) for task, log in candidate.items()},
+        theirs={task: row_values(log, compat) for task, log in gold.items()} if gold else {},
+    )  # fmt: skip
     chosen = tasks_for(candidate, compat)
-    draws: dict[str, np.ndarray] = {}
-    no_interval: dict[str, str] = {}
-    floor: dict[str, np.ndarray] = {}
-    privacy: dict[str, dict] = {}
-    for key, metric in METRICS.items():
-        if point.get(key) is None:
-            continue
-        used = chosen[key]
-        if metric.components:
-            terms = [
-                weighted_mean(ours[task][score], units.rows[task], weights)
-                for task in used
-                for score in metric.components_for(compat)
-            ]
-            draws[key] = harmonic(terms)
-        elif metric.statistic in EFFECT_SIZES:
-            if compat == "clear-official" and metric.statistic == "js":
-                no_interval[key] = "the official index-aligned 1 − JS is not resampled"
-                continue
-            a = np.concatenate([ours[task]["log_ratio"] for task in used])
-            b = np.concatenate([theirs[task]["log_ratio"] for task in used])
-            w = np.concatenate([row_weights[task] for task in used], axis=1)
-            statistic = ks_statistic if metric.statistic == "ks_statistic" else calibrated_js
-            draws[key] = statistic(a, b, w, w)
-            # Gold against gold, two independent draws of people: what noise alone scores.
-            floor[key] = _floor(statistic, b, units, used, resamples, rng)
-        elif metric.statistic:
-            no_interval[key] = "a p-value: no interval (its effect size, the KS statistic D, has one)"
-        elif metric.membership:
-            if metric.attack not in ATTACKS:
-                no_interval[key] = "a per-model maximum over attacks: biased upward, no interval"
-                continue
-            if metric.scope not in privacy:
-                privacy[metric.scope] = _membership(candidate, gold, used, units, weights)
-            found = privacy[metric.scope].get(metric.attack, {})
-            value = found.get(metric.membership)
-            if value is None:
-                no_interval[key] = "PrivLeak divides by 1 − gold's AUC, 0 in some resamples"
-                continue
-            draws[key] = value
-    values = {key: _percentiles(found) for key, found in draws.items() if np.all(np.isfinite(found))}
-    for key in draws:
+    for key, metric in METRICS.items():  # in the table's order: the draws of gold's floor follow it
+        if point.get(key) is not None:
+            draws.add(key, metric, chosen[key])
+    no_interval = draws.no_interval
+    values = {key: _percentiles(found) for key, found in draws.draws.items() if np.all(np.isfinite(found))}
+    for key in draws.draws:
         if key not in values:
             no_interval[key] = "undefined in some resamples"
     membership_intervals = {
@@ -322,8 +289,9 @@ def bootstrap_intervals(
             attack: {name: _percentiles(found) for name, found in results.items() if found is not None}
             for attack, results in attacks.items()
         }
-        for scope, attacks in privacy.items()
+        for scope, attacks in draws.privacy.items()
     }
+    floor = draws.floor
     return {
         "method": units.describe(resamples),
         "units": {"people": units.people, "units": units.count, "resamples": resamples},
@@ -332,6 +300,67 @@ def bootstrap_intervals(
         "gold_floor": {key: _percentiles(found) for key, found in floor.items()},
         "membership": membership_intervals,
     }
+
+
+@dataclass
+class _Draws:
+    """Each metric's value under every resample of people (or why it has no interval)."""
+
+    candidate: dict
+    gold: dict | None
+    units: Units
+    weights: np.ndarray
+    compat: str
+    resamples: int
+    rng: np.random.Generator
+    ours: dict
+    theirs: dict
+    draws: dict[str, np.ndarray] = field(default_factory=dict)
+    no_interval: dict[str, str] = field(default_factory=dict)
+    floor: dict[str, np.ndarray] = field(default_factory=dict)
+    privacy: dict[str, dict] = field(default_factory=dict)
+
+    def add(self, key: str, metric, used) -> None:
+        if metric.components:
+            units, weights = self.units, self.weights
+            terms = [
+                weighted_mean(self.ours[task][score], units.rows[task], weights)
+                for task in used
+                for score in metric.components_for(self.compat)
+            ]
+            self.draws[key] = harmonic(terms)
+        elif metric.statistic in EFFECT_SIZES:
+            self.add_effect_size(key, metric, used)
+        elif metric.statistic:
+            self.no_interval[key] = "a p-value: no interval (its effect size, the KS statistic D, has one)"
+        elif metric.membership:
+            self.add_membership(key, metric, used)
+
+    def add_effect_size(self, key: str, metric, used) -> None:
+        if self.compat == "clear-official" and metric.statistic == "js":
+            self.no_interval[key] = "the official index-aligned 1 − JS is not resampled"
+            return
+        a = np.concatenate([self.ours[task]["log_ratio"] for task in used])
+        b = np.concatenate([self.theirs[task]["log_ratio"] for task in used])
+        w = np.concatenate([self.weights[:, self.units.rows[task]] for task in used], axis=1)
+        statistic = ks_statistic if metric.statistic == "ks_statistic" else calibrated_js
+        self.draws[key] = statistic(a, b, w, w)
+        # Gold against gold, two independent draws of people: what noise alone scores.
+        self.floor[key] = _floor(statistic, b, self.units, used, self.resamples, self.rng)
+
+    def add_membership(self, key: str, metric, used) -> None:
+        if metric.attack not in ATTACKS:
+            self.no_interval[key] = "a per-model maximum over attacks: biased upward, no interval"
+            return
+        if metric.scope not in self.privacy:
+            self.privacy[metric.scope] = _membership(
+                self.candidate, self.gold, used, self.units, self.weights
+            )
+        value = self.privacy[metric.scope].get(metric.attack, {}).get(metric.membership)
+        if value is None:
+            self.no_interval[key] = "PrivLeak divides by 1 − gold's AUC, 0 in some resamples"
+            return
+        self.draws[key] = value
 
 
 def _floor(statistic, gold_ratios, units: Units, used: list[str], resamples: int, rng) -> np.ndarray:

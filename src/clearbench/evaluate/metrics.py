@@ -320,15 +320,11 @@ def compute_metrics(
             if metric.scope not in privacy:
                 privacy[metric.scope] = _membership(candidate, gold, used, reference)
             values[key], reason = _membership_value(metric, privacy[metric.scope])
-            if reason is not None:
-                values[key], unavailable[key] = None, reason
-            continue
-        if reason is None and metric.components:
+        elif reason is None and metric.components:
             values[key] = harmonic_mean(
                 [tasks[task][score] for task in used for score in metric.components_for(compat)]
             )
-            continue
-        if reason is None:
+        elif reason is None:
             if tuple(used) not in comparisons:
                 comparisons[tuple(used)] = _compare(candidate, gold, used, compat)
             found = comparisons[tuple(used)]
@@ -340,11 +336,7 @@ def compute_metrics(
         if reason is not None:
             values[key], unavailable[key] = None, reason
     if gold is not None:
-        for task in candidate:
-            if candidate[task]["forget"]:
-                tasks[task]["forget_quality"] = forget_quality_ks(
-                    task_log_ratios(candidate[task], compat), task_log_ratios(gold[task], compat)
-                )[0]
+        _task_forget_quality(tasks, candidate, gold, compat)
     result = {"compat": compat, "gold": {"available": gold is not None}, **values}
     return result | {
         "tasks_used": chosen,
@@ -353,6 +345,15 @@ def compute_metrics(
         "tasks": tasks,
         "membership": {scope: found for scope, found in privacy.items() if "reason" not in found},
     }
+
+
+def _task_forget_quality(tasks: dict, candidate: dict, gold: dict, compat: str) -> None:
+    """Each forget task's own forget quality (KS p of its truth ratios against gold's), into `tasks`."""
+    for task in candidate:
+        if candidate[task]["forget"]:
+            tasks[task]["forget_quality"] = forget_quality_ks(
+                task_log_ratios(candidate[task], compat), task_log_ratios(gold[task], compat)
+            )[0]
 
 
 def _missing(metric: Metric, used: list[str], gold: dict | None, compat: str) -> str | None:

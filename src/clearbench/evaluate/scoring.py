@@ -170,15 +170,27 @@ def _score_rows(model, adapter, processor, prompts, candidates, batch_size, padd
     if prefix_lengths is None or too_long:  # the shortcut does not hold for this model or batch
         return score_naive(model, adapter, processor, prompts, candidates, batch_size)
 
-    device = _device(model)
-    longest = max(prefix_lengths)
     lengths = torch.tensor(prefix_lengths)
+    prefix = _prefix_inputs(
+        prompt_batch, lengths, max(prefix_lengths), padding_side, _pad_id(adapter, processor)
+    )
+    positions, deltas = _prefix_positions(model, prefix)
+    cached = _prefix_cache(model, prefix, positions)
+    starts = lengths + deltas
+    flat = _score_tails(
+        model, tails, owner, cached, prefix["attention_mask"], starts, batch_size, _pad_id(adapter, processor)
+    )
+    return _regroup(flat, candidates)
+
+
+def _prefix_inputs(
+    prompt_batch: dict, lengths: torch.Tensor, longest: int, padding_side: str, pad_id
+) -> dict:
+    """The prompts without their first candidate, laid out to `longest` on `padding_side`."""
     # Image inputs go with the prefix; per-token extras (token_type_ids, …) take its layout.
     per_token = {key for key, value in prompt_batch.items() if _per_token(value, prompt_batch)}
     prefix = {
-        key: _lay_out(
-            value, lengths, longest, padding_side, _pad_id(adapter, processor) if key == "input_ids" else 0
-        )
+        key: _lay_out(value, lengths, longest, padding_side, pad_id if key == "input_ids" else 0)
         if key in per_token
         else value
         for key, value in prompt_batch.items()
@@ -187,37 +199,38 @@ def _score_rows(model, adapter, processor, prompts, candidates, batch_size, padd
     prefix["attention_mask"] = _lay_out(
         torch.ones_like(prompt_batch["attention_mask"]), lengths, longest, padding_side, 0
     )
-    positions, deltas = _prefix_positions(model, prefix)
+    return prefix
+
+
+def _prefix_cache(model, prefix: dict, positions: torch.Tensor) -> list:
+    """One forward pass of the prefixes: their key/value cache, layer by layer."""
     with torch.inference_mode():
         out = model(
             **model_inputs(prefix, model),
-            position_ids=positions.to(device),
+            position_ids=positions.to(_device(model)),
             use_cache=True,
             logits_to_keep=1,
         )
-    cached = [(keys, values) for keys, values, *_ in out.cache]
-    prefix_mask = prefix["attention_mask"].to(device)
+    return [(keys, values) for keys, values, *_ in out.cache]
 
+
+def _score_tails(model, tails, owner, cached, prefix_mask, starts, batch_size: int, pad) -> list:
+    """Each candidate's answer NLL, its tail continuing its row's cached prefix (`starts`: the
+    position of the tail's first token)."""
+    device = _device(model)
+    prefix_mask = prefix_mask.to(device)
     flat: list[AnswerNLL | None] = [None] * len(owner)
-    pad = _pad_id(adapter, processor)
     # Tails of similar length share a forward pass, so little of it is padding.
     order = sorted(range(len(owner)), key=lambda seq: len(tails[seq][0]))
     for start in range(0, len(order), batch_size):
         seqs = order[start : start + batch_size]
         rows = torch.tensor([owner[seq] for seq in seqs], device=device)
-        width = max(len(tails[seq][0]) for seq in seqs)
-        ids = torch.full((len(seqs), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(seqs), width), dtype=torch.long)
-        labels = torch.full((len(seqs), width), IGNORE_INDEX, dtype=torch.long)
-        for i, seq in enumerate(seqs):
-            tail_ids, tail_labels = tails[seq]
-            ids[i, : len(tail_ids)], labels[i, : len(tail_ids)] = tail_ids, tail_labels
-            mask[i, : len(tail_ids)] = 1
+        ids, mask, labels = _tail_batch([tails[seq] for seq in seqs], pad)
         # A continuation token's position is its index among its row's real tokens, plus the
         # row's rope delta (0 without mrope): whatever the layout of the padded prefix.
-        owners = [owner[seq] for seq in seqs]
-        starts = lengths[owners] + deltas[owners]
-        positions = starts.unsqueeze(1) + torch.arange(width).unsqueeze(0)
+        positions = starts[[owner[seq] for seq in seqs]].unsqueeze(1) + torch.arange(ids.shape[1]).unsqueeze(
+            0
+        )
         cache = DynamicCache([(k[rows], v[rows]) for k, v in cached], config=unwrap(model).config)
         with torch.inference_mode():
             logits = model(
@@ -229,7 +242,19 @@ def _score_rows(model, adapter, processor, prompts, candidates, batch_size, padd
             ).logits
         for seq, score in zip(seqs, _sequence_nll(logits, labels.to(device))):
             flat[seq] = score
-    return _regroup(flat, candidates)
+    return flat
+
+
+def _tail_batch(tails: list, pad) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(ids, attention mask, labels) of tails padded on the right to the longest."""
+    width = max(len(tail_ids) for tail_ids, _ in tails)
+    ids = torch.full((len(tails), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(tails), width), dtype=torch.long)
+    labels = torch.full((len(tails), width), IGNORE_INDEX, dtype=torch.long)
+    for i, (tail_ids, tail_labels) in enumerate(tails):
+        ids[i, : len(tail_ids)], labels[i, : len(tail_ids)] = tail_ids, tail_labels
+        mask[i, : len(tail_ids)] = 1
+    return ids, mask, labels
 
 
 def _lay_out(value: torch.Tensor, lengths: torch.Tensor, width: int, side: str, pad) -> torch.Tensor:
