@@ -132,3 +132,40 @@ def test_robustness_matrix_marks_each_verdict_and_colours_by_share():
     assert "<td>1/2</td>" in html and "<td>0/2</td>" in html  # survived per model; b's quantize not run
     assert heat(0.0) == "#c6e8c4" and heat(1.0) == "#f2b0a8" and heat(None) == "#eeeeee"
     assert heat(-3) == heat(0.0) and heat(0.5) == "#faecaa"
+
+
+def test_the_papers_numbers_stand_beside_ours_when_the_run_repeats_its_setup(tmp_path):
+    from clearbench.report.paper import paper_table
+
+    found = [
+        ReportEntry("gold", "gold", metrics={"real": 0.5, "retain": 0.49, "forget": 0.2}),
+        ReportEntry("target", "target", metrics={"real": 0.47}),
+        ReportEntry("npo", "unlearned", "npo", "both", metrics={"real": 0.45, "forget_quality_js": 0.8}),
+        ReportEntry("npo@text", "unlearned", "npo", "text", metrics={"real": 0.3}),
+        ReportEntry("mine", "unlearned", "mine", "both", metrics={"real": 0.3}),  # not in the paper
+    ]
+    llava = {
+        "model": {"name": "llava-hf/llava-1.5-7b-hf"},
+        "forget_split": "forget10",
+        "data": {"source": "x"},
+    }
+    table = paper_table(found, llava)
+    assert table.rows == [
+        ["gold", "", "0.50 / 0.50", "0.49 / 0.51", "0.20 / 0.19", "n/a / 1.00", "CLEAR v4, Table 1"],
+        ["target", "", "0.47 / 0.48", "n/a / 0.51", "n/a / 0.35", "n/a / 0.85", "CLEAR v4, Table 1"],
+        ["npo", "both", "0.45 / 0.46", "n/a / 0.14", "n/a / 0.11", "0.80 / 0.76", "CLEAR v4, Table 1"],
+        [
+            "npo@text",
+            "text",
+            "0.30 / 0.51",
+            "n/a / 0.51",
+            "n/a / 0.29",
+            "n/a / 0.85",
+            "CLEAR v4, Table 3 (text)",
+        ],
+    ]
+    assert "compare them with a run under compat 'clear-official'" in table.note
+    assert paper_table(found, llava | {"data": {"source": "synthetic"}}) is None  # the tiny world
+    assert paper_table(found, llava | {"forget_split": "forget05"}) is None
+    text = build_report(found[:3], tmp_path / "report", config=llava).read_text()
+    assert 'id="paper"' in text and (tmp_path / "report" / "paper.csv").is_file()

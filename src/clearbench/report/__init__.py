@@ -21,6 +21,7 @@ from clearbench.report.leaderboard import (
     modality_rows,
 )
 from clearbench.report.matrices import privacy_matrix, robustness_matrix
+from clearbench.report.paper import paper_table
 from clearbench.report.plots import (
     fq_vs_utility_figure,
     png_bytes,
@@ -38,6 +39,7 @@ from clearbench.report.selection import Selection, select
 # The privacy section's figures (removed when this report has none of them).
 PRIVACY_FIGURES = ("roc_images.png", "roc_text.png", "leakage.png")
 TABLE_NAMES = (
+    "paper",
     "sweep",
     "requests",
     "significance",
@@ -97,6 +99,7 @@ def build_report(
             (out_dir / f"modality.{suffix}").unlink(missing_ok=True)
 
     tables = [
+        paper_table(entries, config),
         sweep_table,
         requests_table(entries, sequential),
         significance_table([run for run in seed_runs if run.request is None]),
