@@ -122,3 +122,12 @@ def test_jobs_plans_the_whole_run_and_says_why_a_job_is_redone(
     assert lines[-1] == "10 jobs: 10 pending; a re-run redoes 10"
     torch = pipeline_module.versions()["torch"]
     assert lines[0].endswith(f"made by other code or settings: torch {torch} → 9.9")
+
+
+@pytest.mark.parametrize(("overrides", "cpus"), [([], 2), (["jobs.threads=1"], 1), (["jobs.cpus=0.5"], 0.5)])
+def test_a_job_asks_ray_for_as_many_cpus_as_it_computes_with(tmp_path, overrides, cpus):
+    """A job of 2 threads asking Ray for 1 CPU let a cluster put 2 such jobs on 2 cores."""
+    config = load_config(None, ["jobs.threads=2", *overrides])
+    pipeline = Pipeline(config, tmp_path, log=lambda line: None)
+    pipeline.data_revision = "sha256:0"  # set from the data once a run starts
+    assert pipeline._job("evaluate", "eval x").cpus == cpus

@@ -198,7 +198,9 @@ class JobsSection:
         rule=THREADS,
         default_factory=lambda: default_threads(),
     )
-    cpus: float = setting(1.0, "CPUs each job asks of a Ray worker", POSITIVE)
+    # A job asks Ray for the CPUs it computes with (its threads), so a cluster packs jobs by what
+    # they use; a local runtime of N workers gets N jobs' worth and still runs N at once.
+    cpus: float | None = setting(None, "CPUs each job asks of a Ray worker; none: its threads", POSITIVE)
     gpus: float = setting(0.0, "GPUs each job asks of a Ray worker", NOT_NEGATIVE)
 
 

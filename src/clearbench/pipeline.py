@@ -748,7 +748,8 @@ class Pipeline:
         ):
             if value is not None:
                 shared[key] = value
-        return Job(kind, name, shared | spec, cpus=self.config.jobs.cpus, gpus=self.config.jobs.gpus)
+        jobs = self.config.jobs
+        return Job(kind, name, shared | spec, cpus=jobs.cpus or jobs.threads, gpus=jobs.gpus)
 
     def _run_jobs(self, executor, jobs: list[Job]) -> dict[str, dict]:
         """Run `jobs`, after refusing (unless --rerun-changed) to silently redo those whose earlier
@@ -785,7 +786,12 @@ class Pipeline:
             return InProcess(self.log)
         if self.state.num_processes > 1:
             raise UserError("jobs.workers / jobs.ray_address cannot be used under accelerate launch")
-        return RayExecutor(workers=jobs.workers or None, address=jobs.ray_address, log=self.log)
+        return RayExecutor(
+            workers=jobs.workers or None,
+            address=jobs.ray_address,
+            log=self.log,
+            job_cpus=jobs.cpus or jobs.threads,
+        )
 
     def _with_replay(self, split: str) -> str:
         return ",".join([split, *self.config.finetune.replay])

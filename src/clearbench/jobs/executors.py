@@ -143,10 +143,17 @@ def ended(job: Job, state: dict, where: str | None = None) -> str:
 
 
 class RayExecutor:
-    """Jobs on Ray: `workers` local CPU workers, or the cluster at `address`."""
+    """Jobs on Ray: `workers` local CPU workers, or the cluster at `address`. A local runtime has
+    `workers` × `job_cpus` CPUs, so that `workers` jobs run at once, each asking `job_cpus`."""
 
     def __init__(
-        self, *, workers: int | None = None, address: str | None = None, log=print, retries: int = 2
+        self,
+        *,
+        workers: int | None = None,
+        address: str | None = None,
+        log=print,
+        retries: int = 2,
+        job_cpus: float = 1,
     ):
         try:
             import ray
@@ -167,7 +174,7 @@ class RayExecutor:
                 else:
                     log(f"[ray] a local runtime with {workers or 'all'} CPU workers; dashboard off")
                     ray.init(
-                        num_cpus=workers,
+                        num_cpus=workers * job_cpus if workers else None,
                         num_gpus=0,
                         include_dashboard=False,
                         log_to_driver=False,

@@ -190,7 +190,8 @@ def _executor(config: VisualConfig, log):
 
     if not config.jobs.workers and not config.jobs.ray_address:
         return InProcess(log)
-    return RayExecutor(workers=config.jobs.workers or None, address=config.jobs.ray_address, log=log)
+    jobs = config.jobs
+    return RayExecutor(workers=jobs.workers or None, address=jobs.ray_address, log=log, job_cpus=jobs.threads)
 
 
 def run_visual_command(args) -> int:
