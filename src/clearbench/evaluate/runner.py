@@ -71,89 +71,118 @@ def evaluate_model(
     people's rows of `full` / `tofu_full`. `membership_gradnorm` also logs every row's GradNorm
     score (evaluate/gradnorm.py: one backward pass per row, so off by default). Returns `out_dir`.
     """
-    from clearbench.data.load import dataset_revision, load_split
-    from clearbench.models import registry
-
-    if max_rows is not None and max_rows < 1:
-        raise UserError(f"--max-rows must be at least 1, got {max_rows}")
-    if batch_size < 1:
-        raise UserError(f"--batch-size must be at least 1, got {batch_size}")
-    membership_k = membership.check_k(membership_k)
-    if holdout is not None and not hasattr(holdout, "derived"):  # names: withheld people
-        from clearbench.data.holdout import HoldoutPlan, check_named
-
-        holdout = HoldoutPlan(check_named(str(data), forget_split, holdout, revision), forget_split)
+    membership_k = _checked_options(max_rows, batch_size, membership_k)
+    holdout = _holdout_plan(holdout, data, forget_split, revision)
     out_dir = Path(out_dir)
-    files.refuse_input(out_dir, [model_path, data], "--out")
-    files.check_checkpoint(model_path)  # a corrupt safetensors header is named, not a traceback
-    adapter = registry.adapter_for(model_path, trust_remote_code=trust_remote_code)
+    adapter = _checked_model(model_path, data, out_dir, trust_remote_code)
     chosen = select_tasks(tasks, has_vision=adapter.has_vision)
     derived = holdout is not None and holdout.derived
-    configs = {
-        task.name: _holdout_config(task) if derived and task.holdout else task.config(forget_split)
-        for task in chosen
-    }
-    run = {
-        "model": str(model_path),
-        "data": str(data),
-        "revision": revision,
-        "forget_split": forget_split,
-        "seed": seed,
-        "max_rows": max_rows,
-        "max_new_tokens": max_new_tokens,
-        "membership_k": membership_k,
-        "membership_gradnorm": bool(membership_gradnorm),
-        "holdout_people": list(holdout.people) if derived else None,
-        "model_weights": files.weights_hash(model_path),
-    }
-    data_revision = dataset_revision(str(data), revision)  # also checks the source exists
-    run["data_revision"] = data_revision
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UserError(f"--out {out_dir} exists and is not a directory")
-    todo = [task for task in chosen if task.name not in logs.completed_tasks(out_dir)]
-    # Every split to score is loaded, and so validated, before anything is written or a model loaded.
-    splits = {
-        task.name: _holdout_rows(task, holdout, str(data), revision)
-        if derived and task.holdout
-        else load_split(str(data), configs[task.name], revision)
-        for task in todo
-    }
-    files.claim_folder(out_dir, "--out", legacy=lambda folder: (folder / SETTINGS).is_file())
+    configs = {task.name: _config(task, forget_split, derived) for task in chosen}
+    run = _run_record(
+        model_path, data, revision, forget_split, seed, max_rows, max_new_tokens, membership_k,
+        membership_gradnorm, list(holdout.people) if derived else None,
+    )  # fmt: skip
+    todo, splits = _claim_output(out_dir, chosen, configs, holdout if derived else None, str(data), revision)
     summary = _start_summary(out_dir, run)
     # Whose row each is (the bootstrap's unit): image rows say; questions are matched to these names.
     people = people_log.known_people(splits.values(), holdout.people if holdout is not None else ())
-
+    task_options = dict(
+        seed=seed, batch_size=batch_size, max_new_tokens=max_new_tokens, progress=progress,
+        membership_k=membership_k, people=people, gradnorm=membership_gradnorm,
+    )  # fmt: skip
     if todo:
         model, processor = adapter.load(model_path, trust_remote_code=trust_remote_code)
         model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
         for task in todo:
-            rows = splits[task.name]
-            if max_rows is not None:
-                rows = rows.select(range(min(max_rows, len(rows))))
-            try:
-                log = evaluate_task(
-                    model,
-                    adapter,
-                    processor,
-                    task,
-                    rows,
-                    seed=seed,
-                    config=configs[task.name],
-                    batch_size=batch_size,
-                    max_new_tokens=max_new_tokens,
-                    progress=progress,
-                    membership_k=membership_k,
-                    people=people,
-                    gradnorm=membership_gradnorm,
-                )
-            except UserError as error:
-                raise UserError(f"data source '{data}', config '{configs[task.name]}': {error}") from None
-            logs.write_task_log(out_dir, task.name, log | {"data_revision": data_revision})
-
+            rows = splits[task.name] if max_rows is None else _first(splits[task.name], max_rows)
+            log = _evaluate_one(model, adapter, processor, task, rows, data, configs[task.name], task_options)
+            logs.write_task_log(out_dir, task.name, log | {"data_revision": run["data_revision"]})
     written = logs.read_eval(out_dir)
     summary["tasks"] = {task.name: task_summary(written[task.name]) for task in chosen}
     logs.write_summary(out_dir, summary)
     return out_dir
+
+
+def _run_record(
+    model_path, data, revision, forget_split, seed, max_rows, max_new_tokens, k, gradnorm, people
+):
+    """What the evaluation ran with (summary.json's `settings`: a rerun with others is refused)."""
+    from clearbench.data.load import dataset_revision
+
+    return {
+        "model": str(model_path), "data": str(data), "revision": revision, "forget_split": forget_split,
+        "seed": seed, "max_rows": max_rows, "max_new_tokens": max_new_tokens, "membership_k": k,
+        "membership_gradnorm": bool(gradnorm), "holdout_people": people,
+        "model_weights": files.weights_hash(model_path),
+        "data_revision": dataset_revision(str(data), revision),  # also checks the source exists
+    }  # fmt: skip
+
+
+def _checked_model(model_path, data, out_dir: Path, trust_remote_code: bool):
+    """The model's adapter, once the output is known not to be an input and the weights read."""
+    from clearbench.models import registry
+
+    files.refuse_input(out_dir, [model_path, data], "--out")
+    files.check_checkpoint(model_path)  # a corrupt safetensors header is named, not a traceback
+    return registry.adapter_for(model_path, trust_remote_code=trust_remote_code)
+
+
+def _claim_output(out_dir: Path, chosen, configs: dict, withheld, data: str, revision):
+    """(the tasks not yet done in `out_dir`, their rows), every split loaded and so validated before
+    the folder is claimed, anything written or a model loaded."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir} exists and is not a directory")
+    todo = [task for task in chosen if task.name not in logs.completed_tasks(out_dir)]
+    splits = _load_splits(todo, configs, withheld, data, revision)
+    files.claim_folder(out_dir, "--out", legacy=lambda folder: (folder / SETTINGS).is_file())
+    return todo, splits
+
+
+def _evaluate_one(model, adapter, processor, task: Task, rows, data, config: str, options: dict) -> dict:
+    """One task's log, its data errors naming the source and config."""
+    try:
+        return evaluate_task(model, adapter, processor, task, rows, config=config, **options)
+    except UserError as error:
+        raise UserError(f"data source '{data}', config '{config}': {error}") from None
+
+
+def _checked_options(max_rows: int | None, batch_size: int, membership_k: float) -> float:
+    """Refuse bad options before anything is loaded; the Min-K % k, checked."""
+    if max_rows is not None and max_rows < 1:
+        raise UserError(f"--max-rows must be at least 1, got {max_rows}")
+    if batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {batch_size}")
+    return membership.check_k(membership_k)
+
+
+def _holdout_plan(holdout, data, forget_split: str, revision: str | None):
+    """A job spec's holdout names as the withheld people's plan (a plan or None as it is)."""
+    if holdout is not None and not hasattr(holdout, "derived"):  # names: withheld people
+        from clearbench.data.holdout import HoldoutPlan, check_named
+
+        return HoldoutPlan(check_named(str(data), forget_split, holdout, revision), forget_split)
+    return holdout
+
+
+def _load_splits(todo: Sequence[Task], configs: dict, withheld, data: str, revision: str | None) -> dict:
+    """Each task's rows: its config's, or, for a holdout task with `withheld` people, theirs."""
+    from clearbench.data.load import load_split
+
+    return {
+        task.name: _holdout_rows(task, withheld, data, revision)
+        if withheld is not None and task.holdout
+        else load_split(data, configs[task.name], revision)
+        for task in todo
+    }
+
+
+def _config(task: Task, forget_split: str, derived: bool) -> str:
+    """The config a task reads; a holdout task of withheld people reads their source config."""
+    return _holdout_config(task) if derived and task.holdout else task.config(forget_split)
+
+
+def _first(rows, count: int):
+    return rows.select(range(min(count, len(rows))))
 
 
 def evaluate_task(
@@ -186,84 +215,104 @@ def evaluate_task(
     """
     from tqdm.auto import tqdm
 
-    log: dict = {"task": task.name, "config": config, "forget": task.forget, "prob_kind": task.prob_kind}
-    log |= {"holdout": True} if task.holdout else {}
-    log["mia_k"] = membership_k
-    keys = HOLDOUT_KEYS if task.holdout else PER_SAMPLE_KEYS
-    sampling = leak_samples > 0 and not task.holdout
-    extra = (gradnorm_scores.LOG_KEY,) if gradnorm else ()
-    if sampling:
-        log |= {"leak_samples": leak_samples, "leak_temperature": leak_temperature}
-        extra += (sampling_leak.SAMPLES_KEY, sampling_leak.KEY_KEY, sampling_leak.LEAKED_KEY)
-    per_sample: dict[str, dict] = {key: {} for key in keys + MEMBERSHIP_KEYS + extra}
-    columns = getattr(rows, "column_names", None)
-    missing = sorted(task.columns() - set(columns)) if columns is not None else []
-    if missing:
-        raise UserError(f"task {task.name}: no column(s) {', '.join(missing)} (it has: {', '.join(columns)})")
     from clearbench.train.tracking import named
 
+    sampling = leak_samples > 0 and not task.holdout
+    log, per_sample = _new_log(task, config, membership_k, gradnorm, sampling, leak_samples, leak_temperature)
+    _check_columns(task, rows)
     # The person of each row (evaluate/people.py), where one is known: the bootstrap's unit.
     found = people_log.rows_people(rows, people)
     people_of: dict[str, str] = {}
-
+    generation = dict(max_new_tokens=max_new_tokens, samples=leak_samples, temperature=leak_temperature)
     with tqdm(total=len(rows), desc=named(task.name), unit="row", disable=not progress) as bar:
         for start in range(0, len(rows), batch_size):
             chunk = [
                 task.item(rows[index], index, seed)
                 for index in range(start, min(start + batch_size, len(rows)))
             ]
-            scores = score_candidates(
-                model,
-                adapter,
-                processor,
-                [item.prompt for item in chunk],
-                [item.candidates() for item in chunk],
-                batch_size,
+            outputs = _chunk_outputs(
+                model, adapter, processor, task, chunk, batch_size, seed, sampling, gradnorm, generation
             )
-            if task.holdout:
-                generations = [None] * len(chunk)
-            else:
-                generations = generate_answers(
-                    model,
-                    adapter,
-                    processor,
-                    [item.prompt for item in chunk],
-                    batch_size=batch_size,
-                    max_new_tokens=max_new_tokens,
-                )
-            if sampling:
-                drawn = sampling_leak.sample_answers(
-                    model,
-                    adapter,
-                    processor,
-                    [item.prompt for item in chunk],
-                    samples=leak_samples,
-                    temperature=leak_temperature,
-                    max_new_tokens=max_new_tokens,
-                    seeds=[sampling_leak.row_seed(seed, task.name, item.index) for item in chunk],
-                )
-            if gradnorm:
-                answered = [dataclasses.replace(item.prompt, answer=item.answer) for item in chunk]
-                pulls = gradnorm_scores.gradnorm_scores(model, adapter, processor, answered)
-            for position, (item, row_scores, generation) in enumerate(zip(chunk, scores, generations)):
-                values = _membership_values(item, row_scores[0], membership_k)
-                if gradnorm:
-                    values[gradnorm_scores.LOG_KEY] = pulls[position]
-                if sampling:
-                    values |= _leak_values(item, found[start + position], drawn[position])
-                if task.holdout:
-                    values |= _answer_values(row_scores[0])
-                else:
-                    prompt_text = adapter.prompt_text(processor, item.prompt)
-                    values |= _row_values(item, row_scores, generation, prompt_text)
+            for position, item in enumerate(chunk):
+                person = found[start + position]
+                values = _row_log(adapter, processor, task, item, position, outputs, membership_k, person)
                 for name, value in values.items():
                     per_sample[name][str(item.index)] = value
-                if found[start + position]:  # keyed like every value: a variant's rows keep their index
-                    people_of[str(item.index)] = found[start + position]
+                if person:  # keyed like every value: a variant's rows keep their index
+                    people_of[str(item.index)] = person
             bar.update(len(chunk))
     if people_of:
         per_sample[people_log.LOG_KEY] = people_of
     return {**log, **per_sample}
+
+
+def _new_log(
+    task: Task, config: str, membership_k, gradnorm: bool, sampling: bool, samples: int, temperature
+):
+    """(the log's header, its per-sample columns, empty)."""
+    log: dict = {"task": task.name, "config": config, "forget": task.forget, "prob_kind": task.prob_kind}
+    log |= {"holdout": True} if task.holdout else {}
+    log["mia_k"] = membership_k
+    keys = HOLDOUT_KEYS if task.holdout else PER_SAMPLE_KEYS
+    extra = (gradnorm_scores.LOG_KEY,) if gradnorm else ()
+    if sampling:
+        log |= {"leak_samples": samples, "leak_temperature": temperature}
+        extra += (sampling_leak.SAMPLES_KEY, sampling_leak.KEY_KEY, sampling_leak.LEAKED_KEY)
+    return log, {key: {} for key in keys + MEMBERSHIP_KEYS + extra}
+
+
+def _check_columns(task: Task, rows) -> None:
+    columns = getattr(rows, "column_names", None)
+    missing = sorted(task.columns() - set(columns)) if columns is not None else []
+    if missing:
+        raise UserError(f"task {task.name}: no column(s) {', '.join(missing)} (it has: {', '.join(columns)})")
+
+
+def _chunk_outputs(
+    model, adapter, processor, task: Task, chunk, batch_size, seed, sampling, gradnorm, generation
+):
+    """What the model gives a chunk of rows: candidate scores, greedy answers (not for a holdout
+    task), sampled answers (leak@k) and GradNorm scores when asked; absent ones are None."""
+    prompts = [item.prompt for item in chunk]
+    scores = score_candidates(
+        model, adapter, processor, prompts, [item.candidates() for item in chunk], batch_size
+    )
+    generations = [None] * len(chunk)
+    if not task.holdout:
+        generations = generate_answers(
+            model,
+            adapter,
+            processor,
+            prompts,
+            batch_size=batch_size,
+            max_new_tokens=generation["max_new_tokens"],
+        )
+    drawn = pulls = None
+    if sampling:
+        drawn = sampling_leak.sample_answers(
+            model, adapter, processor, prompts, samples=generation["samples"], temperature=generation["temperature"],
+            max_new_tokens=generation["max_new_tokens"],
+            seeds=[sampling_leak.row_seed(seed, task.name, item.index) for item in chunk],
+        )  # fmt: skip
+    if gradnorm:
+        answered = [dataclasses.replace(item.prompt, answer=item.answer) for item in chunk]
+        pulls = gradnorm_scores.gradnorm_scores(model, adapter, processor, answered)
+    return scores, generations, drawn, pulls
+
+
+def _row_log(adapter, processor, task: Task, item, position: int, outputs, membership_k, person) -> dict:
+    """One row's logged values from its chunk's outputs."""
+    scores, generations, drawn, pulls = outputs
+    row_scores = scores[position]
+    values = _membership_values(item, row_scores[0], membership_k)
+    if pulls is not None:
+        values[gradnorm_scores.LOG_KEY] = pulls[position]
+    if drawn is not None:
+        values |= _leak_values(item, person, drawn[position])
+    if task.holdout:
+        return values | _answer_values(row_scores[0])
+    prompt_text = adapter.prompt_text(processor, item.prompt)
+    return values | _row_values(item, row_scores, generations[position], prompt_text)
 
 
 PER_SAMPLE_KEYS = (
