@@ -53,3 +53,26 @@ def test_unseen_photos_feed_their_own_forget_and_retain_and_nothing_else():
     assert all("unseen" not in task for key, used in both["tasks_used"].items() if "unseen" not in key
                for task in used)  # fmt: skip
     assert alone["forget_unseen"] is None and "eval.unseen_photos" in alone["unavailable"]["forget_unseen"]
+
+
+def test_unseen_photos_are_evaluated_only_on_request_and_leave_default_jobs_as_they_were(tmp_path):
+    from types import SimpleNamespace
+
+    from clearbench.config import load_config
+    from clearbench.pipeline import Pipeline
+
+    run = SimpleNamespace(job=SimpleNamespace(key="k"), snapshot=None, forget_split=None, name="target")
+    specs = {}
+    for unseen in (False, True):
+        config = load_config(None, [f"eval.unseen_photos={str(unseen).lower()}"])
+        pipeline = Pipeline(config, tmp_path / str(unseen), log=lambda line: None)
+        pipeline.data_revision = "sha256:test"
+        pipeline.eval_tasks = select_tasks(unseen=config.eval.unseen_photos)
+        specs[unseen] = pipeline._evaluation(run).spec
+    assert specs[False]["tasks"] is None  # as before: the default evaluation keeps its job key
+    assert [n for n in specs[True]["tasks"] if n.endswith("_unseen")] == [
+        "forget_captions_unseen", "retain_captions_unseen", "forget_facerec_unseen", "retain_facerec_unseen",
+    ]  # fmt: skip
+    assert {k: v for k, v in specs[True].items() if k != "tasks"} == {
+        k: v for k, v in specs[False].items() if k != "tasks"
+    }
