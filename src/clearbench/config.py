@@ -24,16 +24,17 @@ from clearbench.attacks import DEFAULT_ATTACKS, get_attack
 from clearbench.attacks.options import AttackOptions
 from clearbench.data.split_names import FORGET_SPLITS, check_forget_split, retain_split, split_percent
 from clearbench.errors import UserError
+from clearbench.evaluate.options import EvalOptions
 from clearbench.methods import PAPER_METHODS, get_method, resolve_method
 from clearbench.models.base import check_attention
 from clearbench.report.selection import Selection
-from clearbench.settings import AT_LEAST_ONE, FRACTION, NOT_NEGATIVE, POSITIVE, UNIT, setting
+from clearbench.settings import AT_LEAST_ONE, NOT_NEGATIVE, POSITIVE, UNIT, setting
 from clearbench.train import tracking
 from clearbench.train.options import FINETUNE_DEFAULTS, UNLEARN_DEFAULTS, TrainOptions, UnlearnOptions
 
 MODALITIES = ("both", "images", "text")
 # Seeds reach numpy, whose seeds are 32-bit: a larger one would stop a run mid-way.
-SEED = settings.Rule(lambda v: 0 <= v < 2**32, f"must be between 0 and {2**32 - 1}")
+SEED = settings.SEED
 
 
 @dataclass
@@ -108,19 +109,12 @@ class UnlearnSection(UnlearnOptions):
 
 
 @dataclass
-class EvalSection:
+class EvalSection(EvalOptions):
+    """How each model is evaluated (evaluate/options.py), and what the run adds: which tasks, the
+    metrics' compat mode, unseen photos, the bootstrap."""
+
     tasks: list[str] | None = None  # None = every task the model can take
-    max_rows: int | None = setting(None, "rows per task; none = every row (no silent cap)", AT_LEAST_ONE)
-    batch_size: int = setting(8, "sequences per forward pass", AT_LEAST_ONE)
-    max_new_tokens: int = setting(64, "greedy generation length", AT_LEAST_ONE)
-    seed: int = setting(0, "seed of the per-row caption questions", SEED)
     compat: str = "clearbench"
-    membership_k: float = setting(
-        0.2, "k of the Min-K % and Min-K %++ membership scores (a fraction)", FRACTION
-    )
-    membership_gradnorm: bool = setting(
-        False, "also log each row's GradNorm membership score (a backward pass per row, so opt-in)"
-    )
     unseen_photos: bool = setting(
         False,
         "also ask the forget and retain image tasks about unseen photos of the same people "

@@ -512,6 +512,8 @@ class Pipeline:
                 run.status, run.error = "failed", f"evaluation: {state.get('reason')}"
 
     def _evaluation(self, run: ModelRun) -> Job:
+        from clearbench.evaluate.options import job_spec
+
         section = self.config.eval
         return self._job(
             "evaluate",
@@ -520,14 +522,8 @@ class Pipeline:
             forget_split=run.forget_split or self.config.forget_split,
             # Unseen photos name their tasks, so that existing evaluations keep their key.
             tasks=[task.name for task in self.eval_tasks] if section.unseen_photos else section.tasks,
-            max_rows=section.max_rows,
-            batch_size=section.batch_size,
-            max_new_tokens=section.max_new_tokens,
-            seed=section.seed,
-            membership_k=section.membership_k,
             holdout=self._withhold().get("withhold"),
-            # Only when on, so that turning it on is a new job and existing evaluations keep their key.
-            **({"membership_gradnorm": True} if section.membership_gradnorm else {}),
+            **job_spec(section),
         )
 
     def metrics_all(self, runs: list[ModelRun]) -> None:

@@ -35,6 +35,7 @@ FRACTION = Rule(lambda v: 0 < v <= 1, "must be in (0, 1]")
 DROPOUT = Rule(lambda v: 0 <= v < 1, "must be in [0, 1)")
 UNIT = Rule(lambda v: 0 <= v <= 1, "must be in [0, 1]")
 FINITE = Rule(lambda v: math.isfinite(v), "must be a finite number")
+SEED = Rule(lambda v: 0 <= v < 2**32, f"must be between 0 and {2**32 - 1}")
 
 
 def setting(
@@ -159,6 +160,7 @@ def add_arguments(parser, defaults: Any, prefix: str = "") -> None:
         flags = [flag(dest), *field.metadata["flags"]]
         shown = ",".join(value) if isinstance(value, list) else value
         help = field.metadata["help"] + ("" if value is None else f" (default: {shown})")
+        help = help.replace("%", "%%")  # argparse formats help text with %
         options = {"dest": dest, "default": value, "help": help}
         if kind is bool:
             parser.add_argument(*flags, action=argparse.BooleanOptionalAction, **options)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 
 def register(subparsers) -> None:
+    from clearbench import settings
     from clearbench.data.split_names import FORGET_SPLITS
+    from clearbench.evaluate.options import EvalOptions
     from clearbench.evaluate.tasks import TASKS
 
     parser = subparsers.add_parser(
@@ -29,30 +31,7 @@ def register(subparsers) -> None:
         default=None,
         help="comma-separated tasks (default: all; TOFU only for text-only models): " + ", ".join(TASKS),
     )
-    parser.add_argument(
-        "--max-rows",
-        type=int,
-        default=None,
-        help="evaluate only the first N rows of each task (default: every row)",
-    )
-    parser.add_argument("--batch-size", type=int, default=8, help="sequences per forward pass (default: 8)")
-    parser.add_argument(
-        "--max-new-tokens", type=int, default=64, help="greedy generation length (default: 64)"
-    )
-    parser.add_argument(
-        "--seed", type=int, default=0, help="seed of the per-row caption questions (default: 0)"
-    )
-    parser.add_argument(
-        "--membership-k",
-        type=float,
-        default=0.2,
-        help="k of the Min-K %% and Min-K %%++ membership scores, a fraction (default: 0.2)",
-    )
-    parser.add_argument(
-        "--membership-gradnorm",
-        action="store_true",
-        help="also log each row's GradNorm membership score (one backward pass per row)",
-    )
+    settings.add_arguments(parser.add_argument_group("evaluation"), EvalOptions())
     parser.add_argument(
         "--holdout-people",
         type=_names,
@@ -73,23 +52,24 @@ def _names(text: str) -> list[str]:
 
 
 def _run_eval(args) -> int:
+    from dataclasses import asdict
+
+    from clearbench import settings
+    from clearbench.evaluate.options import EvalOptions
     from clearbench.evaluate.runner import evaluate_model
 
+    options = settings.from_arguments(EvalOptions(), args)
+    settings.check(options, settings.flag)  # every value refused here, before a model is loaded
     out = evaluate_model(
         args.model,
         args.data,
         args.forget_split,
         args.out,
         tasks=args.tasks,
-        max_rows=args.max_rows,
-        batch_size=args.batch_size,
-        max_new_tokens=args.max_new_tokens,
-        seed=args.seed,
         revision=args.revision,
         trust_remote_code=args.trust_remote_code,
-        membership_k=args.membership_k,
         holdout=args.holdout_people,
-        membership_gradnorm=args.membership_gradnorm,
+        **asdict(options),
     )
     print(out / "summary.json")
     return 0

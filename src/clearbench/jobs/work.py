@@ -73,7 +73,10 @@ def unlearn_job(spec: dict[str, Any], root: Path, out: Path) -> dict:
 
 
 def evaluate_job(spec: dict[str, Any], root: Path, out: Path) -> dict:
+    from dataclasses import asdict
+
     from clearbench.evaluate import runner
+    from clearbench.evaluate.options import from_spec
 
     runner.evaluate_model(
         resolve(spec["model"], root),
@@ -81,15 +84,10 @@ def evaluate_job(spec: dict[str, Any], root: Path, out: Path) -> dict:
         spec["forget_split"],
         out,
         tasks=spec["tasks"],
-        max_rows=spec["max_rows"],
-        batch_size=spec["batch_size"],
-        max_new_tokens=spec["max_new_tokens"],
-        seed=spec["seed"],
         revision=spec["revision"],
         trust_remote_code=spec["trust_remote_code"],
-        membership_k=spec["membership_k"],
         holdout=spec.get("holdout"),
-        membership_gradnorm=spec.get("membership_gradnorm", False),
+        **asdict(from_spec(spec)),
     )
     return {"status": "completed"}
 
