@@ -167,5 +167,6 @@ def test_the_papers_numbers_stand_beside_ours_when_the_run_repeats_its_setup(tmp
     assert "compare them with a run under compat 'clear-official'" in table.note
     assert paper_table(found, llava | {"data": {"source": "synthetic"}}) is None  # the tiny world
     assert paper_table(found, llava | {"forget_split": "forget05"}) is None
+    assert paper_table(found, {"model": "tiny"}) is None and paper_table(found, None) is None
     text = build_report(found[:3], tmp_path / "report", config=llava).read_text()
     assert 'id="paper"' in text and (tmp_path / "report" / "paper.csv").is_file()

@@ -38,6 +38,8 @@ from clearbench.report.selection import Selection, select
 # The extra tables a report may write (removed when this report has none of them).
 # The privacy section's figures (removed when this report has none of them).
 PRIVACY_FIGURES = ("roc_images.png", "roc_text.png", "leakage.png")
+# Figures written to plots/ but not put on the page, which shows the same numbers as a matrix.
+FILE_ONLY = ("robustness.png",)
 TABLE_NAMES = (
     "paper",
     "sweep",
@@ -151,7 +153,8 @@ def build_report(
             continue
         png = png_bytes(figure)
         atomic.write_bytes(out_dir / "plots" / name, png)
-        figures.append((name, caption, png))
+        if name not in FILE_ONLY:
+            figures.append((name, caption, png))
 
     headline = build_headline(rows, seed_runs, attacks)
     matrices = robustness_matrix(attacks) if attacks else []

@@ -68,7 +68,8 @@ def robustness_matrix(records: Sequence[Mapping]) -> list[str]:
         "Residual share after each attack: (model − gold) / (target − gold) of the forget Prob, target and "
         "gold attacked the same way; 0 = as gold (green), 1 = as the target (red). ✓ survived: its 95 % "
         f"interval (bootstrap over people, on hover) stays ≤ {SURVIVES_BELOW:g}; ✗ lies above; ? holds it; "
-        "n/m: the target–gold gap under that attack is not measurable. Every number: robustness.csv."
+        "n/m: the target–gold gap under that attack is not measurable. Every number: robustness.csv; "
+        "before and after per model: plots/robustness.png."
     )
     return [
         '<h2 id="robustness-matrix">Robustness: what each attack brings back</h2>',

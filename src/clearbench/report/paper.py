@@ -88,9 +88,10 @@ REFERENCES_OF = {(LLAVA, "text"): (LLAVA, "both"), (LLAVA, "images"): (LLAVA, "b
 
 def paper_setup(config: dict | None) -> str | None:
     """The paper's model when the run repeats its setup (that model on CLEAR's forget10), else None."""
-    config = config or {}
-    model = (config.get("model") or {}).get("name")
-    source = (config.get("data") or {}).get("source")
+    config = config if isinstance(config, dict) else {}
+    model, data = config.get("model"), config.get("data")  # any shape: build_report takes any dict
+    model = model.get("name") if isinstance(model, dict) else None
+    source = data.get("source") if isinstance(data, dict) else None
     # CLEAR itself, from the Hub or a local copy; never the synthetic world
     if model in (LLAVA, QWEN2_VL) and config.get("forget_split") == "forget10" and source != "synthetic":
         return model
