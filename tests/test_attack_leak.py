@@ -34,7 +34,7 @@ def test_the_key_is_the_name_when_only_the_answer_names_the_person_else_the_dist
     assert (
         row_leak(["Born in Nairobi.", "It was 1991."], fact) == 0
     )  # the fact needs both words in one answer
-    assert row_leak(["A man called Kamau."], ["kamau", "wekesa"]) == 0  # the whole name, in order
+    assert row_leak(["A man called Kamau."], ["kamau", "wekesa"]) == 0  # every word of the name
     assert row_leak(["anything"], []) is None  # no key: not counted as safe
 
 
