@@ -104,11 +104,17 @@ def metric_cell(row: Row, key: str, with_interval: bool, floor: dict) -> Cell:
         if verdict:
             text += " ≈ gold" if verdict.startswith("indistinguishable") else " ≠ gold"
             title = f"{title}; {verdict} (its interval against gold-vs-gold variation)".lstrip("; ")
-    if row.unreliable and key in ("mia_auc", "mia_auc_text") and value is not None:
+    if key in ("mia_auc", "mia_auc_text") and value is not None:
+        from clearbench.evaluate.metric_table import HEADLINE_ATTACK
+        from clearbench.report.privacy import membership_interval
+
         scope = "images" if key == "mia_auc" else "text"
+        span = membership_interval(row.entry, scope, HEADLINE_ATTACK, "auc")
+        if span:  # the bootstrap keeps membership intervals per attack, not under `values`
+            title = f"95 % interval [{format_number(span[0])}, {format_number(span[1])}]"
         if scope in dict(row.unreliable):
             text += " †"
-            title = "unreliable: gold's own AUC interval excludes 0.5"
+            title += "; unreliable: gold's own AUC interval excludes 0.5"
     return Cell(text, value, title)
 
 
