@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from clearbench.evaluate.metric_table import ATTACKS
 from clearbench.report import ReportEntry, build_report
 from clearbench.report.glossary import TERMS, term_of
 from clearbench.report.headline import build_headline
@@ -170,3 +171,22 @@ def test_the_papers_numbers_stand_beside_ours_when_the_run_repeats_its_setup(tmp
     assert paper_table(found, {"model": "tiny"}) is None and paper_table(found, None) is None
     text = build_report(found[:3], tmp_path / "report", config=llava).read_text()
     assert 'id="paper"' in text and (tmp_path / "report" / "paper.csv").is_file()
+
+
+def test_privacy_matrix_has_one_row_per_model_and_colours_each_attack_by_its_distance_from_gold():
+    from clearbench.report.matrices import privacy_matrix
+
+    def entry(name, kind, auc, span):
+        attacks = {attack: {"auc": auc, "gold_auc": 0.5, "privleak": 0.0} for attack in ATTACKS}
+        membership = {"images": {"attacks": attacks}}
+        intervals = {"membership": {"images": {"min_k_plus_plus": {"auc": span}}}}
+        return ReportEntry(name, kind, metrics={"membership": membership, "intervals": intervals})
+
+    html = "".join(
+        privacy_matrix([entry("npo", "unlearned", 0.9, [0.8, 0.95]), entry("gold", "gold", 0.5, None)])
+    )
+    assert re.findall(r'data-entry="(\w+)"', html) == ["gold", "npo"]  # references first
+    assert "<td>0.900 [0.80, 0.95]</td><td>0.000</td>" in html
+    # |0.9 − 0.5| · 2 = 0.8 of the way to red; gold's own 0.5 is green
+    assert html.count(f"background:{heat(0.8)}") == 4 and html.count(f"background:{heat(0.0)}") == 4
+    assert privacy_matrix([ReportEntry("x", "gold", metrics={})]) == []
