@@ -13,11 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "clearbench"
 
 # Known circles, to be removed by their own issues (each component as a set of module names); the
 # report circle (leaderboard -> seeds -> tables) ended with issue 25.
-KNOWN_CIRCLES = [
-    # Issue 26: unseen.py imports build.py's png_bytes and role back (inside functions); they belong in
-    # a small module both use.
-    {"clearbench.data.synth.build", "clearbench.data.synth.unseen"},
-]
+KNOWN_CIRCLES: list[set[str]] = []
 
 GROUND_FLOOR = {"errors", "atomic", "files", "settings", "versions", "registry"}
 # Layer → the top-level parts of the package it must never import.

@@ -3,7 +3,8 @@
 people.py (names, biographies) · faces.py (face identities, drawing) · scenes.py (backgrounds,
 lighting) · text.py (captions, questions, paraphrases, perturbations) · world.py (famous people,
 shape scenes, facts) · splits.py (who is forgotten, retained, held out) · build.py (config tables)
-· density.py (rows per person, size of the pretrained world) · writer.py (parquet + card).
+· density.py (rows per person, size of the pretrained world) · unseen.py (photos no config trains
+on) · photo.py (a photo row's bytes and role) · writer.py (parquet + card).
 """
 
 from __future__ import annotations

@@ -6,17 +6,15 @@ the others. A table is a dict column → list of values; images are PNG bytes.
 
 from __future__ import annotations
 
-import io
 import random
 from dataclasses import dataclass
-
-from PIL import Image
 
 from clearbench.data.format import FACE_QUESTION
 from clearbench.data.schema import FORGET_PERCENTS, RETAIN_OF, SCHEMAS, TOFU_PREFIX
 from clearbench.data.synth.density import CLEAR_DENSITY, Density
 from clearbench.data.synth.faces import draw_look
 from clearbench.data.synth.people import FAMOUS_OCCUPATIONS, Person, draw_names, draw_people
+from clearbench.data.synth.photo import png_bytes, role
 from clearbench.data.synth.scenes import LIGHTS, SCENES, render_photo
 from clearbench.data.synth.splits import PersonSplits, holdout_people_needed, matched_pairs, split_people
 from clearbench.data.synth.text import (
@@ -39,12 +37,6 @@ from clearbench.data.synth.world import (
 )
 
 
-def png_bytes(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=6)
-    return buffer.getvalue()
-
-
 def stream(seed: int, part: str) -> random.Random:
     # A string seed is hashed with SHA-512 by `random`, so it is stable across runs and platforms.
     return random.Random(f"clearbench-synth:{seed}:{part}")
@@ -54,10 +46,6 @@ def stream(seed: int, part: str) -> random.Random:
 class PhotoRow:
     image: bytes
     photo: Photo
-
-
-def role(person: Person, famous: bool = False) -> str:
-    return f"famous {person.occupation}" if famous else f"{person.culture.demonym} {person.occupation}"
 
 
 def take_photos(

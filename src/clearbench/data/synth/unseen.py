@@ -22,6 +22,7 @@ import random
 
 from clearbench.data.schema import FORGET_PERCENTS
 from clearbench.data.synth.faces import draw_look
+from clearbench.data.synth.photo import png_bytes, role
 from clearbench.data.synth.scenes import LIGHTS, SCENES, render_photo
 from clearbench.data.synth.text import (
     PERTURBATIONS,
@@ -49,8 +50,6 @@ def _fresh(options, used, rng: random.Random) -> str:
 
 def take_unseen_photos(person, trained, count: int, image_size: int, rng: random.Random, role: str):
     """`count` (png bytes, Photo) of `person`, unlike their `trained` PhotoRows (see module doc)."""
-    from clearbench.data.synth.build import png_bytes
-
     scenes_used = {row.photo.scene for row in trained}
     lights_used = {row.photo.light for row in trained}
     photos = []
@@ -67,8 +66,6 @@ def take_unseen_photos(person, trained, count: int, image_size: int, rng: random
 
 def unseen_tables(people, holdout_people, photos, holdout_photos, splits, image_size, rng: random.Random):
     """The unseen configs of a world (build.build_tables' people, trained PhotoRows and splits)."""
-    from clearbench.data.synth.build import role
-
     roles = tuple(sorted({role(p) for p in people + holdout_people}))
     names = [p.name for p in people]
     rows: dict[int, list[dict]] = {}  # training person -> their perturbed rows
