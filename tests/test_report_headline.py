@@ -54,6 +54,10 @@ def test_a_target_that_passes_as_gold_is_said_to_show_the_test_has_no_power():
     found[2].metrics["intervals"]["values"]["forget_quality_ks_statistic"] = [0.1, 0.6]
     headline = build_headline(leaderboard_rows(found, 0.35))
     assert "so is the target itself, which forgot nothing" in headline.sentences[0]
+    assert headline.sentences[2] == (
+        "a keeps utility and cannot be told from gold, but neither can the target: this run does not "
+        "show that it forgot."
+    )
 
 
 def test_headline_has_at_most_eight_columns_and_references_are_not_failures():

@@ -168,7 +168,7 @@ def summary(rows: Sequence[Row], scope: str, floor: dict, robustness: dict) -> l
     methods = [row for row in rows if not row.reference and row.entry.status == "completed"]
     if not methods:
         return ["No unlearning run completed: the table shows the references only."]
-    sentences = []
+    sentences, powerless = [], False
     ks = metric_key("forget_quality_ks_statistic", scope)
     verdicts = {row.entry.name: gold_like(row.entry, ks, floor) for row in methods}
     like = [name for name, v in verdicts.items() if v and v.startswith("indistinguishable")]
@@ -182,7 +182,8 @@ def summary(rows: Sequence[Row], scope: str, floor: dict, robustness: dict) -> l
             parts.append(f"{names(unlike)} {'differs' if len(unlike) == 1 else 'differ'} from gold")
         target = next((row for row in rows if row.entry.kind == "target"), None)
         control = gold_like(target.entry, ks, floor) if target else None
-        if control and control.startswith("indistinguishable"):
+        powerless = bool(control and control.startswith("indistinguishable"))
+        if powerless:
             # the model that forgot nothing passes too: the test has no power here, say so
             parts.append(
                 "so is the target itself, which forgot nothing: at this forget-set size KS D cannot tell "
@@ -205,11 +206,16 @@ def summary(rows: Sequence[Row], scope: str, floor: dict, robustness: dict) -> l
         )
     if (like or unlike) and span:
         both = [name for name in like if name in keep]
-        sentences.append(
-            f"Forgot as well as gold while keeping utility: {names(both)}."
-            if both
-            else "No method both matches gold on forget quality and keeps the target's utility."
-        )
+        if not both:
+            sentences.append("No method both matches gold on forget quality and keeps the target's utility.")
+        elif powerless:
+            one = len(both) == 1
+            sentences.append(
+                f"{names(both)} {'keeps' if one else 'keep'} utility and cannot be told from gold, but "
+                f"neither can the target: this run does not show that {'it' if one else 'they'} forgot."
+            )
+        else:
+            sentences.append(f"Forgot as well as gold while keeping utility: {names(both)}.")
     if robustness:
         sentences.append(robustness_sentence(robustness))
     return sentences[:4]
