@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 import yaml
 
 from clearbench.cli import main
-from clearbench.config import load_config
+from clearbench.errors import UserError
 from clearbench.report import ReportEntry
 from clearbench.report.run_dir import write_runs
 
@@ -29,7 +30,13 @@ def metrics(utility, span, ks=0.2, ks_span=(0.1, 0.3)):
 
 def write_run(folder, learning_rate, npo_utility, npo_span):
     folder.mkdir()
-    config = load_config("tiny", [f"unlearn.learning_rate={learning_rate}"]).to_dict()
+    # a resolved config as a run saves it, cut to a few sections
+    config = {
+        "forget_split": "forget10",
+        "unlearn": {"methods": ["ga", "npo"], "learning_rate": learning_rate, "epochs": 5},
+        "report": {"retain_fail_threshold": 0.4},
+        "selection": {"rule": "fq_at_utility", "utility_fraction": 0.95},
+    }
     (folder / "config.yaml").write_text(yaml.safe_dump(config))
     entries = [
         ReportEntry("gold", "gold", metrics=metrics(0.45, (0.4, 0.5), 0.0, (0.0, 0.0))),
@@ -85,3 +92,12 @@ def test_overlapping_intervals_are_within_and_missing_ones_are_said(tmp_path):
 def test_compare_needs_two_run_folders(tmp_path, capsys):
     assert main(["compare", str(tmp_path)]) == 2
     assert "at least two run directories" in capsys.readouterr().err
+
+
+def test_a_config_that_is_not_a_mapping_is_named(tmp_path):
+    from clearbench.report.compare import load_run
+
+    folder = write_run(tmp_path / "run", 1e-5, 0.4, (0.3, 0.5))
+    (folder / "config.yaml").write_text("- just\n- a list\n")
+    with pytest.raises(UserError, match="config.yaml: not a clearbench run's config"):
+        load_run(folder)

@@ -49,22 +49,36 @@ def flatten(tree, prefix: str = "") -> dict:
 
 def load_run(path: Path, label: str | None = None) -> Run:
     """A finished run's leaderboard rows (seeds aggregated, swept points selected, as its report) and
-    its resolved configuration."""
-    from clearbench.config import load_config
+    its configuration. config.yaml is read as saved, not re-validated: a run made by another version,
+    with other settings, still compares."""
+    import dataclasses
+
+    import yaml
+
     from clearbench.report.requests import split_requests
     from clearbench.report.run_dir import read_entries
     from clearbench.report.seeds import aggregate
-    from clearbench.report.selection import select
+    from clearbench.report.selection import Selection, select
 
     path = Path(path)
     config_file = path / "config.yaml"
     if not config_file.is_file():
         raise UserError(f"{path}: no config.yaml; is this a `clearbench run` directory?")
-    config = load_config(str(config_file))
+    try:
+        config = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise UserError(f"{config_file}: cannot be read ({type(error).__name__})") from None
+    if not isinstance(config, dict):
+        raise UserError(f"{config_file}: not a clearbench run's config (expected a mapping)")
+    known = {field.name for field in dataclasses.fields(Selection)}
+    chosen = config.get("selection") if isinstance(config.get("selection"), dict) else {}
+    selection = Selection(**{key: value for key, value in chosen.items() if key in known})
+    report = config.get("report") if isinstance(config.get("report"), dict) else {}
+    threshold = report.get("retain_fail_threshold")
     points, _ = split_requests(aggregate(read_entries(path)))
-    entries, _ = select(points, config.selection)
-    rows = leaderboard_rows(entries, config.report.retain_fail_threshold)
-    return Run(label or path.name, path, flatten(config.to_dict()), rows)
+    entries, _ = select(points, selection)
+    rows = leaderboard_rows(entries, threshold if isinstance(threshold, int | float) else None)
+    return Run(label or path.name, path, flatten(config), rows)
 
 
 def differing_settings(runs: list[Run]) -> list[tuple[str, list]]:
