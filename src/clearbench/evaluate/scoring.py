@@ -24,7 +24,6 @@ from dataclasses import replace
 from typing import NamedTuple
 
 import torch
-from transformers import DynamicCache
 
 from clearbench.data.format import Sample
 from clearbench.models.base import IGNORE_INDEX, unwrap
@@ -217,6 +216,8 @@ def _prefix_cache(model, prefix: dict, positions: torch.Tensor) -> list:
 def _score_tails(model, tails, owner, cached, prefix_mask, starts, batch_size: int, pad) -> list:
     """Each candidate's answer NLL, its tail continuing its row's cached prefix (`starts`: the
     position of the tail's first token)."""
+    from transformers import DynamicCache  # not at import: `clearbench --help` would pay for transformers
+
     device = _device(model)
     prefix_mask = prefix_mask.to(device)
     flat: list[AnswerNLL | None] = [None] * len(owner)
