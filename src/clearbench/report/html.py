@@ -72,7 +72,8 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
   table.querySelectorAll("thead th").forEach(function (th, index) {
     th.addEventListener("click", function (event) {
       if (event.target.tagName === "A") return;
-      var up = th.dataset.dir !== "asc", body = table.tBodies[table.tBodies.length - 1];
+      var up = th.dataset.dir !== "asc", body = table.querySelector("tbody.methods");
+      if (!body) return;
       table.querySelectorAll("thead th").forEach(function (other) { delete other.dataset.dir; });
       th.dataset.dir = up ? "asc" : "desc";
       var key = function (row) {
