@@ -156,3 +156,18 @@ def test_the_graph_reader_sees_lazy_relative_and_type_only_imports(tmp_path):
 )
 def test_circles_hand_checked(graph, expected):
     assert sorted(map(sorted, circles(graph))) == sorted(map(sorted, expected))
+
+
+def test_the_command_line_starts_without_the_heavy_libraries():
+    # `clearbench --help` builds every subcommand's parser; transformers and datasets (about 0.7 s
+    # each on the 2-core machine) load only when a command runs.
+    import subprocess
+    import sys
+
+    code = "import sys; from clearbench.cli import build_parser; build_parser(); print(*sorted(sys.modules))"
+    loaded = set(
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.split()
+    )
+    assert not loaded & {"transformers", "datasets"}
