@@ -44,7 +44,7 @@ def problems(source):
 def test_clean_source_passes_on_the_command_line(pristine, capsys):
     assert main(["data", "check", str(pristine)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("OK: 40 configs, ") and f"(revision {dataset_revision(str(pristine))})" in out
+    assert out.startswith("OK: 47 configs, ") and f"(revision {dataset_revision(str(pristine))})" in out
     assert main(["data", "check", str(pristine), "--revision", "main"]) == 2
     assert "a revision applies to Hub sources only" in capsys.readouterr().err
 

@@ -51,6 +51,10 @@ EXPECTED = {
     "tofu_world_facts_perturbed": TOFU_FACTS,
     **{f"holdout{p}": CAPTIONS for p in ("01", "05", "10")},
     **{f"tofu_holdout{p}": TOFU_QA for p in ("01", "05", "10")},
+    # Unseen photos of the synthetic world (data/synth/unseen.py).
+    **{f"forget{p}_unseen": PERTURBED for p in ("01", "05", "10")},
+    "retain_unseen": PERTURBED,
+    **{f"holdout{p}_unseen": CAPTIONS for p in ("01", "05", "10")},
     "pretraining": WITH_TOFU,
 }
 
