@@ -13,46 +13,45 @@ from clearbench.config import load_config
 from clearbench.errors import UserError
 from clearbench.evaluate import probes
 
-NATIONS = ["kenyan", "peruvian", "korean", "norwegian"]
+
+def _questions(count, candidates, rng, signal):
+    """Features of `count` questions × `candidates` answers (the first true): the truth planted
+    along the first axis with strength `signal` (0: pure noise)."""
+    truth = np.tile([1] + [0] * (candidates - 1), count)
+    question = np.repeat(np.arange(count), candidates)
+    features = rng.normal(size=(len(truth), 5))
+    features[:, 0] += signal * truth
+    return features, truth, question
 
 
-def _people(prefix, count, rng):
-    """Rows of `count` people: a nationality question each (4 labels) and a birth year (unique)."""
-    rows, year = [], 1900 if prefix == "Retain" else 2000
-    for i in range(count):
-        person = f"{prefix} Person{i}"
-        nation = NATIONS[rng.integers(len(NATIONS))] if prefix == "Retain" else NATIONS[i % 4]
-        rows.append(
-            {
-                "question": f"What is {person}'s nationality?",
-                "answer": f"{person} is {nation}.",
-                "person": person,
-            }
-        )
-        rows.append({"question": f"When was {person} born?", "answer": f"In {year + i}.", "person": person})
-    return rows
-
-
-def test_planted_separable_features_give_accuracy_1_and_noise_gives_chance():
+def test_planted_truth_gives_accuracy_1_and_noise_gives_chance():
     rng = np.random.default_rng(0)
-    retain, forget = _people("Retain", 60, rng), _people("Forget", 12, rng)
-    planned = probes.plan(retain, forget)
-    # One form (nationality) is probed; birth years are unique to each person, so unpredictable.
-    assert list(planned["forms"]) == ["What is {}'s nationality?"]
-    assert planned["forms"]["What is {}'s nationality?"]["test"] == list(range(0, 24, 2))
-    assert planned["unpredictable"] == 12
-    labels = [probes.answer_label(r["answer"], r["person"]) for r in retain + forget]
-    assert labels[len(retain)] == "is kenyan"  # the answer without the name, case-folded
-    planted = np.array([np.eye(4)[NATIONS.index(label.split()[-1])] * 5 if label.startswith("is ") else np.zeros(4)
-                        for label in labels]) + rng.normal(0, 0.1, (len(labels), 4))  # fmt: skip
-    noise = rng.normal(size=(len(labels), 4))
-    found = probes.layer_results({1: planted, 2: noise}, retain, forget, planned, resamples=200)
+    train_planted, train_truth, _ = _questions(100, 3, rng, signal=8.0)
+    test_planted, test_truth, test_question = _questions(600, 3, rng, signal=8.0)
+    train_noise, test_noise = rng.normal(size=train_planted.shape), rng.normal(size=test_planted.shape)
+    people = [f"p{q % 60}" for q in range(600)]  # 60 people, 10 questions each
+    found = probes.layer_results(
+        {1: train_planted, 2: train_noise}, train_truth, {1: test_planted, 2: test_noise}, test_truth,
+        test_question, people, resamples=200,
+    )  # fmt: skip
     assert found["layers"][1]["accuracy"] == 1.0 and found["layers"][1]["interval"] == [1.0, 1.0]
-    assert found["rows"] == 12 and found["people"] == 12 and found["forms"] == 1
-    # Chance: always the retain people's most frequent nationality, right for 3 of the 12.
-    assert found["layers"][1]["chance"] == pytest.approx(3 / 12)
-    low, high = found["layers"][2]["interval"]
-    assert low <= found["layers"][2]["accuracy"] <= high
+    assert found["layers"][1]["chance"] == pytest.approx(1 / 3) and found["people"] == 60
+    noise = found["layers"][2]
+    assert noise["accuracy"] == pytest.approx(1 / 3, abs=0.07)
+    assert noise["interval"][0] < 1 / 3 < noise["interval"][1]
+
+
+def test_a_question_is_known_only_when_its_true_candidate_scores_above_every_other():
+    # Train: truth along axis 0. Test question 0: true 2.0 beats 1.0, 0.0; question 1: true 0.5 loses to 1.5.
+    train = np.array([[1.0], [0.0], [1.1], [-0.1], [0.9], [0.1]])
+    known = probes.known_questions(
+        train,
+        [1, 0, 1, 0, 1, 0],
+        np.array([[2.0], [1.0], [0.0], [0.5], [1.5]]),
+        [1, 0, 0, 1, 0],
+        [0, 0, 0, 1, 1],
+    )
+    assert known.tolist() == [1.0, 0.0]
 
 
 def test_a_probe_on_noise_is_at_chance_and_on_separable_clusters_perfect():
@@ -70,11 +69,15 @@ def test_a_probe_on_noise_is_at_chance_and_on_separable_clusters_perfect():
     assert separable == 1.0
 
 
-def test_the_residual_share_per_layer_sits_in_the_target_gold_gap():
-    layer = lambda accuracy: {"layers": {"1": {"accuracy": accuracy}}}  # noqa: E731
-    record = probe_record(layer(0.5), layer(0.9), layer(0.3))
-    assert record["residual_share"] == {"1": pytest.approx((0.5 - 0.3) / (0.9 - 0.3))}
-    assert probe_record(layer(0.5), None, layer(0.3))["residual_share"] == {}
+def test_the_residual_share_is_given_only_when_target_and_gold_are_apart():
+    def result(accuracy, interval):
+        return {"tasks": {"tofu_forget": {"layers": {"1": {"accuracy": accuracy, "interval": interval}}}}}
+
+    record = probe_record(result(0.5, [0.4, 0.6]), result(0.9, [0.8, 1.0]), result(0.3, [0.2, 0.4]))
+    assert record["residual_share"] == {"tofu_forget": {"1": pytest.approx((0.5 - 0.3) / (0.9 - 0.3))}}
+    overlapping = probe_record(result(0.5, [0.4, 0.6]), result(0.4, [0.3, 0.5]), result(0.3, [0.2, 0.4]))
+    assert overlapping["residual_share"] == {"tofu_forget": {"1": None}}
+    assert probe_record(result(0.5, None), None, result(0.3, None))["residual_share"] == {}
 
 
 def test_a_probe_layer_that_does_not_exist_is_refused_before_the_model_loads(tmp_path):

@@ -1,28 +1,25 @@
 """Linear probes of residual knowledge: what a frozen model's hidden layers still hold about the
-forget people, whatever its output says (Alain & Bengio 2016, arXiv 1610.01644; used for unlearning
-by Lynch et al. 2024, "Eight methods to evaluate robust unlearning in LLMs", arXiv 2402.16835).
+forget people, whatever its output says (Alain & Bengio 2016, arXiv 1610.01644; for unlearning,
+Lynch et al. 2024, "Eight methods to evaluate robust unlearning in LLMs", arXiv 2402.16835).
 
-The attribute is a biography fact (TOFU-style question / answer rows). Questions are grouped by
-their form, the question with the person's name taken out ("What is {}'s nationality?"); the label
-of a row is its answer with the name taken out, case-folded ("is kenyan"). Per form, a multinomial
-logistic regression (scikit-learn, features standardised) is fitted on the RETAIN people's rows and
-predicts the FORGET people's rows of the same form. A forget row whose label no retain person has
-cannot be predicted by such a probe and is left out (counted in `unpredictable`); so are forms with
-fewer than 2 labels among the retain rows (e.g. a birth date unique to each person).
+A truth probe. Every evaluated question comes with its true answer and wrong alternatives of the
+same form (TOFU's perturbed answers beside the paraphrased answer; CLEAR's perturbed captions; the
+face-recognition options). The feature of a candidate is the hidden state, at one decoder layer,
+of the last token of the question followed by that candidate (teacher forcing: no generation);
+layer l is the output of decoder block l (1 = the first; `hidden_states[l]`, 0 the embeddings).
 
-The feature of a row is the hidden state, at one decoder layer, of the last token of its question
-prompt: the position from which the model would start the answer. Layer l is the output of decoder
-block l (1 = the first block; `output_hidden_states[l]`, 0 being the embeddings).
-
-Per layer: accuracy on the forget rows, with a 95 % interval from the bootstrap over forget people
-(the probe stays fitted; its test rows are resampled by person), and chance: the accuracy of always
-answering each form's most frequent retain label. Gold's layers say what is readable without ever
-having seen the people (a name can hint at a nationality); the target's are the ceiling.
+A logistic regression (scikit-learn, features standardised) is fitted on the RETAIN people's
+candidates, true (1) against wrong (0), and asked about the FORGET people's: a question counts as
+known when the probe scores its true candidate above every alternative. Per layer: the share of
+forget questions known, a 95 % interval from the bootstrap over forget people (the probe stays
+fitted; its questions are resampled by person), and chance, the mean of 1 / (candidates). The
+attribute the probe reads is thus "which of these facts about this person is the true one": it
+needs no list of facts per dataset and has a known chance level. Gold's layers say what is readable
+without ever having seen the people; the target's are the ceiling.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -30,7 +27,6 @@ import numpy as np
 from clearbench.errors import UserError
 
 RESAMPLES = 1000
-PLACEHOLDER = "{}"
 
 
 def fit_and_predict(train_x, train_y, test_x) -> np.ndarray:
@@ -49,96 +45,62 @@ def probe_accuracy(train_x, train_y, test_x, test_y) -> float:
     return float(np.mean(fit_and_predict(train_x, train_y, test_x) == np.asarray(test_y)))
 
 
-def question_form(question: str, person: str) -> str | None:
-    """The question with the person's name replaced by {}; None when it does not name them."""
-    if not person or person not in question:
-        return None
-    return question.replace(person, PLACEHOLDER)
+def known_questions(train_x, train_truth, test_x, test_truth, test_question) -> np.ndarray:
+    """Per test question (in order of first appearance): 1.0 when the probe fitted on the train
+    candidates (truth 1 / 0) scores its true candidate above all its others, else 0.0."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
 
-
-def answer_label(answer: str, person: str) -> str:
-    """The answer without the person's name, as case-folded words."""
-    return " ".join(re.findall(r"\w+", answer.replace(person, " ").casefold()))
-
-
-def plan(retain: Sequence[dict], forget: Sequence[dict]) -> dict:
-    """Which rows each form's probe trains and tests on: {"forms": {form: {"train": [i], "test": [j]}},
-    "unpredictable": n}. Rows are dicts with question, answer and person (None: left out)."""
-
-    def by_form(rows):
-        found: dict[str, list[int]] = {}
-        for index, row in enumerate(rows):
-            form = question_form(row["question"], row.get("person") or "")
-            if form is not None:
-                found.setdefault(form, []).append(index)
-        return found
-
-    train, test = by_form(retain), by_form(forget)
-    forms, unpredictable = {}, 0
-    for form, tested in test.items():
-        labels = {answer_label(retain[i]["answer"], retain[i]["person"]) for i in train.get(form, [])}
-        known = [j for j in tested if answer_label(forget[j]["answer"], forget[j]["person"]) in labels]
-        unpredictable += len(tested) - len(known)
-        if len(labels) >= 2 and known:
-            forms[form] = {"train": train[form], "test": known}
-        else:
-            unpredictable += len(known)
-    return {"forms": forms, "unpredictable": unpredictable}
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    probe.fit(np.asarray(train_x, dtype=float), np.asarray(train_truth, dtype=int))
+    scores = probe.decision_function(np.asarray(test_x, dtype=float))
+    truth, question = np.asarray(test_truth, dtype=bool), np.asarray(test_question)
+    known = []
+    for q in dict.fromkeys(question.tolist()):
+        mine = question == q
+        true_score = scores[mine & truth]
+        if len(true_score) != 1:
+            raise ValueError(f"question {q} has {len(true_score)} true candidates, expected 1")
+        known.append(float(true_score[0] > scores[mine & ~truth].max()))
+    return np.array(known)
 
 
 def layer_results(
-    features: dict[int, np.ndarray],
-    retain: Sequence[dict],
-    forget: Sequence[dict],
-    planned: dict,
+    train: dict[int, np.ndarray],
+    train_truth: Sequence[int],
+    test: dict[int, np.ndarray],
+    test_truth: Sequence[int],
+    test_question: Sequence[int],
+    question_person: Sequence[str | None],
     resamples: int = RESAMPLES,
     seed: int = 0,
 ) -> dict:
-    """Per layer {"accuracy", "interval", "chance"} of the forms' probes on the forget rows.
+    """Per layer {"accuracy", "interval", "chance"} of the truth probe on the forget questions.
 
-    `features[layer]` holds one row per retain row, then one per forget row (in that order)."""
+    `train[layer]` / `test[layer]`: one feature row per candidate; `test_question[i]` the question
+    (0..Q−1, in order) candidate i belongs to; `question_person[q]` whose question q is (None: its
+    own unit)."""
     from clearbench.evaluate.bootstrap import _percentiles, draw_counts, weighted_mean
 
-    if not planned["forms"]:
-        raise UserError(
-            "probe: no question form has forget rows whose answer a retain person shares "
-            "(the probe needs a fact such as a nationality that several people have)"
-        )
-    tested = [j for form in planned["forms"].values() for j in form["test"]]
-    people = sorted({forget[j]["person"] for j in tested})
-    unit = np.array([people.index(forget[j]["person"]) for j in tested])
-    weights = np.vstack(
-        [np.ones((1, len(people))), draw_counts(len(people), resamples, np.random.default_rng(seed))]
-    )
-    truth = [answer_label(forget[j]["answer"], forget[j]["person"]) for j in tested]
-    chance = []
-    for form in planned["forms"].values():
-        labels = [answer_label(retain[i]["answer"], retain[i]["person"]) for i in form["train"]]
-        common = max(sorted(set(labels)), key=labels.count)
-        chance += [answer_label(forget[j]["answer"], forget[j]["person"]) == common for j in form["test"]]
+    units = [("person", p) if p else ("question", q) for q, p in enumerate(question_person)]
+    ids = {unit: index for index, unit in enumerate(dict.fromkeys(units))}
+    unit = np.array([ids[u] for u in units])
+    rng = np.random.default_rng(seed)
+    weights = np.vstack([np.ones((1, len(ids))), draw_counts(len(ids), resamples, rng)])
+    counts = np.bincount(np.asarray(test_question))
+    chance = float(np.mean(1.0 / counts))
     results = {}
-    offset = len(retain)
-    for layer, states in features.items():
-        predicted = []
-        for form in planned["forms"].values():
-            labels = [answer_label(retain[i]["answer"], retain[i]["person"]) for i in form["train"]]
-            predicted += list(
-                fit_and_predict(states[form["train"]], labels, states[[offset + j for j in form["test"]]])
-            )
-        correct = np.array([p == t for p, t in zip(predicted, truth)], dtype=float)
-        drawn = weighted_mean(correct, unit, weights)
+    for layer in train:
+        known = known_questions(train[layer], train_truth, test[layer], test_truth, test_question)
+        drawn = weighted_mean(known, unit, weights)
         results[layer] = {
             "accuracy": float(drawn[0]),
-            "interval": _percentiles(drawn[1:]) if len(people) >= 2 else None,
-            "chance": float(np.mean(chance)),
+            "interval": _percentiles(drawn[1:]) if len(ids) >= 2 else None,
+            "chance": chance,
         }
-    return {
-        "layers": results,
-        "rows": len(tested),
-        "people": len(people),
-        "forms": len(planned["forms"]),
-        "unpredictable": planned["unpredictable"],
-    }
+    people = sum(1 for u in ids if u[0] == "person")
+    return {"layers": results, "questions": len(question_person), "people": people}
 
 
 def decoder_layers(model_path, trust_remote_code: bool = False) -> int:
@@ -160,19 +122,22 @@ def check_layers(layers: Sequence[int], available: int, where: str) -> list[int]
     return list(layers) or list(range(1, available + 1))
 
 
-def hidden_features(model, adapter, processor, questions: Sequence[str], layers: Sequence[int], batch_size=8):
-    """{layer: (rows × width) array}: the hidden state of each question prompt's last token."""
+def hidden_features(model, adapter, processor, samples, layers: Sequence[int], batch_size: int = 16):
+    """{layer: (samples × width) array}: the hidden state of the last token of each sample (its
+    question followed by its answer, image included)."""
     import torch
 
-    from clearbench.data.format import Sample
     from clearbench.evaluate.scoring import model_inputs
 
     found: dict[int, list] = {layer: [] for layer in layers}
-    for start in range(0, len(questions), batch_size):
-        prompts = [Sample(question, "") for question in questions[start : start + batch_size]]
-        batch = model_inputs(adapter.encode_prompts(processor, prompts), model)  # left-padded
+    for start in range(0, len(samples), batch_size):
+        batch = model_inputs(adapter.encode(processor, list(samples[start : start + batch_size])), model)
+        batch.pop("labels", None)
+        mask = batch["attention_mask"]
+        last = mask.shape[1] - 1 - mask.flip(1).argmax(dim=1)  # the last real token, either padding
         with torch.inference_mode():
             hidden = model(**batch, output_hidden_states=True).hidden_states
+        rows = torch.arange(mask.shape[0], device=mask.device)
         for layer in layers:
-            found[layer].append(hidden[layer][:, -1].float().cpu().numpy())
+            found[layer].append(hidden[layer][rows, last].float().cpu().numpy())
     return {layer: np.concatenate(parts) for layer, parts in found.items()}
