@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import base64
 import re
-import shutil
-import subprocess
 from html.parser import HTMLParser
-from io import BytesIO
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 from test_report import metrics, sample_entries
 
 from clearbench.errors import UserError
@@ -129,46 +124,6 @@ def test_entries_with_odd_metrics_still_give_a_report(tmp_path):
     text = build_report(entries, tmp_path / "report").read_text()
     assert "<td>odd</td><td>n/a</td><td>n/a</td><td>0.300</td><td>n/a</td><td>n/a</td><td>n/a</td>" in text
     assert "mystery_task" in text
-
-
-def chromium() -> str | None:
-    return next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
-
-
-@pytest.mark.skipif(chromium() is None, reason="no chromium binary on PATH (apt-get install chromium)")
-@pytest.mark.slow  # a browser start: seconds on a loaded machine
-def test_report_renders_in_headless_chromium(tmp_path):
-    html_path = build_report(sample_entries(tmp_path), tmp_path / "report", config={"model": "tiny"})
-    flags = [
-        chromium(),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--hide-scrollbars",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        "--window-size=1280,2600",
-    ]
-    dom = subprocess.run(
-        [*flags, "--dump-dom", html_path.as_uri()], capture_output=True, text=True, timeout=120
-    )
-    assert dom.returncode == 0, dom.stderr[-2000:]
-    page = parse(dom.stdout)
-    assert [name for table, name, _ in page.rows if table == "leaderboard"][:2] == ["gold", "target"]
-    assert len([row for row in page.rows if row[0] == "leaderboard"]) == 6
-    assert len(page.images) == len(PLOTS) and all(
-        src.startswith("data:image/png;base64,") for src in page.images
-    )
-
-    shot = tmp_path / "page.png"
-    run = subprocess.run(
-        [*flags, f"--screenshot={shot}", html_path.as_uri()], capture_output=True, timeout=120
-    )
-    assert run.returncode == 0 and shot.is_file(), run.stderr[-2000:]
-    image = np.asarray(Image.open(BytesIO(shot.read_bytes())).convert("RGB")).astype(int)
-    assert image.shape[:2] == (2600, 1280)
-    assert (image.sum(axis=2) < 300).mean() > 0.005  # text and lines, not a blank page
-    # The gold model's colour appears only inside the figures: the embedded images were painted.
-    assert (np.abs(image - [0xD4, 0xA0, 0x17]).sum(axis=2) < 30).sum() > 200
 
 
 def test_reasons_for_missing_numbers_are_shown(tmp_path):
