@@ -30,11 +30,6 @@ import re
 import zlib
 from collections.abc import Sequence
 
-import torch
-
-from clearbench.data.format import Sample
-from clearbench.evaluate.scoring import model_inputs
-
 SAMPLES_KEY, KEY_KEY, LEAKED_KEY = "sampled_text", "leak_key", "leaked"
 
 
@@ -79,7 +74,7 @@ def sample_answers(
     model,
     adapter,
     processor,
-    prompts: Sequence[Sample],
+    prompts: Sequence,
     *,
     samples: int,
     temperature: float,
@@ -88,6 +83,10 @@ def sample_answers(
 ) -> list[list[str]]:
     """`samples` answers to each prompt, sampled at `temperature`; prompt i draws with seed `seeds[i]`
     (its own generator state, so the draws do not depend on the batch it falls in)."""
+    import torch  # here, so that the attack registry (and the command line) need not load it
+
+    from clearbench.evaluate.scoring import model_inputs
+
     tokenizer = adapter.tokenizer(processor)
     answers = []
     for prompt, seed in zip(prompts, seeds):
