@@ -137,7 +137,8 @@ class ReportSection:
 @dataclass
 class AttackSection(AttackOptions):
     attacks: list[str] = setting(
-        help="attacks run on every model after the evaluation: relearn, quantize, queries",
+        help="attacks run on every model after the evaluation: relearn, quantize, queries "
+        "(the default); opt-in: leak, probe",
         default_factory=lambda: list(DEFAULT_ATTACKS),
     )
 
