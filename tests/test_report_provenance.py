@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from clearbench.report.provenance import coverage_sentence, provenance_html, read_provenance
+from clearbench.report.provenance import coverage_sentence, machine_line, provenance_html, read_provenance
 
 
 def test_provenance_reads_run_json_and_token_coverage(tmp_path):
@@ -45,3 +45,20 @@ def test_time_per_stage_and_machine_from_the_jobs(tmp_path):
     assert "<tr><td>unlearn</td><td>2</td><td>20</td><td>1</td></tr>" in html
     assert "(120 s in all;" in html
     assert "machine: hosts gpu-1, vm; CPU build of torch" in html
+
+
+def test_the_machine_names_its_cores_and_each_gpu(monkeypatch):
+    import os
+
+    import torch
+
+    from clearbench.versions import machine
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert machine().startswith("3 CPU cores (") and machine().endswith(", no GPU")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index: f"Accelerator {index}")
+    assert machine().endswith(", GPU: Accelerator 0, Accelerator 1")
+    assert machine_line({"machine": machine()}) == f"machine: {machine()}"

@@ -27,7 +27,7 @@ from clearbench.data.split_names import retain_split
 from clearbench.errors import UserError
 from clearbench.jobs import Job
 from clearbench.methods import method_name, resolve_method
-from clearbench.versions import computing_software, source_digest, versions
+from clearbench.versions import computing_software, machine, source_digest, versions
 
 
 def _results_part(config: dict) -> dict:
@@ -716,11 +716,12 @@ class Pipeline:
         atomic.write_json(path, info)
 
     def _environment(self) -> dict:
-        """What a reader needs to reproduce the run: versions, seeds, the exact data."""
+        """What a reader needs to reproduce the run: versions, seeds, the exact data, the machine."""
         return {
             "versions": versions(),
             "seeds": asdict(self.config.seeds),
             "threads": self.config.jobs.threads,
+            "machine": machine(),
             "data_source": self.data,
             "data_revision": self.data_revision,
             "holdout": self.holdout.record(),

@@ -1,10 +1,12 @@
 """The software an artefact was made with, recorded next to every model, eval and run; and the part
-of it that changes a job's numbers, which is in the job's identity (`computing_software`)."""
+of it that changes a job's numbers, which is in the job's identity (`computing_software`); and the
+machine a run was made on (`machine`)."""
 
 from __future__ import annotations
 
 import hashlib
 import inspect
+import os
 import platform
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -60,3 +62,15 @@ def source_digest(cls: type) -> dict[str, str]:
     so an edited loss makes new jobs rather than reusing the old results."""
     path = Path(inspect.getfile(cls))
     return {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()[:16]}
+
+
+def machine() -> str:
+    """The cores and accelerators this process may use, as the report's run panel shows them."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    text = f"{cores} CPU cores ({platform.machine()})"
+    import torch
+
+    if not torch.cuda.is_available():
+        return text + ", no GPU"
+    names = [torch.cuda.get_device_name(index) for index in range(torch.cuda.device_count())]
+    return text + ", GPU: " + ", ".join(names)
