@@ -138,7 +138,7 @@ class ReportSection:
 class AttackSection(AttackOptions):
     attacks: list[str] = setting(
         help="attacks run on every model after the evaluation: relearn, quantize, queries "
-        "(the default); opt-in: leak, probe",
+        "(the default); opt-in: leak, probe, image",
         default_factory=lambda: list(DEFAULT_ATTACKS),
     )
 
