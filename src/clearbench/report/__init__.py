@@ -88,18 +88,7 @@ def build_report(
     html_path = out_dir / "report.html"
     html_path.unlink(missing_ok=True)  # until rewritten, the directory holds no complete report
 
-    atomic.write_text(out_dir / "leaderboard.csv", leaderboard_csv(rows))
-    atomic.write_text(out_dir / "leaderboard.md", leaderboard_markdown(rows))
-    atomic.write_text(out_dir / "leaderboard.tex", leaderboard_latex(rows))
-
-    if modality:
-        atomic.write_text(out_dir / "modality.csv", modality_csv(*modality))
-        atomic.write_text(out_dir / "modality.md", modality_markdown(*modality))
-        atomic.write_text(out_dir / "modality.tex", modality_latex(*modality))
-    else:
-        for suffix in ("csv", "md", "tex"):
-            (out_dir / f"modality.{suffix}").unlink(missing_ok=True)
-
+    _write_leaderboards(out_dir, rows, modality)
     tables = [
         paper_table(entries, config),
         sweep_table,
@@ -111,21 +100,23 @@ def build_report(
     ]
     privacy_tables, privacy_figures = privacy_section(entries)
     tables = [table for table in tables + privacy_tables if table]
-    if len(seed_runs) > len(entries):
-        atomic.write_text(
-            out_dir / "seed_runs.csv", leaderboard_csv(leaderboard_rows(seed_runs, retain_fail_threshold))
-        )
-    else:
-        (out_dir / "seed_runs.csv").unlink(missing_ok=True)
-    for name in TABLE_NAMES:
-        for suffix in ("csv", "md"):
-            (out_dir / f"{name}.{suffix}").unlink(missing_ok=True)
-    for table in tables:
-        atomic.write_text(out_dir / f"{table.name}.csv", table.csv())
-        atomic.write_text(out_dir / f"{table.name}.md", table.markdown())
+    seed_rows = leaderboard_rows(seed_runs, retain_fail_threshold) if len(seed_runs) > len(entries) else None
+    _write_tables(out_dir, tables, seed_rows)
+    drawn = _figures(rows, entries, attacks, points, selection, sweep_table) + privacy_figures
+    drawn += [(name, "", None) for name in PRIVACY_FIGURES if name not in {f[0] for f in drawn}]
+    figures = _write_figures(out_dir, drawn)
 
-    figures = []
-    for name, caption, figure in (
+    headline = build_headline(rows, seed_runs, attacks)
+    matrices = robustness_matrix(attacks) if attacks else []
+    matrices += privacy_matrix(entries)
+    page = render_html(title, rows, modality, figures, config, tables, provenance, headline, matrices)
+    atomic.write_text(html_path, page)
+    return html_path
+
+
+def _figures(rows, entries, attacks, points, selection, sweep_table) -> list[tuple]:
+    """(file name, caption, figure or None) of the report's plots outside the privacy section."""
+    return [
         (
             "fq_vs_utility.png",
             "Forget quality against model utility; gold and target marked.",
@@ -145,9 +136,43 @@ def build_report(
             if sweep_table
             else None,
         ),
-        *privacy_figures,
-        *((name, "", None) for name in PRIVACY_FIGURES if name not in {f[0] for f in privacy_figures}),
-    ):
+    ]
+
+
+def _write_leaderboards(out_dir: Path, rows, modality) -> None:
+    """leaderboard.{csv,md,tex}, and modality.* when the run has several modalities (else removed)."""
+    atomic.write_text(out_dir / "leaderboard.csv", leaderboard_csv(rows))
+    atomic.write_text(out_dir / "leaderboard.md", leaderboard_markdown(rows))
+    atomic.write_text(out_dir / "leaderboard.tex", leaderboard_latex(rows))
+    if modality:
+        atomic.write_text(out_dir / "modality.csv", modality_csv(*modality))
+        atomic.write_text(out_dir / "modality.md", modality_markdown(*modality))
+        atomic.write_text(out_dir / "modality.tex", modality_latex(*modality))
+    else:
+        for suffix in ("csv", "md", "tex"):
+            (out_dir / f"modality.{suffix}").unlink(missing_ok=True)
+
+
+def _write_tables(out_dir: Path, tables, seed_rows) -> None:
+    """Each table as CSV and Markdown (a previous report's tables removed first), and every seed's
+    run as seed_runs.csv when there are several."""
+    if seed_rows is not None:
+        atomic.write_text(out_dir / "seed_runs.csv", leaderboard_csv(seed_rows))
+    else:
+        (out_dir / "seed_runs.csv").unlink(missing_ok=True)
+    for name in TABLE_NAMES:
+        for suffix in ("csv", "md"):
+            (out_dir / f"{name}.{suffix}").unlink(missing_ok=True)
+    for table in tables:
+        atomic.write_text(out_dir / f"{table.name}.csv", table.csv())
+        atomic.write_text(out_dir / f"{table.name}.md", table.markdown())
+
+
+def _write_figures(out_dir: Path, candidates) -> list[tuple[str, str, bytes]]:
+    """plots/NAME for each (name, caption, figure) that has a figure (a stale one removed where it
+    has none); the page's figures: those not kept as files only."""
+    figures = []
+    for name, caption, figure in candidates:
         if figure is None:
             (out_dir / "plots" / name).unlink(missing_ok=True)
             continue
@@ -155,10 +180,4 @@ def build_report(
         atomic.write_bytes(out_dir / "plots" / name, png)
         if name not in FILE_ONLY:
             figures.append((name, caption, png))
-
-    headline = build_headline(rows, seed_runs, attacks)
-    matrices = robustness_matrix(attacks) if attacks else []
-    matrices += privacy_matrix(entries)
-    page = render_html(title, rows, modality, figures, config, tables, provenance, headline, matrices)
-    atomic.write_text(html_path, page)
-    return html_path
+    return figures

@@ -139,14 +139,7 @@ def render_html(
     parts += [table.html(collapsed=table.name in COLLAPSED) for table in tables]
     parts += problems_section(rows)
     parts += unavailable_section([row.entry for row in rows])
-    parts += ["<h2>Figures</h2>"]
-    for name, caption, png in figures:
-        parts.append(
-            f'<figure id="{escape(name)}"><img src="{data_uri(png)}" alt="{escape(caption)}">'
-            f"<figcaption>{escape(caption)}</figcaption></figure>"
-        )
-    if not figures:
-        parts.append('<p class="note">No figures: the entries carry no metrics or training logs.</p>')
+    parts += figures_section(figures)
     parts += tasks_section([row.entry for row in rows])
     parts += glossary_html()
     parts += provenance_html(provenance)
@@ -158,6 +151,19 @@ def render_html(
         ]
     parts.append(f"<script>{SORT_SCRIPT}</script></body></html>")
     return "\n".join(parts) + "\n"
+
+
+def figures_section(figures: list[tuple[str, str, bytes]]) -> list[str]:
+    """Each figure embedded with its caption, or why there are none."""
+    parts = ["<h2>Figures</h2>"]
+    for name, caption, png in figures:
+        parts.append(
+            f'<figure id="{escape(name)}"><img src="{data_uri(png)}" alt="{escape(caption)}">'
+            f"<figcaption>{escape(caption)}</figcaption></figure>"
+        )
+    if not figures:
+        parts.append('<p class="note">No figures: the entries carry no metrics or training logs.</p>')
+    return parts
 
 
 def meta_line(rows: list[Row], provenance: dict | None) -> str:
