@@ -99,7 +99,7 @@ class FakeStages:
         (Path(out_dir) / "summary.json").write_text("{}")
         return Path(out_dir)
 
-    def metrics(self, candidate, gold=None, compat="clearbench"):
+    def metrics(self, candidate, gold=None, compat="clearbench", reference=None):
         self._maybe_fail(f"metrics:{job_name(candidate['path']).removeprefix('eval ')}")
         return {"forget_quality": 0.5}
 
