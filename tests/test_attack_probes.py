@@ -70,15 +70,44 @@ def test_a_probe_on_noise_is_at_chance_and_on_separable_clusters_perfect():
     assert separable == 1.0
 
 
-def test_the_residual_share_is_given_only_when_target_and_gold_are_apart():
-    def result(accuracy, interval):
-        return {"tasks": {"tofu_forget": {"layers": {"1": {"accuracy": accuracy, "interval": interval}}}}}
+def test_the_residual_share_uses_paired_draws_and_needs_a_gap_beyond_noise():
+    def result(accuracy, draws):
+        layer = {"accuracy": accuracy, "interval": None, "draws": draws}
+        return {"tasks": {"tofu_forget": {"layers": {"1": layer}}}}
 
-    record = probe_record(result(0.5, [0.4, 0.6]), result(0.9, [0.8, 1.0]), result(0.3, [0.2, 0.4]))
-    assert record["residual_share"] == {"tofu_forget": {"1": pytest.approx((0.5 - 0.3) / (0.9 - 0.3))}}
-    overlapping = probe_record(result(0.5, [0.4, 0.6]), result(0.4, [0.3, 0.5]), result(0.3, [0.2, 0.4]))
-    assert overlapping["residual_share"] == {"tofu_forget": {"1": None}}
-    assert probe_record(result(0.5, None), None, result(0.3, None))["residual_share"] == {}
+    # Paired draws: per resample the model holds half of the target–gold gap.
+    gold = [0.1 * i for i in range(10)]
+    target = [g + 0.6 for g in gold]
+    model = [g + 0.3 for g in gold]
+    record = probe_record(result(0.5, model), result(0.8, target), result(0.2, gold))
+    share = record["residual_share"]["tofu_forget"]["1"]
+    assert share["share"] == pytest.approx(0.5) and share["interval"] == pytest.approx([0.5, 0.5])
+    assert "draws" not in record["model"]["tasks"]["tofu_forget"]["layers"]["1"]  # kept out of records
+    # A gap whose resamples cross 0 is not measurable, whatever its point value.
+    noisy = probe_record(
+        result(0.5, model), result(0.8, [g + (-0.2) ** i for i, g in enumerate(gold)]), result(0.2, gold)
+    )
+    assert noisy["residual_share"]["tofu_forget"]["1"]["share"] is None
+    assert "within its noise" in noisy["residual_share"]["tofu_forget"]["1"]["reason"]
+    assert probe_record(result(0.5, model), None, result(0.2, gold))["residual_share"] == {}
+
+
+def test_wrong_candidates_are_other_peoples_answers_to_the_same_question_with_the_name_swapped():
+    pool = [
+        {"question": "What is Ann Lee's nationality?", "answer": "Ann Lee is Kenyan.", "person": "Ann Lee"},
+        {"question": "What is Bo Ma's nationality?", "answer": "Bo Ma is Peruvian.", "person": "Bo Ma"},
+        {"question": "What is Cy Oh's nationality?", "answer": "Cy Oh is Kenyan.", "person": "Cy Oh"},
+        {"question": "When was Bo Ma born?", "answer": "Bo Ma was born in 1990.", "person": "Bo Ma"},
+    ]
+    asked = [
+        {"question": "What is Di Wu's nationality?", "answer": "Di Wu is Kenyan.", "person": "Di Wu"},
+        {"question": "When was Di Wu born?", "answer": "Di Wu was born in 1990.", "person": "Di Wu"},
+        {"question": "Who is Di Wu?", "answer": "A writer.", "person": "Di Wu"},
+    ]
+    found = probes.swapped_candidates(asked, pool, wrong=3, seed="0")
+    # Only the nationality question has an answer of another kind; the birth year is the same.
+    assert found["rows"] == [0]
+    assert found["candidates"] == [(0, "Di Wu is Kenyan.", 1), (0, "Di Wu is Peruvian.", 0)]
 
 
 def test_a_probe_layer_that_does_not_exist_is_refused_before_the_model_loads(tmp_path):
