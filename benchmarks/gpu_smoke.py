@@ -114,7 +114,9 @@ def build_qwen2_vl(texts: list[str], out: Path, small: bool, device: str) -> Pat
     import torch
     from transformers import Qwen2VLForConditionalGeneration, Qwen2VLProcessor
 
-    from clearbench.models.qwen2_vl import tiny_processor
+    # The tiny-processor builder is a test helper (tests/tiny_families/), beside this script's tree.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from tiny_families.qwen2_vl import tiny_processor
 
     processor = tiny_processor(Qwen2VLProcessor, texts, 14, QWEN_MAX_PIXELS)
     tokenizer = processor.tokenizer
@@ -156,8 +158,11 @@ def peak_memory(device: str):
 
 
 @contextmanager
-def timed_loop(module):
-    """Wrap `module.run_loop` so each call of the loss records (time, batch tokens)."""
+def timed_loop():
+    """Wrap the training recipe's `run_loop` (finetune and unlearn both train through it) so each
+    call of the loss records (time, batch tokens)."""
+    from clearbench.train import recipe as module
+
     calls: list[tuple[float, int]] = []
     run_loop = module.run_loop
 
@@ -243,14 +248,14 @@ def run_model(name: str, args, source: str, texts: list[str]) -> dict:
         else:
             checkpoint = build_qwen2_vl(texts, work / "checkpoint", args.small, args.device)
     result["build"] = build
-    with peak_memory(args.device) as figures, timed_loop(finetuning) as calls:
+    with peak_memory(args.device) as figures, timed_loop() as calls:
         finetuning.finetune(str(checkpoint), source, "full+tofu", work / "target", finetune_options)
     result["finetune"] = {
         **figures,
         **step_figures(calls, finetune_options.grad_accum),
         "lora_r": finetune_options.lora.r,
     }
-    with peak_memory(args.device) as figures, timed_loop(unlearning) as calls:
+    with peak_memory(args.device) as figures, timed_loop() as calls:
         outcome = unlearning.unlearn(
             str(work / "target"),
             source,
