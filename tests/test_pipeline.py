@@ -1,5 +1,6 @@
 """`clearbench run` end to end on a very small tiny world: outputs, skipping, failures, kill + resume."""
 
+import csv
 import json
 import os
 import signal
@@ -198,10 +199,13 @@ def test_report_command_rebuilds_the_report_with_another_retain_line(small_run):
 
     leaderboard = small_run / "report" / "leaderboard.csv"
     saved = {p.name: p.read_text() for p in (small_run / "report").glob("*.*")}
-    # A line at the top of Retain's range sets every row apart; a line of 0 sets none apart.
+    # A line at the top of Retain's range sets every method apart, never a reference (gold, target,
+    # base); a line of 0 sets none apart.
     assert main(["report", str(small_run), "--retain-fail-threshold", "1"]) == 0
-    rows = leaderboard.read_text().splitlines()[1:]
-    assert rows and all(",true," in row for row in rows if ",completed," in row)
+    rows = list(csv.DictReader(leaderboard.read_text().splitlines()))
+    methods = [row for row in rows if row["kind"] == "unlearned" and row["status"] == "completed"]
+    assert methods and all(row["fails_on_retain"] == "true" for row in methods)
+    assert all(row["fails_on_retain"] == "false" for row in rows if row["kind"] != "unlearned")
     assert main(["report", str(small_run), "--retain-fail-threshold", "0"]) == 0
     assert all(",false," in row for row in leaderboard.read_text().splitlines()[1:])
     # The run's own line is the default: the original report comes back.
