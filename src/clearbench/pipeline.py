@@ -615,6 +615,7 @@ class Pipeline:
 
     def _attack(self, run: ModelRun) -> Job:
         from clearbench.attacks.options import AttackOptions
+        from clearbench.evaluate.options import job_spec
 
         section, evaluation = self.config.attack, self.config.eval
         return self._job(
@@ -627,12 +628,7 @@ class Pipeline:
             group=run.train_seed,
             attacks=section.attacks,
             options=asdict(settings.narrow(section, AttackOptions)),
-            eval={
-                "tasks": evaluation.tasks,
-                "batch_size": evaluation.batch_size,
-                "max_new_tokens": evaluation.max_new_tokens,
-                "seed": evaluation.seed,
-            },
+            eval={"tasks": evaluation.tasks, **job_spec(evaluation)},
             seed=self.config.seeds.unlearn[0],
             forget_split=self.config.forget_split,
         )
