@@ -12,9 +12,9 @@ from clearbench.attacks import get_attack
 from clearbench.attacks.adversarial import apply_perturbation, projected_descent, universal_perturbation
 from clearbench.attacks.options import AttackOptions
 from clearbench.attacks.typographic import draw_text
-from clearbench.config import load_config
 from clearbench.data.format import CAPTION_QUESTIONS, Sample
 from clearbench.errors import UserError
+from clearbench.run.config import load_config
 
 
 def test_pgd_reaches_the_corner_of_the_ball_a_linear_loss_points_to():
