@@ -223,7 +223,7 @@ def counted_forwards():
 # ---- the phases ----------------------------------------------------------------------------------
 def preset_options(preset: str, steps: int):
     from clearbench import settings
-    from clearbench.config import load_config
+    from clearbench.run.config import load_config
     from clearbench.train.options import TrainOptions, UnlearnOptions
 
     config = load_config(preset)

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import torch
 
-from clearbench.config import load_config
 from clearbench.jobs import job_states
-from clearbench.pipeline import Pipeline
+from clearbench.run.config import load_config
+from clearbench.run.pipeline import Pipeline
 
 SWEEP = [
     "data.persons=5",

@@ -5,17 +5,14 @@ from pathlib import Path
 
 from clearbench.attacks.options import AttackOptions
 from clearbench.data.format import CAPTION_QUESTIONS, FACE_QUESTION
+from clearbench.evaluate.options import EvalOptions
 from clearbench.models import registry
 
-# Cheap settings: a relearning step or two, 4 generated tokens (eval settings read like the run's).
+# Cheap settings: a relearning step or two, 4 generated tokens.
 FAST = AttackOptions(relearn_steps=2, relearn_learning_rate=1e-3, quantize=["int8"], queries=["blur"])
 
 
-class EvalSettings:
-    tasks = None
-    batch_size = 16
-    max_new_tokens = 4
-    seed = 0
+FAST_EVAL = EvalOptions(batch_size=16, max_new_tokens=4)
 
 
 def build_world(root: Path, seeds: tuple[int, ...] = (0,)) -> tuple[str, Path]:

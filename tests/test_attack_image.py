@@ -12,9 +12,9 @@ from clearbench.attacks import get_attack
 from clearbench.attacks.adversarial import apply_perturbation, projected_descent, universal_perturbation
 from clearbench.attacks.options import AttackOptions
 from clearbench.attacks.typographic import draw_text
-from clearbench.config import load_config
 from clearbench.data.format import CAPTION_QUESTIONS, Sample
 from clearbench.errors import UserError
+from clearbench.run.config import load_config
 
 
 def test_pgd_reaches_the_corner_of_the_ball_a_linear_loss_points_to():
@@ -111,7 +111,7 @@ def test_the_image_attacks_variants_carry_their_settings():
 
 
 def test_the_image_attack_runs_through_the_attack_stage(tmp_path):
-    from attack_world import EvalSettings, build_world
+    from attack_world import FAST_EVAL, build_world
 
     from clearbench.attacks.image import PERTURBATION_FILE
     from clearbench.attacks.stage import attack_all
@@ -121,10 +121,8 @@ def test_the_image_attack_runs_through_the_attack_stage(tmp_path):
     models = [("target", "target", checkpoint), ("gold", "gold", tmp_path / "model-1")]
     options = dataclasses.replace(AttackOptions(), uap_steps=1)
 
-    class Quick(EvalSettings):
-        max_new_tokens, batch_size = 1, 32
-
-    records = attack_all(tmp_path / "out", source, "forget10", models, ["image"], options, Quick(), 0)
+    quick = dataclasses.replace(FAST_EVAL, max_new_tokens=1, batch_size=32)
+    records = attack_all(tmp_path / "out", source, "forget10", models, ["image"], options, quick, 0)
     assert {(r["variant"], r["status"]) for r in records} == {
         (f"image-{kind}", "completed") for kind in ("uap", "typographic", "unseen")
     }

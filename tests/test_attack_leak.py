@@ -7,10 +7,10 @@ import torch
 from clearbench import settings
 from clearbench.attacks.leak import Leak, leak_summary
 from clearbench.attacks.options import AttackOptions
-from clearbench.config import load_config
 from clearbench.data.format import Sample
 from clearbench.errors import UserError
 from clearbench.evaluate.sampling_leak import answer_key, leak_at_k, row_leak, row_seed, sample_answers
+from clearbench.run.config import load_config
 
 WORDS = ["<pad>", "Kamau", "Wekesa", "was", "born", "in", "Nairobi", "1991", "Bergen", "a", "photo"]
 

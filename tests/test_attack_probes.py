@@ -10,9 +10,9 @@ import pytest
 from clearbench.attacks.base import Source
 from clearbench.attacks.options import AttackOptions
 from clearbench.attacks.probes import Probe, probe_record
-from clearbench.config import load_config
 from clearbench.errors import UserError
 from clearbench.evaluate import probes
+from clearbench.run.config import load_config
 
 
 def _questions(count, candidates, rng, signal):

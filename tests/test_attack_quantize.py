@@ -5,7 +5,7 @@ import sys
 
 import pytest
 import torch
-from attack_world import FAST, EvalSettings, build_world
+from attack_world import FAST, build_world
 
 from clearbench.attacks.base import Source
 from clearbench.attacks.quantize import quantize_weights
@@ -51,11 +51,11 @@ def test_a_missing_backend_is_a_user_error_before_anything_runs(world, monkeypat
     sources = [Source("model", "unlearned", checkpoint)]
     with pytest.raises(UserError, match=r"optimum-quanto.*pip install 'clearbench\[quantize\]'"):
         prepare(
-            source, "forget10", sources, ["quantize"], FAST, EvalSettings(), 0, revision=None,
+            source, "forget10", sources, ["quantize"], FAST, None, 0, revision=None,
             trust_remote_code=False,
         )  # fmt: skip
     with pytest.raises(UserError, match="unknown weight type 'int3'"):
         prepare(
-            source, "forget10", sources, ["quantize"], type(FAST)(quantize=["int3"]), EvalSettings(), 0,
+            source, "forget10", sources, ["quantize"], type(FAST)(quantize=["int3"]), None, 0,
             revision=None, trust_remote_code=False,
         )  # fmt: skip

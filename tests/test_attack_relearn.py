@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from attack_world import FAST, EvalSettings, build_world
+from attack_world import FAST, build_world
 from datasets import Dataset
 
 from clearbench.attacks.base import Source
@@ -49,7 +49,7 @@ def test_relearning_trains_on_attack_rows_and_evaluates_the_rest(world, tmp_path
         sources,
         ["relearn"],
         FAST,
-        EvalSettings(),
+        None,  # every task
         0,
         revision=None,
         trust_remote_code=False,
@@ -97,7 +97,7 @@ def test_a_fraction_leaving_no_attack_row_is_refused_before_training(world):
     sources = [Source("model", "unlearned", checkpoint)]
     with pytest.raises(UserError, match="relearn_fraction"):
         prepare(
-            source, "forget10", sources, ["relearn"], type(FAST)(relearn_fraction=1.0), EvalSettings(), 0,
+            source, "forget10", sources, ["relearn"], type(FAST)(relearn_fraction=1.0), None, 0,
             revision=None, trust_remote_code=False,
         )  # fmt: skip
 
@@ -112,7 +112,7 @@ def test_relearning_with_lora_saves_a_merged_checkpoint_that_moved(world, tmp_pa
         sources,
         ["relearn"],
         options,
-        EvalSettings(),
+        None,  # every task
         0,
         revision=None,
         trust_remote_code=False,

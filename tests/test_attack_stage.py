@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from attack_world import FAST, EvalSettings, build_world
+from attack_world import FAST, FAST_EVAL, build_world
 
 from clearbench.attacks import evaluate as attack_evaluate
 from clearbench.attacks.base import Source
@@ -27,9 +27,7 @@ def run(tmp_path_factory):
         ("npo", "unlearned", checkpoint, "npo"),
     ]
     lines = []
-    records = attack_all(
-        root / "out", source, "forget10", models, ATTACKS, FAST, EvalSettings(), 0, lines.append
-    )
+    records = attack_all(root / "out", source, "forget10", models, ATTACKS, FAST, FAST_EVAL, 0, lines.append)
     return root, source, models, records, lines
 
 
@@ -85,9 +83,7 @@ def test_a_second_run_reuses_every_completed_folder(run, monkeypatch):
 
     monkeypatch.setattr(attack_evaluate, "evaluate_task", no_evaluation)
     done = [m for m in models if m[0] != "broken"]
-    again = attack_all(
-        root / "out", source, "forget10", done, ATTACKS, FAST, EvalSettings(), 0, lambda _: None
-    )
+    again = attack_all(root / "out", source, "forget10", done, ATTACKS, FAST, FAST_EVAL, 0, lambda _: None)
     assert again == [r for r in records if r["model"] != "broken"]
 
 
@@ -95,15 +91,13 @@ def test_a_folder_of_other_settings_is_refused(run):
     root, source, models, _, _ = run
     other = type(FAST)(**{**FAST.__dict__, "relearn_steps": 3})
     with pytest.raises(UserError, match="another attack's output"):
-        attack_all(
-            root / "out", source, "forget10", models[1:2], ["relearn"], other, EvalSettings(), 0, print
-        )
+        attack_all(root / "out", source, "forget10", models[1:2], ["relearn"], other, FAST_EVAL, 0, print)
 
 
 def test_no_readable_model_is_a_user_error(run, tmp_path):
     root, source, models, _, _ = run
     with pytest.raises(UserError, match="no model to attack can be read: broken"):
-        attack_all(tmp_path, source, "forget10", models[:1], ["queries"], FAST, EvalSettings(), 0, print)
+        attack_all(tmp_path, source, "forget10", models[:1], ["queries"], FAST, FAST_EVAL, 0, print)
     assert not (tmp_path / "attacks").exists()
 
 
@@ -119,7 +113,7 @@ def test_each_group_is_scored_against_its_own_target_and_gold(run, tmp_path):
         Source("npo~1", "unlearned", checkpoint, "npo", group=1),
     ]
     options = type(FAST)(queries=["crop"])
-    found = attack_all(tmp_path, source, "forget10", swapped, ["queries"], options, EvalSettings(), 0, print)
+    found = attack_all(tmp_path, source, "forget10", swapped, ["queries"], options, FAST_EVAL, 0, print)
     first, second = (next(r for r in found if r["model"] == name) for name in ("npo", "npo~1"))
     ours, theirs = first["recovery"]["pooled"], second["recovery"]["pooled"]
     assert (theirs["target"], theirs["gold"]) == pytest.approx((ours["gold"], ours["target"]))

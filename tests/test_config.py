@@ -1,7 +1,7 @@
 import pytest
 
-from clearbench.config import PAPER_METHODS, forget_config, load_config, preset_names
 from clearbench.errors import UserError
+from clearbench.run.config import PAPER_METHODS, forget_config, load_config, preset_names
 
 
 def test_default_is_the_tiny_world_with_every_paper_method():

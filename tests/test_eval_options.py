@@ -7,9 +7,9 @@ import inspect
 import pytest
 
 from clearbench.cli import build_parser, main
-from clearbench.config import EvalSection, load_config
 from clearbench.evaluate.options import EvalOptions, from_spec, job_spec
 from clearbench.evaluate.runner import evaluate_model
+from clearbench.run.config import EvalSection, load_config
 from clearbench.settings import flag
 
 NAMES = [field.name for field in dataclasses.fields(EvalOptions)]

@@ -10,10 +10,10 @@ import pytest
 from tiny_families import build_tiny
 
 from clearbench.cli import main
-from clearbench.config import load_config
 from clearbench.errors import UserError
 from clearbench.evaluate.tasks import TASKS, register_task, report_order, select_tasks
 from clearbench.methods import METHODS
+from clearbench.run.config import load_config
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "extending.md"
 

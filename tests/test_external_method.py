@@ -18,8 +18,8 @@ import pytest
 
 from clearbench import methods as registry
 from clearbench.cli import main
-from clearbench.config import load_config
 from clearbench.errors import UserError
+from clearbench.run.config import load_config
 
 FIXTURE = Path(__file__).parent / "fixtures" / "clearbench-scaled-ascent"
 FAST = ["--max-steps", "2", "--lr", "1e-3", "--batch-size", "2", "--grad-accum", "1", "--lora-r", "0"]
@@ -184,7 +184,7 @@ def test_an_external_method_may_not_take_a_built_in_name(tmp_path):
 
 @pytest.mark.slow
 def test_an_installed_method_runs_through_clearbench_run(installed, tmp_path):
-    from clearbench.pipeline import Pipeline
+    from clearbench.run.pipeline import Pipeline
 
     small = ["data.persons=5", "pretrain.max_steps=2", "finetune.max_steps=2", "unlearn.max_steps=2"]
     small += ["eval.max_rows=2", "eval.max_new_tokens=4", "unlearn.methods=[scaled_ascent]"]

@@ -5,11 +5,11 @@ import json
 
 import pytest
 
-from clearbench.config import load_config
 from clearbench.data import load
 from clearbench.jobs import job_states
 from clearbench.jobs.job import output
-from clearbench.pipeline import Pipeline
+from clearbench.run.config import load_config
+from clearbench.run.pipeline import Pipeline
 
 
 @pytest.mark.slow

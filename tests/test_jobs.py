@@ -135,7 +135,7 @@ def test_a_job_computes_with_the_threads_its_spec_names_and_records_them(tmp_pat
 
 
 def test_the_thread_setting_defaults_to_two_whatever_the_machine(monkeypatch):
-    from clearbench.config import load_config
+    from clearbench.run.config import load_config
 
     monkeypatch.delenv("CLEARBENCH_THREADS", raising=False)
     assert load_config(None, []).jobs.threads == 2

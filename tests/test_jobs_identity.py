@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-import clearbench.pipeline as pipeline_module
+import clearbench.run.pipeline as pipeline_module
 import clearbench.train.finetune as finetune_module
 import clearbench.train.unlearn as unlearn_module
 from clearbench.cli import main
-from clearbench.config import load_config
 from clearbench.errors import UserError
 from clearbench.jobs.executors import InProcess
 from clearbench.jobs.job import differences
-from clearbench.pipeline import Pipeline
+from clearbench.run.config import load_config
+from clearbench.run.pipeline import Pipeline
 
 FILE_METHOD = """
 from clearbench.methods.base import Method, model_nll

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from clearbench.config import load_config
 from clearbench.jobs import job_states
-from clearbench.pipeline import Pipeline
+from clearbench.run.config import load_config
+from clearbench.run.pipeline import Pipeline
 
 pytest.importorskip("ray")
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from clearbench.config import load_config
 from clearbench.errors import UserError
-from clearbench.pipeline import Pipeline
+from clearbench.run.config import load_config
+from clearbench.run.pipeline import Pipeline
 
 SMALL = [
     "data.persons=5",

@@ -5,8 +5,8 @@ from importlib import resources
 
 import pytest
 
-from clearbench.config import load_config, preset_names
 from clearbench.models.registry import adapter_for_model_type
+from clearbench.run.config import load_config, preset_names
 from clearbench.visual import declares_visual_track
 
 # preset -> (Hub id, its config's model_type, LoRA rank: 8 as App. H, 0 as App. I's Qwen2-VL-2B)

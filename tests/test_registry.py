@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from clearbench.attacks import ATTACKS
 from clearbench.errors import UserError
 from clearbench.evaluate.metric_table import METRICS
 from clearbench.evaluate.tasks import TASKS, select_tasks
@@ -45,8 +46,9 @@ def test_add_find_list_and_refuse_a_duplicate():
 
 
 def test_every_plugin_kind_has_its_registry_and_group():
-    kinds = {registry.group: registry for registry in (METHODS, TASKS, FAMILIES, METRICS)}
-    assert set(kinds) == {"clearbench.methods", "clearbench.tasks", "clearbench.models", "clearbench.metrics"}
+    kinds = {registry.group: registry for registry in (METHODS, TASKS, FAMILIES, METRICS, ATTACKS)}
+    groups = ("methods", "tasks", "models", "metrics", "attacks")
+    assert set(kinds) == {f"clearbench.{group}" for group in groups}
     assert all(isinstance(registry, Registry) for registry in kinds.values())
     assert METHODS.origins["npo"] == BUILT_IN and FAMILIES.origins["llava"] == BUILT_IN
     assert "forget_quality" in METRICS and TASKS.find("tofu_forget").half == "tofu"
@@ -119,3 +121,27 @@ def test_a_family_plugin_must_be_an_adapter(site):
         FAMILIES.remove("mine")
         FAMILIES.remove("plain")
         sys.modules.pop("clearbench_fam", None)
+
+
+def test_an_attack_plugin_is_an_attack_registered_by_its_class(site):
+    (site / "clearbench_steal.py").write_text(
+        "from clearbench.attacks.queries import Queries\n"
+        "class Steal(Queries):\n    name = 'steal'\n"
+        "class Plain:\n    name = 'plain'\n"
+    )
+    _distribution(
+        site,
+        "clearbench-steal",
+        "[clearbench.attacks]\nsteal = clearbench_steal:Steal\nplain = clearbench_steal:Plain\n",
+    )
+    try:
+        ATTACKS.load_entry_points()
+        assert ATTACKS.find("steal").name == "steal"
+        assert ATTACKS.origins["steal"] == "entry point steal (clearbench-steal 1.0)"
+        with pytest.raises(UserError, match="not an Attack"):
+            ATTACKS.find("plain")
+        with pytest.raises(DuplicateError, match="attack 'relearn' is already declared"):
+            ATTACKS.add(ATTACKS["relearn"])
+    finally:
+        ATTACKS.remove("steal")
+        ATTACKS.broken.pop("plain", None)

@@ -6,10 +6,10 @@ import pytest
 from datasets import Dataset
 from PIL import Image
 
-from clearbench.config import load_config
 from clearbench.data.increments import new_rows
 from clearbench.errors import UserError
-from clearbench.pipeline import Pipeline
+from clearbench.run.config import load_config
+from clearbench.run.pipeline import Pipeline
 
 
 def _rows(*captions):

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from clearbench import cli
-from clearbench.config import load_config
 from clearbench.errors import UserError
-from clearbench.reuse import adopt_reference_models, reference_jobs
+from clearbench.run.config import load_config
+from clearbench.run.reuse import adopt_reference_models, reference_jobs
 
 SMALL = [
     "data.persons=5",
@@ -30,7 +30,7 @@ SMALL = [
 
 @pytest.fixture(scope="module")
 def original(tmp_path_factory):
-    from clearbench.pipeline import Pipeline
+    from clearbench.run.pipeline import Pipeline
 
     out = tmp_path_factory.mktemp("original")
     Pipeline(load_config(None, SMALL), out, log=lambda line: None).run()
@@ -64,7 +64,7 @@ def outputs(run_dir: Path) -> dict[str, Path]:
 
 @pytest.mark.slow
 def test_a_reusing_run_trains_no_reference_model_and_gives_the_same_results(original, tmp_path, monkeypatch):
-    from clearbench.pipeline import Pipeline
+    from clearbench.run.pipeline import Pipeline
     from clearbench.train import finetune
 
     config = load_config(None, SMALL)

@@ -3,13 +3,13 @@
 import pytest
 
 from clearbench.cli import build_parser
-from clearbench.config import load_config
 from clearbench.data import schema
 from clearbench.data.split_names import FORGET_SPLITS, check_forget_split, retain_split, split_percent
 from clearbench.errors import UserError
 from clearbench.evaluate.tasks import TASKS
-from clearbench.export import model_card
-from clearbench.reuse import ReferenceJob
+from clearbench.run.config import load_config
+from clearbench.run.export import model_card
+from clearbench.run.reuse import ReferenceJob
 from clearbench.visual.config import load_visual_config
 
 

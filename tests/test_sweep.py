@@ -2,13 +2,13 @@
 
 import pytest
 
-from clearbench import sweep
-from clearbench.config import load_config
 from clearbench.errors import UserError
-from clearbench.pipeline import Pipeline
 from clearbench.report import build_report
 from clearbench.report.entries import ReportEntry
 from clearbench.report.selection import Selection, choose, select
+from clearbench.run import sweep
+from clearbench.run.config import load_config
+from clearbench.run.pipeline import Pipeline
 
 
 def test_points_are_every_combination_in_key_order():

@@ -111,8 +111,8 @@ def test_a_missing_or_unknown_tracker_stops_before_training(
 
 @pytest.mark.slow
 def test_a_run_reports_every_stage_and_every_model_to_tensorboard(tmp_path):
-    from clearbench.config import load_config
-    from clearbench.pipeline import Pipeline
+    from clearbench.run.config import load_config
+    from clearbench.run.pipeline import Pipeline
 
     settings = [
         "data.persons=5",

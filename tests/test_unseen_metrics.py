@@ -58,8 +58,8 @@ def test_unseen_photos_feed_their_own_forget_and_retain_and_nothing_else():
 def test_unseen_photos_are_evaluated_only_on_request_and_leave_default_jobs_as_they_were(tmp_path):
     from types import SimpleNamespace
 
-    from clearbench.config import load_config
-    from clearbench.pipeline import Pipeline
+    from clearbench.run.config import load_config
+    from clearbench.run.pipeline import Pipeline
 
     run = SimpleNamespace(job=SimpleNamespace(key="k"), snapshot=None, forget_split=None, name="target")
     specs = {}

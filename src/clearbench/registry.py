@@ -1,7 +1,7 @@
 """One registry type for every plugin kind: name → object, listed, filled from entry points.
 
-Methods, tasks, model families and metrics each keep one `Registry` (attacks can take one the same
-way). A registry is a dict, so reading it is reading a dict; what it adds:
+Methods, tasks, model families, metrics and attacks each keep one `Registry`. A registry is a dict,
+so reading it is reading a dict; what it adds:
   * `add` refuses a second object under a taken name (`DuplicateError`, exit 2 from the command line);
   * `origins` says where each entry came from: "built-in", "entry point NAME (dist VERSION)", a file;
   * `load_entry_points` registers the objects of its entry-point group (`clearbench.<kind>s`), so

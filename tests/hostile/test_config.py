@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from clearbench.config import load_config
+from clearbench.run.config import load_config
 from hostile.helpers import read_json
 
 BAD_VALUES = [

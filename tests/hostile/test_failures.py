@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from clearbench.config import load_config
 from clearbench.errors import UserError
+from clearbench.run.config import load_config
 
 
 def test_a_failed_job_makes_run_exit_non_zero_with_the_report_written(

@@ -15,10 +15,10 @@ from safetensors.numpy import save_file
 
 from clearbench import files
 from clearbench.errors import UserError
-from clearbench.export import export_run
 from clearbench.report import build_report
 from clearbench.report.run_dir import read_entries
-from clearbench.reuse import adopt_reference_models
+from clearbench.run.export import export_run
+from clearbench.run.reuse import adopt_reference_models
 
 CONFIG = {
     "data": {"source": "d"},

@@ -129,7 +129,7 @@ def test_number_refuses_what_is_not_a_finite_number(value):
 
 @pytest.mark.parametrize("name", ["job.json", "run.json"])
 def test_malformed_state_of_an_earlier_run_is_named_on_reuse(tmp_path, name):
-    from clearbench.reuse import adopt_reference_models
+    from clearbench.run.reuse import adopt_reference_models
     from hostile.test_links import CONFIG, KEY, fake_run
 
     earlier = fake_run(tmp_path / "earlier")

@@ -41,7 +41,7 @@ def test_every_built_in_default_keeps_its_rule():
 
 
 def test_a_nan_in_a_setting_without_a_rule_is_refused():
-    from clearbench.config import load_config
+    from clearbench.run.config import load_config
 
     with pytest.raises(UserError, match=r"'unlearn.hparams.npo.beta' must be a number, got NaN"):
         load_config("tiny", ["unlearn.hparams={npo: {beta: .nan}}"])
@@ -49,7 +49,7 @@ def test_a_nan_in_a_setting_without_a_rule_is_refused():
 
 @pytest.mark.parametrize("threshold", [".nan", "-0.1", "1.5"])
 def test_retain_fail_threshold_must_be_a_number_in_0_1(threshold):
-    from clearbench.config import load_config
+    from clearbench.run.config import load_config
 
     with pytest.raises(UserError, match="report.retain_fail_threshold"):
         load_config("tiny", [f"report.retain_fail_threshold={threshold}"])
@@ -64,21 +64,21 @@ def test_report_refuses_a_nan_threshold(tmp_path):
 
 # ---- sweeps: duplicates, grids over non-settings, size ---------------------------------------------
 def test_a_method_listed_twice_is_refused_before_training():
-    from clearbench.config import load_config
+    from clearbench.run.config import load_config
 
     with pytest.raises(UserError, match="'unlearn.methods' lists ga more than once"):
         load_config("tiny", ["unlearn.methods=[ga, npo, ga]"])
 
 
 def test_a_grid_point_repeated_is_refused():
-    from clearbench.config import load_config
+    from clearbench.run.config import load_config
 
     with pytest.raises(UserError, match=r"'unlearn.grid.npo.beta' repeats the value 0.1"):
         load_config("tiny", ["unlearn.methods=[npo]", "unlearn.grid={npo: {beta: [0.1, 0.5, 0.1]}}"])
 
 
 def test_a_grid_over_methods_is_refused():
-    from clearbench.config import load_config
+    from clearbench.run.config import load_config
 
     with pytest.raises(UserError, match="sweeps training settings and npo's hyperparameters, not 'methods'"):
         load_config("tiny", ["unlearn.methods=[npo]", "unlearn.grid={npo: {methods: [[ga], [npo]]}}"])
@@ -93,8 +93,8 @@ def test_a_huge_grid_asks_for_yes(tmp_path, refused, fake_stages):
 
 
 def test_a_grid_within_the_limit_is_accepted():
-    from clearbench import sweep
-    from clearbench.config import load_config
+    from clearbench.run import sweep
+    from clearbench.run.config import load_config
 
     config = load_config("tiny", ["unlearn.methods=[npo]", "unlearn.grid={npo: {beta: [0.1, 0.5]}}"])
     sweep.check_size(config.unlearn, confirmed=False)

@@ -3,7 +3,7 @@
 relearn (relearn.py), quantize (quantize.py) and queries (queries.py) each make derived models or
 derived inputs; stage.py runs them on every model of a run and scores.py says how much forgotten
 knowledge each brought back. A new attack is one file with an `Attack` subclass and one
-`register_attack` call here.
+`register_attack` call here, or an installed package's `clearbench.attacks` entry point.
 """
 
 from __future__ import annotations
@@ -16,24 +16,34 @@ from clearbench.attacks.quantize import Quantize
 from clearbench.attacks.queries import Queries
 from clearbench.attacks.relearn import Relearn
 from clearbench.errors import UserError
+from clearbench.registry import Registry
 
-ATTACKS: dict[str, Attack] = {}
 DEFAULT_ATTACKS = ("relearn", "quantize", "queries")
 
 
-def register_attack(attack: Attack) -> Attack:
-    if attack.name in ATTACKS:
-        raise ValueError(f"attack {attack.name!r} is already registered")
-    ATTACKS[attack.name] = attack
+def checked_attack(obj, where: str) -> Attack:
+    """An `Attack` instance, from itself or its class; a UserError naming `where` otherwise."""
+    attack = obj() if isinstance(obj, type) and issubclass(obj, Attack) else obj
+    if not isinstance(attack, Attack):
+        raise UserError(f"{where}: not an Attack (a subclass of clearbench.attacks.base.Attack, or one)")
     return attack
 
 
+ATTACKS: Registry[Attack] = Registry(
+    "attack",
+    "clearbench.attacks",
+    check=checked_attack,
+    built_in=(Relearn(), Quantize(), Queries(), Leak(), ImageAttack(), Probe()),
+)
+
+
+def register_attack(attack: Attack) -> Attack:
+    """Add `attack` to ATTACKS (a taken name is a DuplicateError)."""
+    return ATTACKS.add(checked_attack(attack, f"attack {getattr(attack, 'name', attack)!r}"))
+
+
 def get_attack(name: str) -> Attack:
-    if name not in ATTACKS:
-        raise UserError(f"unknown attack {name!r}; available: {', '.join(ATTACKS)}")
-    return ATTACKS[name]
+    return ATTACKS.find(name)
 
 
-for _attack in (Relearn(), Quantize(), Queries(), Leak(), ImageAttack(), Probe()):
-    register_attack(_attack)
-del _attack
+ATTACKS.load_entry_points()

@@ -81,11 +81,11 @@ def training_rows(context: Context) -> list[dict]:
 
 
 def relearn(source: Path, rows: list[dict], out: Path, context: Context) -> Path:
-    """Fine-tune `source` on `rows` with the attack's settings into `out` (skipped when done there)."""
-    from clearbench.train import steps
+    """Fine-tune `source` on `rows` with the attack's settings into `out` (skipped when done there):
+    the training recipe's steps (train/recipe.py) with the answers' loss, as fine-tuning."""
+    from clearbench.train import recipe, steps
     from clearbench.train.data import sample_loader
     from clearbench.train.finetune import is_complete
-    from clearbench.train.loop import run_loop
     from clearbench.train.lora import LoraOptions
     from clearbench.train.options import TrainOptions
 
@@ -106,7 +106,7 @@ def relearn(source: Path, rows: list[dict], out: Path, context: Context) -> Path
         return out
     accelerator = steps.start(train)
     started = time.time()
-    net, processor, adapter = steps.load_model(
+    loaded = steps.load_model(
         str(source),
         data=context.data,
         revision=context.revision,
@@ -115,32 +115,21 @@ def relearn(source: Path, rows: list[dict], out: Path, context: Context) -> Path
         dtype=None,
         seed=context.seed,
     )
-    net, frozen = steps.make_trainable(net, adapter, train, str(source))
-    saved_dtypes = steps.full_precision(net, train)
-    steps.record_run(out, accelerator, request, family=adapter.family, freeze_vision=frozen, rows=len(rows))
-    loader = sample_loader(rows, adapter, processor, batch_size=train.batch_size, seed=context.seed)
-
-    def answer_loss(model, batch, step):
-        return model(**batch).loss, {}
-
-    outcome = run_loop(
-        model=net,
-        loader=loader,
-        loss_fn=answer_loss,
-        config=train,
-        out_dir=out,
-        seed=context.seed,
-        accelerator=accelerator,
-        label=f"relearn {source.name}",
+    trainee = recipe.make_trainee(*loaded, train, str(source))
+    family, frozen = trainee.adapter.family, trainee.frozen
+    steps.record_run(out, accelerator, request, family=family, freeze_vision=frozen, rows=len(rows))
+    loader = sample_loader(
+        rows, trainee.adapter, trainee.processor, batch_size=train.batch_size, seed=context.seed
     )
-    result = {"status": outcome.status, "steps": outcome.steps, "final_loss": outcome.final_loss}
-    result["seconds"] = round(time.time() - started, 1)
+    label = f"relearn {source.name}"
+    outcome = recipe.train(accelerator, trainee, loader, recipe.answer_loss, train, out, context.seed, label)
+    result = recipe.result_of(outcome, started)
     if outcome.status != "completed":
         steps.record_result(out, accelerator, result)
         raise UserError(
             f"relearning {source} diverged at step {outcome.steps + 1}; try a lower learning rate"
         )
-    steps.save_trained(accelerator, outcome.model, processor, out, train, dtypes=saved_dtypes)
+    recipe.save(accelerator, trainee, outcome, out, train)
     steps.record_result(out, accelerator, result)
     return out
 

@@ -18,7 +18,6 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from clearbench import atomic
 from clearbench.attacks import get_attack
@@ -30,6 +29,7 @@ from clearbench.attacks.records import score_all
 from clearbench.attacks.variants import AttackTask
 from clearbench.errors import UserError
 from clearbench.evaluate.logs import write_summary
+from clearbench.evaluate.options import EvalOptions
 
 
 def attack_all(
@@ -39,10 +39,11 @@ def attack_all(
     models: Sequence[Source | tuple],
     attacks: Sequence[str],
     options: AttackOptions,
-    eval_settings: Any = None,
+    evaluation: EvalOptions | None = None,
     seed: int = 0,
     log: Callable[[str], None] = print,
     *,
+    tasks: Sequence[str] | None = None,
     revision: str | None = None,
     trust_remote_code: bool = False,
     score: str = "prob",
@@ -51,9 +52,9 @@ def attack_all(
     """Run `attacks` on every model of `models` under `out/attacks`; the records (also in records.json).
 
     `models`: `Source`s or (name, kind, path[, method]) tuples; kind is target, gold, unlearned or base.
-    Target and gold get the same attacks (ceiling and baseline of the scores). `eval_settings`: any
-    object with `tasks`, `batch_size`, `max_new_tokens` and `seed` (the run config's eval section);
-    None for the defaults. Every setting and the data each attack needs are checked before any work;
+    Target and gold get the same attacks (ceiling and baseline of the scores). `evaluation`: how the
+    attacked models are evaluated (the run's eval options; None: the defaults); `tasks`: the
+    evaluated tasks whose forget tasks the attacks ask (None: every task). Every setting and the data each attack needs are checked before any work;
     `option_name` turns an option key into what the user wrote (a flag, a config key) in errors.
     """
     out = Path(out) / "attacks"
@@ -64,15 +65,14 @@ def attack_all(
         sources,
         attacks,
         options,
-        eval_settings,
+        tasks,
         seed,
         revision=revision,
         trust_remote_code=trust_remote_code,
         option_name=option_name,
     )
-    evaluation = _evaluation(eval_settings)
     for source in sources:
-        _attack_model(out, source, variants, context, evaluation, log)
+        _attack_model(out, source, variants, context, _evaluation(evaluation), log)
     records = score_all(out, sources, variants, score)
     atomic.write_json(out / RECORDS, records)
     return records
@@ -85,20 +85,21 @@ def attack_model(
     source: Source,
     attacks: Sequence[str],
     options: AttackOptions,
-    eval_settings: Any = None,
+    evaluation: EvalOptions | None = None,
     seed: int = 0,
     log: Callable[[str], None] = print,
     *,
+    tasks: Sequence[str] | None = None,
     revision: str | None = None,
     trust_remote_code: bool = False,
 ) -> None:
     """Every attack of `attacks` on one model (one job of a run: `clearbench.jobs.work`); the run
     scores all models afterwards (`score`)."""
     context, variants = prepare(
-        data, forget_split, [source], attacks, options, eval_settings, seed,
+        data, forget_split, [source], attacks, options, tasks, seed,
         revision=revision, trust_remote_code=trust_remote_code,
     )  # fmt: skip
-    _attack_model(Path(out) / "attacks", source, variants, context, _evaluation(eval_settings), log)
+    _attack_model(Path(out) / "attacks", source, variants, context, _evaluation(evaluation), log)
 
 
 def score(out: Path, sources: Sequence[Source], attacks: Sequence[str], options: AttackOptions) -> list[dict]:
@@ -120,7 +121,7 @@ def prepare(
     sources,
     attacks,
     options,
-    eval_settings,
+    tasks,
     seed,
     *,
     revision,
@@ -143,8 +144,7 @@ def prepare(
     chosen = [get_attack(name) for name in dict.fromkeys(attacks)]
     variants = [(attack, variant) for attack in chosen for variant in attack.variants(options)]
     has_vision = _has_vision(sources, trust_remote_code)
-    wanted = getattr(eval_settings, "tasks", None)
-    tasks = [task for task in select_tasks(wanted, has_vision=has_vision) if task.forget]
+    tasks = [task for task in select_tasks(tasks, has_vision=has_vision) if task.forget]
     if not tasks:
         raise UserError("the attacks ask forget tasks, and none is among the evaluated tasks")
     with quiet():
@@ -170,12 +170,10 @@ def _has_vision(sources: Sequence[Source], trust_remote_code: bool) -> bool:
     raise UserError("no model to attack can be read: " + "; ".join(errors))
 
 
-def _evaluation(eval_settings) -> dict:
-    return {
-        "batch_size": getattr(eval_settings, "batch_size", 8),
-        "max_new_tokens": getattr(eval_settings, "max_new_tokens", 64),
-        "seed": getattr(eval_settings, "seed", 0),
-    }
+def _evaluation(evaluation: EvalOptions | None) -> dict:
+    """The eval options an attacked model's evaluation takes (in each attack's request)."""
+    evaluation = evaluation or EvalOptions()
+    return {key: getattr(evaluation, key) for key in ("batch_size", "max_new_tokens", "seed")}
 
 
 def _request(variant: Variant, source: Source, context: Context, evaluation: dict) -> dict:

@@ -56,12 +56,6 @@ def _names(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
 
 
-class _Evaluation:
-    def __init__(self, args):
-        self.tasks = None
-        self.batch_size, self.max_new_tokens, self.seed = args.batch_size, args.max_new_tokens, args.eval_seed
-
-
 def _run_attack(args) -> int:
     from pathlib import Path
 
@@ -70,6 +64,7 @@ def _run_attack(args) -> int:
     from clearbench.attacks.options import AttackOptions
     from clearbench.attacks.stage import attack_all
     from clearbench.errors import UserError
+    from clearbench.evaluate.options import EvalOptions
     from clearbench.report.robustness import robustness_markdown
 
     options = settings.from_arguments(AttackOptions(), args)
@@ -89,7 +84,7 @@ def _run_attack(args) -> int:
         models,
         args.attack,
         options,
-        _Evaluation(args),
+        EvalOptions(batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, seed=args.eval_seed),
         args.seed,
         print,
         revision=args.revision,

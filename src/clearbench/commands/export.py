@@ -1,5 +1,5 @@
 """`clearbench export RUN_DIR OUT`: a run's reference models, eval logs, metrics and leaderboard as a
-folder to share (see `clearbench.export`), uploaded to the Hub with --push-to-hub."""
+folder to share (see `clearbench.run.export`), uploaded to the Hub with --push-to-hub."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from clearbench.export import check_can_push, export_run, push_to_hub
+    from clearbench.run.export import check_can_push, export_run, push_to_hub
 
     if args.push_to_hub:
         check_can_push(args.push_to_hub)  # before writing anything

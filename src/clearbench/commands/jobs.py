@@ -65,8 +65,8 @@ def _detail(job: dict) -> str:
 
 def _plan(run_dir: Path):
     """The run's jobs as a re-run plans them, or (None, why not) before its data and run.json exist."""
-    from clearbench.config import load_config
-    from clearbench.pipeline import Pipeline
+    from clearbench.run.config import load_config
+    from clearbench.run.pipeline import Pipeline
 
     if not (run_dir / "run.json").is_file():
         return None, "(the run stopped before planning its jobs: these are the ones made so far)"

@@ -25,10 +25,10 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from clearbench.config import load_config
     from clearbench.report import build_report
     from clearbench.report.provenance import read_provenance
     from clearbench.report.run_dir import read_attacks, read_entries
+    from clearbench.run.config import load_config
 
     config_file = args.run_dir / "config.yaml"
     if not config_file.is_file():

@@ -56,9 +56,9 @@ def register(subparsers) -> None:
 
 
 def _run(args) -> int:
-    from clearbench import sweep
-    from clearbench.config import load_config
-    from clearbench.pipeline import Pipeline
+    from clearbench.run import sweep
+    from clearbench.run.config import load_config
+    from clearbench.run.pipeline import Pipeline
     from clearbench.visual import declares_visual_track, run_visual_command
 
     if declares_visual_track(args.preset):  # the visual-only track has its own config and jobs

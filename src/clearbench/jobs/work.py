@@ -94,11 +94,10 @@ def evaluate_job(spec: dict[str, Any], root: Path, out: Path) -> dict:
 
 def attack_job(spec: dict[str, Any], root: Path, out: Path) -> dict:
     """Every attack on one model; the attacked models and their logs go to RUN/attacks/VARIANT/MODEL."""
-    from types import SimpleNamespace
-
     from clearbench.attacks.base import Source
     from clearbench.attacks.options import AttackOptions
     from clearbench.attacks.stage import attack_model
+    from clearbench.evaluate.options import from_spec
 
     model = Path(resolve(spec["model"], root))
     source = Source(spec["model_name"], spec["model_kind"], model, spec["method"], spec["group"])
@@ -109,9 +108,10 @@ def attack_job(spec: dict[str, Any], root: Path, out: Path) -> dict:
         source,
         spec["attacks"],
         settings.from_dict(AttackOptions, spec["options"]),
-        SimpleNamespace(**spec["eval"]),
+        from_spec(spec["eval"]),
         spec["seed"],
         print,
+        tasks=spec["eval"]["tasks"],
         revision=spec["revision"],
         trust_remote_code=spec["trust_remote_code"],
     )

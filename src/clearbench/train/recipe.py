@@ -10,8 +10,8 @@
     save(accelerator, trainee, outcome, out, options)               on success: a merged checkpoint
     steps.record_result(out, accelerator, result_of(outcome, started))  result.json, written last
 
-A stage is a function that reads as that list (`finetune.finetune`, `unlearn.unlearn`); what differs
-between stages is its data, its loss and what it records.
+A stage is a function that reads as that list (`finetune.finetune`, `unlearn.unlearn`,
+`attacks.relearn.relearn`); what differs between stages is its data, its loss and what it records.
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
-from clearbench.config import build_section
 from clearbench.errors import UserError
+from clearbench.run.config import build_section
 
 TRACK = "visual"
 

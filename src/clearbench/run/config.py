@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from clearbench import settings, sweep
+from clearbench import settings
 from clearbench.attacks import DEFAULT_ATTACKS, get_attack
 from clearbench.attacks.options import AttackOptions
 from clearbench.data.split_names import FORGET_SPLITS, check_forget_split, retain_split, split_percent
@@ -28,6 +28,7 @@ from clearbench.evaluate.options import EvalOptions
 from clearbench.methods import PAPER_METHODS, get_method, resolve_method
 from clearbench.models.base import check_attention
 from clearbench.report.selection import Selection
+from clearbench.run import sweep
 from clearbench.settings import AT_LEAST_ONE, NOT_NEGATIVE, POSITIVE, UNIT, setting
 from clearbench.train import tracking
 from clearbench.train.options import FINETUNE_DEFAULTS, UNLEARN_DEFAULTS, TrainOptions, UnlearnOptions
@@ -103,7 +104,7 @@ class UnlearnSection(UnlearnOptions):
         False, "evaluate each unlearning run after every epoch too; the selection rule may pick any epoch"
     )
     grid: dict[str, dict[str, list]] = setting(
-        help="method -> {setting or hyperparameter: [values]}: every combination is run (clearbench.sweep)",
+        help="method -> {setting or hyperparameter: [values]}: every combination is run (clearbench.run.sweep)",
         default_factory=dict,
     )
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from clearbench import files
 from clearbench.data.split_names import retain_split
 from clearbench.errors import UserError
-from clearbench.reuse import ReferenceJob, read_run, reference_jobs
+from clearbench.run.reuse import ReferenceJob, read_run, reference_jobs
 
 RUN_FILES = ("config.yaml", "run.json", "runs.json")
 RUN_FOLDERS = ("metrics", "report")

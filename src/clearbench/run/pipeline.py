@@ -21,12 +21,13 @@ from pathlib import Path
 
 import yaml
 
-from clearbench import atomic, settings, sweep
-from clearbench.config import RunConfig, forget_config, synth_density
+from clearbench import atomic, settings
 from clearbench.data.split_names import retain_split
 from clearbench.errors import UserError
 from clearbench.jobs import Job
 from clearbench.methods import method_name, resolve_method
+from clearbench.run import sweep
+from clearbench.run.config import RunConfig, forget_config, synth_density
 from clearbench.versions import computing_software, machine, source_digest, versions
 
 
@@ -366,7 +367,7 @@ class Pipeline:
 
     def adopt_references(self) -> None:
         """Target, gold (and base) and their eval logs from the --reuse run, checked to be the same."""
-        from clearbench.reuse import adopt_reference_models
+        from clearbench.run.reuse import adopt_reference_models
 
         if self.state.is_main_process:
             adopted = adopt_reference_models(self.reuse, self.out, self.config.to_dict(), self.data_revision)
@@ -615,6 +616,7 @@ class Pipeline:
 
     def _attack(self, run: ModelRun) -> Job:
         from clearbench.attacks.options import AttackOptions
+        from clearbench.evaluate.options import job_spec
 
         section, evaluation = self.config.attack, self.config.eval
         return self._job(
@@ -627,12 +629,7 @@ class Pipeline:
             group=run.train_seed,
             attacks=section.attacks,
             options=asdict(settings.narrow(section, AttackOptions)),
-            eval={
-                "tasks": evaluation.tasks,
-                "batch_size": evaluation.batch_size,
-                "max_new_tokens": evaluation.max_new_tokens,
-                "seed": evaluation.seed,
-            },
+            eval={"tasks": evaluation.tasks, **job_spec(evaluation)},
             seed=self.config.seeds.unlearn[0],
             forget_split=self.config.forget_split,
         )
