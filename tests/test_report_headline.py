@@ -194,3 +194,21 @@ def test_privacy_matrix_has_one_row_per_model_and_colours_each_attack_by_its_dis
     # |0.9 − 0.5| · 2 = 0.8 of the way to red; gold's own 0.5 is green
     assert html.count(f"background:{heat(0.8)}") == 4 and html.count(f"background:{heat(0.0)}") == 4
     assert privacy_matrix([ReportEntry("x", "gold", metrics={})]) == []
+
+
+def test_privacy_matrix_adds_the_stronger_attacks_a_model_was_scored_on():
+    from clearbench.report.matrices import privacy_matrix
+
+    def entry(name, kind, reference_auc):
+        attacks = {attack: {"auc": 0.5, "gold_auc": 0.5} for attack in ATTACKS}
+        stronger = {
+            "reference": {"auc": reference_auc, "gold_auc": 0.5},
+            "gradnorm": {"reason": "turn on eval.membership_gradnorm"},  # not logged: no column
+        }
+        membership = {"text": {"attacks": attacks, "stronger": {"attacks": stronger}}}
+        return ReportEntry(name, kind, metrics={"membership": membership})
+
+    html = "".join(privacy_matrix([entry("idk", "unlearned", 0.8), entry("gold", "gold", 0.5)]))
+    assert "<th>reference (base) text</th>" in html and "GradNorm" not in html.split("</tr>")[0]
+    assert 'title="idk, reference (base) on text: AUC 0.800' in html
+    assert html.count(f"background:{heat(0.6)}") == 1  # |0.8 − 0.5| · 2, idk's reference cell only

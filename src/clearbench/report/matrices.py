@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 
 from clearbench.evaluate.metric_table import ATTACK_LABELS, ATTACKS, HEADLINE_ATTACK
+from clearbench.evaluate.stronger import STRONGER_ATTACKS
 from clearbench.report.entries import ReportEntry, as_number
 from clearbench.report.tables import format_number
 
@@ -80,6 +81,26 @@ def robustness_matrix(records: Sequence[Mapping]) -> list[str]:
     ]
 
 
+STRONGER_LABELS = {
+    "gradnorm": "GradNorm",
+    "reference": "reference (base)",
+    "exact_memorization": "exact memorization",
+    "extraction_strength": "extraction strength",
+}
+
+
+def _label(attack: str) -> str:
+    return ATTACK_LABELS.get(attack) or STRONGER_LABELS[attack]
+
+
+def _all_attacks(entry: ReportEntry, scope: str) -> dict:
+    """A model's membership results on one half: the four attacks and the stronger ones, by name."""
+    from clearbench.report.privacy import membership_of
+
+    found = membership_of(entry, scope) or {}
+    return {**((found.get("stronger") or {}).get("attacks") or {}), **(found.get("attacks") or {})}
+
+
 def privacy_matrix(entries: Sequence[ReportEntry]) -> list[str]:
     """One row per model: the headline attack's AUC with its interval and PrivLeak per half, then the
     AUC of every attack as a heat map (distance from gold's AUC). [] without membership results."""
@@ -90,14 +111,26 @@ def privacy_matrix(entries: Sequence[ReportEntry]) -> list[str]:
     if not scopes:
         return []
     headline = ATTACK_LABELS[HEADLINE_ATTACK]
+    # The four attacks of every row, then the stronger ones (issue 26) that any model was scored on.
+    columns = {
+        scope: [
+            *ATTACKS,
+            *(
+                a
+                for a in STRONGER_ATTACKS
+                if any(_all_attacks(e, scope).get(a, {}).get("auc") is not None for e in models)
+            ),
+        ]
+        for scope in scopes
+    }
     head = "<th>model</th>"
     head += "".join(f"<th>AUC {s} ({escape(headline)}) [95 %]</th><th>PrivLeak {s}</th>" for s in scopes)
-    head += "".join(f"<th>{escape(ATTACK_LABELS[a])} {s}</th>" for s in scopes for a in ATTACKS)
+    head += "".join(f"<th>{escape(_label(a))} {s}</th>" for s in scopes for a in columns[s])
     lines = []
     for entry in models:
         first, grid = [], []
         for scope in scopes:
-            attacks = (membership_of(entry, scope) or {}).get("attacks") or {}
+            attacks = _all_attacks(entry, scope)
             main = attacks.get(HEADLINE_ATTACK) or {}
             auc, span = as_number(main.get("auc")), membership_interval(entry, scope, HEADLINE_ATTACK, "auc")
             text = format_number(auc)
@@ -106,12 +139,12 @@ def privacy_matrix(entries: Sequence[ReportEntry]) -> list[str]:
             first.append(
                 f"<td>{escape(text)}</td><td>{escape(format_number(as_number(main.get('privleak'))))}</td>"
             )
-            for attack in ATTACKS:
+            for attack in columns[scope]:
                 found = attacks.get(attack) or {}
                 value, gold = as_number(found.get("auc")), as_number(found.get("gold_auc"))
                 # 0.5 away from gold's AUC is as far as an AUC can be from chance: the red end
                 badness = None if value is None else abs(value - (0.5 if gold is None else gold)) * 2
-                title = f"{entry.name}, {ATTACK_LABELS[attack]} on {scope}: AUC {format_number(value)}"
+                title = f"{entry.name}, {_label(attack)} on {scope}: AUC {format_number(value)}"
                 title += f", gold's {format_number(gold)}" if gold is not None else ""
                 grid.append(cell(format_number(value, digits=2), badness, title))
         lines.append(
@@ -120,7 +153,9 @@ def privacy_matrix(entries: Sequence[ReportEntry]) -> list[str]:
     note = (
         f"AUC of telling the forget people (positive) from holdout people; gold ≈ 0.5. First columns: the "
         f"leaderboard's attack ({headline}) with its 95 % interval (bootstrap over people) and MUSE's "
-        "PrivLeak (0 ideal, negative = the forget people still stand out). Then every attack's AUC, "
+        "PrivLeak (0 ideal, negative = the forget people still stand out). Then every attack's AUC (the "
+        "stronger ones after the four: GradNorm when logged, the base-calibrated reference, exact "
+        "memorization and extraction strength; no intervals yet), "
         "coloured by its distance from gold's AUC under the same attack (green = as gold). Every number, "
         "with intervals: privacy.csv."
     )
