@@ -21,6 +21,7 @@ from clearbench.report.leaderboard import (
     modality_rows,
 )
 from clearbench.report.matrices import privacy_matrix, robustness_matrix
+from clearbench.report.measured import leak_table, probe_table, split_measured
 from clearbench.report.paper import paper_table
 from clearbench.report.plots import (
     fq_vs_utility_figure,
@@ -48,6 +49,8 @@ TABLE_NAMES = (
     "noise_floor",
     "gold_like",
     "robustness",
+    "probes",
+    "leak",
     "privacy",
     "leakage",
 )
@@ -89,6 +92,7 @@ def build_report(
     html_path.unlink(missing_ok=True)  # until rewritten, the directory holds no complete report
 
     _write_leaderboards(out_dir, rows, modality)
+    attacks, measured = split_measured(attacks or [])
     tables = [
         paper_table(entries, config),
         sweep_table,
@@ -97,6 +101,8 @@ def build_report(
         noise_floor_table(seed_runs),
         gold_like_table(entries, seed_runs),
         robustness_table(attacks) if attacks else None,
+        probe_table(measured),
+        leak_table(measured),
     ]
     privacy_tables, privacy_figures = privacy_section(entries)
     tables = [table for table in tables + privacy_tables if table]

@@ -101,6 +101,16 @@ def _all_attacks(entry: ReportEntry, scope: str) -> dict:
     return {**((found.get("stronger") or {}).get("attacks") or {}), **(found.get("attacks") or {})}
 
 
+def _columns(models: Sequence[ReportEntry], scope: str) -> list[str]:
+    """The four attacks of every row, then the stronger ones (issue 26) any model was scored on."""
+    scored = [
+        a
+        for a in STRONGER_ATTACKS
+        if any(_all_attacks(e, scope).get(a, {}).get("auc") is not None for e in models)
+    ]
+    return [*ATTACKS, *scored]
+
+
 def privacy_matrix(entries: Sequence[ReportEntry]) -> list[str]:
     """One row per model: the headline attack's AUC with its interval and PrivLeak per half, then the
     AUC of every attack as a heat map (distance from gold's AUC). [] without membership results."""
@@ -111,18 +121,7 @@ def privacy_matrix(entries: Sequence[ReportEntry]) -> list[str]:
     if not scopes:
         return []
     headline = ATTACK_LABELS[HEADLINE_ATTACK]
-    # The four attacks of every row, then the stronger ones (issue 26) that any model was scored on.
-    columns = {
-        scope: [
-            *ATTACKS,
-            *(
-                a
-                for a in STRONGER_ATTACKS
-                if any(_all_attacks(e, scope).get(a, {}).get("auc") is not None for e in models)
-            ),
-        ]
-        for scope in scopes
-    }
+    columns = {scope: _columns(models, scope) for scope in scopes}
     head = "<th>model</th>"
     head += "".join(f"<th>AUC {s} ({escape(headline)}) [95 %]</th><th>PrivLeak {s}</th>" for s in scopes)
     head += "".join(f"<th>{escape(_label(a))} {s}</th>" for s in scopes for a in columns[s])
