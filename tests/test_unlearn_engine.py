@@ -75,6 +75,8 @@ def test_every_method_runs_through_the_engine(method, source, target, tmp_path):
     assert json.loads((out / "result.json").read_text()) == result
     run = json.loads((out / "run.json").read_text())
     assert run["method"]["name"] == method and run["forget_modality"] == "both"
+    if method == "rmu":  # adaptive c is measured at the first batch: known after training, not before
+        assert run["method"]["steering_used"] is None and result["method_info"]["steering_used"] > 0
     assert run["reference"] == ("adapters disabled" if METHODS[method]().needs_reference else None)
     assert run["dataset_revision"].startswith("sha256:") and run["versions"]["peft"]
     assert len((out / "train_log.jsonl").read_text().splitlines()) == 2

@@ -199,8 +199,11 @@ class UnlearnRun:
         return save_snapshot
 
     def finish(self, accelerator, trainee: recipe.Trainee, outcome, chosen, ref, started: float) -> dict:
-        """result.json (with the reason of a divergence); on success the finalized model, saved."""
-        result = recipe.result_of(outcome, started, method=self.method, train_log=LOG_NAME)
+        """result.json (with the reason of a divergence, and the method's record after training: what
+        it measured while training, e.g. adaptive RMU's c); on success the finalized model, saved."""
+        result = recipe.result_of(
+            outcome, started, method=self.method, train_log=LOG_NAME, method_info=chosen.info()
+        )
         if outcome.status == "diverged":
             result["reason"] = f"loss became NaN or infinite at step {outcome.steps + 1}; see {LOG_NAME}"
         else:
