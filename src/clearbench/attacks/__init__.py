@@ -2,8 +2,8 @@
 
 relearn (relearn.py), quantize (quantize.py) and queries (queries.py) each make derived models or
 derived inputs; stage.py runs them on every model of a run and scores.py says how much forgotten
-knowledge each brought back. A new attack is one file with an `Attack` subclass and one
-`register_attack` call here, or an installed package's `clearbench.attacks` entry point.
+knowledge each brought back. A new attack is one file with an `Attack` subclass and its instance
+in ATTACKS's built-in list here, or an installed package's `clearbench.attacks` entry point.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def checked_attack(obj, where: str) -> Attack:
     """An `Attack` instance, from itself or its class; a UserError naming `where` otherwise."""
     attack = obj() if isinstance(obj, type) and issubclass(obj, Attack) else obj
     if not isinstance(attack, Attack):
-        raise UserError(f"{where}: not an Attack (a subclass of clearbench.attacks.base.Attack, or one)")
+        raise UserError(f"{where}: not an Attack (clearbench.attacks.base.Attack, a subclass or an instance)")
     return attack
 
 

@@ -16,8 +16,8 @@ MEASURED = ("probe", "leak")
 
 def split_measured(records: Sequence[Mapping]) -> tuple[list[Mapping], list[Mapping]]:
     """(records scored by recovered knowledge, records that carry a measure)."""
-    measured = [r for r in records if any(key in r for key in MEASURED)]
-    return [r for r in records if r not in measured], measured
+    carries = [any(key in record for key in MEASURED) for record in records]
+    return [r for r, c in zip(records, carries) if not c], [r for r, c in zip(records, carries) if c]
 
 
 def _value(value, interval) -> str:
