@@ -31,7 +31,7 @@ def toy_method():
     namespace: dict = {}
     exec(compile(doc_code("A method"), str(DOC), "exec"), namespace)
     yield namespace["MyMethod"]
-    METHODS.pop("my_method")
+    METHODS.remove("my_method")
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def toy_task():
     task = eval(doc_code("A task"), {"Task": Task})
     register_task(task)
     yield task
-    TASKS.pop(task.name)
+    TASKS.remove(task.name)  # its origin too: a stale one made a later plugin of that name "built-in"
 
 
 def test_the_documented_method_is_listed_configured_and_trained(toy_method, tmp_path, capsys):

@@ -57,7 +57,7 @@ class NotAMethod:
 
 def forget_registration(names):
     for name in names:
-        registry.METHODS.pop(name, None)
+        registry.METHODS.remove(name)
         registry.ORIGINS.pop(name, None)
         registry.BROKEN_ENTRY_POINTS.pop(name, None)
 

@@ -45,7 +45,7 @@ def toy_task():
         )
     )
     yield task
-    TASKS.pop(task.name)
+    TASKS.remove(task.name)
     assert list(TASKS) == BUILT_IN
 
 
