@@ -37,6 +37,7 @@ from clearbench.errors import UserError
 from clearbench.evaluate.logs import normalise, samples
 from clearbench.evaluate.metric_table import ATTACKS, HEADLINE_ATTACK, METRICS
 from clearbench.evaluate.people import log_people
+from clearbench.evaluate.stronger import STRONGER_ATTACKS
 
 LEVEL = 0.95
 DEFAULT_RESAMPLES = 1000
@@ -249,6 +250,7 @@ def bootstrap_intervals(
     compat: str,
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
+    reference: dict | None = None,
 ) -> dict:
     """{"method", "units", "values": {metric: [low, high]}, "no_interval": {metric: why},
     "gold_floor": {metric: [low, high]}, "membership": {scope: {attack: {...}}}}.
@@ -256,7 +258,9 @@ def bootstrap_intervals(
     `values` holds an interval for every metric with a value and per-row terms; `no_interval` says
     why the others have none; `gold_floor` the effect sizes of gold vs gold under independent draws
     of people; `membership` per scope and attack the intervals of AUC, gold's AUC, PrivLeak and
-    |AUC − AUC_gold|.
+    |AUC − AUC_gold|: the four attacks, and the stronger ones (evaluate/stronger.py) whose scores
+    the logs hold. `reference`: the base model's logs, the reference of the `reference` attack (as
+    `compute_metrics` takes them).
     """
     from clearbench.evaluate.metrics import compute_metrics, tasks_for
 
@@ -274,6 +278,7 @@ def bootstrap_intervals(
         candidate, gold, units, weights, compat, resamples, rng,
         ours={task: row_values(log, compat) for task, log in candidate.items()},
         theirs={task: row_values(log, compat) for task, log in gold.items()} if gold else {},
+        reference=reference,
     )  # fmt: skip
     chosen = tasks_for(candidate, compat)
     for key, metric in METRICS.items():  # in the table's order: the draws of gold's floor follow it
@@ -315,6 +320,7 @@ class _Draws:
     rng: np.random.Generator
     ours: dict
     theirs: dict
+    reference: dict | None = None  # the base model's logs: the `reference` attack's reference
     draws: dict[str, np.ndarray] = field(default_factory=dict)
     no_interval: dict[str, str] = field(default_factory=dict)
     floor: dict[str, np.ndarray] = field(default_factory=dict)
@@ -354,7 +360,7 @@ class _Draws:
             return
         if metric.scope not in self.privacy:
             self.privacy[metric.scope] = _membership(
-                self.candidate, self.gold, used, self.units, self.weights
+                self.candidate, self.gold, used, self.units, self.weights, self.reference
             )
         value = self.privacy[metric.scope].get(metric.attack, {}).get(metric.membership)
         if value is None:
@@ -370,8 +376,10 @@ def _floor(statistic, gold_ratios, units: Units, used: list[str], resamples: int
     return statistic(gold_ratios, gold_ratios, w1, w2)
 
 
-def _membership(candidate, gold, used, units: Units, weights) -> dict:
-    """Per attack, resampled AUC, gold's AUC, PrivLeak and |AUC − AUC_gold| (None where undefined)."""
+def _membership(candidate, gold, used, units: Units, weights, reference=None) -> dict:
+    """Per attack, resampled AUC, gold's AUC, PrivLeak and |AUC − AUC_gold| (None where undefined):
+    the four, then each stronger attack whose scores the logs hold (one without them has no point
+    value either, and `compute_metrics` says why)."""
     from clearbench.evaluate.metrics import attack_scores
     from clearbench.evaluate.tasks import TASKS
 
@@ -380,18 +388,44 @@ def _membership(candidate, gold, used, units: Units, weights) -> dict:
     wm, wo = weights[:, units.rows[forget]], weights[:, units.rows[holdout]]
     found = {}
     for attack in ATTACKS:
-        scores = [np.asarray(attack_scores(log, attack)) for log in (candidate[forget], candidate[holdout])]
-        model = auc(*scores, wm, wo)
-        results: dict = {"auc": model, "gold_auc": None, "privleak": None, "auc_gap": None}
+        scores = [attack_scores(log, attack) for log in (candidate[forget], candidate[holdout])]
+        gold_scores = None
         if gold is not None:
-            gold_scores = [np.asarray(attack_scores(log, attack)) for log in (gold[forget], gold[holdout])]
-            reference = auc(*gold_scores, wm, wo)
-            results["gold_auc"] = reference
-            results["auc_gap"] = np.abs(model - reference)
-            if np.all(1 - reference > 1e-12):
-                results["privleak"] = ((1 - model) - (1 - reference)) / (1 - reference)
-        found[attack] = results
+            gold_scores = [attack_scores(log, attack) for log in (gold[forget], gold[holdout])]
+        found[attack] = _attack_draws(scores, gold_scores, wm, wo)
+    for attack in STRONGER_ATTACKS:
+        scores = _stronger_scores(candidate, gold, reference, (forget, holdout), attack)
+        if scores is not None:
+            found[attack] = _attack_draws(*scores, wm, wo)
     return found
+
+
+def _stronger_scores(candidate, gold, reference, tasks: tuple[str, str], attack: str):
+    """(model's, gold's or None) per-row scores of a stronger attack on the (forget, holdout) tasks,
+    read as `stronger.stronger_membership` reads them; None when the logs lack them."""
+    from clearbench.evaluate.stronger import attack_values
+
+    def scores(logs) -> list:
+        return [attack_values(logs[task], attack, (reference or {}).get(task)) for task in tasks]
+
+    try:
+        return scores(candidate), None if gold is None else scores(gold)
+    except UserError:  # no interval where there is no value; the point estimate names the reason
+        return None
+
+
+def _attack_draws(scores, gold_scores, wm: np.ndarray, wo: np.ndarray) -> dict:
+    """AUC, gold's AUC, PrivLeak and |AUC − AUC_gold| of one attack under every resample; candidate
+    and gold weighted by the same draws of people (their logs hold the same rows)."""
+    model = auc(*(np.asarray(s, dtype=float) for s in scores), wm, wo)
+    results: dict = {"auc": model, "gold_auc": None, "privleak": None, "auc_gap": None}
+    if gold_scores is not None:
+        gold_auc = auc(*(np.asarray(s, dtype=float) for s in gold_scores), wm, wo)
+        results["gold_auc"] = gold_auc
+        results["auc_gap"] = np.abs(model - gold_auc)
+        if np.all(1 - gold_auc > 1e-12):  # PrivLeak divides by 1 − gold's AUC
+            results["privleak"] = ((1 - model) - (1 - gold_auc)) / (1 - gold_auc)
+    return results
 
 
 def _percentiles(found: np.ndarray) -> list[float]:

@@ -561,7 +561,9 @@ class Pipeline:
             tracking.log_final_metrics(run.name, metrics)
             if resamples and sizes[run.group] == 1:
                 try:  # over people; too few people to draw from leaves the row without intervals
-                    metrics["intervals"] = bootstrap_intervals(logs, gold, compat=compat, resamples=resamples)
+                    metrics["intervals"] = bootstrap_intervals(
+                        logs, gold, compat=compat, resamples=resamples, reference=reference
+                    )
                 except UserError as error:
                     metrics["intervals"] = {"method": None, "values": {}, "reason": str(error)}
             if run.kind == "gold" and run.request is None:
