@@ -1,0 +1,131 @@
+"""Held-out forget photos (data/heldout_photos.py): on a source without unseen photos, part of each
+forget person's photos is kept out of unlearning and asked as the forget tasks of unseen photos."""
+
+import pytest
+
+from clearbench.data import heldout_photos as hp
+from clearbench.data.load import load_split
+from clearbench.data.schema import CLEAR_CONFIGS, TOFU_CONFIGS
+from clearbench.data.synth.build import build_tables
+from clearbench.data.synth.density import Density
+from clearbench.data.synth.writer import write_card, write_tables
+from clearbench.errors import UserError
+
+SMALL = Density(photos=(3, 7), questions=(2, 2), famous=6, famous_photos=1, scenes=4)
+
+
+def export(folder, density=SMALL, unseen=False):
+    """A synthetic world written in CLEAR's layout: CLEAR's and TOFU's configs (and `pretraining`,
+    for the tiny model), without holdout configs; with `unseen`, the world's unseen photos too."""
+    tables = build_tables(20, 0, 16, density)
+    keep = set(CLEAR_CONFIGS) | set(TOFU_CONFIGS) | {"pretraining"}
+    tables = {name: table for name, table in tables.items() if name in keep or (unseen and "_unseen" in name)}
+    write_tables(folder, tables)
+    write_card(folder, tables, 20, 0, 16, density)
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    return export(tmp_path_factory.mktemp("clear-layout"))
+
+
+@pytest.fixture(scope="module")
+def plan(source):
+    return hp.plan_heldout_photos(source, "forget10", 0.25, seed=0)
+
+
+def captions(rows):
+    return [c for c in rows["caption"] if c]
+
+
+# --- the draw ----------------------------------------------------------------------------------
+PHOTOS = {"Ann": [f"Ann {i}" for i in range(4)], "Bo": [f"Bo {i}" for i in range(7)], "Cy": ["Cy 0", "Cy 1"]}
+
+
+def rows_of(photos):
+    names = [name for name, own in photos.items() for _ in own]
+    return names, [caption for own in photos.values() for caption in own]
+
+
+def test_the_draw_is_seeded_per_person_and_independent_of_row_order():
+    names, texts = rows_of(PHOTOS)
+    held, counts = hp.split_photos(names, texts, 0.25, seed=0)
+    # round half up of 0.25 · n, at least one held out and one kept: 4 → 1, 7 → 2, 2 → 1
+    assert counts == (("Ann", 1, 3), ("Bo", 2, 5), ("Cy", 1, 1))
+    for person, count, _ in counts:
+        assert len(held & set(PHOTOS[person])) == count
+    assert hp.split_photos(names[::-1], texts[::-1], 0.25, seed=0)[0] == held  # order-free
+    assert hp.split_photos(names, texts, 0.25, seed=0)[0] == held  # reproducible
+    assert len({hp.split_photos(names, texts, 0.25, seed=s)[0] for s in range(8)}) > 1  # the seed matters
+    # Each person's draw is their own: another person in the set leaves it as it was.
+    more = PHOTOS | {"Di": ["Di 0", "Di 1", "Di 2"]}
+    again = hp.split_photos(*rows_of(more), 0.25, seed=0)[0]
+    assert again - {"Di 0", "Di 1", "Di 2"} == held
+    # Rows sharing a caption are one photo: Bo's 7 photos with one repeated count as 7.
+    assert hp.split_photos([*names, "Bo"], [*texts, "Bo 3"], 0.25, seed=0)[1] == counts
+
+
+def test_shares_round_half_up_and_keep_one_photo_each_side():
+    assert [hp.held_count(n, 0.25) for n in (2, 3, 4, 6, 10, 20)] == [1, 1, 1, 2, 3, 5]
+    assert hp.held_count(10, 0.01) == 1 and hp.held_count(10, 0.99) == 9 and hp.held_count(2, 0.9) == 1
+
+
+@pytest.mark.parametrize(
+    ("names", "texts", "share", "message"),
+    [
+        (["Ann", "Ann"], ["a", "b"], 1.0, r"'data.heldout_forget_photos' must be in \(0, 1\).*got 1.0"),
+        (["Ann", "Ann"], ["a", "b"], 0.0, r"'data.heldout_forget_photos' must be in \(0, 1\)"),
+        (["Ann", "Ann", "Bo"], ["a", "b", "c"], 0.5, r"heldout_forget_photos'.*person Bo has 1 photo"),
+        (["Ann", "Ann"], ["a", "a"], 0.5, "person Ann has 1 photo"),  # one caption: one photo
+        (["Ann", "Bo"], ["a", "a"], 0.5, "photos of Ann and Bo share the caption 'a'"),
+    ],
+)
+def test_bad_shares_and_too_few_photos_name_the_setting(names, texts, share, message):
+    with pytest.raises(UserError, match=message):
+        hp.split_photos(names, texts, share, seed=0)
+
+
+# --- on a source in CLEAR's layout -----------------------------------------------------------
+def test_the_forget_sets_lose_exactly_the_held_out_photos(source, plan):
+    evaluated = load_split(source, "forget10_perturbed")
+    people = sorted(set(evaluated["name"]))
+    assert [person for person, _, _ in plan.counts] == people and len(people) == 2
+    for person, held, kept in plan.counts:
+        own = [c for c, n in zip(evaluated["caption"], evaluated["name"]) if n == person]
+        assert (held, kept) == (hp.held_count(len(own), 0.25), len(own) - held)
+        assert len(set(own) & plan.captions) == held
+    for config in ("forget10", "forget10+tofu"):
+        rows = load_split(source, config)
+        left = plan.unlearned(rows)
+        assert len(rows) - len(left) == len(plan.captions), config  # exactly the held-out rows go
+        assert not set(captions(left)) & plan.captions, config
+        assert set(captions(rows)) - set(captions(left)) == plan.captions, config
+        if "question" in rows.column_names:  # the TOFU rows all stay
+            assert sum(q is not None for q in left["question"]) == sum(
+                q is not None for q in rows["question"]
+            )
+    text = load_split(source, "tofu_forget10")
+    assert plan.unlearned(text) is text  # the text forget set has no photos
+    held, kept = plan.heldout(evaluated), plan.unlearned(evaluated)
+    assert sorted(held["caption"]) == sorted(plan.captions)
+    assert len(held) + len(kept) == len(evaluated) and not set(held["caption"]) & set(kept["caption"])
+    # The same draw from the same share and seed, as every job makes it again from its spec.
+    assert hp.plan_heldout_photos(source, "forget10", 0.25, seed=0).captions == plan.captions
+    assert hp.plan_heldout_photos(source, "forget10", 0.25, seed=1).captions != plan.captions
+
+
+def test_a_config_that_lacks_a_held_out_photo_is_refused(source, plan):
+    hp.check_unlearned_config(plan, source, "forget10", "forget10+tofu")  # holds them all
+    with pytest.raises(
+        UserError, match=r"heldout_forget_photos'.*config 'retain90' lacks \d+ held-out photo"
+    ):
+        hp.check_unlearned_config(plan, source, "forget10", "retain90")
+
+
+def test_a_source_with_unseen_photos_of_its_own_is_refused(tmp_path):
+    with_unseen = export(tmp_path / "with-unseen", unseen=True)
+    with pytest.raises(
+        UserError, match=r"heldout_forget_photos'.*has unseen photos of its own \(forget01_unseen"
+    ):
+        hp.plan_heldout_photos(with_unseen, "forget10", 0.25, seed=0)
