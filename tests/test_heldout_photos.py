@@ -10,6 +10,7 @@ from clearbench.data.synth.build import build_tables
 from clearbench.data.synth.density import Density
 from clearbench.data.synth.writer import write_card, write_tables
 from clearbench.errors import UserError
+from clearbench.evaluate.tasks import TASKS
 
 SMALL = Density(photos=(3, 7), questions=(2, 2), famous=6, famous_photos=1, scenes=4)
 
@@ -113,6 +114,61 @@ def test_the_forget_sets_lose_exactly_the_held_out_photos(source, plan):
     # The same draw from the same share and seed, as every job makes it again from its spec.
     assert hp.plan_heldout_photos(source, "forget10", 0.25, seed=0).captions == plan.captions
     assert hp.plan_heldout_photos(source, "forget10", 0.25, seed=1).captions != plan.captions
+
+
+def test_the_evaluation_asks_the_kept_photos_as_forget_and_the_held_out_ones_as_unseen(source, plan):
+    from clearbench.evaluate.runner import TaskRows
+
+    sources = TaskRows("forget10", photos=plan)
+    for name, which in (
+        ("forget_captions_unseen", "held-out"),
+        ("forget_facerec_unseen", "held-out"),
+        ("forget_captions", "unlearned"),
+        ("forget_facerec", "unlearned"),
+    ):
+        task = TASKS[name]
+        config = sources.config(task)
+        assert config == f"forget10_perturbed ({which} photos)"
+        rows = sources.rows(task, config, source, None)
+        assert (set(rows["caption"]) <= plan.captions) == (which == "held-out"), name
+        assert bool(set(rows["caption"]) & plan.captions) == (which == "held-out"), name
+    assert len(sources.rows(TASKS["forget_captions_unseen"], "", source, None)) == len(plan.captions)
+    # The retain and text tasks read their configs as ever.
+    assert sources.config(TASKS["retain_captions"]) == "retain_perturbed"
+    assert sources.config(TASKS["tofu_forget"]) == "tofu_forget10_perturbed"
+    with pytest.raises(UserError, match="retain_captions_unseen: held-out forget photos make no unseen"):
+        sources.config(TASKS["retain_captions_unseen"])
+    # A sequential request's model is asked about its own people's photos, split the same way.
+    request = TaskRows("forget05", photos=plan).rows(TASKS["forget_captions_unseen"], "", source, None)
+    assert 0 < len(request) < len(plan.captions) and set(request["caption"]) <= plan.captions
+
+
+def test_unlearning_leaves_the_held_out_photos_out_of_its_forget_rows(source, plan, tmp_path):
+    from clearbench.methods import get_method
+    from clearbench.train.options import UNLEARN_DEFAULTS, UnlearnOptions
+    from clearbench.train.unlearn import UnlearnRun
+
+    def run(photos):
+        return UnlearnRun(
+            "model", source, "forget10+tofu", "retain90+tofu", "ga", tmp_path, UnlearnOptions(**UNLEARN_DEFAULTS),
+            {}, 0, None, None, False, None, None, False, None, photos,
+        )  # fmt: skip
+
+    everything, with_plan = run(None).rows()[0], run(plan).rows()[0]
+    assert len(everything) - len(with_plan) == len(plan.captions)
+    assert not set(captions(with_plan)) & plan.captions
+    assert run(plan).request(get_method("ga"))["heldout_photos"] == {
+        "share": 0.25, "seed": 0, "forget_split": "forget10",
+    }  # fmt: skip
+    assert "heldout_photos" not in run(None).request(get_method("ga"))  # other runs keep their request
+
+
+def test_a_job_draws_the_same_photos_again_from_its_spec(source, plan, tmp_path):
+    from clearbench.jobs.work import heldout_photos
+
+    spec = {"data": source, "revision": None, "heldout_photos": plan.spec()}
+    assert heldout_photos(spec, tmp_path).captions == plan.captions
+    assert heldout_photos({"data": source, "revision": None}, tmp_path) is None
 
 
 def test_a_config_that_lacks_a_held_out_photo_is_refused(source, plan):

@@ -6,10 +6,12 @@ import dataclasses
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from clearbench import atomic, files
+from clearbench.data.heldout_photos import eval_config
 from clearbench.errors import UserError
 from clearbench.evaluate import gradnorm as gradnorm_scores
 from clearbench.evaluate import logs, membership, memorization, sampling_leak
@@ -35,9 +37,12 @@ RUN_KEYS = (
     "model_weights",
     "data_revision",
     "membership_gradnorm",
+    "heldout_photos",
 )
 # Keys an evaluation written before they existed does not record: absent means "not compared".
-LATER_RUN_KEYS = ("membership_k", "holdout_people", "model_weights", "data_revision", "membership_gradnorm")
+LATER_RUN_KEYS = (
+    "membership_k", "holdout_people", "model_weights", "data_revision", "membership_gradnorm", "heldout_photos",
+)  # fmt: skip
 # Keyed on content: when both evaluations record the weights' hash, the paths may differ (a moved
 # or copied run resumes), and a model replaced at the same path is found out.
 PATH_KEYS = ("model", "data")
@@ -60,6 +65,7 @@ def evaluate_model(
     membership_k: float = membership.DEFAULT_K,
     holdout=None,
     membership_gradnorm: bool = False,
+    heldout_photos=None,
 ) -> Path:
     """Write `<task>.json` for each task not yet done in `out_dir`, then `summary.json`.
 
@@ -69,7 +75,9 @@ def evaluate_model(
     people withheld from training on a source without holdout configs (a `data.holdout.HoldoutPlan`
     or their names, as a job spec carries them), gives the holdout tasks their rows: the held-out
     people's rows of `full` / `tofu_full`. `membership_gradnorm` also logs every row's GradNorm
-    score (evaluate/gradnorm.py: one backward pass per row, so off by default). Returns `out_dir`.
+    score (evaluate/gradnorm.py: one backward pass per row, so off by default). `heldout_photos`
+    (a `data.heldout_photos.HeldoutPhotos`) splits the forget image tasks' rows: the photos kept out
+    of unlearning are the rows of their unseen-photo variants, the rest theirs. Returns `out_dir`.
     """
     membership_k = _checked_options(max_rows, batch_size, membership_k)
     holdout = _holdout_plan(holdout, data, forget_split, revision)
@@ -77,12 +85,13 @@ def evaluate_model(
     adapter = _checked_model(model_path, data, out_dir, trust_remote_code)
     chosen = select_tasks(tasks, has_vision=adapter.has_vision)
     derived = holdout is not None and holdout.derived
-    configs = {task.name: _config(task, forget_split, derived) for task in chosen}
+    sources = TaskRows(forget_split, holdout if derived else None, heldout_photos)
+    configs = {task.name: sources.config(task) for task in chosen}
     run = _run_record(
         model_path, data, revision, forget_split, seed, max_rows, max_new_tokens, membership_k,
-        membership_gradnorm, list(holdout.people) if derived else None,
+        membership_gradnorm, list(holdout.people) if derived else None, heldout_photos,
     )  # fmt: skip
-    todo, splits = _claim_output(out_dir, chosen, configs, holdout if derived else None, str(data), revision)
+    todo, splits = _claim_output(out_dir, chosen, configs, sources, str(data), revision)
     summary = _start_summary(out_dir, run)
     # Whose row each is (the bootstrap's unit): image rows say; questions are matched to these names.
     people = people_log.known_people(splits.values(), holdout.people if holdout is not None else ())
@@ -104,7 +113,7 @@ def evaluate_model(
 
 
 def _run_record(
-    model_path, data, revision, forget_split, seed, max_rows, max_new_tokens, k, gradnorm, people
+    model_path, data, revision, forget_split, seed, max_rows, max_new_tokens, k, gradnorm, people, photos=None
 ):
     """What the evaluation ran with (summary.json's `settings`: a rerun with others is refused)."""
     from clearbench.data.load import dataset_revision
@@ -113,6 +122,7 @@ def _run_record(
         "model": str(model_path), "data": str(data), "revision": revision, "forget_split": forget_split,
         "seed": seed, "max_rows": max_rows, "max_new_tokens": max_new_tokens, "membership_k": k,
         "membership_gradnorm": bool(gradnorm), "holdout_people": people,
+        "heldout_photos": None if photos is None else photos.spec(),
         "model_weights": files.weights_hash(model_path),
         "data_revision": dataset_revision(str(data), revision),  # also checks the source exists
     }  # fmt: skip
@@ -127,13 +137,13 @@ def _checked_model(model_path, data, out_dir: Path, trust_remote_code: bool):
     return registry.adapter_for(model_path, trust_remote_code=trust_remote_code)
 
 
-def _claim_output(out_dir: Path, chosen, configs: dict, withheld, data: str, revision):
+def _claim_output(out_dir: Path, chosen, configs: dict, sources: TaskRows, data: str, revision):
     """(the tasks not yet done in `out_dir`, their rows), every split loaded and so validated before
     the folder is claimed, anything written or a model loaded."""
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out {out_dir} exists and is not a directory")
     todo = [task for task in chosen if task.name not in logs.completed_tasks(out_dir)]
-    splits = _load_splits(todo, configs, withheld, data, revision)
+    splits = {task.name: sources.rows(task, configs[task.name], data, revision) for task in todo}
     files.claim_folder(out_dir, "--out", legacy=lambda folder: (folder / SETTINGS).is_file())
     return todo, splits
 
@@ -164,21 +174,40 @@ def _holdout_plan(holdout, data, forget_split: str, revision: str | None):
     return holdout
 
 
-def _load_splits(todo: Sequence[Task], configs: dict, withheld, data: str, revision: str | None) -> dict:
-    """Each task's rows: its config's, or, for a holdout task with `withheld` people, theirs."""
-    from clearbench.data.load import load_split
+@dataclasses.dataclass(frozen=True)
+class TaskRows:
+    """Where each task reads its rows: its config, except the holdout tasks of people withheld from
+    training (`withheld`, a derived HoldoutPlan) and, with forget photos held out of unlearning
+    (`photos`, a HeldoutPhotos), the forget image tasks, split between the unlearned photos and, for
+    their unseen-photo variants, the held-out ones."""
 
-    return {
-        task.name: _holdout_rows(task, withheld, data, revision)
-        if withheld is not None and task.holdout
-        else load_split(data, configs[task.name], revision)
-        for task in todo
-    }
+    forget_split: str
+    withheld: Any = None
+    photos: Any = None
 
+    def config(self, task: Task) -> str:
+        """The config a task reads, as its log records it."""
+        if self.withheld is not None and task.holdout:
+            return _holdout_config(task)
+        if self.photos is not None and task.unseen and not task.forget:
+            raise UserError(
+                f"task {task.name}: held-out forget photos make no unseen photos of retain people (every "
+                "model trained on all of theirs); leave the task out of the evaluation"
+            )
+        if self.photos is not None and task.forget and not task.text_only:
+            which = "held-out" if task.unseen else "unlearned"
+            return f"{eval_config(self.forget_split)} ({which} photos)"
+        return task.config(self.forget_split)
 
-def _config(task: Task, forget_split: str, derived: bool) -> str:
-    """The config a task reads; a holdout task of withheld people reads their source config."""
-    return _holdout_config(task) if derived and task.holdout else task.config(forget_split)
+    def rows(self, task: Task, config: str, data: str, revision: str | None):
+        from clearbench.data.load import load_split
+
+        if self.withheld is not None and task.holdout:
+            return _holdout_rows(task, self.withheld, data, revision)
+        if self.photos is not None and task.forget and not task.text_only:
+            rows = load_split(data, eval_config(self.forget_split), revision)
+            return self.photos.heldout(rows) if task.unseen else self.photos.unlearned(rows)
+        return load_split(data, config, revision)
 
 
 def _first(rows, count: int):

@@ -31,6 +31,16 @@ def withheld(spec: dict[str, Any], root: Path):
     )
 
 
+def heldout_photos(spec: dict[str, Any], root: Path):
+    """The forget photos a job keeps out of unlearning and asks as unseen ones, or None; drawn again
+    from the spec's share, seed and forget split (the same draw in every job)."""
+    if not spec.get("heldout_photos"):
+        return None
+    from clearbench.data.heldout_photos import plan_heldout_photos
+
+    return plan_heldout_photos(data_location(spec, root), revision=spec["revision"], **spec["heldout_photos"])
+
+
 def finetune_job(spec: dict[str, Any], root: Path, out: Path) -> dict:
     from clearbench.train import finetune
     from clearbench.train.options import TrainOptions
@@ -68,6 +78,7 @@ def unlearn_job(spec: dict[str, Any], root: Path, out: Path) -> dict:
         **({"earlier": spec["earlier"]} if "earlier" in spec else {}),
         **({"trajectory": True} if spec.get("trajectory") else {}),
         withhold=withheld(spec, root),
+        heldout_photos=heldout_photos(spec, root),
     )
     return {"status": result.get("status", "completed"), "reason": result.get("reason")}
 
@@ -87,6 +98,7 @@ def evaluate_job(spec: dict[str, Any], root: Path, out: Path) -> dict:
         revision=spec["revision"],
         trust_remote_code=spec["trust_remote_code"],
         holdout=spec.get("holdout"),
+        heldout_photos=heldout_photos(spec, root),
         **asdict(from_spec(spec)),
     )
     return {"status": "completed"}

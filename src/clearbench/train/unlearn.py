@@ -59,6 +59,7 @@ def unlearn(
     earlier: str | None = None,
     trajectory: bool = False,
     withhold=None,
+    heldout_photos=None,
 ) -> dict:
     """Unlearn `forget` from `model` with `method`; returns (and writes) out/result.json.
 
@@ -66,7 +67,9 @@ def unlearn(
     `forget` not in it are unlearned (a sequential request, `clearbench.data.increments`).
     `trajectory`: also save the model as it is after each epoch but the last, in out/epochs/N, so the
     run can be evaluated along the way (`snapshot`). `withhold`: a `data.holdout.HoldoutPlan` whose
-    people's retain rows are left out (as from the target's training).
+    people's retain rows are left out (as from the target's training). `heldout_photos`: a
+    `data.heldout_photos.HeldoutPhotos` whose photos are left out of the forget rows (asked later as
+    the forget tasks of unseen photos).
 
     `options` (default: the paper's unlearning settings) says LoRA or full, which weights, how long,
     and the engine's extras: `l1` (λ of the L1 distance from the starting model), `saliency` (the
@@ -75,6 +78,7 @@ def unlearn(
     run = UnlearnRun(
         str(model), data, forget, retain, method, Path(out), options or UnlearnOptions(**UNLEARN_DEFAULTS),
         hparams or {}, seed, revision, model_revision, trust_remote_code, dtype, earlier, trajectory, withhold,
+        heldout_photos,
     )  # fmt: skip
     return run.run()
 
@@ -99,6 +103,7 @@ class UnlearnRun:
     earlier: str | None
     trajectory: bool
     withhold: Any
+    heldout_photos: Any = None
 
     def run(self) -> dict:
         chosen = get_method(self.method, **self.hparams)
@@ -160,15 +165,19 @@ class UnlearnRun:
             request["trajectory"] = True
         if self.withhold is not None and self.withhold.derived:
             request["withheld"] = list(self.withhold.people)
+        if self.heldout_photos is not None:
+            request["heldout_photos"] = self.heldout_photos.spec()
         return request
 
     def rows(self):
-        """(forget rows, less those an earlier request unlearned; retain rows, less withheld people's;
-        the dataset's revision)."""
+        """(forget rows, less held-out photos and those an earlier request unlearned; retain rows, less
+        withheld people's; the dataset's revision)."""
         from clearbench.data.increments import new_rows
         from clearbench.data.load import dataset_revision, load_split
 
         forget_rows = load_split(self.data, self.forget, self.revision)
+        if self.heldout_photos is not None:
+            forget_rows = self.heldout_photos.unlearned(forget_rows)
         if self.earlier is not None:
             earlier_rows = load_split(self.data, self.earlier, self.revision)
             forget_rows = new_rows(forget_rows, earlier_rows, config=self.forget, earlier_config=self.earlier)
