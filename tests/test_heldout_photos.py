@@ -1,8 +1,12 @@
 """Held-out forget photos (data/heldout_photos.py): on a source without unseen photos, part of each
 forget person's photos is kept out of unlearning and asked as the forget tasks of unseen photos."""
 
+import json
+import re
+
 import pytest
 
+from clearbench.cli import main
 from clearbench.data import heldout_photos as hp
 from clearbench.data.load import load_split
 from clearbench.data.schema import CLEAR_CONFIGS, TOFU_CONFIGS
@@ -185,3 +189,129 @@ def test_a_source_with_unseen_photos_of_its_own_is_refused(tmp_path):
         UserError, match=r"heldout_forget_photos'.*has unseen photos of its own \(forget01_unseen"
     ):
         hp.plan_heldout_photos(with_unseen, "forget10", 0.25, seed=0)
+
+
+# --- the run: settings, jobs, refusals, the report -------------------------------------------
+def run_cli(out, *overrides):
+    return main(["run", "--out", str(out), *[part for o in overrides for part in ("--set", o)]])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["data.heldout_forget_photos=1.5"], r"config key 'data.heldout_forget_photos' must be in \(0, 1\)"),
+        (["data.heldout_forget_photos=0"], r"config key 'data.heldout_forget_photos' must be in \(0, 1\)"),
+        (["data.heldout_forget_photos=-0.2"], r"config key 'data.heldout_forget_photos' must be in \(0, 1\)"),
+        (
+            ["eval.tasks=[forget_captions,retain_captions_unseen]", "data.heldout_forget_photos=0.25"],
+            "config key 'eval.tasks': retain_captions_unseen need unseen photos of retain people",
+        ),
+    ],
+)
+def test_bad_settings_are_refused_before_anything_is_written(tmp_path, capsys, overrides, message):
+    out = tmp_path / "run"
+    assert run_cli(out, "data.source=/nowhere", *overrides) == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not out.exists()
+
+
+def test_the_synthetic_world_keeps_its_own_unseen_photos(tmp_path, capsys):
+    assert run_cli(tmp_path / "run", "data.heldout_forget_photos=0.25") == 2
+    assert "'data.heldout_forget_photos': the synthetic world has unseen photos" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["one photo a person", "own unseen photos"])
+def test_bad_data_is_refused_before_any_model_loads(tmp_path, capsys, kind):
+    if kind == "one photo a person":
+        data = export(tmp_path / "data", Density(photos=(1, 1), questions=(2, 2), famous=6, famous_photos=1))
+        says = r"'data.heldout_forget_photos' \(forget10_perturbed\): forget person .* has 1 photo"
+    else:
+        data = export(tmp_path / "data", unseen=True)
+        says = "'data.heldout_forget_photos': data source .* has unseen photos of its own"
+    out = tmp_path / "run"
+    assert run_cli(out, f"data.source={data}", "data.heldout_forget_photos=0.25") == 2
+    assert re.search(says, capsys.readouterr().err)
+    assert not (out / "jobs").exists()  # nothing trained, no model loaded
+
+
+def test_the_run_plans_the_held_out_photos_into_unlearning_and_evaluation(source, plan, tmp_path):
+    from clearbench.run.config import load_config
+    from clearbench.run.pipeline import Pipeline, eval_tasks
+
+    overrides = [f"data.source={source}", "data.heldout_forget_photos=0.25", "unlearn.methods=[ga]"]
+    overrides += ["unlearn.modalities=[both,text]", "requests=[forget05,forget10]"]
+    config = load_config(None, overrides)
+    pipeline = Pipeline(config, tmp_path / "run", log=lambda line: None)
+    pipeline.eval_tasks = eval_tasks(config, has_vision=True)
+    pipeline.prepare_data()  # checks every forget config of both modalities and requests
+    assert pipeline.heldout_photos.captions == plan.captions  # the first training seed's draw
+    pipeline.data_revision = "test"
+    runs = pipeline.plan_training()
+    spec = {"share": 0.25, "seed": 0, "forget_split": "forget10"}
+    for run in runs:
+        expected = spec if run.kind == "unlearned" and run.modality == "both" else None
+        assert run.job.spec.get("heldout_photos") == expected, run.name
+    evaluation = pipeline._evaluation(next(run for run in runs if run.kind == "target")).spec
+    assert evaluation["heldout_photos"] == spec
+    unseen = [name for name in evaluation["tasks"] if name.endswith("_unseen")]
+    assert unseen == ["forget_captions_unseen", "forget_facerec_unseen"]  # never the retain ones
+    record = pipeline._unseen_record()["unseen_photos"]
+    assert record["how"] == "held out" and "not photos no model ever saw" in record["measures"]
+    assert {person: tuple(c.values()) for person, c in record["people"].items()} == {
+        person: (held, kept) for person, held, kept in plan.counts
+    }
+
+
+def test_the_report_says_which_question_the_unseen_photos_answered(plan):
+    from clearbench.report.provenance import provenance_html
+
+    held = " ".join(provenance_html({"unseen_photos": plan.record()}))
+    total = sum(held + kept for _, held, kept in plan.counts)
+    assert f"{len(plan.captions)} of the {total} photos of 2 forget people in forget10_perturbed" in held
+    assert "held out of unlearning" in held and "not photos no model ever saw" in held
+    assert "Retain unseen is not measured" in held
+    never = " ".join(
+        provenance_html({"unseen_photos": {"how": "never seen", "measures": hp.MEASURES["never seen"]}})
+    )
+    assert "new photos of the forget people that no model trained on" in never and "held out" not in never
+    assert "nseen photos" not in " ".join(provenance_html({"seeds": {"train": [0]}}))
+
+
+@pytest.mark.slow
+def test_a_run_unlearns_the_kept_photos_and_asks_the_held_out_ones(source, plan, tmp_path):
+    from clearbench.jobs import job_states
+    from clearbench.jobs.job import output
+    from clearbench.run.config import load_config
+    from clearbench.run.pipeline import Pipeline
+
+    settings = [
+        f"data.source={source}", "data.heldout_forget_photos=0.25", "pretrain.max_steps=2",
+        "finetune.max_steps=2", "unlearn.max_steps=1", "unlearn.methods=[ga]", "eval.max_new_tokens=2",
+        "eval.bootstrap=0", "attack.attacks=[]",
+    ]  # fmt: skip
+    out = tmp_path / "run"
+    Pipeline(load_config(None, settings), out, log=lambda line: None).run()
+    # `clearbench jobs` plans the same jobs (the evaluations name the same tasks).
+    planned = {
+        job.key for job in Pipeline(load_config(None, settings), out, log=lambda line: None).plan_all()
+    }
+    assert {job["key"] for job in job_states(out)} == planned
+
+    assert json.loads((out / "run.json").read_text())["unseen_photos"]["how"] == "held out"
+    jobs = {job["name"]: output(out, job["key"]) for job in job_states(out)}
+    unlearned = json.loads((jobs["ga"] / "run.json").read_text())
+    assert unlearned["forget_rows"] == len(load_split(source, "forget10+tofu")) - len(plan.captions)
+    evaluated = len(load_split(source, "forget10_perturbed"))
+    for model in ("target", "gold", "ga"):
+        held, kept = (
+            json.loads((jobs[f"eval {model}"] / f"{name}.json").read_text())
+            for name in ("forget_captions_unseen", "forget_captions")
+        )
+        assert held["config"] == "forget10_perturbed (held-out photos)"
+        assert len(held["avg_gt_loss"]) == len(plan.captions)
+        assert len(kept["avg_gt_loss"]) == evaluated - len(plan.captions)
+        assert not (jobs[f"eval {model}"] / "retain_captions_unseen.json").exists()
+    metrics = json.loads((out / "metrics" / "ga.json").read_text())
+    assert metrics["forget_unseen"] is not None and metrics["retain_unseen"] is None
+    assert "heldout_forget_photos" in metrics["unavailable"]["retain_unseen"]
+    assert "held out of unlearning" in (out / "report" / "report.html").read_text()

@@ -361,7 +361,10 @@ def _missing(metric: Metric, used: list[str], gold: dict | None, compat: str) ->
     if metric.needs_gold and gold is None:
         return "no gold model logs given"
     if not used and metric.unseen:
-        return "unseen photos were not evaluated (they are opt-in: eval.unseen_photos)"
+        return (
+            "unseen photos were not evaluated (they are opt-in: eval.unseen_photos; a source without "
+            "them gets forget ones from data.heldout_forget_photos, never retain ones)"
+        )
     if not used:
         eligible = [task.name for task in TASKS.values() if reads(metric, task, compat)]
         return f"none of its tasks was evaluated (it reads {', '.join(eligible)})"

@@ -36,6 +36,22 @@ def coverage_sentence(coverage: dict) -> str:
     )
 
 
+def unseen_sentence(unseen: dict) -> str:
+    """What the unseen-photo metrics of the run measured: new photos, or forget photos held out of
+    unlearning that the target trained on (data/heldout_photos.py)."""
+    if unseen.get("how") != "held out":
+        return f"Unseen photos (Forget / Retain unseen): the source's own; they measure {unseen['measures']}."
+    people = unseen.get("people") or {}
+    held = sum(counts.get("held_out", 0) for counts in people.values())
+    kept = sum(counts.get("kept", 0) for counts in people.values())
+    return (
+        f"Unseen photos (Forget unseen): {held} of the {held + kept} photos of {len(people)} forget people "
+        f"in {unseen.get('config')} held out of unlearning (share {unseen.get('share')}, seed "
+        f"{unseen.get('seed')}): Forget is asked on the {kept} unlearned ones, Forget unseen on the held-out "
+        f"ones and measures {unseen['measures']}. Retain unseen is not measured: no retain photo is held out."
+    )
+
+
 def provenance_html(info: dict | None) -> list[str]:
     if not info:
         return []
@@ -52,6 +68,8 @@ def provenance_html(info: dict | None) -> list[str]:
     holdout = info.get("holdout") or {}
     if holdout.get("count"):
         items.append(f"holdout (non-member) people: {holdout['count']}, {holdout.get('how', '')}")
+    if isinstance(info.get("unseen_photos"), dict) and info["unseen_photos"].get("measures"):
+        items.append(unseen_sentence(info["unseen_photos"]))
     if info.get("token_coverage"):
         items.append(coverage_sentence(info["token_coverage"]))
     machine = machine_line(info)

@@ -22,6 +22,7 @@ import yaml
 from clearbench import settings
 from clearbench.attacks import DEFAULT_ATTACKS, get_attack
 from clearbench.attacks.options import AttackOptions
+from clearbench.data import heldout_photos
 from clearbench.data.split_names import FORGET_SPLITS, check_forget_split, retain_split, split_percent
 from clearbench.errors import UserError
 from clearbench.evaluate.options import EvalOptions
@@ -67,6 +68,14 @@ class DataSection:
     holdout_people: list[str] | None = None
     holdout_count: int | None = setting(
         None, "people withheld as non-members (sources without holdout configs)", AT_LEAST_ONE
+    )
+    # A source without unseen photos (therem/CLEAR) has none to ask: this share of each forget person's
+    # photos is kept out of unlearning and asked instead (data/heldout_photos.py, docs/metrics.md).
+    heldout_forget_photos: float | None = setting(
+        None,
+        "share of each forget person's photos kept out of unlearning and asked as the forget tasks of "
+        "unseen photos (sources without unseen photos; the target still trained on them)",
+        heldout_photos.SHARE,
     )
 
 
@@ -431,6 +440,27 @@ def _validate(config: RunConfig) -> None:
             raise UserError(f"config key 'attack.attacks': {error}") from None
     sweep.check(config.unlearn)
     selection.check(config.selection)
+    check_heldout_photos(config)
+
+
+def check_heldout_photos(config: RunConfig) -> None:
+    """Held-out forget photos stand in for unseen photos where a source has none: not on the synthetic
+    world, which has them, and never for retain people (data/heldout_photos.py)."""
+    if config.data.heldout_forget_photos is None:
+        return
+    if config.data.source == "synthetic":
+        raise UserError(
+            f"{heldout_photos.SETTING}: the synthetic world has unseen photos of its own, never trained "
+            "on; ask them with eval.unseen_photos: true and leave this setting unset"
+        )
+    from clearbench.evaluate.tasks import TASKS
+
+    retain = [name for name in config.eval.tasks or () if TASKS[name].unseen and not TASKS[name].forget]
+    if retain:
+        raise UserError(
+            f"config key 'eval.tasks': {', '.join(retain)} need unseen photos of retain people, which "
+            f"{heldout_photos.SETTING} does not make (it holds out forget photos only)"
+        )
 
 
 def check_world_size(config: RunConfig) -> None:

@@ -69,6 +69,18 @@ def _forget_quality(metrics: dict) -> dict:
     return {key: value for key, value in metrics.items() if key.startswith("forget_quality")}
 
 
+def eval_tasks(config: RunConfig, has_vision: bool) -> list:
+    """The tasks each model is evaluated on: with held-out forget photos, also the forget tasks of
+    unseen photos (asked on them), never the retain ones (there are no such retain photos)."""
+    from clearbench.evaluate.tasks import select_tasks
+
+    heldout = config.data.heldout_forget_photos is not None
+    tasks = select_tasks(
+        config.eval.tasks, has_vision=has_vision, unseen=config.eval.unseen_photos or heldout
+    )
+    return [task for task in tasks if not (heldout and task.unseen and not task.forget)]
+
+
 @dataclass
 class ModelRun:
     """One model that gets evaluated: the job that made it, and how it came to be."""
@@ -113,6 +125,8 @@ class Pipeline:
         self.data = config.data.source
         self.eval_tasks: list = []  # set by run() once the model is known
         self.holdout = None  # the holdout people (data.holdout.HoldoutPlan), set by check_data()
+        # forget photos kept out of unlearning (data.heldout_photos.HeldoutPhotos), set by check_data()
+        self.heldout_photos = None
         self.reuse = reuse  # a run (folder, export or Hub repo) whose target, gold and their logs to adopt
         self.rerun_changed = rerun_changed  # redo jobs made by other code or settings (else refuse)
         self.failed: list[str] = []  # the names of the jobs that failed, once run() returns
@@ -140,15 +154,10 @@ class Pipeline:
     def _run(self) -> Path:
         # Everything that can be checked without writing is checked first, so that a refused command
         # leaves --out as it was (and the corrected command is not refused for a half-made --out).
-        from clearbench.evaluate.tasks import select_tasks
-
         self._check_out()
         self._check_jobs()
         adapter = self._check_model()
-        has_vision = adapter is None or adapter.has_vision
-        self.eval_tasks = select_tasks(
-            self.config.eval.tasks, has_vision=has_vision, unseen=self.config.eval.unseen_photos
-        )
+        self.eval_tasks = eval_tasks(self.config, has_vision=adapter is None or adapter.has_vision)
         if self.config.data.source != "synthetic":
             from clearbench.data.load import check_source_exists
 
@@ -302,15 +311,33 @@ class Pipeline:
         with quiet():
             self.holdout = self._plan_holdout()
             self.check_people()
-            derived = self.holdout.derived
-            needed += [
-                ("tofu_full" if task.text_only else "full")
-                if derived and task.holdout
-                else task.config(config.forget_split)
-                for task in self.eval_tasks
-            ]
+            self.heldout_photos = self._plan_heldout_photos()
+            needed += [self._eval_config(task) for task in self.eval_tasks]
             for name in dict.fromkeys(needed):
                 load_split(self.data, name, config.data.revision)
+
+    def _eval_config(self, task) -> str:
+        """The source config an evaluation task reads (derived rows: the config they come from)."""
+        from clearbench.data.heldout_photos import eval_config
+
+        if self.holdout.derived and task.holdout:
+            return "tofu_full" if task.text_only else "full"
+        if self.heldout_photos is not None and task.forget and not task.text_only:
+            return eval_config(self.config.forget_split)
+        if task.unseen:
+            self._check_unseen_config(task.config(self.config.forget_split))
+        return task.config(self.config.forget_split)
+
+    def _check_unseen_config(self, name: str) -> None:
+        """Unseen photos asked of a source without them: say what to do instead."""
+        from clearbench.data.load import list_configs
+
+        if name not in list_configs(self.data):
+            raise UserError(
+                f"eval.unseen_photos: data source '{self.data}' has no config '{name}' (new photos no model "
+                "trained on; only the synthetic world has them): leave eval.unseen_photos off, or set "
+                "data.heldout_forget_photos to hold part of each forget person's photos out of unlearning"
+            )
 
     def check_people(self) -> None:
         """Each split the run forgets holds at least `data.min_people` forget, holdout and retain
@@ -358,6 +385,32 @@ class Pipeline:
             seed=self.config.seeds.train[0],
             people=data.holdout_people,
         )
+
+    def _plan_heldout_photos(self):
+        """The forget photos kept out of unlearning (None without data.heldout_forget_photos), each
+        unlearned forget config checked to hold them, before any training."""
+        from clearbench.data.heldout_photos import check_unlearned_config, plan_heldout_photos
+
+        config = self.config
+        share = config.data.heldout_forget_photos
+        if share is None:
+            return None
+        seed, revision = config.seeds.train[0], config.data.revision
+        plan = plan_heldout_photos(self.data, config.forget_split, share, seed, revision)
+        for split in dict.fromkeys([config.forget_split, *config.requests]):
+            for modality in config.unlearn.modalities:
+                if modality != "text":  # the text forget set has no photos
+                    check_unlearned_config(plan, self.data, split, forget_config(split, modality), revision)
+        return plan
+
+    def _heldout(self, modality: str | None = None) -> dict:
+        """What a job's spec says of the held-out forget photos (nothing without them, and nothing for
+        unlearning the text half alone, whose forget set has no photos)."""
+        share = self.config.data.heldout_forget_photos
+        if share is None or modality == "text":
+            return {}
+        spec = {"share": share, "seed": self.config.seeds.train[0], "forget_split": self.config.forget_split}
+        return {"heldout_photos": spec}
 
     def _withhold(self) -> dict:
         """What a training job's spec says of the withheld people (nothing when the source has its own)."""
@@ -448,6 +501,7 @@ class Pipeline:
                             **({"earlier": forget_config(earlier, modality)} if earlier else {}),
                             **({"trajectory": True} if section.trajectory else {}),
                             **self._withhold(),
+                            **self._heldout(modality),
                         )
                         runs.append(
                             ModelRun(
@@ -515,15 +569,17 @@ class Pipeline:
     def _evaluation(self, run: ModelRun) -> Job:
         from clearbench.evaluate.options import job_spec
 
-        section = self.config.eval
+        section, heldout = self.config.eval, self._heldout()
+        named = section.unseen_photos or bool(heldout)
         return self._job(
             "evaluate",
             f"eval {run.name}",
             model={"job": run.job.key, **({"path": run.snapshot} if run.snapshot else {})},
             forget_split=run.forget_split or self.config.forget_split,
             # Unseen photos name their tasks, so that existing evaluations keep their key.
-            tasks=[task.name for task in self.eval_tasks] if section.unseen_photos else section.tasks,
+            tasks=[task.name for task in self.eval_tasks] if named else section.tasks,
             holdout=self._withhold().get("withhold"),
+            **heldout,
             **job_spec(section),
         )
 
@@ -647,6 +703,9 @@ class Pipeline:
             self.data = str(self.out / "data")
         self.data_revision = json.loads((self.out / "run.json").read_text(encoding="utf-8"))["data_revision"]
         self.holdout = self._plan_holdout()
+        # The evaluations name their tasks when unseen photos are asked: the same list as run() makes.
+        adapter = self._check_model()
+        self.eval_tasks = eval_tasks(self.config, has_vision=adapter is None or adapter.has_vision)
         runs = self.plan_training()
         runs += self._snapshots(runs, {run.job.key: read_state(self.out, run.job.key) for run in runs})
         jobs = [run.job for run in runs] + [self._evaluation(run) for run in runs]
@@ -724,7 +783,18 @@ class Pipeline:
             "data_source": self.data,
             "data_revision": self.data_revision,
             "holdout": self.holdout.record(),
+            **self._unseen_record(),
         }
+
+    def _unseen_record(self) -> dict:
+        """What the unseen-photo metrics measured in this run (run.json; the report repeats it)."""
+        from clearbench.data.heldout_photos import MEASURES
+
+        if self.heldout_photos is not None:
+            return {"unseen_photos": self.heldout_photos.record()}
+        if any(task.unseen for task in self.eval_tasks):
+            return {"unseen_photos": {"how": "never seen", "measures": MEASURES["never seen"]}}
+        return {}
 
     def _job(self, kind: str, name: str, **spec) -> Job:
         """A job of this run: its spec plus what every job shares (the data, exactly, and trust)."""
