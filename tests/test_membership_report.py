@@ -117,3 +117,68 @@ def test_privacy_table_shows_person_intervals_and_flags_a_gold_that_separates_th
     )
     assert "Gold's AUC interval excludes 0.5 (LOSS on images)" in table.note
     assert "†" not in "".join(rows["npo", "zlib"])
+
+
+def _people_logs(memorized: tuple[list, list], extracted: tuple[list, list]) -> dict:
+    """Forget people A, B and holdout people C, D with 3 rows each; exact memorization and extraction
+    strength given per person (forget, holdout); the four attacks score every row alike."""
+    from clearbench.evaluate.memorization import LOG_KEYS
+
+    def log(people, em, es, full):
+        index = [str(i) for i in range(3 * len(people))]
+        out = {"avg_gt_loss": dict.fromkeys(index, 1.0), "person": {i: people[int(i) // 3] for i in index}}
+        out |= {f"mia_{a}": dict.fromkeys(index, 0.0) for a in ATTACKS}
+        out[LOG_KEYS["exact_memorization"]] = {i: em[int(i) // 3] for i in index}
+        out[LOG_KEYS["extraction_strength"]] = {i: es[int(i) // 3] for i in index}
+        if full:
+            out |= {
+                "avg_paraphrased_loss": dict.fromkeys(index, 0.0),
+                "average_perturb_loss": {i: [1.0] for i in index},
+                "rougeL_recall": dict.fromkeys(index, 0.5),
+            }
+        return out
+
+    return {
+        "forget_captions": log(["A", "B"], memorized[0], extracted[0], True),
+        "holdout_captions": log(["C", "D"], memorized[1], extracted[1], False),
+    }
+
+
+def test_privacy_table_gives_the_stronger_attacks_their_person_intervals_and_flags():
+    from clearbench.evaluate.bootstrap import bootstrap_intervals
+    from clearbench.report.matrices import privacy_matrix
+
+    # The target memorized A's answers (0.9), not B's (0.1); holdout people sit at 0.5: AUC 0.5, and
+    # drawing {A, A}, {A, B} or {B, B} gives 1, 0.5, 0 (95 % interval [0, 1]). Gold's exact
+    # memorization separates the sets in every draw (AUC 1): †. Extraction strength ties everywhere.
+    flat = ([0.5, 0.5], [0.5, 0.5])
+    target, gold = _people_logs(([0.9, 0.1], [0.5, 0.5]), flat), _people_logs(([0.9, 0.8], [0.1, 0.2]), flat)
+
+    def entry(name, kind, logs):
+        metrics = compute_metrics(logs, gold)
+        metrics["intervals"] = bootstrap_intervals(logs, gold, compat="clearbench", resamples=400)
+        return ReportEntry(name, kind, metrics=metrics)
+
+    found = [entry("target", "target", target), entry("gold", "gold", gold)]
+    table = privacy_table(found)
+    rows = {(row[0], row[1]): row[2:] for row in table.rows}
+    assert [attack for model, attack in rows if model == "target"] == [
+        "LOSS",
+        "zlib",
+        "Min-K %",
+        "Min-K %++",
+        "exact memorization",
+        "extraction strength",
+    ]  # no base: no reference rows; GradNorm not logged: no rows
+    assert rows["target", "exact memorization"] == [
+        "0.500 [0.000, 1.000]",
+        "1.000 [1.000, 1.000] †",
+        "n/a",  # PrivLeak divides by 1 − gold's AUC = 0
+        "0.500 [0.000, 1.000]",  # |AUC − 1| of the same draws: 1, 0.5, 0
+    ]
+    assert rows["gold", "exact memorization"][:2] == ["1.000 [1.000, 1.000]", "1.000 [1.000, 1.000] †"]
+    assert rows["target", "extraction strength"][:2] == ["0.500 [0.500, 0.500]", "0.500 [0.500, 0.500]"]
+    assert "Gold's AUC interval excludes 0.5 (exact memorization on images)" in table.note
+    html = "".join(privacy_matrix(found))
+    assert "AUC 0.500 [0.00, 1.00], gold&#x27;s 1.000 [1.00, 1.00] (gold&#x27;s interval excludes 0.5" in html
+    assert ">0.50 †</td>" in html and "no intervals yet" not in html

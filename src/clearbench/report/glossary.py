@@ -91,9 +91,12 @@ TERMS = {
         "MIA AUC",
         "Area under the ROC curve of a membership attack telling the forget people (positive) from "
         "holdout people the model never saw; the leaderboard uses one attack (Min-K %++) for every "
-        "row. Gold ≈ 0.5; † = gold's own interval excludes 0.5, so the column is unreliable.",
+        "row. The privacy table adds the stronger attacks (GradNorm when logged, the loss calibrated by "
+        "the base model, exact memorization, extraction strength), each with its interval over people. "
+        "Gold ≈ 0.5; † = gold's own interval excludes 0.5, so that attack's columns are unreliable.",
         "→ 0.5 (gold's value)",
-        "this project (attacks: LOSS, zlib, Min-K %, Min-K %++ from the literature)",
+        "this project (attacks: LOSS, zlib, Min-K %, Min-K %++, GradNorm, reference model, exact "
+        "memorization, extraction strength from the literature)",
     ),
     "privleak": Term(
         "PrivLeak",

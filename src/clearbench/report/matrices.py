@@ -8,8 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from html import escape
 
-from clearbench.evaluate.metric_table import ATTACK_LABELS, ATTACKS, HEADLINE_ATTACK
-from clearbench.evaluate.stronger import STRONGER_ATTACKS
+from clearbench.evaluate.metric_table import ATTACK_LABELS, HEADLINE_ATTACK
 from clearbench.report.entries import ReportEntry, as_number
 from clearbench.report.tables import format_number
 
@@ -81,55 +80,55 @@ def robustness_matrix(records: Sequence[Mapping]) -> list[str]:
     ]
 
 
-STRONGER_LABELS = {
-    "gradnorm": "GradNorm",
-    "reference": "reference (base)",
-    "exact_memorization": "exact memorization",
-    "extraction_strength": "extraction strength",
-}
+def _auc_cell(entry: ReportEntry, scope: str, attack: str, found: Mapping) -> str:
+    """One attack's AUC as a heat-map cell, coloured by its distance from gold's AUC; the intervals
+    over people on hover, and "†" where gold's AUC interval excludes 0.5 (as in the privacy table)."""
+    from clearbench.report.privacy import attack_label, membership_interval
+
+    value, gold = as_number(found.get("auc")), as_number(found.get("gold_auc"))
+    # 0.5 away from gold's AUC is as far as an AUC can be from chance: the red end
+    badness = None if value is None else abs(value - (0.5 if gold is None else gold)) * 2
+    span, gold_span = (membership_interval(entry, scope, attack, name) for name in ("auc", "gold_auc"))
+    title = f"{entry.name}, {attack_label(attack)} on {scope}: AUC {format_number(value)}{_span(span)}"
+    title += f", gold's {format_number(gold)}{_span(gold_span)}" if gold is not None else ""
+    text = format_number(value, digits=2)
+    if gold_span and not gold_span[0] <= 0.5 <= gold_span[1]:
+        text += " †"
+        title += " (gold's interval excludes 0.5: unreliable)"
+    return cell(text, badness, title)
 
 
-def _label(attack: str) -> str:
-    return ATTACK_LABELS.get(attack) or STRONGER_LABELS[attack]
-
-
-def _all_attacks(entry: ReportEntry, scope: str) -> dict:
-    """A model's membership results on one half: the four attacks and the stronger ones, by name."""
-    from clearbench.report.privacy import membership_of
-
-    found = membership_of(entry, scope) or {}
-    return {**((found.get("stronger") or {}).get("attacks") or {}), **(found.get("attacks") or {})}
-
-
-def _columns(models: Sequence[ReportEntry], scope: str) -> list[str]:
-    """The four attacks of every row, then the stronger ones (issue 26) any model was scored on."""
-    scored = [
-        a
-        for a in STRONGER_ATTACKS
-        if any(_all_attacks(e, scope).get(a, {}).get("auc") is not None for e in models)
-    ]
-    return [*ATTACKS, *scored]
+def _span(span) -> str:
+    return f" [{span[0]:.2f}, {span[1]:.2f}]" if span else ""
 
 
 def privacy_matrix(entries: Sequence[ReportEntry]) -> list[str]:
     """One row per model: the headline attack's AUC with its interval and PrivLeak per half, then the
     AUC of every attack as a heat map (distance from gold's AUC). [] without membership results."""
-    from clearbench.report.privacy import SCOPES, membership_interval, membership_of, ordered
+    from clearbench.report.privacy import (
+        SCOPES,
+        all_attacks,
+        attack_label,
+        membership_interval,
+        membership_of,
+        ordered,
+        scored_attacks,
+    )
 
     models = ordered(list(entries))
     scopes = [scope for scope in SCOPES if any(membership_of(e, scope) for e in models)]
     if not scopes:
         return []
     headline = ATTACK_LABELS[HEADLINE_ATTACK]
-    columns = {scope: _columns(models, scope) for scope in scopes}
+    columns = {scope: scored_attacks(models, scope) for scope in scopes}
     head = "<th>model</th>"
     head += "".join(f"<th>AUC {s} ({escape(headline)}) [95 %]</th><th>PrivLeak {s}</th>" for s in scopes)
-    head += "".join(f"<th>{escape(_label(a))} {s}</th>" for s in scopes for a in columns[s])
+    head += "".join(f"<th>{escape(attack_label(a))} {s}</th>" for s in scopes for a in columns[s])
     lines = []
     for entry in models:
         first, grid = [], []
         for scope in scopes:
-            attacks = _all_attacks(entry, scope)
+            attacks = all_attacks(entry, scope)
             main = attacks.get(HEADLINE_ATTACK) or {}
             auc, span = as_number(main.get("auc")), membership_interval(entry, scope, HEADLINE_ATTACK, "auc")
             text = format_number(auc)
@@ -138,14 +137,7 @@ def privacy_matrix(entries: Sequence[ReportEntry]) -> list[str]:
             first.append(
                 f"<td>{escape(text)}</td><td>{escape(format_number(as_number(main.get('privleak'))))}</td>"
             )
-            for attack in columns[scope]:
-                found = attacks.get(attack) or {}
-                value, gold = as_number(found.get("auc")), as_number(found.get("gold_auc"))
-                # 0.5 away from gold's AUC is as far as an AUC can be from chance: the red end
-                badness = None if value is None else abs(value - (0.5 if gold is None else gold)) * 2
-                title = f"{entry.name}, {_label(attack)} on {scope}: AUC {format_number(value)}"
-                title += f", gold's {format_number(gold)}" if gold is not None else ""
-                grid.append(cell(format_number(value, digits=2), badness, title))
+            grid += [_auc_cell(entry, scope, attack, attacks.get(attack) or {}) for attack in columns[scope]]
         lines.append(
             f'<tr data-entry="{escape(entry.name)}"><td>{escape(entry.name)}</td>{"".join(first)}{"".join(grid)}</tr>'
         )
@@ -154,9 +146,9 @@ def privacy_matrix(entries: Sequence[ReportEntry]) -> list[str]:
         f"leaderboard's attack ({headline}) with its 95 % interval (bootstrap over people) and MUSE's "
         "PrivLeak (0 ideal, negative = the forget people still stand out). Then every attack's AUC (the "
         "stronger ones after the four: GradNorm when logged, the base-calibrated reference, exact "
-        "memorization and extraction strength; no intervals yet), "
-        "coloured by its distance from gold's AUC under the same attack (green = as gold). Every number, "
-        "with intervals: privacy.csv."
+        "memorization and extraction strength), coloured by its distance from gold's AUC under the same "
+        "attack (green = as gold), its interval and gold's on hover; † = gold's AUC interval excludes "
+        "0.5 (that attack is unreliable). Every number, with intervals: privacy.csv."
     )
     return [
         '<h2 id="privacy-matrix">Membership inference: can the forget people still be told apart?</h2>',

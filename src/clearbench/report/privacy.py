@@ -19,10 +19,17 @@ from matplotlib.figure import Figure
 
 from clearbench.evaluate.leakage import DEFAULT_MIN_GAP, LeakageMatrix, leakage_matrices
 from clearbench.evaluate.metric_table import ATTACK_LABELS, ATTACKS, HEADLINE_ATTACK
+from clearbench.evaluate.stronger import STRONGER_ATTACKS
 from clearbench.report.entries import ReportEntry, as_number
 from clearbench.report.tables import Table, format_number
 
 SCOPES = {"images": "images", "text": "text"}  # membership scope -> column suffix
+STRONGER_LABELS = {
+    "gradnorm": "GradNorm",
+    "reference": "reference (base)",
+    "exact_memorization": "exact memorization",
+    "extraction_strength": "extraction strength",
+}
 REFERENCE_ORDER = ("target", "gold", "base")
 ORIENTATION = (
     "AUC: forget rows positive, higher score = member; gold ≈ 0.5. PrivLeak (MUSE): "
@@ -47,6 +54,26 @@ def ordered(entries: list[ReportEntry]) -> list[ReportEntry]:
     return references + [e for e in done if e.kind not in REFERENCE_ORDER]
 
 
+def attack_label(attack: str) -> str:
+    return ATTACK_LABELS.get(attack) or STRONGER_LABELS[attack]
+
+
+def all_attacks(entry: ReportEntry, scope: str) -> dict:
+    """A model's membership results on one half: the four attacks and the stronger ones, by name."""
+    found = membership_of(entry, scope) or {}
+    return {**((found.get("stronger") or {}).get("attacks") or {}), **(found.get("attacks") or {})}
+
+
+def scored_attacks(models: list[ReportEntry], scope: str) -> list[str]:
+    """The four attacks, then the stronger ones (issue 26) any model was scored on."""
+    scored = [
+        a
+        for a in STRONGER_ATTACKS
+        if any(all_attacks(e, scope).get(a, {}).get("auc") is not None for e in models)
+    ]
+    return [*ATTACKS, *scored]
+
+
 def membership_interval(entry: ReportEntry, scope: str, attack: str, name: str) -> list | None:
     """The bootstrap-over-people interval of one membership value (auc, gold_auc, privleak, auc_gap)."""
     found = ((entry.metrics or {}).get("intervals") or {}).get("membership") or {}
@@ -62,9 +89,10 @@ def _with_interval(value, span) -> str:
 
 
 def privacy_table(entries: list[ReportEntry]) -> Table | None:
-    """Per model and attack: AUC, gold's AUC, PrivLeak and |AUC − AUC_gold| on each half that has
-    membership results, with bootstrap-over-people intervals where the model has them; "†" where
-    gold's own AUC interval excludes 0.5 (that attack's columns are unreliable)."""
+    """Per model and attack (the four, then the stronger ones any model was scored on): AUC, gold's
+    AUC, PrivLeak and |AUC − AUC_gold| on each half that has membership results, with
+    bootstrap-over-people intervals where the model has them; "†" where gold's own AUC interval
+    excludes 0.5 (that attack's columns are unreliable)."""
     models = ordered(entries)
     scopes = [scope for scope in SCOPES if any(membership_of(e, scope) for e in models)]
     if not scopes:
@@ -73,37 +101,21 @@ def privacy_table(entries: list[ReportEntry]) -> Table | None:
     for scope in scopes:
         header += [f"AUC {scope} (→ gold)", f"gold AUC {scope} (→ 0.5)", f"PrivLeak {scope} (→ 0)"]
         header += [f"AUC distance to gold {scope} (→ 0)"]
+    attacks = list(dict.fromkeys(a for scope in scopes for a in scored_attacks(models, scope)))
     rows, flagged = [], set()
     for entry in models:
-        for attack in ATTACKS:
-            cells = [entry.name, ATTACK_LABELS[attack]]
+        for attack in attacks:
+            cells = [entry.name, attack_label(attack)]
             for scope in scopes:
-                found = (membership_of(entry, scope) or {}).get("attacks", {}).get(attack, {})
-                best = (membership_of(entry, scope) or {}).get("best_attack") == attack
-                auc = _with_interval(found.get("auc"), membership_interval(entry, scope, attack, "auc"))
-                gold_span = membership_interval(entry, scope, attack, "gold_auc")
-                if entry.kind == "gold":
-                    gold_span = gold_span or membership_interval(entry, scope, attack, "auc")
-                gold = _with_interval(found.get("gold_auc"), gold_span)
-                if gold_span and not gold_span[0] <= 0.5 <= gold_span[1]:
-                    gold += " †"
-                    flagged.add(f"{ATTACK_LABELS[attack]} on {scope}")
-                cells += [
-                    auc + (" *" if best else ""),
-                    gold,
-                    _with_interval(
-                        found.get("privleak"), membership_interval(entry, scope, attack, "privleak")
-                    ),
-                    _with_interval(
-                        found.get("auc_gap"), membership_interval(entry, scope, attack, "auc_gap")
-                    ),
-                ]
+                cells += _privacy_cells(entry, scope, attack, flagged)
             rows.append(cells)
     note = (
         f"{ORIENTATION} The leaderboard's MIA AUC and PrivLeak are {ATTACK_LABELS[HEADLINE_ATTACK]}'s "
-        "(one attack for every model); * = the model's highest-AUC attack (a per-model maximum, biased "
-        "upward: not a column of its own). In brackets: 95 % intervals, bootstrap over people (forget and "
-        "holdout people drawn, candidate and gold the same)."
+        "(one attack for every model); * = the model's highest-AUC attack among the four (a per-model "
+        "maximum, biased upward: not a column of its own). After the four, the stronger attacks the "
+        "models were scored on: GradNorm (when logged), the loss calibrated by the base model "
+        "(reference), exact memorization and extraction strength. In brackets: 95 % intervals, "
+        "bootstrap over people (forget and holdout people drawn, candidate and gold the same)."
     )
     if flagged:
         note += (
@@ -112,6 +124,27 @@ def privacy_table(entries: list[ReportEntry]) -> Table | None:
             "unreliable."
         )
     return Table("privacy", "Membership inference: forget vs holdout people", header, rows, note)
+
+
+def _privacy_cells(entry: ReportEntry, scope: str, attack: str, flagged: set) -> list[str]:
+    """One model's AUC, gold's AUC, PrivLeak and AUC distance under one attack on one half, each with
+    its interval; adds "attack on scope" to `flagged` where gold's AUC interval excludes 0.5."""
+    found = all_attacks(entry, scope).get(attack) or {}
+    best = (membership_of(entry, scope) or {}).get("best_attack") == attack
+    auc = _with_interval(found.get("auc"), membership_interval(entry, scope, attack, "auc"))
+    gold_span = membership_interval(entry, scope, attack, "gold_auc")
+    if entry.kind == "gold":  # gold against itself: its own AUC is gold's
+        gold_span = gold_span or membership_interval(entry, scope, attack, "auc")
+    gold = _with_interval(found.get("gold_auc"), gold_span)
+    if gold_span and not gold_span[0] <= 0.5 <= gold_span[1]:
+        gold += " †"
+        flagged.add(f"{attack_label(attack)} on {scope}")
+    return [
+        auc + (" *" if best else ""),
+        gold,
+        _with_interval(found.get("privleak"), membership_interval(entry, scope, attack, "privleak")),
+        _with_interval(found.get("auc_gap"), membership_interval(entry, scope, attack, "auc_gap")),
+    ]
 
 
 def strongest_attack(entries: list[ReportEntry], scope: str = "images") -> str | None:
