@@ -27,6 +27,9 @@ class Context:
     seed: int = 0
     revision: str | None = None
     trust_remote_code: bool = False
+    # The forget people's names: each logged row's person is found by them (evaluate/people.py), so
+    # that a text row, which has no name column, is resampled with its person, not on its own.
+    people: tuple[str, ...] = ()
 
 
 @dataclass

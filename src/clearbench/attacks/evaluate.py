@@ -44,6 +44,7 @@ def evaluate_variant(
             config=config,
             batch_size=batch_size,
             max_new_tokens=max_new_tokens,
+            people=context.people,  # each row's person, text rows too: intervals resample people
             leak_samples=getattr(task, "samples", 0),  # the leak attack's sampled answers (leak.py)
             leak_temperature=getattr(task, "temperature", 1.0),
         )

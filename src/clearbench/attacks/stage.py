@@ -149,11 +149,31 @@ def prepare(
         raise UserError("the attacks ask forget tasks, and none is among the evaluated tasks")
     with quiet():
         splits = {task.name: load_split(str(data), task.config(forget_split), revision) for task in tasks}
-    context = Context(str(data), forget_split, options, tasks, splits, seed, revision, trust_remote_code)
+        people = forget_people(str(data), forget_split, splits, revision)
+    context = Context(
+        str(data), forget_split, options, tasks, splits, seed, revision, trust_remote_code, people
+    )
     for attack in chosen:
         attack.check(context)
         attack.check_models(list(sources), context)
     return context, variants
+
+
+def forget_people(data: str, forget_split: str, splits: dict, revision) -> tuple[str, ...]:
+    """The forget people's names, by which each asked row's person is found (`people.rows_people`,
+    as the evaluation stage does): the `name` column of the forget tasks' configs, else of the forget
+    captions config (a text-only model asks no image task); none for a source without one (each row
+    is then its own unit, and the interval says so)."""
+    from clearbench.data.load import load_split
+    from clearbench.evaluate.people import known_people
+
+    found = known_people(splits.values())
+    if found:
+        return found
+    try:
+        return known_people([load_split(data, forget_split, revision)])
+    except UserError:  # no captions config: rows stay their own units, and the interval says so
+        return ()
 
 
 def _has_vision(sources: Sequence[Source], trust_remote_code: bool) -> bool:
