@@ -258,10 +258,8 @@ def bootstrap_intervals(
     `values` holds an interval for every metric with a value and per-row terms; `no_interval` says
     why the others have none; `gold_floor` the effect sizes of gold vs gold under independent draws
     of people; `membership` per scope and attack the intervals of AUC, gold's AUC, PrivLeak and
-    |AUC − AUC_gold|: the four attacks, and the stronger ones (evaluate/stronger.py) whose scores
-    the logs hold. `reference`: the base model's logs, the reference of the `reference` attack (as
-    `compute_metrics` takes them).
-    """
+    |AUC − AUC_gold|, of the four and of each stronger attack the logs score (`reference`: the base
+    model's logs, as `compute_metrics` takes them)."""
     from clearbench.evaluate.metrics import compute_metrics, tasks_for
 
     if resamples < 2:
@@ -296,13 +294,12 @@ def bootstrap_intervals(
         }
         for scope, attacks in draws.privacy.items()
     }
-    floor = draws.floor
     return {
         "method": units.describe(resamples),
         "units": {"people": units.people, "units": units.count, "resamples": resamples},
         "values": values,
         "no_interval": no_interval,
-        "gold_floor": {key: _percentiles(found) for key, found in floor.items()},
+        "gold_floor": {key: _percentiles(found) for key, found in draws.floor.items()},
         "membership": membership_intervals,
     }
 
