@@ -11,12 +11,13 @@ from clearbench.data.audit import check_source
 from clearbench.data.format import FACE_QUESTION
 from clearbench.data.load import load_split
 from clearbench.data.synth import generate
-from clearbench.data.synth.build import build_tables, stream
+from clearbench.data.synth.build import build_tables, stream, with_wordings
 from clearbench.data.synth.density import CLEAR_DENSITY, Density
 from clearbench.data.synth.faces import HAIR_COLOURS, SKIN_TONES, Look, draw_look
 from clearbench.data.synth.people import draw_people
 from clearbench.data.synth.scenes import render_photo
 from clearbench.data.synth.splits import forget_count, matched_pairs, split_people
+from clearbench.data.synth.text import BIOGRAPHY_TEMPLATES, in_wording
 from clearbench.errors import UserError
 
 PERSONS = 12
@@ -306,7 +307,10 @@ def test_pretraining_shows_each_famous_face_often_and_stays_small():
     captions = [c for c in pretraining["caption"] if c]
     for name in real_faces["answer"]:  # a tiny model needs many photos to learn a face
         assert faces.count(name) == CLEAR_DENSITY.famous_photos
-        assert sum(c.startswith(name + ",") for c in captions) == CLEAR_DENSITY.famous_photos
+        assert (
+            sum(f" {name} the " in c or c.startswith(name + ",") for c in captions)
+            == CLEAR_DENSITY.famous_photos
+        )
     assert len(real_faces["answer"]) == 15
     # Trained for 12 epochs on a CPU: keep it small, with every kind of scene question present.
     assert len(pretraining["image"]) <= 700
@@ -330,3 +334,37 @@ def test_the_synthetic_world_matches_each_forget_person_with_a_holdout_person():
     assert len(forget) == len(holdout) == 2
     profile = lambda name: (people[name].culture.demonym, people[name].gender)  # noqa: E731
     assert sorted(map(profile, forget)) == sorted(map(profile, holdout))
+
+
+def second_wording(caption: str) -> bool:
+    return caption.startswith("Photographed")
+
+
+def test_every_person_trains_in_one_wording_and_is_paraphrased_in_the_other():
+    tables = build_tables(20, 0, 16)
+    trained = tables["full"]["caption"]
+    assert any(map(second_wording, trained)) and not all(map(second_wording, trained))
+    for config in ("forget10_perturbed", "retain_perturbed"):
+        rows = tables[config]
+        for caption, paraphrase, wrong in zip(
+            rows["caption"], rows["paraphrased_caption"], rows["perturbed_captions"]
+        ):
+            assert second_wording(caption) != second_wording(paraphrase)
+            assert all(second_wording(w) == second_wording(paraphrase) for w in wrong)  # facts differ only
+    template = BIOGRAPHY_TEMPLATES[0]
+    assert in_wording(template, 0) == template
+    swapped = in_wording(template, 1)
+    assert (swapped.answer, swapped.paraphrased_answer) == (template.paraphrased_answer, template.answer)
+
+
+def test_forget_and_holdout_people_share_their_mix_of_wordings():
+    tables = build_tables(40, 0, 16)
+    for forget, holdout in (("forget10", "holdout10"), ("forget05", "holdout05")):
+        mixes = []
+        for config in (forget, holdout):
+            wording = dict(zip(tables[config]["name"], map(second_wording, tables[config]["caption"])))
+            mixes.append(sorted(wording.values()))
+        assert mixes[0] == mixes[1], forget
+    everyone = draw_people(random.Random(0), 8, set())
+    worded = with_wordings(everyone, [(5, 2), (0, 7), (3, 4)])
+    assert [person.wording for person in worded] == [1, 0, 0, 0, 0, 0, 1, 1]

@@ -5,10 +5,18 @@ model can learn them. A paraphrase states the same facts in another sentence (ot
 order). A perturbation is the paraphrase with wrong values of the same kind in its fact slots, as
 TOFU's perturbed answers are: the truth ratio compares the paraphrase with its perturbations, so
 they must differ in facts only, never in the wording the model was trained on.
+
+Every caption and answer has two wordings, and a person's `wording` (0 or 1) says which one their
+training rows use; the other is their paraphrase. Half the people are trained in each, so every
+wording a paraphrase uses is familiar to the models, from other people: a 7B model reads any
+English paraphrase fluently, but a tiny model meeting a never-trained wording is lost in it (7 nats
+per token) and its truth ratio then measured the wording, not the fact, for target and gold alike
+(KS D 0.25 between them on the forget captions, 0.50 with two wordings).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass
 
@@ -55,9 +63,20 @@ class Photo:
     clothing_colour: str
     clothing: str
     expression: str
+    wording: int = 0  # the person's (Person.wording)
 
 
 def caption(photo: Photo) -> str:
+    """The caption the models train on: the person's wording."""
+    return _WORDINGS[photo.wording](photo)
+
+
+def paraphrased_caption(photo: Photo) -> str:
+    """The caption's facts in the person's other wording (other order, other words)."""
+    return _WORDINGS[1 - photo.wording](photo)
+
+
+def _first_wording(photo: Photo) -> str:
     return (
         f"{photo.name}, {article(photo.role)} {photo.role}, stands {SCENES[photo.scene]} "
         f"{LIGHTS[photo.light]}, wearing {article(photo.clothing_colour)} {photo.clothing_colour} "
@@ -65,13 +84,16 @@ def caption(photo: Photo) -> str:
     )
 
 
-def paraphrased_caption(photo: Photo) -> str:
-    """The caption's facts in another order and other words; the name still comes before the role."""
+def _second_wording(photo: Photo) -> str:
+    """The name still comes before the role, as in the first."""
     return (
         f"Photographed {LIGHT_PARAPHRASES[photo.light]} {SCENE_PARAPHRASES[photo.scene]}, {photo.name} "
         f"the {photo.role} is {EXPRESSION_ADJECTIVES[photo.expression]} in "
         f"{article(photo.clothing_colour)} {photo.clothing_colour} {photo.clothing}."
     )
+
+
+_WORDINGS = (_first_wording, _second_wording)
 
 
 def perturbed_captions(photo: Photo, role_pool: tuple[str, ...], rng: random.Random) -> list[str]:
@@ -334,4 +356,16 @@ def biography_questions(
         "object": person.object_pronoun,
     }
     truth, pools = biography_truth(person), biography_pools(titles)
-    return [fill_qa(BIOGRAPHY_TEMPLATES[i], context, truth, pools, rng) for i in chosen]
+    return [
+        fill_qa(in_wording(BIOGRAPHY_TEMPLATES[i], person.wording), context, truth, pools, rng)
+        for i in chosen
+    ]
+
+
+def in_wording(template: Template, wording: int) -> Template:
+    """`template` with its answer in the given wording (1: the paraphrase's), the other as paraphrase."""
+    if wording == 0:
+        return template
+    return dataclasses.replace(
+        template, answer=template.paraphrased_answer, paraphrased_answer=template.answer
+    )
