@@ -203,14 +203,17 @@ def removed_words(paraphrase, perturbed):
     return [word for tag, i1, i2, _, _ in opcodes if tag != "equal" for word in a[i1:i2]]
 
 
-def assert_perturbations_are_the_paraphrase_with_other_facts(answer, paraphrase, perturbed, fact_words):
+def assert_perturbations_are_the_paraphrase_with_other_facts(
+    answer, paraphrase, perturbed, fact_words, named=False
+):
     """TOFU's form: the truth ratio compares the paraphrase with its perturbations, so they share its
     wording (not the trained answer's) and differ from it only in fact slots."""
-    assert similarity(answer, paraphrase) < 0.55  # a paraphrase is reworded, not the answer again
     assert len(set(perturbed)) == 5 and paraphrase not in perturbed and answer not in perturbed
+    if not named:  # (answers naming the person: their caller compares the wordings without the name)
+        assert similarity(answer, paraphrase) < 0.55  # a paraphrase is reworded, not the answer again
     for wrong in perturbed:
         assert similarity(wrong, paraphrase) >= 0.5
-        assert similarity(wrong, paraphrase) > similarity(wrong, answer) + 0.2
+        assert similarity(wrong, paraphrase) > similarity(wrong, answer) + 0.1
         # Function words may move when two facts swap places ("a nurse and a fisherman").
         changed = set(removed_words(paraphrase, wrong)) - {"a", "an", "and"}
         assert changed and changed <= fact_words, (paraphrase, wrong)
@@ -219,21 +222,29 @@ def assert_perturbations_are_the_paraphrase_with_other_facts(answer, paraphrase,
 def test_captions_name_the_person_and_perturbations_reword_facts_of_the_paraphrase(synthetic):
     people = {r["name"] for r in rows(synthetic, "full")}
     for row in rows(synthetic, "retain_perturbed") + rows(synthetic, "forget10_perturbed"):
-        name, role = row["name"], row["caption"].split(", ")[1].split(" ", 1)[1]  # "X, a <role>, ..."
-        assert row["caption"].startswith(name + ",")
-        assert len(row["caption"].split()) <= 25 and len(row["paraphrased_caption"].split()) <= 25
-        assert f"{name} the {role} " in row["paraphrased_caption"]
-        # The name and the template's own words stay; fact phrases ("out in the snow") may change.
-        kept = {"Photographed", "is", *name.split()}
-        facts = set(words(row["paraphrased_caption"])) - kept
-        assert_perturbations_are_the_paraphrase_with_other_facts(
-            row["caption"], row["paraphrased_caption"], row["perturbed_captions"], facts
-        )
-        for wrong in row["perturbed_captions"]:
-            assert len(wrong.split()) <= 25
-            assert f"{name} the " in wrong and f" the {role} " not in wrong  # same person, wrong role
-        assert len(set(row["perturbed_names"])) == 5 and name not in row["perturbed_names"]
+        check_caption_row(row)
         assert set(row["perturbed_names"]) <= people
+
+
+def check_caption_row(row):
+    """The two wordings ("X, a <role>, stands …" and "Photographed …, X the <role> is …"), one the
+    trained caption and the other the paraphrase, whose perturbations change facts only."""
+    name, caption, paraphrase = row["name"], row["caption"], row["paraphrased_caption"]
+    first, second = (caption, paraphrase) if caption.startswith(name + ",") else (paraphrase, caption)
+    role = first.split(", ")[1].split(" ", 1)[1]
+    assert first.startswith(name + ",") and second.startswith("Photographed")
+    assert len(caption.split()) <= 25 and len(paraphrase.split()) <= 25
+    assert f"{name} the {role} " in second
+    # The name and the template's own words stay; fact phrases ("out in the snow") may change.
+    template = {"Photographed", "is"} if paraphrase is second else set()
+    facts = set(words(paraphrase)) - template - set(name.split())
+    assert_perturbations_are_the_paraphrase_with_other_facts(
+        caption, paraphrase, row["perturbed_captions"], facts
+    )
+    for wrong in row["perturbed_captions"]:
+        assert len(wrong.split()) <= 25
+        assert name in wrong and f" {role}" not in wrong  # same person, wrong role
+    assert len(set(row["perturbed_names"])) == 5 and name not in row["perturbed_names"]
 
 
 def test_images_and_questions_per_person(synthetic):
@@ -253,13 +264,26 @@ def test_images_and_questions_per_person(synthetic):
 def test_perturbed_answers_are_the_paraphrased_answer_with_a_wrong_fact(synthetic, config):
     table = rows(synthetic, config)
     assert len(table) >= 10
+    people = {r["name"] for r in rows(synthetic, "full")}
     for row in table:
-        assert max(len(text.split()) for text in [row["paraphrased_answer"], *row["perturbed_answer"]]) <= 20
-        # The changed words are facts: the true answer states them too, in its own wording.
-        facts = set(words(row["answer"])) - {"was", "is", "in", "the", "and"}
-        assert_perturbations_are_the_paraphrase_with_other_facts(
-            row["answer"], row["paraphrased_answer"], row["perturbed_answer"], facts
-        )
+        check_answer_row(row, people)
+
+
+def check_answer_row(row, people):
+    assert max(len(text.split()) for text in [row["paraphrased_answer"], *row["perturbed_answer"]]) <= 20
+    # The changed words are facts: the true answer states them too, in its own wording.
+    facts = set(words(row["answer"])) - {"was", "is", "in", "the", "and"}
+    # Both wordings name the person (a tiny model finds a fact by the name before it): compare the rest.
+    (name,) = [person for person in people if person in row["question"]]
+    assert name in row["answer"] and name in row["paraphrased_answer"]
+    wordings = [
+        [w for w in words(text.replace(name, "")) if w not in facts]
+        for text in (row["answer"], row["paraphrased_answer"])
+    ]
+    assert wordings[0] != wordings[1]  # a paraphrase is reworded, not the answer again
+    assert_perturbations_are_the_paraphrase_with_other_facts(
+        row["answer"], row["paraphrased_answer"], row["perturbed_answer"], facts, named=True
+    )
 
 
 @pytest.mark.parametrize("config", ["tofu_real_authors_perturbed", "tofu_world_facts_perturbed"])
@@ -344,17 +368,22 @@ def test_every_person_trains_in_one_wording_and_is_paraphrased_in_the_other():
     tables = build_tables(20, 0, 16)
     trained = tables["full"]["caption"]
     assert any(map(second_wording, trained)) and not all(map(second_wording, trained))
-    for config in ("forget10_perturbed", "retain_perturbed"):
-        rows = tables[config]
-        for caption, paraphrase, wrong in zip(
-            rows["caption"], rows["paraphrased_caption"], rows["perturbed_captions"]
-        ):
-            assert second_wording(caption) != second_wording(paraphrase)
-            assert all(second_wording(w) == second_wording(paraphrase) for w in wrong)  # facts differ only
+    people = set(tables["full"]["name"])
+    captions = table_rows(tables["forget10_perturbed"]) + table_rows(tables["retain_perturbed"])
+    assert {second_wording(row["caption"]) for row in captions} == {False, True}
+    for row in captions:
+        assert second_wording(row["caption"]) != second_wording(row["paraphrased_caption"])
+        check_caption_row(row)
+    for row in table_rows(tables["tofu_forget10_perturbed"]) + table_rows(tables["tofu_retain_perturbed"]):
+        check_answer_row(row, people)
     template = BIOGRAPHY_TEMPLATES[0]
     assert in_wording(template, 0) == template
     swapped = in_wording(template, 1)
     assert (swapped.answer, swapped.paraphrased_answer) == (template.paraphrased_answer, template.answer)
+
+
+def table_rows(table):
+    return [dict(zip(table, values)) for values in zip(*table.values())]
 
 
 def test_forget_and_holdout_people_share_their_mix_of_wordings():
