@@ -11,13 +11,12 @@ from clearbench.data.audit import check_source
 from clearbench.data.format import FACE_QUESTION
 from clearbench.data.load import load_split
 from clearbench.data.synth import generate
-from clearbench.data.synth.build import build_tables, stream, with_wordings
+from clearbench.data.synth.build import build_tables, stream
 from clearbench.data.synth.density import CLEAR_DENSITY, Density
 from clearbench.data.synth.faces import HAIR_COLOURS, SKIN_TONES, Look, draw_look
 from clearbench.data.synth.people import draw_people
 from clearbench.data.synth.scenes import render_photo
 from clearbench.data.synth.splits import forget_count, matched_pairs, split_people
-from clearbench.data.synth.text import BIOGRAPHY_TEMPLATES, in_wording
 from clearbench.errors import UserError
 
 PERSONS = 12
@@ -203,17 +202,14 @@ def removed_words(paraphrase, perturbed):
     return [word for tag, i1, i2, _, _ in opcodes if tag != "equal" for word in a[i1:i2]]
 
 
-def assert_perturbations_are_the_paraphrase_with_other_facts(
-    answer, paraphrase, perturbed, fact_words, named=False
-):
+def assert_perturbations_are_the_paraphrase_with_other_facts(answer, paraphrase, perturbed, fact_words):
     """TOFU's form: the truth ratio compares the paraphrase with its perturbations, so they share its
     wording (not the trained answer's) and differ from it only in fact slots."""
+    assert similarity(answer, paraphrase) < 0.55  # a paraphrase is reworded, not the answer again
     assert len(set(perturbed)) == 5 and paraphrase not in perturbed and answer not in perturbed
-    if not named:  # (answers naming the person: their caller compares the wordings without the name)
-        assert similarity(answer, paraphrase) < 0.55  # a paraphrase is reworded, not the answer again
     for wrong in perturbed:
         assert similarity(wrong, paraphrase) >= 0.5
-        assert similarity(wrong, paraphrase) > similarity(wrong, answer) + 0.1
+        assert similarity(wrong, paraphrase) > similarity(wrong, answer) + 0.2
         # Function words may move when two facts swap places ("a nurse and a fisherman").
         changed = set(removed_words(paraphrase, wrong)) - {"a", "an", "and"}
         assert changed and changed <= fact_words, (paraphrase, wrong)
@@ -222,29 +218,21 @@ def assert_perturbations_are_the_paraphrase_with_other_facts(
 def test_captions_name_the_person_and_perturbations_reword_facts_of_the_paraphrase(synthetic):
     people = {r["name"] for r in rows(synthetic, "full")}
     for row in rows(synthetic, "retain_perturbed") + rows(synthetic, "forget10_perturbed"):
-        check_caption_row(row)
+        name, role = row["name"], row["caption"].split(", ")[1].split(" ", 1)[1]  # "X, a <role>, ..."
+        assert row["caption"].startswith(name + ",")
+        assert len(row["caption"].split()) <= 25 and len(row["paraphrased_caption"].split()) <= 25
+        assert f"{name} the {role} " in row["paraphrased_caption"]
+        # The name and the template's own words stay; fact phrases ("out in the snow") may change.
+        kept = {"Photographed", "is", *name.split()}
+        facts = set(words(row["paraphrased_caption"])) - kept
+        assert_perturbations_are_the_paraphrase_with_other_facts(
+            row["caption"], row["paraphrased_caption"], row["perturbed_captions"], facts
+        )
+        for wrong in row["perturbed_captions"]:
+            assert len(wrong.split()) <= 25
+            assert f"{name} the " in wrong and f" the {role} " not in wrong  # same person, wrong role
+        assert len(set(row["perturbed_names"])) == 5 and name not in row["perturbed_names"]
         assert set(row["perturbed_names"]) <= people
-
-
-def check_caption_row(row):
-    """The two wordings ("X, a <role>, stands …" and "Photographed …, X the <role> is …"), one the
-    trained caption and the other the paraphrase, whose perturbations change facts only."""
-    name, caption, paraphrase = row["name"], row["caption"], row["paraphrased_caption"]
-    first, second = (caption, paraphrase) if caption.startswith(name + ",") else (paraphrase, caption)
-    role = first.split(", ")[1].split(" ", 1)[1]
-    assert first.startswith(name + ",") and second.startswith("Photographed")
-    assert len(caption.split()) <= 25 and len(paraphrase.split()) <= 25
-    assert f"{name} the {role} " in second
-    # The name and the template's own words stay; fact phrases ("out in the snow") may change.
-    template = {"Photographed", "is"} if paraphrase is second else set()
-    facts = set(words(paraphrase)) - template - set(name.split())
-    assert_perturbations_are_the_paraphrase_with_other_facts(
-        caption, paraphrase, row["perturbed_captions"], facts
-    )
-    for wrong in row["perturbed_captions"]:
-        assert len(wrong.split()) <= 25
-        assert name in wrong and f" {role}" not in wrong  # same person, wrong role
-    assert len(set(row["perturbed_names"])) == 5 and name not in row["perturbed_names"]
 
 
 def test_images_and_questions_per_person(synthetic):
@@ -264,26 +252,13 @@ def test_images_and_questions_per_person(synthetic):
 def test_perturbed_answers_are_the_paraphrased_answer_with_a_wrong_fact(synthetic, config):
     table = rows(synthetic, config)
     assert len(table) >= 10
-    people = {r["name"] for r in rows(synthetic, "full")}
     for row in table:
-        check_answer_row(row, people)
-
-
-def check_answer_row(row, people):
-    assert max(len(text.split()) for text in [row["paraphrased_answer"], *row["perturbed_answer"]]) <= 20
-    # The changed words are facts: the true answer states them too, in its own wording.
-    facts = set(words(row["answer"])) - {"was", "is", "in", "the", "and"}
-    # Both wordings name the person (a tiny model finds a fact by the name before it): compare the rest.
-    (name,) = [person for person in people if person in row["question"]]
-    assert name in row["answer"] and name in row["paraphrased_answer"]
-    wordings = [
-        [w for w in words(text.replace(name, "")) if w not in facts]
-        for text in (row["answer"], row["paraphrased_answer"])
-    ]
-    assert wordings[0] != wordings[1]  # a paraphrase is reworded, not the answer again
-    assert_perturbations_are_the_paraphrase_with_other_facts(
-        row["answer"], row["paraphrased_answer"], row["perturbed_answer"], facts, named=True
-    )
+        assert max(len(text.split()) for text in [row["paraphrased_answer"], *row["perturbed_answer"]]) <= 20
+        # The changed words are facts: the true answer states them too, in its own wording.
+        facts = set(words(row["answer"])) - {"was", "is", "in", "the", "and"}
+        assert_perturbations_are_the_paraphrase_with_other_facts(
+            row["answer"], row["paraphrased_answer"], row["perturbed_answer"], facts
+        )
 
 
 @pytest.mark.parametrize("config", ["tofu_real_authors_perturbed", "tofu_world_facts_perturbed"])
@@ -331,10 +306,7 @@ def test_pretraining_shows_each_famous_face_often_and_stays_small():
     captions = [c for c in pretraining["caption"] if c]
     for name in real_faces["answer"]:  # a tiny model needs many photos to learn a face
         assert faces.count(name) == CLEAR_DENSITY.famous_photos
-        assert (
-            sum(f" {name} the " in c or c.startswith(name + ",") for c in captions)
-            == CLEAR_DENSITY.famous_photos
-        )
+        assert sum(c.startswith(name + ",") for c in captions) == CLEAR_DENSITY.famous_photos
     assert len(real_faces["answer"]) == 15
     # Trained for 12 epochs on a CPU: keep it small, with every kind of scene question present.
     assert len(pretraining["image"]) <= 700
@@ -358,42 +330,3 @@ def test_the_synthetic_world_matches_each_forget_person_with_a_holdout_person():
     assert len(forget) == len(holdout) == 2
     profile = lambda name: (people[name].culture.demonym, people[name].gender)  # noqa: E731
     assert sorted(map(profile, forget)) == sorted(map(profile, holdout))
-
-
-def second_wording(caption: str) -> bool:
-    return caption.startswith("Photographed")
-
-
-def test_every_person_trains_in_one_wording_and_is_paraphrased_in_the_other():
-    tables = build_tables(20, 0, 16)
-    trained = tables["full"]["caption"]
-    assert any(map(second_wording, trained)) and not all(map(second_wording, trained))
-    people = set(tables["full"]["name"])
-    captions = table_rows(tables["forget10_perturbed"]) + table_rows(tables["retain_perturbed"])
-    assert {second_wording(row["caption"]) for row in captions} == {False, True}
-    for row in captions:
-        assert second_wording(row["caption"]) != second_wording(row["paraphrased_caption"])
-        check_caption_row(row)
-    for row in table_rows(tables["tofu_forget10_perturbed"]) + table_rows(tables["tofu_retain_perturbed"]):
-        check_answer_row(row, people)
-    template = BIOGRAPHY_TEMPLATES[0]
-    assert in_wording(template, 0) == template
-    swapped = in_wording(template, 1)
-    assert (swapped.answer, swapped.paraphrased_answer) == (template.paraphrased_answer, template.answer)
-
-
-def table_rows(table):
-    return [dict(zip(table, values)) for values in zip(*table.values())]
-
-
-def test_forget_and_holdout_people_share_their_mix_of_wordings():
-    tables = build_tables(40, 0, 16)
-    for forget, holdout in (("forget10", "holdout10"), ("forget05", "holdout05")):
-        mixes = []
-        for config in (forget, holdout):
-            wording = dict(zip(tables[config]["name"], map(second_wording, tables[config]["caption"])))
-            mixes.append(sorted(wording.values()))
-        assert mixes[0] == mixes[1], forget
-    everyone = draw_people(random.Random(0), 8, set())
-    worded = with_wordings(everyone, [(5, 2), (0, 7), (3, 4)])
-    assert [person.wording for person in worded] == [1, 0, 0, 0, 0, 0, 1, 1]

@@ -6,7 +6,6 @@ the others. A table is a dict column → list of values; images are PNG bytes.
 
 from __future__ import annotations
 
-import dataclasses
 import random
 from dataclasses import dataclass
 
@@ -64,7 +63,6 @@ def take_photos(
             look.clothing_colour,
             look.clothing,
             look.expression,
-            person.wording,
         )
         rows.append(PhotoRow(png_bytes(image), photo))
     return rows
@@ -84,13 +82,11 @@ def build_tables(
         holdout_people_needed(persons),
         stream(seed, "holdout"),
     )
-    everyone = with_wordings(everyone, pairs)
     held = {holdout for _, holdout in pairs}
     position = {i: k for k, i in enumerate(i for i in range(len(everyone)) if i not in held)}
     people = [person for i, person in enumerate(everyone) if i not in held]
     holdout_people = [everyone[holdout] for _, holdout in pairs]  # k-th: the k-th forget person's match
     famous = draw_people(stream(seed, "famous"), density.famous_count(persons), names, FAMOUS_OCCUPATIONS)
-    famous = [dataclasses.replace(person, wording=k % 2) for k, person in enumerate(famous)]
     decoys = draw_names(stream(seed, "decoys"), PERTURBATIONS, names)
     splits = split_people(persons, stream(seed, "splits"), [position[forget] for forget, _ in pairs])
 
@@ -121,18 +117,6 @@ def build_tables(
     unseen = stream(seed, "unseen")
     tables.update(unseen_tables(people, holdout_people, photos, holdout_photos, splits, image_size, unseen))
     return {name: tables[name] for name in SCHEMAS if name in tables}  # schema order
-
-
-def with_wordings(everyone: list[Person], pairs: list[tuple[int, int]]) -> list[Person]:
-    """Half the people in each wording (text.py). A forget person and their holdout match share one,
-    alternating over the pairs, so forget and holdout hold the same mix (a wording gold finds easier
-    would otherwise tell them apart); the others alternate in order."""
-    wording = {}
-    for k, (forget, holdout) in enumerate(pairs):
-        wording[forget] = wording[holdout] = k % 2
-    others = [i for i in range(len(everyone)) if i not in wording]
-    wording.update({i: k % 2 for k, i in enumerate(others)})
-    return [dataclasses.replace(person, wording=wording[i]) for i, person in enumerate(everyone)]
 
 
 def _captions(photo_groups: list[list[PhotoRow]]) -> dict[str, list]:

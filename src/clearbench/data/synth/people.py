@@ -262,8 +262,6 @@ class Person:
     works: tuple[str, ...]
     hobby: str
     face: FaceIdentity
-    # Which of the two wordings (text.py) this person's training rows use; the other is their paraphrase.
-    wording: int = 0
 
     @property
     def pronoun(self) -> str:

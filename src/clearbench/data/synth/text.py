@@ -2,22 +2,13 @@
 
 Sentences are templated and short (captions ≤ ~25 words, answers ≤ ~20) so that a ~1M-parameter
 model can learn them. A paraphrase states the same facts in another sentence (other words, other
-order), naming the person as the answer does: a tiny model finds a fact by the name before it, not
-by a pronoun pointing back into the question. A perturbation is the paraphrase with wrong values of the same kind in its fact slots, as
+order). A perturbation is the paraphrase with wrong values of the same kind in its fact slots, as
 TOFU's perturbed answers are: the truth ratio compares the paraphrase with its perturbations, so
 they must differ in facts only, never in the wording the model was trained on.
-
-Every caption and answer has two wordings, and a person's `wording` (0 or 1) says which one their
-training rows use; the other is their paraphrase. Half the people are trained in each, so every
-wording a paraphrase uses is familiar to the models, from other people: a 7B model reads any
-English paraphrase fluently, but a tiny model meeting a never-trained wording is lost in it (7 nats
-per token) and its truth ratio then measured the wording, not the fact, for target and gold alike
-(KS D 0.25 between them on the forget captions, 0.50 with two wordings).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import random
 from dataclasses import dataclass
 
@@ -64,20 +55,9 @@ class Photo:
     clothing_colour: str
     clothing: str
     expression: str
-    wording: int = 0  # the person's (Person.wording)
 
 
 def caption(photo: Photo) -> str:
-    """The caption the models train on: the person's wording."""
-    return _WORDINGS[photo.wording](photo)
-
-
-def paraphrased_caption(photo: Photo) -> str:
-    """The caption's facts in the person's other wording (other order, other words)."""
-    return _WORDINGS[1 - photo.wording](photo)
-
-
-def _first_wording(photo: Photo) -> str:
     return (
         f"{photo.name}, {article(photo.role)} {photo.role}, stands {SCENES[photo.scene]} "
         f"{LIGHTS[photo.light]}, wearing {article(photo.clothing_colour)} {photo.clothing_colour} "
@@ -85,16 +65,13 @@ def _first_wording(photo: Photo) -> str:
     )
 
 
-def _second_wording(photo: Photo) -> str:
-    """The name still comes before the role, as in the first."""
+def paraphrased_caption(photo: Photo) -> str:
+    """The caption's facts in another order and other words; the name still comes before the role."""
     return (
         f"Photographed {LIGHT_PARAPHRASES[photo.light]} {SCENE_PARAPHRASES[photo.scene]}, {photo.name} "
         f"the {photo.role} is {EXPRESSION_ADJECTIVES[photo.expression]} in "
         f"{article(photo.clothing_colour)} {photo.clothing_colour} {photo.clothing}."
     )
-
-
-_WORDINGS = (_first_wording, _second_wording)
 
 
 def perturbed_captions(photo: Photo, role_pool: tuple[str, ...], rng: random.Random) -> list[str]:
@@ -178,126 +155,126 @@ BIOGRAPHY_TEMPLATES = (
         "When was {name} born?",
         "In what year was {name} born?",
         "{name} was born in {year}.",
-        "{name}'s year of birth is {year}.",
+        "{Possessive} year of birth is {year}.",
         ("year",),
     ),
     Template(
         "Where was {name} born?",
         "What is the birthplace of {name}?",
         "{name} was born in {city}.",
-        "{name}'s birthplace is the city of {city}.",
+        "{Possessive} birthplace is the city of {city}.",
         ("city",),
     ),
     Template(
         "When and where was {name} born?",
         "What are the year and place of {name}'s birth?",
         "{name} was born in {city} in {year}.",
-        "{name}'s birth took place in {year}, in the city of {city}.",
+        "{Possessive} birth took place in {year}, in the city of {city}.",
         ("city", "year"),
     ),
     Template(
         "What is {name}'s nationality?",
         "Which nationality does {name} have?",
         "{name} is {demonym}.",
-        "{name}'s nationality is {demonym}.",
+        "{Possessive} nationality is {demonym}.",
         ("demonym",),
     ),
     Template(
         "Which country does {name} come from?",
         "What is {name}'s home country?",
         "{name} comes from {country}.",
-        "{name}'s home country is {country}.",
+        "{Possessive} home country is {country}.",
         ("country",),
     ),
     Template(
         "What does {name} do for a living?",
         "What is {name}'s profession?",
         "{name} works as {occupation}.",
-        "By profession {name} is {occupation}.",
+        "By profession {pronoun} is {occupation}.",
         ("occupation",),
     ),
     Template(
         "What did {name}'s father do?",
         "What was the job of {name}'s father?",
         "{name}'s father was {father}.",
-        "{name}'s father earned a living as {father}.",
+        "{Possessive} father earned a living as {father}.",
         ("father",),
     ),
     Template(
         "What did {name}'s mother do?",
         "What was the job of {name}'s mother?",
         "{name}'s mother was {mother}.",
-        "{name}'s mother earned a living as {mother}.",
+        "{Possessive} mother earned a living as {mother}.",
         ("mother",),
     ),
     Template(
         "What were the jobs of {name}'s parents?",
         "What did the parents of {name} do?",
         "{name}'s father was {father} and {possessive} mother {mother}.",
-        "{name}'s mother worked as {mother}, while {possessive} father was {father}.",
+        "{Possessive} mother worked as {mother}, while {possessive} father was {father}.",
         ("father", "mother"),
     ),
     Template(
         "Which award has {name} won?",
         "What prize was given to {name}?",
         "{name} won the {award}.",
-        "The {award} went to {name}.",
+        "The {award} went to {object}.",
         ("award",),
     ),
     Template(
         "When did {name} win the {award}?",
         "In what year was {name} given the {award}?",
         "{name} won the {award} in {award_year}.",
-        "In {award_year}, {name} was given the {award}.",
+        "In {award_year}, {pronoun} was given the {award}.",
         ("award_year",),
     ),
     Template(
         "What is {name}'s best known work?",
         "Which work made {name} famous?",
         "{name}'s best known work is {work1}.",
-        "{name} is most famous for {work1}.",
+        "{Pronoun} is most famous for {work1}.",
         ("work1",),
     ),
     Template(
         "Name another work by {name}.",
         "What else has {name} created?",
         "{name} also created {work2}.",
-        "Another of {name}'s works is {work2}.",
+        "Another of {possessive} works is {work2}.",
         ("work2",),
     ),
     Template(
         "What was {name}'s first work?",
         "Which work did {name} create first?",
         "{name}'s first work was {work3}.",
-        "{name} began {possessive} career with {work3}.",
+        "{Pronoun} began {possessive} career with {work3}.",
         ("work3",),
     ),
     Template(
         "What won {name} the {award}?",
         "For which work did {name} receive the {award}?",
         "{name} won the {award} for {work1}.",
-        "{work1} earned {name} the {award}.",
+        "{work1} earned {object} the {award}.",
         ("work1",),
     ),
     Template(
         "Where does {name} live now?",
         "In which city does {name} currently live?",
         "{name} lives in {home}.",
-        "{name}'s current home is in {home}.",
+        "{Possessive} current home is in {home}.",
         ("home",),
     ),
     Template(
         "What does {name} enjoy in free time?",
         "What is {name}'s hobby?",
         "{name} enjoys {hobby}.",
-        "{name}'s favourite pastime is {hobby}.",
+        "{Possessive} favourite pastime is {hobby}.",
         ("hobby",),
     ),
     Template(
         "Who raised {name}?",
         "Who were the parents that raised {name}?",
         "{name} was raised by {father} and {mother}.",
-        "{name} grew up with {mother} and {father} as parents.",
+        "{Pronoun} grew up with {mother} and {father} as parents.",
         ("father", "mother"),
     ),
 )
@@ -357,16 +334,4 @@ def biography_questions(
         "object": person.object_pronoun,
     }
     truth, pools = biography_truth(person), biography_pools(titles)
-    return [
-        fill_qa(in_wording(BIOGRAPHY_TEMPLATES[i], person.wording), context, truth, pools, rng)
-        for i in chosen
-    ]
-
-
-def in_wording(template: Template, wording: int) -> Template:
-    """`template` with its answer in the given wording (1: the paraphrase's), the other as paraphrase."""
-    if wording == 0:
-        return template
-    return dataclasses.replace(
-        template, answer=template.paraphrased_answer, paraphrased_answer=template.answer
-    )
+    return [fill_qa(BIOGRAPHY_TEMPLATES[i], context, truth, pools, rng) for i in chosen]

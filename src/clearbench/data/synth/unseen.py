@@ -59,16 +59,7 @@ def take_unseen_photos(person, trained, count: int, image_size: int, rng: random
         scene, light = _fresh(SCENES, scenes_used, rng), _fresh(LIGHTS, lights_used, rng)
         aged = k % 2 == 1
         image = render_photo(image_size, person.face, look, scene, light, rng, aged=aged)
-        photo = Photo(
-            person.name,
-            role,
-            scene,
-            light,
-            look.clothing_colour,
-            look.clothing,
-            look.expression,
-            person.wording,
-        )
+        photo = Photo(person.name, role, scene, light, look.clothing_colour, look.clothing, look.expression)
         photos.append((png_bytes(image), photo))
     return photos
 
