@@ -10,17 +10,22 @@ from clearbench.report.privacy import privacy_table, roc_figure, strongest_attac
 ATTACKS = ("loss", "zlib", "min_k", "min_k_plus_plus")
 
 
+def task_fields(index):
+    """What a forget task's log holds besides membership scores (a truth ratio of 1, ROUGE 0.5)."""
+    return {
+        "avg_paraphrased_loss": dict.fromkeys(index, 0.0),
+        "average_perturb_loss": {i: [1.0] for i in index},
+        "rougeL_recall": dict.fromkeys(index, 0.5),
+    }
+
+
 def logs(forget: dict[str, list[float]], holdout: dict[str, list[float]]) -> dict:
     def log(scores, full):
         index = [str(i) for i in range(len(scores["loss"]))]
         out = {"avg_gt_loss": dict.fromkeys(index, 1.0)}
         out |= {f"mia_{a}": dict(zip(index, scores[a])) for a in ATTACKS}
         if full:
-            out |= {
-                "avg_paraphrased_loss": dict.fromkeys(index, 0.0),
-                "average_perturb_loss": {i: [1.0] for i in index},
-                "rougeL_recall": dict.fromkeys(index, 0.5),
-            }
+            out |= task_fields(index)
         return out
 
     return {"forget_captions": log(forget, True), "holdout_captions": log(holdout, False)}
@@ -131,11 +136,7 @@ def _people_logs(memorized: tuple[list, list], extracted: tuple[list, list]) -> 
         out[LOG_KEYS["exact_memorization"]] = {i: em[int(i) // 3] for i in index}
         out[LOG_KEYS["extraction_strength"]] = {i: es[int(i) // 3] for i in index}
         if full:
-            out |= {
-                "avg_paraphrased_loss": dict.fromkeys(index, 0.0),
-                "average_perturb_loss": {i: [1.0] for i in index},
-                "rougeL_recall": dict.fromkeys(index, 0.5),
-            }
+            out |= task_fields(index)
         return out
 
     return {
