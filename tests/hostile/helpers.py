@@ -61,6 +61,9 @@ class FakeStages:
     raise. Every stage still goes through the pipeline's own code around it."""
 
     def __init__(self, monkeypatch):
+        # Imported before the patches: a module importing read_eval by name while they hold would keep
+        # the stand-in after them (`clearbench metrics` then read {"path": …} in a later test).
+        import clearbench.commands.metrics  # noqa: F401
         import clearbench.evaluate.logs as logs
         import clearbench.evaluate.metrics as metrics
         import clearbench.evaluate.runner as runner
