@@ -67,17 +67,15 @@ def evaluate_model(
     membership_gradnorm: bool = False,
     heldout_photos=None,
 ) -> Path:
-    """Write `<task>.json` for each task not yet done in `out_dir`, then `summary.json`.
+    """Write `<task>.json` for each task not yet done in `out_dir`, then `summary.json` (last: its
+    presence means the evaluation is complete); every row unless `max_rows` caps them.
 
-    `summary.json` is written last, so its presence means the evaluation is complete.
-    Every row of every task is evaluated unless `max_rows` caps them. `membership_k` is the k of
-    the Min-K % and Min-K %++ scores logged for every row (a fraction, 0.2 = 20 %). `holdout`, the
-    people withheld from training on a source without holdout configs (a `data.holdout.HoldoutPlan`
-    or their names, as a job spec carries them), gives the holdout tasks their rows: the held-out
-    people's rows of `full` / `tofu_full`. `membership_gradnorm` also logs every row's GradNorm
-    score (evaluate/gradnorm.py: one backward pass per row, so off by default). `heldout_photos`
-    (a `data.heldout_photos.HeldoutPhotos`) splits the forget image tasks' rows: the photos kept out
-    of unlearning are the rows of their unseen-photo variants, the rest theirs. Returns `out_dir`.
+    `membership_k`: the k of the Min-K % and Min-K %++ scores logged for every row (a fraction).
+    `holdout`: the people withheld from training on a source without holdout configs (a
+    `data.holdout.HoldoutPlan`, or their names as a job spec carries them), whose rows of `full` /
+    `tofu_full` the holdout tasks read. `membership_gradnorm`: also log every row's GradNorm score
+    (one backward pass per row). `heldout_photos` (a `data.heldout_photos.HeldoutPhotos`): the forget
+    image tasks read the photos unlearning saw, their unseen-photo variants the held-out ones.
     """
     membership_k = _checked_options(max_rows, batch_size, membership_k)
     holdout = _holdout_plan(holdout, data, forget_split, revision)
