@@ -202,10 +202,13 @@ def removed_words(paraphrase, perturbed):
     return [word for tag, i1, i2, _, _ in opcodes if tag != "equal" for word in a[i1:i2]]
 
 
-def assert_perturbations_are_the_paraphrase_with_other_facts(answer, paraphrase, perturbed, fact_words):
+def assert_perturbations_are_the_paraphrase_with_other_facts(answer, paraphrase, perturbed, fact_words, name):
     """TOFU's form: the truth ratio compares the paraphrase with its perturbations, so they share its
-    wording (not the trained answer's) and differ from it only in fact slots."""
-    assert similarity(answer, paraphrase) < 0.55  # a paraphrase is reworded, not the answer again
+    wording (not the trained answer's) and differ from it only in fact slots. Both name the person."""
+    assert name in answer and name in paraphrase
+    # a paraphrase is reworded, not the answer again; the name aside, the closest pair is
+    # "X is Korean." / "X's nationality is Korean." (0.67)
+    assert similarity(answer.replace(name, ""), paraphrase.replace(name, "")) < 0.7
     assert len(set(perturbed)) == 5 and paraphrase not in perturbed and answer not in perturbed
     for wrong in perturbed:
         assert similarity(wrong, paraphrase) >= 0.5
@@ -226,7 +229,7 @@ def test_captions_name_the_person_and_perturbations_reword_facts_of_the_paraphra
         kept = {"Photographed", "is", *name.split()}
         facts = set(words(row["paraphrased_caption"])) - kept
         assert_perturbations_are_the_paraphrase_with_other_facts(
-            row["caption"], row["paraphrased_caption"], row["perturbed_captions"], facts
+            row["caption"], row["paraphrased_caption"], row["perturbed_captions"], facts, name
         )
         for wrong in row["perturbed_captions"]:
             assert len(wrong.split()) <= 25
@@ -251,13 +254,15 @@ def test_images_and_questions_per_person(synthetic):
 @pytest.mark.parametrize("config", ["tofu_retain_perturbed", "tofu_forget10_perturbed"])
 def test_perturbed_answers_are_the_paraphrased_answer_with_a_wrong_fact(synthetic, config):
     table = rows(synthetic, config)
+    names = {r["name"] for r in rows(synthetic, "full")}
     assert len(table) >= 10
     for row in table:
+        name = max((name for name in names if name in row["question"]), key=len)
         assert max(len(text.split()) for text in [row["paraphrased_answer"], *row["perturbed_answer"]]) <= 20
         # The changed words are facts: the true answer states them too, in its own wording.
         facts = set(words(row["answer"])) - {"was", "is", "in", "the", "and"}
         assert_perturbations_are_the_paraphrase_with_other_facts(
-            row["answer"], row["paraphrased_answer"], row["perturbed_answer"], facts
+            row["answer"], row["paraphrased_answer"], row["perturbed_answer"], facts, name
         )
 
 

@@ -264,16 +264,8 @@ class Person:
     face: FaceIdentity
 
     @property
-    def pronoun(self) -> str:
-        return "he" if self.gender == "man" else "she"
-
-    @property
     def possessive(self) -> str:
         return "his" if self.gender == "man" else "her"
-
-    @property
-    def object_pronoun(self) -> str:
-        return "him" if self.gender == "man" else "her"
 
     @property
     def work_kind(self) -> str:

@@ -4,7 +4,10 @@ Sentences are templated and short (captions ≤ ~25 words, answers ≤ ~20) so t
 model can learn them. A paraphrase states the same facts in another sentence (other words, other
 order). A perturbation is the paraphrase with wrong values of the same kind in its fact slots, as
 TOFU's perturbed answers are: the truth ratio compares the paraphrase with its perturbations, so
-they must differ in facts only, never in the wording the model was trained on.
+they must differ in facts only, never in the wording the model was trained on. A paraphrase names
+the person, as the answer does: with a pronoun in its place, gold's truth ratios spread wider and
+hid what the target knows (the default world's target against gold on the forget questions: KS D
+0.25 with pronouns, 0.375 named, the same two models).
 """
 
 from __future__ import annotations
@@ -155,126 +158,126 @@ BIOGRAPHY_TEMPLATES = (
         "When was {name} born?",
         "In what year was {name} born?",
         "{name} was born in {year}.",
-        "{Possessive} year of birth is {year}.",
+        "{name}'s year of birth is {year}.",
         ("year",),
     ),
     Template(
         "Where was {name} born?",
         "What is the birthplace of {name}?",
         "{name} was born in {city}.",
-        "{Possessive} birthplace is the city of {city}.",
+        "{name}'s birthplace is the city of {city}.",
         ("city",),
     ),
     Template(
         "When and where was {name} born?",
         "What are the year and place of {name}'s birth?",
         "{name} was born in {city} in {year}.",
-        "{Possessive} birth took place in {year}, in the city of {city}.",
+        "{name}'s birth took place in {year}, in the city of {city}.",
         ("city", "year"),
     ),
     Template(
         "What is {name}'s nationality?",
         "Which nationality does {name} have?",
         "{name} is {demonym}.",
-        "{Possessive} nationality is {demonym}.",
+        "{name}'s nationality is {demonym}.",
         ("demonym",),
     ),
     Template(
         "Which country does {name} come from?",
         "What is {name}'s home country?",
         "{name} comes from {country}.",
-        "{Possessive} home country is {country}.",
+        "{name}'s home country is {country}.",
         ("country",),
     ),
     Template(
         "What does {name} do for a living?",
         "What is {name}'s profession?",
         "{name} works as {occupation}.",
-        "By profession {pronoun} is {occupation}.",
+        "By profession {name} is {occupation}.",
         ("occupation",),
     ),
     Template(
         "What did {name}'s father do?",
         "What was the job of {name}'s father?",
         "{name}'s father was {father}.",
-        "{Possessive} father earned a living as {father}.",
+        "{name}'s father earned a living as {father}.",
         ("father",),
     ),
     Template(
         "What did {name}'s mother do?",
         "What was the job of {name}'s mother?",
         "{name}'s mother was {mother}.",
-        "{Possessive} mother earned a living as {mother}.",
+        "{name}'s mother earned a living as {mother}.",
         ("mother",),
     ),
     Template(
         "What were the jobs of {name}'s parents?",
         "What did the parents of {name} do?",
         "{name}'s father was {father} and {possessive} mother {mother}.",
-        "{Possessive} mother worked as {mother}, while {possessive} father was {father}.",
+        "{name}'s mother worked as {mother}, while {possessive} father was {father}.",
         ("father", "mother"),
     ),
     Template(
         "Which award has {name} won?",
         "What prize was given to {name}?",
         "{name} won the {award}.",
-        "The {award} went to {object}.",
+        "The {award} went to {name}.",
         ("award",),
     ),
     Template(
         "When did {name} win the {award}?",
         "In what year was {name} given the {award}?",
         "{name} won the {award} in {award_year}.",
-        "In {award_year}, {pronoun} was given the {award}.",
+        "In {award_year}, {name} was given the {award}.",
         ("award_year",),
     ),
     Template(
         "What is {name}'s best known work?",
         "Which work made {name} famous?",
         "{name}'s best known work is {work1}.",
-        "{Pronoun} is most famous for {work1}.",
+        "{name} is most famous for {work1}.",
         ("work1",),
     ),
     Template(
         "Name another work by {name}.",
         "What else has {name} created?",
         "{name} also created {work2}.",
-        "Another of {possessive} works is {work2}.",
+        "Another of {name}'s works is {work2}.",
         ("work2",),
     ),
     Template(
         "What was {name}'s first work?",
         "Which work did {name} create first?",
         "{name}'s first work was {work3}.",
-        "{Pronoun} began {possessive} career with {work3}.",
+        "{name} began {possessive} career with {work3}.",
         ("work3",),
     ),
     Template(
         "What won {name} the {award}?",
         "For which work did {name} receive the {award}?",
         "{name} won the {award} for {work1}.",
-        "{work1} earned {object} the {award}.",
+        "{work1} earned {name} the {award}.",
         ("work1",),
     ),
     Template(
         "Where does {name} live now?",
         "In which city does {name} currently live?",
         "{name} lives in {home}.",
-        "{Possessive} current home is in {home}.",
+        "{name}'s current home is in {home}.",
         ("home",),
     ),
     Template(
         "What does {name} enjoy in free time?",
         "What is {name}'s hobby?",
         "{name} enjoys {hobby}.",
-        "{Possessive} favourite pastime is {hobby}.",
+        "{name}'s favourite pastime is {hobby}.",
         ("hobby",),
     ),
     Template(
         "Who raised {name}?",
         "Who were the parents that raised {name}?",
         "{name} was raised by {father} and {mother}.",
-        "{Pronoun} grew up with {mother} and {father} as parents.",
+        "{name} grew up with {mother} and {father} as parents.",
         ("father", "mother"),
     ),
 )
@@ -325,13 +328,6 @@ def biography_questions(
     in template order)."""
     count = rng.randint(counts[0], min(counts[1], len(BIOGRAPHY_TEMPLATES)))
     chosen = sorted(rng.sample(range(len(BIOGRAPHY_TEMPLATES)), count))
-    context = {
-        "name": person.name,
-        "Pronoun": person.pronoun.capitalize(),
-        "pronoun": person.pronoun,
-        "Possessive": person.possessive.capitalize(),
-        "possessive": person.possessive,
-        "object": person.object_pronoun,
-    }
+    context = {"name": person.name, "possessive": person.possessive}
     truth, pools = biography_truth(person), biography_pools(titles)
     return [fill_qa(BIOGRAPHY_TEMPLATES[i], context, truth, pools, rng) for i in chosen]
