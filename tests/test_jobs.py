@@ -7,7 +7,7 @@ import pytest
 from clearbench.cli import main
 from clearbench.errors import UserError
 from clearbench.jobs import Job, job_states, read_state, work
-from clearbench.jobs.executors import InProcess, _waves
+from clearbench.jobs.executors import InProcess, _waves, local_cpus
 
 
 def test_the_folder_is_named_by_the_kind_and_spec_only():
@@ -118,6 +118,27 @@ def test_an_unreachable_ray_address_is_refused_at_once(tmp_path, capsys):
     assert not (tmp_path / "run").exists()  # refused before anything was written
     assert main(["run", "--out", str(tmp_path / "run2"), "--ray-address", "nowhere"]) == 2
     assert "is not HOST:PORT" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "workers, job_cpus, cores, cpus, at_once",
+    [
+        (2, 1, 2, 2, None),  # fits: every worker busy
+        (4, 1, 16, 4, None),
+        (2, 2, 2, 2, 1),  # the default 2 threads on 2 cores: one job at a time, not four threads
+        (3, 2, 4, 4, 2),
+        (2, 4, 2, 4, 1),  # a job larger than the machine still gets room to run
+        (4, 1, 2, 2, 2),
+    ],
+)
+def test_a_local_runtime_never_gets_more_cpus_than_the_machine_has(workers, job_cpus, cores, cpus, at_once):
+    given, warning = local_cpus(workers, job_cpus, cores)
+    assert given == cpus
+    if at_once is None:
+        assert warning is None
+    else:
+        assert f"has {cores}: {at_once} at a time" in warning
+        assert ("jobs.threads=" in warning) == (workers <= cores)
 
 
 def test_a_job_computes_with_the_threads_its_spec_names_and_records_them(tmp_path, monkeypatch):

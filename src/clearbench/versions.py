@@ -64,10 +64,14 @@ def source_digest(cls: type) -> dict[str, str]:
     return {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()[:16]}
 
 
+def cores() -> int:
+    """The CPU cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def machine() -> str:
     """The cores and accelerators this process may use, as the report's run panel shows them."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    text = f"{cores} CPU cores ({platform.machine()})"
+    text = f"{cores()} CPU cores ({platform.machine()})"
     import torch
 
     if not torch.cuda.is_available():

@@ -204,7 +204,8 @@ class JobsSection:
         default_factory=lambda: default_threads(),
     )
     # A job asks Ray for the CPUs it computes with (its threads), so a cluster packs jobs by what
-    # they use; a local runtime of N workers gets N jobs' worth and still runs N at once.
+    # they use; a local runtime of N workers gets N jobs' worth and still runs N at once, unless that
+    # is more than the machine's cores (then fewer at once: more threads than cores slow every job).
     cpus: float | None = setting(None, "CPUs each job asks of a Ray worker; none: its threads", POSITIVE)
     gpus: float = setting(0.0, "GPUs each job asks of a Ray worker", NOT_NEGATIVE)
 
