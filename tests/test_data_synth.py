@@ -218,22 +218,25 @@ def assert_perturbations_are_the_paraphrase_with_other_facts(answer, paraphrase,
         assert changed and changed <= fact_words, (paraphrase, wrong)
 
 
-def test_captions_name_the_person_and_perturbations_reword_facts_of_the_paraphrase(synthetic):
+def test_captions_name_the_person_and_perturbations_give_a_wrong_occupation(synthetic):
     people = {r["name"] for r in rows(synthetic, "full")}
     for row in rows(synthetic, "retain_perturbed") + rows(synthetic, "forget10_perturbed"):
         name, role = row["name"], row["caption"].split(", ")[1].split(" ", 1)[1]  # "X, a <role>, ..."
-        assert row["caption"].startswith(name + ",")
+        nationality, occupation = role.split(" ", 1)
+        who = f"{name}, {'an' if nationality[0] in 'AEIOU' else 'a'} {role}, "
+        assert row["caption"].startswith(who) and row["paraphrased_caption"].startswith(who)
         assert len(row["caption"].split()) <= 25 and len(row["paraphrased_caption"].split()) <= 25
-        assert f"{name} the {role} " in row["paraphrased_caption"]
-        # The name and the template's own words stay; fact phrases ("out in the snow") may change.
-        kept = {"Photographed", "is", *name.split()}
-        facts = set(words(row["paraphrased_caption"])) - kept
-        assert_perturbations_are_the_paraphrase_with_other_facts(
-            row["caption"], row["paraphrased_caption"], row["perturbed_captions"], facts, name
-        )
+        # reworded beyond who is pictured
+        assert similarity(row["caption"].replace(who, ""), row["paraphrased_caption"].replace(who, "")) < 0.5
+        # each perturbation is the paraphrase with another occupation, the nationality and photo kept
+        occupations = set()
         for wrong in row["perturbed_captions"]:
-            assert len(wrong.split()) <= 25
-            assert f"{name} the " in wrong and f" the {role} " not in wrong  # same person, wrong role
+            assert removed_words(row["paraphrased_caption"], wrong) == occupation.split()
+            assert wrong.split(", ")[2:] == row["paraphrased_caption"].split(", ")[2:]
+            kind = wrong.split(", ")[1].split(" ", 1)[1]
+            assert kind.split(" ", 1)[0] == nationality
+            occupations.add(kind.split(" ", 1)[1])
+        assert len(occupations) == 5 and occupation not in occupations
         assert len(set(row["perturbed_names"])) == 5 and name not in row["perturbed_names"]
         assert set(row["perturbed_names"]) <= people
 

@@ -163,7 +163,6 @@ def _caption_tables(people, photos, questions, splits: PersonSplits) -> dict[str
 def _perturbed_tables(
     people, holdout_people, photos, questions, splits: PersonSplits, decoys, rng: random.Random
 ) -> dict[str, dict[str, list]]:
-    roles = tuple(sorted({role(p) for p in people + holdout_people}))
     names = [p.name for p in people]
     fallback = [p.name for p in holdout_people] + decoys  # only needed with fewer than 6 people
 
@@ -180,7 +179,7 @@ def _perturbed_tables(
                 table["caption"].append(caption(row.photo))
                 table["name"].append(row.photo.name)
                 table["paraphrased_caption"].append(paraphrased_caption(row.photo))
-                table["perturbed_captions"].append(perturbed_captions(row.photo, roles, rng))
+                table["perturbed_captions"].append(perturbed_captions(row.photo, rng))
                 table["perturbed_names"].append(wrong_names(people[i]))
         return table
 

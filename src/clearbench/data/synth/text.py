@@ -13,9 +13,8 @@ hid what the target knows (the default world's target against gold on the forget
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from clearbench.data.synth.faces import CLOTHING, CLOTHING_COLOURS, EXPRESSIONS
 from clearbench.data.synth.people import AWARDS, CULTURES, HOBBIES, OCCUPATIONS, PARENT_JOBS, Person
 from clearbench.data.synth.scenes import LIGHT_PARAPHRASES, LIGHTS, SCENE_PARAPHRASES, SCENES
 
@@ -69,33 +68,28 @@ def caption(photo: Photo) -> str:
 
 
 def paraphrased_caption(photo: Photo) -> str:
-    """The caption's facts in another order and other words; the name still comes before the role."""
+    """The caption's facts in another order and other words, opening as the caption does, with who is
+    pictured: a tiny model recalls a person's role right after their name, and after a reworded
+    opening ("Photographed by day at a park, X the ...") the default world's target recalled it no
+    better than gold, which never saw the person (target against gold on the default world's forget
+    captions: KS D 0.25 opening with the scene, 0.35 with the name)."""
     return (
-        f"Photographed {LIGHT_PARAPHRASES[photo.light]} {SCENE_PARAPHRASES[photo.scene]}, {photo.name} "
-        f"the {photo.role} is {EXPRESSION_ADJECTIVES[photo.expression]} in "
-        f"{article(photo.clothing_colour)} {photo.clothing_colour} {photo.clothing}."
+        f"{photo.name}, {article(photo.role)} {photo.role}, is {EXPRESSION_ADJECTIVES[photo.expression]} "
+        f"in {article(photo.clothing_colour)} {photo.clothing_colour} {photo.clothing}, photographed "
+        f"{LIGHT_PARAPHRASES[photo.light]} {SCENE_PARAPHRASES[photo.scene]}."
     )
 
 
-def perturbed_captions(photo: Photo, role_pool: tuple[str, ...], rng: random.Random) -> list[str]:
-    """Five distinct paraphrased captions with wrong facts: always a wrong role (who the person is,
-    which unlearning should remove) and one or two wrong scene facts; the name is kept."""
-    visual_pools = {
-        "scene": tuple(SCENES),
-        "light": tuple(LIGHTS),
-        "clothing_colour": tuple(CLOTHING_COLOURS),
-        "clothing": CLOTHING,
-        "expression": EXPRESSIONS,
-    }
-    paraphrase, results = paraphrased_caption(photo), []
-    while len(results) < PERTURBATIONS:
-        changes = {"role": rng.choice([r for r in role_pool if r != photo.role])}
-        for field in rng.sample(sorted(visual_pools), rng.randint(1, 2)):
-            changes[field] = rng.choice([v for v in visual_pools[field] if v != getattr(photo, field)])
-        candidate = paraphrased_caption(Photo(**{**photo.__dict__, **changes}))
-        if candidate != paraphrase and candidate not in results:
-            results.append(candidate)
-    return results
+def perturbed_captions(photo: Photo, rng: random.Random) -> list[str]:
+    """The paraphrase with five wrong occupations, all else kept: the occupation is what only knowing
+    the person tells, and what unlearning should remove. Anyone reads the scene, light, clothes and
+    expression off the photo, and the nationality off the name (each culture has its own names), so
+    wrong values there are rejected by gold as well: they widen both models' truth ratios and carry
+    nothing about the person (the same two models, paraphrases opening with the name: KS D 0.35
+    with a wrong role and one or two wrong scene facts, 0.675 with a wrong occupation alone)."""
+    nationality, occupation = photo.role.split(" ", 1)
+    wrong = rng.sample([o for o in OCCUPATIONS if o != occupation], PERTURBATIONS)
+    return [paraphrased_caption(replace(photo, role=f"{nationality} {o}")) for o in wrong]
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,6 @@ def take_unseen_photos(person, trained, count: int, image_size: int, rng: random
 
 def unseen_tables(people, holdout_people, photos, holdout_photos, splits, image_size, rng: random.Random):
     """The unseen configs of a world (build.build_tables' people, trained PhotoRows and splits)."""
-    roles = tuple(sorted({role(p) for p in people + holdout_people}))
     names = [p.name for p in people]
     rows: dict[int, list[dict]] = {}  # training person -> their perturbed rows
     for i in dict.fromkeys([*splits.forget["10"], *splits.retain_perturbed]):
@@ -78,7 +77,7 @@ def unseen_tables(people, holdout_people, photos, holdout_photos, splits, image_
                 "caption": caption(photo),
                 "name": photo.name,
                 "paraphrased_caption": paraphrased_caption(photo),
-                "perturbed_captions": perturbed_captions(photo, roles, rng),
+                "perturbed_captions": perturbed_captions(photo, rng),
                 "perturbed_names": rng.sample(pool, min(PERTURBATIONS, len(pool))),
             }
             for image, photo in take_unseen_photos(

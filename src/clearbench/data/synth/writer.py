@@ -65,7 +65,7 @@ TOFU evaluation sets it relies on (`locuslab/TOFU`, prefixed `tofu_`). Written b
 {_density_flags(density)}`; the same arguments give byte-identical files. Every config has one split, `train`.
 
 - {persons} fictitious people, each with {_span(density.photos)} photos (caption naming the person, paraphrase, 5
-  perturbed captions, 5 wrong names) and {_span(density.questions)} biography questions (answer, paraphrase,
+  perturbed captions giving a wrong occupation, 5 wrong names) and {_span(density.questions)} biography questions (answer, paraphrase,
   5 perturbed answers). A perturbation is the paraphrase with wrong facts, as in TOFU. `forgetNN` holds NN % of
   the people (at least one), `retainNN` the rest.
 - `holdoutNN`: extra people never used in any training config (non-members for membership inference).
