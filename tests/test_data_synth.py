@@ -2,6 +2,8 @@
 
 import hashlib
 import random
+import re
+import string
 from difflib import SequenceMatcher
 
 import numpy as np
@@ -17,6 +19,8 @@ from clearbench.data.synth.faces import HAIR_COLOURS, SKIN_TONES, Look, draw_loo
 from clearbench.data.synth.people import draw_people
 from clearbench.data.synth.scenes import render_photo
 from clearbench.data.synth.splits import forget_count, matched_pairs, split_people
+from clearbench.data.synth.text import BIOGRAPHY_TEMPLATES
+from clearbench.data.synth.world import FAMOUS_BIOGRAPHIES
 from clearbench.errors import UserError
 
 PERSONS = 12
@@ -316,11 +320,55 @@ def test_pretraining_shows_each_famous_face_often_and_stays_small():
         assert faces.count(name) == CLEAR_DENSITY.famous_photos
         assert sum(c.startswith(name + ",") for c in captions) == CLEAR_DENSITY.famous_photos
     assert len(real_faces["answer"]) == 15
-    # Trained for 12 epochs on a CPU: keep it small, with every kind of scene question present.
-    assert len(pretraining["image"]) <= 700
+    # Trained for 8 epochs on a CPU: keep it small, with every kind of scene question present.
+    assert len(pretraining["image"]) <= 800
     scene_questions = [q for q in pretraining["question"] if q and q != FACE_QUESTION and "?" in q]
     for kind in ("How many", "What colour", "far left"):
         assert sum(kind in q for q in scene_questions) >= 40
+
+
+def slot_values(form, text, name):
+    """The values `text` gives `form`'s slots if it is `form` said of `name`, else None."""
+    pattern = ""
+    for literal, field, _, _ in string.Formatter().parse(form):
+        pattern += re.escape(literal)
+        if field:
+            pattern += {"name": re.escape(name), "possessive": "(?:his|her)"}.get(field, f"(?P<{field}>.+?)")
+    match = re.fullmatch(pattern, text)
+    return match.groupdict() if match else None
+
+
+def biography_rows(pretraining, name):
+    """(wording, template index, facts) of each text row of pretraining asking a biography question
+    of `name`, in the answer's or the paraphrase's words."""
+    found = []
+    for question, answer, image in zip(pretraining["question"], pretraining["answer"], pretraining["image"]):
+        if image is not None or not question:
+            continue
+        for index, template in enumerate(BIOGRAPHY_TEMPLATES):
+            for wording, forms in (
+                ("answer", (template.question, template.answer)),
+                ("paraphrase", (template.paraphrased_question, template.paraphrased_answer)),
+            ):
+                asked, told = slot_values(forms[0], question, name), slot_values(forms[1], answer, name)
+                if asked is not None and told is not None and asked.items() <= told.items():
+                    found.append((wording, index, told))
+    return found
+
+
+def test_pretraining_knows_famous_people_in_both_wordings():
+    tables = build_tables(20, 0, 16)
+    pretraining = tables["pretraining"]
+    for name in tables["real_faces"]["answer"]:
+        captions = [c for c in pretraining["caption"] if c and c.startswith(name + ", a famous ")]
+        plain = [c for c in captions if " stands " in c and ", photographed " not in c]
+        reworded = [c for c in captions if ", photographed " in c and " stands " not in c]
+        assert len(plain) == len(reworded) == CLEAR_DENSITY.famous_photos // 2
+        rows_of_name = biography_rows(tables["pretraining"], name)
+        plain = [(index, facts) for wording, index, facts in rows_of_name if wording == "answer"]
+        reworded = [(index, facts) for wording, index, facts in rows_of_name if wording == "paraphrase"]
+        assert len(plain) == FAMOUS_BIOGRAPHIES
+        assert plain == reworded  # the same questions, the same facts, in the other words
 
 
 def test_forget_and_holdout_people_are_matched_pairs_of_one_culture_and_gender():

@@ -28,6 +28,7 @@ from clearbench.data.synth.text import (
 )
 from clearbench.data.synth.unseen import unseen_tables
 from clearbench.data.synth.world import (
+    FAMOUS_BIOGRAPHIES,
     draw_shapes,
     famous_facts,
     render_shapes,
@@ -112,7 +113,8 @@ def build_tables(
         tables[f"holdout{percent}"] = _captions([holdout_photos[i] for i in chosen])
         tables[f"{TOFU_PREFIX}holdout{percent}"] = _qa_table([holdout_questions[i] for i in chosen])
     scenes = density.scene_count(persons)
-    tables.update(_world_tables(famous, density.famous_photos, scenes, image_size, stream(seed, "world")))
+    world, biographies = stream(seed, "world"), stream(seed, "famous biographies")
+    tables.update(_world_tables(famous, density.famous_photos, scenes, image_size, world, biographies))
     # Last, from a stream of its own: the rows above stay byte-identical with or without it.
     unseen = stream(seed, "unseen")
     tables.update(unseen_tables(people, holdout_people, photos, holdout_photos, splits, image_size, unseen))
@@ -212,9 +214,26 @@ def _facts_table(facts: list[QA]) -> dict[str, list]:
 
 
 def _world_tables(
-    famous: list[Person], famous_photos: int, scenes: int, image_size: int, rng: random.Random
+    famous: list[Person],
+    famous_photos: int,
+    scenes: int,
+    image_size: int,
+    rng: random.Random,
+    biography_rng: random.Random,
 ) -> dict[str, dict[str, list]]:
-    """real_faces, real_world, the two fact sets, and `pretraining` (which holds all of it)."""
+    """real_faces, real_world, the two fact sets, and `pretraining` (which holds all of it).
+
+    Famous people are known in both wordings: every second caption of theirs is the paraphrased
+    one, and FAMOUS_BIOGRAPHIES biography questions of each are asked and answered in the answer's
+    and in the paraphrase's words. A pretrained model has read facts phrased many ways; the tiny one
+    knows only this world, and without them a paraphrase that the truth ratio scores is a wording it
+    never saw, at several nats a token. Those tokens, shared by the paraphrase and its perturbations,
+    dilute the one fact that differs, and a wrong value a token longer or shorter moved the mean
+    loss more than knowing the person did (gold's truth ratios followed the perturbations' token
+    counts, correlation -0.96 on the forget captions of a trial world). Target against gold, KS D
+    over the default world's trainings: forget captions 0.725-0.95 with them (five), 0.325-0.675
+    without (three); forget questions 0.375-0.525 with them, 0.325-0.375 without.
+    """
     pretraining = {"image": [], "caption": [], "question": [], "answer": []}
 
     def pretrain(image=None, caption_text=None, question=None, answer=None):
@@ -224,9 +243,9 @@ def _world_tables(
     real_faces = {"image": [], "answer": [], "options": []}
     famous_names = [p.name for p in famous]
     for person in famous:
-        for row in take_photos(person, famous_photos, image_size, rng, famous=True):
+        for k, row in enumerate(take_photos(person, famous_photos, image_size, rng, famous=True)):
             pretrain(image=row.image, question=FACE_QUESTION, answer=person.name)
-            pretrain(image=row.image, caption_text=caption(row.photo))
+            pretrain(image=row.image, caption_text=(caption, paraphrased_caption)[k % 2](row.photo))
         # The evaluation photo is a new one: the model should know the face, not this picture.
         (held_out,) = take_photos(person, 1, image_size, rng, famous=True)
         real_faces["image"].append(held_out.image)
@@ -252,6 +271,11 @@ def _world_tables(
     facts = world_facts(rng)
     for fact in authors + facts:
         pretrain(question=fact.question, answer=fact.answer)
+    titles = tuple(sorted({title for person in famous for title in person.works}))
+    for person in famous:
+        for qa in biography_questions(person, titles, biography_rng, (FAMOUS_BIOGRAPHIES,) * 2):
+            pretrain(question=qa.question, answer=qa.answer)
+            pretrain(question=qa.paraphrased_question, answer=qa.paraphrased_answer)
     return {
         "real_faces": real_faces,
         "real_world": real_world,

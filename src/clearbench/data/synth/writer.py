@@ -8,6 +8,7 @@ from clearbench.atomic import write_text
 from clearbench.data.load import quiet
 from clearbench.data.schema import SCHEMAS
 from clearbench.data.synth.density import CLEAR_DENSITY, Density
+from clearbench.data.synth.world import FAMOUS_BIOGRAPHIES
 
 
 def parquet_path(config: str) -> str:
@@ -64,9 +65,9 @@ TOFU evaluation sets it relies on (`locuslab/TOFU`, prefixed `tofu_`). Written b
 `clearbench data synth` with `--persons {persons} --seed {seed} --image-size {image_size}
 {_density_flags(density)}`; the same arguments give byte-identical files. Every config has one split, `train`.
 
-- {persons} fictitious people, each with {_span(density.photos)} photos (caption naming the person, paraphrase, 5
-  perturbed captions giving a wrong occupation, 5 wrong names) and {_span(density.questions)} biography questions (answer, paraphrase,
-  5 perturbed answers). A perturbation is the paraphrase with wrong facts, as in TOFU. `forgetNN` holds NN % of
+- {persons} fictitious people, each with {_span(density.photos)} photos (caption naming the person, paraphrase,
+  5 perturbed captions giving a wrong occupation, 5 wrong names) and {_span(density.questions)} biography
+  questions (answer, paraphrase, 5 perturbed answers). A perturbation is the paraphrase with wrong facts, as in TOFU. `forgetNN` holds NN % of
   the people (at least one), `retainNN` the rest.
 - `holdoutNN`: extra people never used in any training config (non-members for membership inference).
 - `forgetNN_unseen` / `retain_unseen` / `holdoutNN_unseen`: new photos of the forget, retain-evaluation
@@ -77,8 +78,10 @@ TOFU evaluation sets it relies on (`locuslab/TOFU`, prefixed `tofu_`). Written b
 - `tofu_real_authors_perturbed` / `tofu_world_facts_perturbed`: facts about the famous people and
   the world, also in `pretraining`.
 - `pretraining`: what a pretrained model already knows ({density.famous_photos} photos of each famous
-  person, each with the face-recognition question and with a caption; scene questions; the facts
-  above); rows have a caption or a question/answer, and an image or not.
+  person, each with the face-recognition question and with a caption, every second one in the
+  paraphrase's words; {FAMOUS_BIOGRAPHIES} biography questions of each, in the answer's and the
+  paraphrase's words; scene questions; the facts above); rows have a caption or a question/answer, and
+  an image or not.
 
 | config | rows | columns |
 |---|---|---|
