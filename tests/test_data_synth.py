@@ -320,7 +320,7 @@ def test_pretraining_shows_each_famous_face_often_and_stays_small():
         assert faces.count(name) == CLEAR_DENSITY.famous_photos
         assert sum(c.startswith(name + ",") for c in captions) == CLEAR_DENSITY.famous_photos
     assert len(real_faces["answer"]) == 15
-    # Trained for 8 epochs on a CPU: keep it small, with every kind of scene question present.
+    # Trained for 10 epochs on a CPU: keep it small, with every kind of scene question present.
     assert len(pretraining["image"]) <= 800
     scene_questions = [q for q in pretraining["question"] if q and q != FACE_QUESTION and "?" in q]
     for kind in ("How many", "What colour", "far left"):

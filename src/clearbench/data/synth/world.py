@@ -26,7 +26,7 @@ SHAPE_COLOURS = {
 }
 NUMBERS = ("one", "two", "three", "four", "five", "six")
 WORLD_OPTIONS = 3  # wrong options per real_world question
-FAMOUS_BIOGRAPHIES = 4  # biography questions of each famous person in pretraining, in both wordings
+FAMOUS_BIOGRAPHIES = 2  # biography questions of each famous person in pretraining, in both wordings
 
 
 # --- famous people: the analogue of real_authors_perturbed -------------------------------------
