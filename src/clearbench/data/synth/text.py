@@ -71,8 +71,8 @@ def paraphrased_caption(photo: Photo) -> str:
     """The caption's facts in another order and other words, opening as the caption does, with who is
     pictured: a tiny model recalls a person's role right after their name, and after a reworded
     opening ("Photographed by day at a park, X the ...") the default world's target recalled it no
-    better than gold, which never saw the person (target against gold on the default world's forget
-    captions: KS D 0.25 opening with the scene, 0.35 with the name)."""
+    better than gold, which never saw the person (KS D between the two on the forget captions: 0.25
+    opening with the scene, 0.35 with the name)."""
     return (
         f"{photo.name}, {article(photo.role)} {photo.role}, is {EXPRESSION_ADJECTIVES[photo.expression]} "
         f"in {article(photo.clothing_colour)} {photo.clothing_colour} {photo.clothing}, photographed "
