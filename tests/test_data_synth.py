@@ -364,7 +364,7 @@ def test_pretraining_knows_famous_people_in_both_wordings():
         plain = [c for c in captions if " stands " in c and ", photographed " not in c]
         reworded = [c for c in captions if ", photographed " in c and " stands " not in c]
         assert len(plain) == len(reworded) == CLEAR_DENSITY.famous_photos // 2
-        rows_of_name = biography_rows(tables["pretraining"], name)
+        rows_of_name = biography_rows(pretraining, name)
         plain = [(index, facts) for wording, index, facts in rows_of_name if wording == "answer"]
         reworded = [(index, facts) for wording, index, facts in rows_of_name if wording == "paraphrase"]
         assert len(plain) == FAMOUS_BIOGRAPHIES
