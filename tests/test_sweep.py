@@ -29,6 +29,31 @@ def test_a_point_sets_training_settings_and_hyperparameters():
     assert hparams == {"beta": 0.2, "alpha": 2.0}
 
 
+def test_a_method_s_own_training_settings_apply_to_it_alone_and_a_point_overrides_them():
+    section = load_config(
+        None, ["unlearn.methods=[ga, rmu]", "unlearn.hparams={rmu: {learning_rate: 2e-3, alpha: 10}}"]
+    ).unlearn
+    options, hparams = sweep.apply(section, "rmu", {})
+    assert options.learning_rate == 2e-3 and hparams == {"alpha": 10}
+    assert sweep.apply(section, "ga", {}) == (section, {})
+    options, hparams = sweep.apply(section, "rmu", {"learning_rate": 1e-4, "alpha": 5})
+    assert options.learning_rate == 1e-4 and hparams == {"alpha": 5}
+
+
+@pytest.mark.parametrize(
+    "hparams, message",
+    [
+        ("{rmu: {learning_rate: -1}}", "'unlearn.hparams.rmu.learning_rate' must be a positive number"),
+        ("{rmu: {methods: [ga]}}", "'unlearn.hparams.rmu.methods': hparams may set training settings"),
+        ("{rmu: 5}", "'unlearn.hparams.rmu' must map settings to values"),
+    ],
+)
+def test_bad_per_method_settings_are_refused_before_anything_runs(hparams, message):
+    with pytest.raises(UserError) as error:
+        load_config(None, ["unlearn.methods=[rmu]", f"unlearn.hparams={hparams}"])
+    assert message in str(error.value)
+
+
 @pytest.mark.parametrize(
     "grid, message",
     [
@@ -37,6 +62,7 @@ def test_a_point_sets_training_settings_and_hyperparameters():
         ("{npo: {beta: []}}", "'unlearn.grid.npo.beta' must be a non-empty list"),
         ("{npo: {betta: [1]}}", "point [betta=1]: method 'npo' has no hyperparameter 'betta'"),
         ("{npo: {learning_rate: [-1]}}", "'unlearn.grid.npo.learning_rate' must be a positive number"),
+        ("{npo: {methods: [[ga]]}}", "'unlearn.grid.npo.methods': grid may set training settings"),
     ],
 )
 def test_bad_grids_are_refused_before_anything_runs(grid, message):

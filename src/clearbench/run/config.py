@@ -107,7 +107,7 @@ class UnlearnSection(UnlearnOptions):
         help="forget modalities: both, images, text", default_factory=lambda: ["both"]
     )
     hparams: dict[str, dict[str, Any]] = setting(
-        help="method -> {hyperparameter: value}", default_factory=dict
+        help="method -> {hyperparameter or training setting: value}", default_factory=dict
     )
     trajectory: bool = setting(
         False, "evaluate each unlearning run after every epoch too; the selection rule may pick any epoch"
@@ -433,7 +433,9 @@ def _validate(config: RunConfig) -> None:
         # A preset may set a built-in method's hyperparameters (the 7B presets' RMU) that a run drops.
         if method not in config.unlearn.methods and method not in PAPER_METHODS:
             raise UserError(f"unlearn.hparams.{method}: {method!r} is not in unlearn.methods")
-        get_method(method, **hparams)  # unknown or ill-typed hyperparameters fail here, before any training
+        options, own = sweep.apply(config.unlearn, method, {})
+        settings.check(options, lambda key, method=method: f"config key 'unlearn.hparams.{method}.{key}'")
+        get_method(method, **own)  # unknown or ill-typed hyperparameters fail here, before any training
     for name in config.attack.attacks:
         try:
             get_attack(name).variants(settings.narrow(config.attack, AttackOptions))

@@ -33,13 +33,32 @@ def label(point: dict[str, Any]) -> str:
 
 
 def apply(section, method: str, point: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-    """The `unlearn` section with the point's training settings, and the method's hyperparameters
-    with the point's."""
+    """The `unlearn` section with the method's own training settings, and its hyperparameters: those
+    of `unlearn.hparams.<method>` (which may set training settings too, e.g. the tiny preset's RMU
+    learning rate), then the point's."""
+    options, hparams = _split(section, method, section.hparams.get(method, {}), "hparams")
+    point_options, point_hparams = _split(section, method, point, "grid")
+    return dataclasses.replace(section, **(options | point_options)), hparams | point_hparams
+
+
+def _split(section, method: str, values: dict[str, Any], where: str) -> tuple[dict, dict]:
+    """(training settings coerced to their types, the method's hyperparameters) of `values`; a key of
+    the run itself (methods, grid, …) is refused."""
+    from clearbench.train.options import UnlearnOptions
+
+    if not isinstance(values, dict):
+        raise UserError(f"{_key(method, None, where)} must map settings to values, got {values!r}")
     hints = typing.get_type_hints(type(section))
-    fields = {field.name for field in dataclasses.fields(section)}
-    overrides = {k: settings.coerce(v, hints[k], _key(method, k)) for k, v in point.items() if k in fields}
-    hparams = section.hparams.get(method, {}) | {k: v for k, v in point.items() if k not in fields}
-    return dataclasses.replace(section, **overrides), hparams
+    training = {field.name for field in dataclasses.fields(UnlearnOptions)}
+    run_keys = {field.name for field in dataclasses.fields(section)} - training
+    for key in values:
+        if key in run_keys:
+            raise UserError(
+                f"{_key(method, key, where)}: {where} may set training settings and {method}'s "
+                f"hyperparameters, not {key!r} (set it in the unlearn section)"
+            )
+    options = {k: settings.coerce(v, hints[k], _key(method, k, where)) for k, v in values.items() if k in training}
+    return options, {k: v for k, v in values.items() if k not in training}
 
 
 # More points than this (summed over the methods' grids) start only with `clearbench run --yes`.
@@ -51,13 +70,10 @@ def check(section) -> None:
     training settings or the method's hyperparameters (nothing else), and each point is a valid run.
     A repeated method or point would train twice and clash in the report."""
     from clearbench.methods import get_method
-    from clearbench.train.options import UnlearnOptions
 
     repeated = sorted({method for method in section.methods if section.methods.count(method) > 1})
     if repeated:
         raise UserError(f"config key 'unlearn.methods' lists {', '.join(repeated)} more than once")
-    training = {field.name for field in dataclasses.fields(UnlearnOptions)}
-    run_keys = {field.name for field in dataclasses.fields(section)} - training
     for method, grid in section.grid.items():
         where = _key(method)
         if method not in section.methods:
@@ -67,11 +83,6 @@ def check(section) -> None:
                 f"{where} must map settings to lists of values, e.g. {{learning_rate: [1e-5, 3e-5]}}"
             )
         for key, values in grid.items():
-            if key in run_keys:
-                raise UserError(
-                    f"{_key(method, key)}: a grid sweeps training settings and {method}'s hyperparameters, "
-                    f"not {key!r} (set it in the unlearn section)"
-                )
             if not isinstance(values, list) or not values:
                 raise UserError(f"{_key(method, key)} must be a non-empty list of values, got {values!r}")
             seen = [repr(value) for value in values]
@@ -105,5 +116,5 @@ def check_size(section, confirmed: bool) -> None:
         )
 
 
-def _key(method: str, key: str | None = None) -> str:
-    return f"config key 'unlearn.grid.{method}{'.' + key if key else ''}'"
+def _key(method: str, key: str | None = None, where: str = "grid") -> str:
+    return f"config key 'unlearn.{where}.{method}{'.' + key if key else ''}'"
