@@ -429,7 +429,7 @@ def _validate(config: RunConfig) -> None:
             raise UserError(f"unlearn.methods: {error}") from None
     tracking.check_trackers(config.report_to, "config key 'report_to'")
     check_attention(config.model.attn_implementation, "config key 'model.attn_implementation'")
-    for method, hparams in config.unlearn.hparams.items():
+    for method in config.unlearn.hparams:
         # A preset may set a built-in method's hyperparameters (the 7B presets' RMU) that a run drops.
         if method not in config.unlearn.methods and method not in PAPER_METHODS:
             raise UserError(f"unlearn.hparams.{method}: {method!r} is not in unlearn.methods")

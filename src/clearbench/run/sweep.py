@@ -57,7 +57,9 @@ def _split(section, method: str, values: dict[str, Any], where: str) -> tuple[di
                 f"{_key(method, key, where)}: {where} may set training settings and {method}'s "
                 f"hyperparameters, not {key!r} (set it in the unlearn section)"
             )
-    options = {k: settings.coerce(v, hints[k], _key(method, k, where)) for k, v in values.items() if k in training}
+    options = {
+        k: settings.coerce(v, hints[k], _key(method, k, where)) for k, v in values.items() if k in training
+    }
     return options, {k: v for k, v in values.items() if k not in training}
 
 
