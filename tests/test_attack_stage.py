@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -9,9 +10,10 @@ from attack_world import FAST, FAST_EVAL, build_world
 
 from clearbench.attacks import evaluate as attack_evaluate
 from clearbench.attacks.base import Source
-from clearbench.attacks.stage import attack_all
+from clearbench.attacks.stage import attack_all, attack_model
 from clearbench.errors import UserError
 from clearbench.evaluate.logs import read_eval
+from clearbench.evaluate.runner import evaluate_model
 
 ATTACKS = ["relearn", "queries"] + (["quantize"] if importlib.util.find_spec("optimum") else [])
 
@@ -85,6 +87,29 @@ def test_a_second_run_reuses_every_completed_folder(run, monkeypatch):
     done = [m for m in models if m[0] != "broken"]
     again = attack_all(root / "out", source, "forget10", done, ATTACKS, FAST, FAST_EVAL, 0, lambda _: None)
     assert again == [r for r in records if r["model"] != "broken"]
+
+
+def test_the_clean_variant_adopts_the_run_s_evaluation_and_asks_only_the_variants(run, tmp_path, monkeypatch):
+    root, source, models, _, _ = run
+    checkpoint = models[1][2]
+    evaluated = tmp_path / "evaluated"  # what the run's evaluate job writes, then the attack job reads
+    evaluate_model(checkpoint, source, "forget10", evaluated, progress=False, **asdict(FAST_EVAL))
+    asked, score = [], attack_evaluate.evaluate_task
+    monkeypatch.setattr(
+        attack_evaluate,
+        "evaluate_task",
+        lambda *args, **kwargs: asked.append(args[3].name) or score(*args, **kwargs),
+    )
+    target = Source("target", "target", checkpoint)
+    attack_model(
+        tmp_path, source, "forget10", target, ["queries"], FAST, FAST_EVAL, 0, print, clean=evaluated
+    )
+    assert asked == ["forget_captions", "forget_facerec"]  # the blurred photos only
+    scored = root / "out" / "attacks" / "clean" / "target" / "eval"  # the stage's own scoring, above
+    adopted = tmp_path / "attacks" / "clean" / "target" / "eval"
+    for task in ("forget_captions", "forget_facerec", "tofu_forget"):
+        logs = [json.loads((folder / f"{task}.json").read_text()) for folder in (scored, adopted)]
+        assert logs[1].pop("data_revision") and logs[0] == logs[1], task  # the same rows, values, keys
 
 
 def test_a_folder_of_other_settings_is_refused(run):

@@ -85,6 +85,23 @@ def test_resuming_with_another_config_is_refused(small_run):
         Pipeline(load_config(None, SMALL + ["unlearn.epochs=9"]), small_run).run()
 
 
+@pytest.mark.parametrize(
+    "setting, adopted",
+    [(None, True), ("eval.max_rows=3", False), ("eval.membership_k=0.1", False), ("eval.batch_size=4", True)],
+)
+def test_attacks_adopt_the_evaluation_only_when_it_asked_the_forget_rows_as_they_would(
+    setting, adopted, tmp_path
+):
+    """The attacks' clean variant takes the run's evaluation logs (tests/test_attack_stage.py) when
+    the evaluation's settings are those an attack evaluates with; more or fewer rows, or other
+    membership scores, and it asks the forget tasks itself."""
+    pipeline = Pipeline(load_config(None, [setting] if setting else []), tmp_path, log=lambda line: None)
+    pipeline.data_revision = "sha256:test"
+    target = next(run for run in pipeline.plan_training() if run.kind == "target")
+    clean = pipeline._attack(target).spec.get("clean")
+    assert clean == ({"job": pipeline._evaluation(target).key} if adopted else None)
+
+
 def test_failed_and_diverged_methods_are_reported_and_the_others_kept(tmp_path, monkeypatch):
     import clearbench.train.finetune as finetune_module
     import clearbench.train.unlearn as unlearn_module

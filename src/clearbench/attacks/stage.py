@@ -28,7 +28,7 @@ from clearbench.attacks.options import AttackOptions
 from clearbench.attacks.records import score_all
 from clearbench.attacks.variants import AttackTask
 from clearbench.errors import UserError
-from clearbench.evaluate.logs import write_summary
+from clearbench.evaluate import logs
 from clearbench.evaluate.options import EvalOptions
 
 
@@ -92,14 +92,16 @@ def attack_model(
     tasks: Sequence[str] | None = None,
     revision: str | None = None,
     trust_remote_code: bool = False,
+    clean: Path | None = None,
 ) -> None:
     """Every attack of `attacks` on one model (one job of a run: `clearbench.jobs.work`); the run
-    scores all models afterwards (`score`)."""
+    scores all models afterwards (`score`). `clean`: the run's evaluation of the model, made with the
+    settings the attacks evaluate with: its forget-task logs are the clean variant's."""
     context, variants = prepare(
         data, forget_split, [source], attacks, options, tasks, seed,
         revision=revision, trust_remote_code=trust_remote_code,
     )  # fmt: skip
-    _attack_model(Path(out) / "attacks", source, variants, context, _evaluation(evaluation), log)
+    _attack_model(Path(out) / "attacks", source, variants, context, _evaluation(evaluation), log, clean)
 
 
 def score(out: Path, sources: Sequence[Source], attacks: Sequence[str], options: AttackOptions) -> list[dict]:
@@ -229,7 +231,9 @@ def _claim(path: Path, request: dict) -> bool:
     return earlier.get("status") == "completed" and is_complete(path / EVAL)
 
 
-def _attack_model(out: Path, source: Source, variants, context: Context, evaluation: dict, log) -> None:
+def _attack_model(
+    out: Path, source: Source, variants, context: Context, evaluation: dict, log, clean: Path | None = None
+) -> None:
     from clearbench.models import registry
 
     todo = []
@@ -256,7 +260,7 @@ def _attack_model(out: Path, source: Source, variants, context: Context, evaluat
             if attack is not None and attack.measures:  # no task to ask: its result is the summary
                 found = attack.measure(variant, source, loaded, context)
                 record = {"attack": variant.attack, "variant": variant.name, "source": source.name}
-                write_summary(path / EVAL, record | {"measured": found})
+                logs.write_summary(path / EVAL, record | {"measured": found})
                 _record(path, request, "completed", None, time.perf_counter() - started)
                 log(f"[attack] {variant.name} {source.name}: completed")
                 continue
@@ -264,6 +268,8 @@ def _attack_model(out: Path, source: Source, variants, context: Context, evaluat
             if not tasks:
                 _record(path, request, "skipped", "no task of this model takes the variant", 0.0)
                 continue
+            if attack is None and clean is not None:
+                _adopt_logs(Path(clean), path / EVAL, tasks)
             derived = attack.derive(variant, source, loaded, path, context) if attack else loaded
             if derived is not loaded:
                 derived = _to_device(derived)
@@ -280,6 +286,16 @@ def _attack_model(out: Path, source: Source, variants, context: Context, evaluat
         seconds = time.perf_counter() - started
         _record(path, request, "completed", None, seconds)
         log(f"[attack] {variant.name} {source.name}: completed in {seconds:.1f}s")
+
+
+def _adopt_logs(evaluated: Path, out_dir: Path, tasks) -> None:
+    """The evaluation's logs of `tasks` (those it wrote) into `out_dir`, where `evaluate_variant` then
+    skips them: the clean variant asks the same rows with the same settings, so scoring them again
+    would only repeat the evaluation stage (an eighth of the default run's attack stage)."""
+    for task in tasks:
+        found = logs.task_path(evaluated, task.name)
+        if found.is_file() and not logs.task_path(out_dir, task.name).exists():
+            atomic.write_bytes(logs.task_path(out_dir, task.name), found.read_bytes())
 
 
 def _to_device(loaded):

@@ -126,6 +126,7 @@ def attack_job(spec: dict[str, Any], root: Path, out: Path) -> dict:
         tasks=spec["eval"]["tasks"],
         revision=spec["revision"],
         trust_remote_code=spec["trust_remote_code"],
+        clean=Path(resolve(spec["clean"], root)) if "clean" in spec else None,
     )
     return {"status": "completed"}
 

@@ -690,7 +690,26 @@ class Pipeline:
             eval={"tasks": evaluation.tasks, **job_spec(evaluation)},
             seed=self.config.seeds.unlearn[0],
             forget_split=self.config.forget_split,
+            **self._clean_logs(run),
         )
+
+    def _clean_logs(self, run: ModelRun) -> dict:
+        """The run's evaluation of `run`, as an attack job's spec names it, when it asked the forget
+        tasks exactly as the attacks' clean variant asks them (the same split and rows, and the only
+        evaluation settings an attack takes); nothing otherwise."""
+        from clearbench.evaluate.options import EvalOptions, job_spec
+
+        section = self.config.eval
+        attacks_ask = EvalOptions(
+            batch_size=section.batch_size, max_new_tokens=section.max_new_tokens, seed=section.seed
+        )
+        same = (
+            job_spec(section) == job_spec(attacks_ask)
+            and not self._heldout()
+            and not self._withhold()
+            and (run.forget_split or self.config.forget_split) == self.config.forget_split
+        )
+        return {"clean": {"job": self._evaluation(run).key}} if same else {}
 
     def plan_all(self) -> list[Job]:
         """Every job a run of this config in --out makes, as if each succeeds: what `clearbench jobs`
