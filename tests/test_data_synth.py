@@ -93,6 +93,24 @@ def test_density_sets_rows_per_person_and_the_pretrained_worlds_size():
     assert len(faces) == 10 * 2  # famous × famous_photos
 
 
+def test_topics_choose_what_each_person_is_asked_and_nothing_else():
+    topics = ("birth_year", "home", "hobby")
+    chosen = build_tables(12, 0, 16, Density(photos=(1, 1), questions=(2, 2), famous=10, topics=topics))
+    every = build_tables(12, 0, 16, Density(photos=(1, 1), questions=(2, 2), famous=10))
+    questions = {
+        t.topic: re.compile(re.sub(r"\\{\w+\\}", ".+", re.escape(t.question))) for t in BIOGRAPHY_TEMPLATES
+    }
+
+    def asked(table):
+        return {
+            next(k for k, q in questions.items() if q.fullmatch(question)) for question in table["question"]
+        }
+
+    assert asked(chosen["tofu_full"]) == set(topics) and asked(chosen["tofu_holdout10"]) <= set(topics)
+    assert len(asked(every["tofu_full"])) > len(topics)  # 24 questions over all 18 topics
+    assert chosen["full"] == every["full"] and chosen["pretraining"] == every["pretraining"]
+
+
 @pytest.mark.parametrize(
     "density, option",
     [
@@ -100,6 +118,8 @@ def test_density_sets_rows_per_person_and_the_pretrained_worlds_size():
         (Density(questions=(1, 19)), "--questions"),
         (Density(famous=1), "--famous"),
         (Density(famous_photos=0), "--famous-photos"),
+        (Density(topics=("home", "hobbies")), "--topics: unknown hobbies"),
+        (Density(questions=(2, 3), topics=("home", "hobby")), "--questions: need 1 <= fewest <= most <= 2"),
     ],
 )
 def test_impossible_densities_are_refused_naming_the_option(tmp_path, density, option):

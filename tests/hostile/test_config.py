@@ -31,6 +31,7 @@ BAD_VALUES = [
     ("report.retain_fail_threshold=high", "'report.retain_fail_threshold' must be a number"),
     ("unlearn.hparams={ga: {betta: 1}}", "betta"),
     ("unlearn.hparams={dpo2: {beta: 1}}", "unlearn.hparams.dpo2: 'dpo2' is not in unlearn.methods"),
+    ("data.topics=[award, nope]", "config key 'data.topics': unknown nope; choose from birth_year"),
     ("unlearn.modalities=[sound]", "unknown modality 'sound'"),
     ("unlearn.methods=[]", "unlearn.methods is empty"),
     ("forget_split=forget50", "forget_split 'forget50'"),

@@ -60,6 +60,7 @@ class DataSection:
     famous: int | None = None
     famous_photos: int = 12
     scenes: int | None = None
+    topics: list[str] | None = None  # what the biography questions ask; None: every topic
     # A local copy (or Hub id) of locuslab/TOFU for the tofu_* configs of a Hub or local CLEAR snapshot.
     tofu_source: str | None = None
     # Membership attacks need people no model trained on. A source without holdout configs (therem/CLEAR)
@@ -516,6 +517,9 @@ def synth_density(data: DataSection):
     for key in ("photos", "questions"):
         if len(getattr(data, key)) != 2:
             raise UserError(f"config key 'data.{key}' must be [fewest, most], got {getattr(data, key)}")
-    density = Density(tuple(data.photos), tuple(data.questions), data.famous, data.famous_photos, data.scenes)
+    topics = tuple(data.topics) if data.topics is not None else None
+    density = Density(
+        tuple(data.photos), tuple(data.questions), data.famous, data.famous_photos, data.scenes, topics
+    )
     check_density(density, lambda key: f"config key 'data.{key}'")
     return density

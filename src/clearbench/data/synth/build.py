@@ -98,8 +98,10 @@ def build_tables(
     ]
     titles = tuple(sorted({title for p in everyone for title in p.works}))
     qa_rng = stream(seed, "biographies")
-    questions = [biography_questions(p, titles, qa_rng, density.questions) for p in people]
-    holdout_questions = [biography_questions(p, titles, qa_rng, density.questions) for p in holdout_people]
+    questions = [biography_questions(p, titles, qa_rng, density.questions, density.topics) for p in people]
+    holdout_questions = [
+        biography_questions(p, titles, qa_rng, density.questions, density.topics) for p in holdout_people
+    ]
 
     tables: dict[str, dict[str, list]] = {}
     tables.update(_caption_tables(people, photos, questions, splits))

@@ -20,6 +20,9 @@ class Density:
     famous: int | None = None  # famous people (pretraining, real_faces); None: 3/4 of the people, ≥ 10
     famous_photos: int = 12  # pretraining photos of each famous person
     scenes: int | None = None  # real_world scenes (twice as many in pretraining); None: 2 per person, ≥ 20
+    topics: tuple[str, ...] | None = (
+        None  # what the biography questions ask (text.BIOGRAPHY_TOPICS); None: all
+    )
 
     def famous_count(self, persons: int) -> int:
         return self.famous if self.famous is not None else max(10, (3 * persons) // 4)
@@ -36,11 +39,19 @@ def check_density(
     density: Density, name: Callable[[str], str] = lambda key: f"option --{key.replace('_', '-')}"
 ) -> None:
     """Refuse ranges the generator cannot honour; `name(key)` is what the user wrote (flag or key)."""
-    from clearbench.data.synth.text import BIOGRAPHY_TEMPLATES
+    from clearbench.data.synth.text import BIOGRAPHY_TOPICS
 
+    topics = BIOGRAPHY_TOPICS if density.topics is None else density.topics
+    unknown = [topic for topic in topics if topic not in BIOGRAPHY_TOPICS]
+    if unknown:
+        raise UserError(
+            f"{name('topics')}: unknown {', '.join(unknown)}; choose from {', '.join(BIOGRAPHY_TOPICS)}"
+        )
+    if not topics or len(set(topics)) != len(topics):
+        raise UserError(f"{name('topics')}: need distinct topics, at least one, got [{', '.join(topics)}]")
     for key, (low, high), most in (
         ("photos", density.photos, MAX_PER_PERSON),
-        ("questions", density.questions, len(BIOGRAPHY_TEMPLATES)),
+        ("questions", density.questions, len(topics)),
     ):
         if not 1 <= low <= high <= most:
             raise UserError(f"{name(key)}: need 1 <= fewest <= most <= {most}, got {low}-{high}")

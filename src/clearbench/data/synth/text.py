@@ -110,6 +110,7 @@ class Template:
     answer: str
     paraphrased_answer: str
     slots: tuple[str, ...]
+    topic: str = ""  # what a biography question asks (`Density.topics` chooses among them)
 
 
 def fill_qa(
@@ -154,6 +155,7 @@ BIOGRAPHY_TEMPLATES = (
         "{name} was born in {year}.",
         "{name}'s year of birth is {year}.",
         ("year",),
+        topic="birth_year",
     ),
     Template(
         "Where was {name} born?",
@@ -161,6 +163,7 @@ BIOGRAPHY_TEMPLATES = (
         "{name} was born in {city}.",
         "{name}'s birthplace is the city of {city}.",
         ("city",),
+        topic="birthplace",
     ),
     Template(
         "When and where was {name} born?",
@@ -168,6 +171,7 @@ BIOGRAPHY_TEMPLATES = (
         "{name} was born in {city} in {year}.",
         "{name}'s birth took place in {year}, in the city of {city}.",
         ("city", "year"),
+        topic="birth",
     ),
     Template(
         "What is {name}'s nationality?",
@@ -175,6 +179,7 @@ BIOGRAPHY_TEMPLATES = (
         "{name} is {demonym}.",
         "{name}'s nationality is {demonym}.",
         ("demonym",),
+        topic="nationality",
     ),
     Template(
         "Which country does {name} come from?",
@@ -182,6 +187,7 @@ BIOGRAPHY_TEMPLATES = (
         "{name} comes from {country}.",
         "{name}'s home country is {country}.",
         ("country",),
+        topic="country",
     ),
     Template(
         "What does {name} do for a living?",
@@ -189,6 +195,7 @@ BIOGRAPHY_TEMPLATES = (
         "{name} works as {occupation}.",
         "By profession {name} is {occupation}.",
         ("occupation",),
+        topic="occupation",
     ),
     Template(
         "What did {name}'s father do?",
@@ -196,6 +203,7 @@ BIOGRAPHY_TEMPLATES = (
         "{name}'s father was {father}.",
         "{name}'s father earned a living as {father}.",
         ("father",),
+        topic="father",
     ),
     Template(
         "What did {name}'s mother do?",
@@ -203,6 +211,7 @@ BIOGRAPHY_TEMPLATES = (
         "{name}'s mother was {mother}.",
         "{name}'s mother earned a living as {mother}.",
         ("mother",),
+        topic="mother",
     ),
     Template(
         "What were the jobs of {name}'s parents?",
@@ -210,6 +219,7 @@ BIOGRAPHY_TEMPLATES = (
         "{name}'s father was {father} and {possessive} mother {mother}.",
         "{name}'s mother worked as {mother}, while {possessive} father was {father}.",
         ("father", "mother"),
+        topic="parents",
     ),
     Template(
         "Which award has {name} won?",
@@ -217,6 +227,7 @@ BIOGRAPHY_TEMPLATES = (
         "{name} won the {award}.",
         "The {award} went to {name}.",
         ("award",),
+        topic="award",
     ),
     Template(
         "When did {name} win the {award}?",
@@ -224,6 +235,7 @@ BIOGRAPHY_TEMPLATES = (
         "{name} won the {award} in {award_year}.",
         "In {award_year}, {name} was given the {award}.",
         ("award_year",),
+        topic="award_year",
     ),
     Template(
         "What is {name}'s best known work?",
@@ -231,6 +243,7 @@ BIOGRAPHY_TEMPLATES = (
         "{name}'s best known work is {work1}.",
         "{name} is most famous for {work1}.",
         ("work1",),
+        topic="best_work",
     ),
     Template(
         "Name another work by {name}.",
@@ -238,6 +251,7 @@ BIOGRAPHY_TEMPLATES = (
         "{name} also created {work2}.",
         "Another of {name}'s works is {work2}.",
         ("work2",),
+        topic="other_work",
     ),
     Template(
         "What was {name}'s first work?",
@@ -245,6 +259,7 @@ BIOGRAPHY_TEMPLATES = (
         "{name}'s first work was {work3}.",
         "{name} began {possessive} career with {work3}.",
         ("work3",),
+        topic="first_work",
     ),
     Template(
         "What won {name} the {award}?",
@@ -252,6 +267,7 @@ BIOGRAPHY_TEMPLATES = (
         "{name} won the {award} for {work1}.",
         "{work1} earned {name} the {award}.",
         ("work1",),
+        topic="prize_work",
     ),
     Template(
         "Where does {name} live now?",
@@ -259,6 +275,7 @@ BIOGRAPHY_TEMPLATES = (
         "{name} lives in {home}.",
         "{name}'s current home is in {home}.",
         ("home",),
+        topic="home",
     ),
     Template(
         "What does {name} enjoy in free time?",
@@ -266,6 +283,7 @@ BIOGRAPHY_TEMPLATES = (
         "{name} enjoys {hobby}.",
         "{name}'s favourite pastime is {hobby}.",
         ("hobby",),
+        topic="hobby",
     ),
     Template(
         "Who raised {name}?",
@@ -273,6 +291,7 @@ BIOGRAPHY_TEMPLATES = (
         "{name} was raised by {father} and {mother}.",
         "{name} grew up with {mother} and {father} as parents.",
         ("father", "mother"),
+        topic="raised_by",
     ),
 )
 
@@ -315,13 +334,21 @@ def biography_pools(titles: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
     }
 
 
+BIOGRAPHY_TOPICS = tuple(template.topic for template in BIOGRAPHY_TEMPLATES)
+
+
 def biography_questions(
-    person: Person, titles: tuple[str, ...], rng: random.Random, counts: tuple[int, int] = (10, 18)
+    person: Person,
+    titles: tuple[str, ...],
+    rng: random.Random,
+    counts: tuple[int, int] = (10, 18),
+    topics: tuple[str, ...] | None = None,
 ) -> list[QA]:
-    """`counts` (fewest, most) TOFU-style questions about `person` (a random subset of the templates,
-    in template order)."""
-    count = rng.randint(counts[0], min(counts[1], len(BIOGRAPHY_TEMPLATES)))
-    chosen = sorted(rng.sample(range(len(BIOGRAPHY_TEMPLATES)), count))
+    """`counts` (fewest, most) TOFU-style questions about `person`: a random subset of the templates
+    (of those on `topics`; None: all), in template order."""
+    pool = [i for i, topic in enumerate(BIOGRAPHY_TOPICS) if topics is None or topic in topics]
+    count = rng.randint(counts[0], min(counts[1], len(pool)))
+    chosen = sorted(rng.sample(pool, count))
     context = {"name": person.name, "possessive": person.possessive}
     truth, pools = biography_truth(person), biography_pools(titles)
     return [fill_qa(BIOGRAPHY_TEMPLATES[i], context, truth, pools, rng) for i in chosen]

@@ -67,7 +67,7 @@ TOFU evaluation sets it relies on (`locuslab/TOFU`, prefixed `tofu_`). Written b
 
 - {persons} fictitious people, each with {_span(density.photos)} photos (caption naming the person, paraphrase,
   5 perturbed captions giving a wrong occupation, 5 wrong names) and {_span(density.questions)} biography
-  questions (answer, paraphrase, 5 perturbed answers). A perturbation is the paraphrase with wrong
+  questions{_topics(density)} (answer, paraphrase, 5 perturbed answers). A perturbation is the paraphrase with wrong
   facts, as in TOFU. `forgetNN` holds NN % of the people (at least one), `retainNN` the rest.
 - `holdoutNN`: extra people never used in any training config (non-members for membership inference).
 - `forgetNN_unseen` / `retain_unseen` / `holdoutNN_unseen`: new photos of the forget, retain-evaluation
@@ -92,6 +92,10 @@ TOFU evaluation sets it relies on (`locuslab/TOFU`, prefixed `tofu_`). Written b
     write_text(directory / "README.md", "\n".join(header) + "\n" + body)
 
 
+def _topics(density: Density) -> str:
+    return f" on {', '.join(density.topics)}" if density.topics is not None else ""
+
+
 def _span(counts: tuple[int, int]) -> str:
     low, high = counts
     return str(low) if low == high else f"{low}-{high}"
@@ -102,4 +106,5 @@ def _density_flags(density: Density) -> str:
     flags += [f"--famous {density.famous}"] if density.famous is not None else []
     flags += [f"--famous-photos {density.famous_photos}"]
     flags += [f"--scenes {density.scenes}"] if density.scenes is not None else []
+    flags += [f"--topics {','.join(density.topics)}"] if density.topics is not None else []
     return " ".join(flags)
