@@ -29,10 +29,7 @@ def register(subparsers) -> None:
     synth.add_argument("--famous-photos", type=int, default=12, help="pretraining photos per famous person")
     synth.add_argument("--scenes", type=int, default=None, help="real_world scenes (default 2 per person)")
     synth.add_argument(
-        "--topics",
-        default=None,
-        metavar="A,B",
-        help="what the biography questions ask (default: every topic)",
+        "--topics", default=None, metavar="A,B", help="biography question topics (default: all)"
     )
     synth.set_defaults(func=_synth)
 
@@ -63,14 +60,8 @@ def _synth(args: argparse.Namespace) -> int:
     from clearbench.data.synth.density import Density, parse_range
 
     topics = tuple(args.topics.split(",")) if args.topics is not None else None
-    density = Density(
-        parse_range(args.photos),
-        parse_range(args.questions),
-        args.famous,
-        args.famous_photos,
-        args.scenes,
-        topics,
-    )
+    counts = parse_range(args.photos), parse_range(args.questions)
+    density = Density(*counts, args.famous, args.famous_photos, args.scenes, topics)
     out = generate(
         args.out, persons=args.persons, seed=args.seed, image_size=args.image_size, density=density
     )

@@ -20,9 +20,8 @@ class Density:
     famous: int | None = None  # famous people (pretraining, real_faces); None: 3/4 of the people, ≥ 10
     famous_photos: int = 12  # pretraining photos of each famous person
     scenes: int | None = None  # real_world scenes (twice as many in pretraining); None: 2 per person, ≥ 20
-    topics: tuple[str, ...] | None = (
-        None  # what the biography questions ask (text.BIOGRAPHY_TOPICS); None: all
-    )
+    # what the biography questions ask (of text.BIOGRAPHY_TOPICS); None: every topic
+    topics: tuple[str, ...] | None = None
 
     def famous_count(self, persons: int) -> int:
         return self.famous if self.famous is not None else max(10, (3 * persons) // 4)

@@ -67,8 +67,8 @@ TOFU evaluation sets it relies on (`locuslab/TOFU`, prefixed `tofu_`). Written b
 
 - {persons} fictitious people, each with {_span(density.photos)} photos (caption naming the person, paraphrase,
   5 perturbed captions giving a wrong occupation, 5 wrong names) and {_span(density.questions)} biography
-  questions{_topics(density)} (answer, paraphrase, 5 perturbed answers). A perturbation is the paraphrase with wrong
-  facts, as in TOFU. `forgetNN` holds NN % of the people (at least one), `retainNN` the rest.
+  questions{_topics(density)} (answer, paraphrase, 5 perturbed answers). A perturbation is the
+  paraphrase with wrong facts, as in TOFU. `forgetNN` holds NN % of the people (at least one), `retainNN` the rest.
 - `holdoutNN`: extra people never used in any training config (non-members for membership inference).
 - `forgetNN_unseen` / `retain_unseen` / `holdoutNN_unseen`: new photos of the forget, retain-evaluation
   and holdout people that no training config holds (a new tilt, scene and light; every second one with an
