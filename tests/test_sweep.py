@@ -44,7 +44,7 @@ def test_a_method_s_own_training_settings_apply_to_it_alone_and_a_point_override
     "hparams, message",
     [
         ("{rmu: {learning_rate: -1}}", "'unlearn.hparams.rmu.learning_rate' must be a positive number"),
-        ("{rmu: {methods: [ga]}}", "'unlearn.hparams.rmu.methods': hparams may set training settings"),
+        ("{rmu: {methods: [ga]}}", "'unlearn.hparams.rmu.methods': a method's entry sets training settings"),
         ("{rmu: 5}", "'unlearn.hparams.rmu' must map settings to values"),
     ],
 )
@@ -62,7 +62,7 @@ def test_bad_per_method_settings_are_refused_before_anything_runs(hparams, messa
         ("{npo: {beta: []}}", "'unlearn.grid.npo.beta' must be a non-empty list"),
         ("{npo: {betta: [1]}}", "point [betta=1]: method 'npo' has no hyperparameter 'betta'"),
         ("{npo: {learning_rate: [-1]}}", "'unlearn.grid.npo.learning_rate' must be a positive number"),
-        ("{npo: {methods: [[ga]]}}", "'unlearn.grid.npo.methods': grid may set training settings"),
+        ("{npo: {methods: [[ga]]}}", "'unlearn.grid.npo.methods': a grid sweeps training settings"),
     ],
 )
 def test_bad_grids_are_refused_before_anything_runs(grid, message):

@@ -48,19 +48,28 @@ def _split(section, method: str, values: dict[str, Any], where: str) -> tuple[di
 
     if not isinstance(values, dict):
         raise UserError(f"{_key(method, None, where)} must map settings to values, got {values!r}")
+    _refuse_run_keys(section, method, values, where)
     hints = typing.get_type_hints(type(section))
     training = {field.name for field in dataclasses.fields(UnlearnOptions)}
-    run_keys = {field.name for field in dataclasses.fields(section)} - training
-    for key in values:
-        if key in run_keys:
-            raise UserError(
-                f"{_key(method, key, where)}: {where} may set training settings and {method}'s "
-                f"hyperparameters, not {key!r} (set it in the unlearn section)"
-            )
     options = {
         k: settings.coerce(v, hints[k], _key(method, k, where)) for k, v in values.items() if k in training
     }
     return options, {k: v for k, v in values.items() if k not in training}
+
+
+def _refuse_run_keys(section, method: str, keys, where: str) -> None:
+    """A grid or a method's entry sets training settings and the method's hyperparameters only."""
+    from clearbench.train.options import UnlearnOptions
+
+    training = {field.name for field in dataclasses.fields(UnlearnOptions)}
+    run_keys = {field.name for field in dataclasses.fields(section)} - training
+    for key in keys:
+        if key in run_keys:
+            verb = "a grid sweeps" if where == "grid" else "a method's entry sets"
+            raise UserError(
+                f"{_key(method, key, where)}: {verb} training settings and {method}'s hyperparameters, "
+                f"not {key!r} (set it in the unlearn section)"
+            )
 
 
 # More points than this (summed over the methods' grids) start only with `clearbench run --yes`.
@@ -84,6 +93,7 @@ def check(section) -> None:
             raise UserError(
                 f"{where} must map settings to lists of values, e.g. {{learning_rate: [1e-5, 3e-5]}}"
             )
+        _refuse_run_keys(section, method, grid, "grid")
         for key, values in grid.items():
             if not isinstance(values, list) or not values:
                 raise UserError(f"{_key(method, key)} must be a non-empty list of values, got {values!r}")
