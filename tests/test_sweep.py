@@ -41,33 +41,34 @@ def test_a_method_s_own_training_settings_apply_to_it_alone_and_a_point_override
 
 
 @pytest.mark.parametrize(
-    "hparams, message",
+    "key, value, message",
     [
-        ("{rmu: {learning_rate: -1}}", "'unlearn.hparams.rmu.learning_rate' must be a positive number"),
-        ("{rmu: {methods: [ga]}}", "'unlearn.hparams.rmu.methods': a method's entry sets training settings"),
-        ("{rmu: 5}", "'unlearn.hparams.rmu' must map settings to values"),
+        ("grid", "{ga: {learning_rate: [1e-4]}}", "'ga' is not in unlearn.methods"),
+        ("grid", "{npo: {}}", "must map settings to lists"),
+        ("grid", "{npo: {beta: []}}", "'unlearn.grid.npo.beta' must be a non-empty list"),
+        ("grid", "{npo: {betta: [1]}}", "point [betta=1]: method 'npo' has no hyperparameter 'betta'"),
+        (
+            "grid",
+            "{npo: {learning_rate: [-1]}}",
+            "'unlearn.grid.npo.learning_rate' must be a positive number",
+        ),
+        ("grid", "{npo: {methods: [[ga]]}}", "'unlearn.grid.npo.methods': a grid sweeps training settings"),
+        (
+            "hparams",
+            "{npo: {learning_rate: -1}}",
+            "'unlearn.hparams.npo.learning_rate' must be a positive number",
+        ),
+        (
+            "hparams",
+            "{npo: {methods: [ga]}}",
+            "'unlearn.hparams.npo.methods': a method's entry sets training",
+        ),
+        ("hparams", "{npo: 5}", "'unlearn.hparams.npo' must map settings to values"),
     ],
 )
-def test_bad_per_method_settings_are_refused_before_anything_runs(hparams, message):
+def test_bad_grids_and_per_method_settings_are_refused_before_anything_runs(key, value, message):
     with pytest.raises(UserError) as error:
-        load_config(None, ["unlearn.methods=[rmu]", f"unlearn.hparams={hparams}"])
-    assert message in str(error.value)
-
-
-@pytest.mark.parametrize(
-    "grid, message",
-    [
-        ("{ga: {learning_rate: [1e-4]}}", "'ga' is not in unlearn.methods"),
-        ("{npo: {}}", "must map settings to lists"),
-        ("{npo: {beta: []}}", "'unlearn.grid.npo.beta' must be a non-empty list"),
-        ("{npo: {betta: [1]}}", "point [betta=1]: method 'npo' has no hyperparameter 'betta'"),
-        ("{npo: {learning_rate: [-1]}}", "'unlearn.grid.npo.learning_rate' must be a positive number"),
-        ("{npo: {methods: [[ga]]}}", "'unlearn.grid.npo.methods': a grid sweeps training settings"),
-    ],
-)
-def test_bad_grids_are_refused_before_anything_runs(grid, message):
-    with pytest.raises(UserError) as error:
-        load_config(None, ["unlearn.methods=[npo]", f"unlearn.grid={grid}"])
+        load_config(None, ["unlearn.methods=[npo]", f"unlearn.{key}={value}"])
     assert message in str(error.value)
 
 
